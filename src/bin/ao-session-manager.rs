@@ -1,0 +1,65 @@
+//! `ao-session-manager`: see `agent_orchestrator::server`.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use agent_orchestrator::server::{Server, ServerArgs, is_loopback};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run(ServerArgs::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ao-session-manager: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let server = Server::open(&config)?;
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let addr = listener.local_addr()?;
+    if !is_loopback(&addr) {
+        tracing::warn!(
+            "listening on {addr}, which other machines can reach; the API has no authentication"
+        );
+    }
+    tracing::info!("database {}", config.db_path.display());
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    server.run(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers, Ctrl-C still ends the process by default.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}

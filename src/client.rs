@@ -1,0 +1,332 @@
+//! The one typed HTTP client for the session manager (the seeds'
+//! `SessionClient`). Every command talks to the API through it.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::{
+    AddEventAnswer, DeleteAnswer, DeletedCounts, Event, EventsAnswer, ResultAnswer, Session,
+    SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer, StatusAnswer, StatusValue,
+    StoredEvent,
+};
+
+/// How long one request may take, unless the caller chooses otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a request failed. Callers branch on `NotFound` (the API has no such
+/// thing) versus `Unreachable` (no API to ask: fall back to the backups)
+/// versus the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("cannot reach the session manager at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the session manager answered {status}: {detail}")]
+    Api { status: u16, detail: String },
+    #[error("unexpected answer from the session manager: {0}")]
+    Decode(String),
+    #[error("invalid session manager URL '{0}'")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    /// True when the API could not be asked at all (connection refused, timeout).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+
+    /// The HTTP status, when the API answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::NotFound(_) => Some(404),
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Detail {
+    detail: String,
+}
+
+/// A client for one session manager.
+#[derive(Debug, Clone)]
+pub struct SessionClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl SessionClient {
+    /// A client for `base_url` with the default 5 s timeout.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        Self::with_timeout(base_url, DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose every request gives up after `timeout`.
+    pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, ClientError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let parsed =
+            reqwest::Url::parse(&base).map_err(|_| ClientError::BadUrl(base_url.to_owned()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(ClientError::BadUrl(base_url.to_owned()));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)));
+        if is_loopback_host(&parsed) {
+            // A proxy from the environment must not intercept a local API.
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::BadUrl(format!("{base_url} ({e})")))?;
+        Ok(SessionClient { base, http })
+    }
+
+    /// The base URL this client talks to.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()));
+        }
+        let detail = serde_json::from_slice::<Detail>(&bytes)
+            .map(|d| d.detail)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
+        if status == StatusCode::NOT_FOUND {
+            Err(ClientError::NotFound(detail))
+        } else {
+            Err(ClientError::Api {
+                status: status.as_u16(),
+                detail,
+            })
+        }
+    }
+
+    fn transport(&self, err: reqwest::Error) -> ClientError {
+        let reason = if err.is_timeout() {
+            "timed out".to_owned()
+        } else if err.is_connect() {
+            "connection refused or failed".to_owned()
+        } else {
+            // The innermost cause is the readable one.
+            let mut source: &dyn std::error::Error = &err;
+            while let Some(next) = source.source() {
+                source = next;
+            }
+            source.to_string()
+        };
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason,
+        }
+    }
+
+    /// `GET /health`: Ok when a session manager answers.
+    pub async fn health(&self) -> Result<(), ClientError> {
+        self.call::<serde_json::Value>(Method::GET, "/health", None::<&()>)
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /sessions`.
+    pub async fn create_session(&self, create: &SessionCreate) -> Result<Session, ClientError> {
+        let answer: SessionAnswer = self.call(Method::POST, "/sessions", Some(create)).await?;
+        Ok(answer.session)
+    }
+
+    /// `GET /sessions/{id}`.
+    pub async fn get_session(&self, session_id: &str) -> Result<Session, ClientError> {
+        let answer: SessionAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.session)
+    }
+
+    /// `GET /sessions/{id}/status`: `running`, `finished` or `not_existent`.
+    pub async fn get_status(&self, session_id: &str) -> Result<StatusValue, ClientError> {
+        let answer: StatusAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/status", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.status)
+    }
+
+    /// `GET /sessions/{id}/result`: the text of the last assistant message.
+    /// `NotFound` for an unknown session or no result yet, `Api` (400) while running.
+    pub async fn get_result(&self, session_id: &str) -> Result<String, ClientError> {
+        let answer: ResultAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/result", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.result)
+    }
+
+    /// `GET /sessions`: every session, newest first.
+    pub async fn list_sessions(&self) -> Result<Vec<Session>, ClientError> {
+        let answer: SessionsAnswer = self.call(Method::GET, "/sessions", None::<&()>).await?;
+        Ok(answer.sessions)
+    }
+
+    /// `GET /sessions?name=N[&project_dir=P]`: sessions with this name,
+    /// newest first (at most one when a project directory is given).
+    pub async fn find_sessions(
+        &self,
+        name: &str,
+        project_dir: Option<&str>,
+    ) -> Result<Vec<Session>, ClientError> {
+        let mut path = format!("/sessions?name={}", seg(name));
+        if let Some(dir) = project_dir {
+            path.push_str(&format!("&project_dir={}", seg(dir)));
+        }
+        let answer: SessionsAnswer = self.call(Method::GET, &path, None::<&()>).await?;
+        Ok(answer.sessions)
+    }
+
+    /// The session with this name in this project directory, if any.
+    pub async fn get_session_by_name(
+        &self,
+        name: &str,
+        project_dir: Option<&str>,
+    ) -> Result<Option<Session>, ClientError> {
+        Ok(self
+            .find_sessions(name, project_dir)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// `POST /sessions/{id}/events`; `Ok(true)` when the event's `event_id`
+    /// had already been stored.
+    pub async fn add_event(&self, session_id: &str, event: &Event) -> Result<bool, ClientError> {
+        let answer: AddEventAnswer = self
+            .call(
+                Method::POST,
+                &format!("/sessions/{}/events", seg(session_id)),
+                Some(event),
+            )
+            .await?;
+        Ok(answer.duplicate)
+    }
+
+    /// `GET /sessions/{id}/events`: every event, in the order stored.
+    pub async fn list_events(&self, session_id: &str) -> Result<Vec<StoredEvent>, ClientError> {
+        let answer: EventsAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/events", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.events)
+    }
+
+    /// `PATCH /sessions/{id}`.
+    pub async fn update_session(
+        &self,
+        session_id: &str,
+        patch: &SessionPatch,
+    ) -> Result<Session, ClientError> {
+        let answer: SessionAnswer = self
+            .call(
+                Method::PATCH,
+                &format!("/sessions/{}", seg(session_id)),
+                Some(patch),
+            )
+            .await?;
+        Ok(answer.session)
+    }
+
+    /// `DELETE /sessions/{id}`: the session and all its events.
+    pub async fn delete_session(&self, session_id: &str) -> Result<DeletedCounts, ClientError> {
+        let answer: DeleteAnswer = self
+            .call(
+                Method::DELETE,
+                &format!("/sessions/{}", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.deleted)
+    }
+}
+
+/// True for `localhost` and loopback addresses.
+pub fn is_loopback_host(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Percent-encodes one path segment or query value.
+fn seg(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_segments() {
+        assert_eq!(seg("a-b_c.d~"), "a-b_c.d~");
+        assert_eq!(seg("/tmp/my dir"), "%2Ftmp%2Fmy%20dir");
+        assert_eq!(seg("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
+        assert!(matches!(
+            SessionClient::new("not a url"),
+            Err(ClientError::BadUrl(_))
+        ));
+        assert!(matches!(
+            SessionClient::new("ftp://x"),
+            Err(ClientError::BadUrl(_))
+        ));
+        assert!(SessionClient::new("http://127.0.0.1:8765/").is_ok());
+    }
+}

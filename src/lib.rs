@@ -1,0 +1,15 @@
+//! Agent Orchestrator: hand work to Claude Code in named, resumable sessions,
+//! and watch every session live.
+//!
+//! The library holds all the logic; each `ao-*` binary is a thin `main`.
+//! - [`wire`]: the JSON shapes of the session manager's API.
+//! - [`server`]: the session manager (`ao-session-manager`).
+//! - [`client`]: the typed HTTP client every command uses.
+//! - [`name`]: session names, checked before they touch disk or the API.
+//! - [`paths`]: the user's data directory.
+
+pub mod client;
+pub mod name;
+pub mod paths;
+pub mod server;
+pub mod wire;

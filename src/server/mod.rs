@@ -1,0 +1,112 @@
+//! `ao-session-manager`: the HTTP API over the embedded database, and the
+//! live feed that pushes every change to `/ws` and `/sse` clients.
+//!
+//! [`Server::open`] opens the database; [`Server::run`] serves a listener
+//! until a shutdown future resolves. The binary and the tests go through
+//! the same two calls.
+
+mod args;
+mod error;
+mod extract;
+mod live;
+mod routes;
+mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use args::ServerArgs;
+pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
+
+use live::Hub;
+use store::{Store, WriterThread};
+
+/// The default cap on a request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The default number of messages a live client may fall behind by.
+pub const DEFAULT_LIVE_BUFFER: usize = 4096;
+
+/// What the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub db_path: PathBuf,
+    pub synchronous: Synchronous,
+    pub max_body_bytes: usize,
+    pub live_buffer: usize,
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    hub: Hub,
+    max_body_bytes: usize,
+    shutdown: CancellationToken,
+}
+
+/// An opened database, ready to serve.
+pub struct Server {
+    state: AppState,
+    writer: WriterThread,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: StoreError },
+    #[error("the server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+impl Server {
+    /// Opens (or creates and migrates) the database.
+    pub fn open(config: &ServerConfig) -> Result<Server, ServerError> {
+        let hub = Hub::new(config.live_buffer);
+        let (store, writer) = Store::open(&config.db_path, config.synchronous, hub.clone())
+            .map_err(|source| ServerError::Open {
+                path: config.db_path.clone(),
+                source,
+            })?;
+        Ok(Server {
+            state: AppState {
+                store,
+                hub,
+                max_body_bytes: config.max_body_bytes,
+                shutdown: CancellationToken::new(),
+            },
+            writer,
+        })
+    }
+
+    /// Serves `listener` until `shutdown` resolves, then closes live
+    /// connections, commits what is queued and closes the database.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let token = self.state.shutdown.clone();
+        let app = routes::router(self.state);
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            token.cancel();
+        })
+        .await;
+        self.writer.close().await;
+        served.map_err(ServerError::Serve)
+    }
+}
+
+/// Whether binding to `host` exposes the API beyond this machine.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}

@@ -1,0 +1,156 @@
+//! `/sessions/{id}/events` and the legacy `/events` routes: store events and
+//! read them back, in order, without a silent cap.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::server::store::Store;
+use crate::wire::{AddEventAnswer, Event, EventType};
+
+/// Rows fetched per read when streaming a long event list.
+const PAGE: u32 = 1000;
+
+/// `POST /sessions/{id}/events`
+pub async fn add(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+    body: JsonBody<Event>,
+) -> Result<Json<AddEventAnswer>, ApiError> {
+    if body.value.session_id != session_id {
+        return Err(ApiError::bad_request(format!(
+            "the body's session_id '{}' differs from the URL's '{session_id}'",
+            body.value.session_id
+        )));
+    }
+    store_event(&state, body, false).await
+}
+
+/// `POST /events`, for clients that predate `/sessions/{id}/events`: there a
+/// `session_start` creates its session if needed.
+pub async fn add_legacy(
+    State(state): State<AppState>,
+    body: JsonBody<Event>,
+) -> Result<Json<AddEventAnswer>, ApiError> {
+    let creates = body.value.event_type == EventType::SessionStart;
+    store_event(&state, body, creates).await
+}
+
+async fn store_event(
+    state: &AppState,
+    body: JsonBody<Event>,
+    create_if_missing: bool,
+) -> Result<Json<AddEventAnswer>, ApiError> {
+    let JsonBody {
+        value: event,
+        object,
+    } = body;
+    event.validate().map_err(ApiError::unprocessable)?;
+    let duplicate = state
+        .store
+        .add_event(event, stored_body(object), create_if_missing)
+        .await?;
+    Ok(Json(AddEventAnswer {
+        ok: true,
+        duplicate,
+    }))
+}
+
+/// The event as it will be stored: every field sent, except an `id`, which
+/// is the server's to assign.
+fn stored_body(mut object: Map<String, Value>) -> String {
+    object.shift_remove("id");
+    Value::Object(object).to_string()
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /sessions/{id}/events[?after=ID][&limit=N]` (and the legacy
+/// `GET /events/{id}`). Without `limit`, every event, streamed page by page
+/// so that a long session costs no more memory than a short one.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
+    if state.store.get_session(session_id.clone()).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "session '{session_id}' not found"
+        )));
+    }
+    let cursor = Cursor {
+        store: state.store.clone(),
+        session_id,
+        after: query.after.unwrap_or(0),
+        remaining: query.limit.map(u64::from),
+        written: 0,
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(Some(cursor), next_chunk));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+struct Cursor {
+    store: Store,
+    session_id: String,
+    after: i64,
+    remaining: Option<u64>,
+    written: u64,
+}
+
+/// The next piece of `{"events":[...]}`: the opening, then one page at a
+/// time, then the close. `None` ends the body.
+async fn next_chunk(
+    cursor: Option<Cursor>,
+) -> Option<(Result<Bytes, std::io::Error>, Option<Cursor>)> {
+    let mut cursor = cursor?;
+    let want = cursor
+        .remaining
+        .map_or(PAGE, |r| r.min(u64::from(PAGE)) as u32);
+    let rows = if want == 0 {
+        Vec::new()
+    } else {
+        match cursor
+            .store
+            .events_page(cursor.session_id.clone(), cursor.after, want)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!("reading events failed mid-answer: {e}");
+                return Some((Err(std::io::Error::other(e.to_string())), None));
+            }
+        }
+    };
+    let mut chunk = String::new();
+    if cursor.written == 0 {
+        chunk.push_str("{\"events\":[");
+    }
+    let last_page = (rows.len() as u32) < want || want == 0;
+    for (id, json) in &rows {
+        if cursor.written > 0 {
+            chunk.push(',');
+        }
+        chunk.push_str(json);
+        cursor.written += 1;
+        cursor.after = *id;
+    }
+    if let Some(remaining) = &mut cursor.remaining {
+        *remaining -= rows.len() as u64;
+    }
+    let done = last_page || cursor.remaining == Some(0);
+    if done {
+        chunk.push_str("]}");
+    }
+    Some((Ok(Bytes::from(chunk)), (!done).then_some(cursor)))
+}

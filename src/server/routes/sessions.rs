@@ -1,0 +1,154 @@
+//! `/sessions` and `/sessions/{id}`: create, list, read, change and delete
+//! sessions, and the status and result lookups the commands poll.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::server::store::ResultLookup;
+use crate::wire::{
+    DeleteAnswer, ResultAnswer, SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer,
+    StatusAnswer, StatusValue, check_id, check_text, now_rfc3339, parse_timestamp,
+};
+
+/// The longest project directory or agent name accepted.
+const MAX_PATH_LEN: usize = 4096;
+
+fn check_optional_path(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    let Some(value) = value else { return Ok(()) };
+    if value.len() > MAX_PATH_LEN || value.contains('\0') {
+        return Err(ApiError::unprocessable(format!(
+            "{field} must be at most {MAX_PATH_LEN} bytes without NUL characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_optional_time(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    match value.map(parse_timestamp) {
+        Some(Err(e)) => Err(ApiError::unprocessable(format!("{field}: {e}"))),
+        _ => Ok(()),
+    }
+}
+
+fn not_found(session_id: &str) -> ApiError {
+    ApiError::not_found(format!("session '{session_id}' not found"))
+}
+
+/// `POST /sessions`
+pub async fn create(
+    State(state): State<AppState>,
+    body: JsonBody<SessionCreate>,
+) -> Result<Json<SessionAnswer>, ApiError> {
+    let create = body.value;
+    check_id("session_id", &create.session_id).map_err(ApiError::unprocessable)?;
+    check_text("session_name", &create.session_name).map_err(ApiError::unprocessable)?;
+    check_optional_path("project_dir", create.project_dir.as_deref())?;
+    if let Some(agent) = &create.agent_name {
+        check_text("agent_name", agent).map_err(ApiError::unprocessable)?;
+    }
+    check_optional_time("created_at", create.created_at.as_deref())?;
+    let session = state.store.create_session(create, now_rfc3339()).await?;
+    Ok(Json(SessionAnswer {
+        ok: Some(true),
+        session,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    name: Option<String>,
+    project_dir: Option<String>,
+}
+
+/// `GET /sessions[?name=N[&project_dir=P]]`
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<SessionsAnswer>, ApiError> {
+    let sessions = state
+        .store
+        .list_sessions(query.name, query.project_dir)
+        .await?;
+    Ok(Json(SessionsAnswer { sessions }))
+}
+
+/// `GET /sessions/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> Result<Json<SessionAnswer>, ApiError> {
+    let session = state
+        .store
+        .get_session(session_id.clone())
+        .await?
+        .ok_or_else(|| not_found(&session_id))?;
+    Ok(Json(SessionAnswer { ok: None, session }))
+}
+
+/// `GET /sessions/{id}/status`: never a 404, `not_existent` instead.
+pub async fn status(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> Result<Json<StatusAnswer>, ApiError> {
+    let status = match state.store.get_session(session_id).await? {
+        Some(session) => session.status.into(),
+        None => StatusValue::NotExistent,
+    };
+    Ok(Json(StatusAnswer { status }))
+}
+
+/// `GET /sessions/{id}/result`
+pub async fn result(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> Result<Json<ResultAnswer>, ApiError> {
+    match state.store.result(session_id.clone()).await? {
+        ResultLookup::Found(result) => Ok(Json(ResultAnswer { result })),
+        ResultLookup::UnknownSession => Err(not_found(&session_id)),
+        ResultLookup::Running => Err(ApiError::bad_request(format!(
+            "session '{session_id}' is still running"
+        ))),
+        ResultLookup::NoResult => Err(ApiError::not_found(format!(
+            "session '{session_id}' has no result yet"
+        ))),
+    }
+}
+
+/// `PATCH /sessions/{id}` and its older alias `PATCH /sessions/{id}/metadata`.
+pub async fn update(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+    body: JsonBody<SessionPatch>,
+) -> Result<Json<SessionAnswer>, ApiError> {
+    let patch = body.value;
+    if let Some(name) = &patch.session_name {
+        check_text("session_name", name).map_err(ApiError::unprocessable)?;
+    }
+    if let Some(agent) = &patch.agent_name {
+        check_text("agent_name", agent).map_err(ApiError::unprocessable)?;
+    }
+    check_optional_path("project_dir", patch.project_dir.as_deref())?;
+    check_optional_time("last_resumed_at", patch.last_resumed_at.as_deref())?;
+    let session = state.store.update_session(session_id, patch).await?;
+    Ok(Json(SessionAnswer {
+        ok: Some(true),
+        session,
+    }))
+}
+
+/// `DELETE /sessions/{id}`
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> Result<Json<DeleteAnswer>, ApiError> {
+    let deleted = state.store.delete_session(session_id.clone()).await?;
+    Ok(Json(DeleteAnswer {
+        ok: true,
+        session_id,
+        deleted,
+    }))
+}

@@ -1,0 +1,197 @@
+//! The session manager's storage: one SQLite file in WAL mode, written by a
+//! single thread that commits concurrent requests together (group commit)
+//! and read through a small pool of connections.
+//!
+//! No request is answered before its change is committed, and broadcasts go
+//! out after the commit, in commit order.
+
+mod ops;
+mod reader;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::live::Hub;
+use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+
+pub use reader::ResultLookup;
+pub use schema::SCHEMA_VERSION;
+pub use writer::WriterThread;
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// Every commit is on disk before it is acknowledged, even across a
+    /// power cut. The default.
+    Full,
+    /// Commits survive a crash of the server, not of the machine.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// What can go wrong in the store. The first three are the caller's doing
+/// and map to 4xx answers; the others are ours.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Incompatible(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: writer::WriterHandle,
+    readers: Arc<reader::ReaderPool>,
+}
+
+/// Opens one connection with the settings every connection shares.
+fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        return Err(StoreError::Incompatible(format!(
+            "cannot switch the database to WAL mode (it stays in {mode} mode)"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", sync.pragma())?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it, and
+    /// starts the writer thread, which publishes every committed change to `hub`.
+    pub fn open(
+        path: &Path,
+        sync: Synchronous,
+        hub: Hub,
+    ) -> Result<(Store, WriterThread), StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = open_connection(path, sync)?;
+        schema::migrate(&mut conn)?;
+        let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
+        // Open one reader now so that a bad path fails at start, not later.
+        readers.check()?;
+        let (writer, thread) = writer::start(conn, hub)?;
+        Ok((Store { writer, readers }, thread))
+    }
+
+    /// Creates a session; `created_at` is used unless the request carries one.
+    pub async fn create_session(
+        &self,
+        create: SessionCreate,
+        created_at: String,
+    ) -> Result<Session, StoreError> {
+        self.writer
+            .run(ops::CreateSession { create, created_at })
+            .await
+    }
+
+    /// Stores an event; `Ok(true)` means its `event_id` was already stored.
+    /// With `create_if_missing` (legacy `session_start`), an unknown
+    /// session is created from the event.
+    pub async fn add_event(
+        &self,
+        event: Event,
+        body: String,
+        create_if_missing: bool,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .run(ops::AddEvent {
+                event,
+                body,
+                create_if_missing,
+            })
+            .await
+    }
+
+    /// Changes a session's metadata.
+    pub async fn update_session(
+        &self,
+        session_id: String,
+        patch: SessionPatch,
+    ) -> Result<Session, StoreError> {
+        self.writer
+            .run(ops::UpdateSession { session_id, patch })
+            .await
+    }
+
+    /// Deletes a session and all its events.
+    pub async fn delete_session(&self, session_id: String) -> Result<DeletedCounts, StoreError> {
+        self.writer.run(ops::DeleteSession { session_id }).await
+    }
+
+    /// Sessions, newest first, optionally only those with this name (and
+    /// project directory).
+    pub async fn list_sessions(
+        &self,
+        name: Option<String>,
+        project_dir: Option<String>,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.readers
+            .run(move |c| reader::list_sessions(c, name.as_deref(), project_dir.as_deref()))
+            .await
+    }
+
+    /// One session, if it exists.
+    pub async fn get_session(&self, session_id: String) -> Result<Option<Session>, StoreError> {
+        self.readers
+            .run(move |c| reader::get_session(c, &session_id))
+            .await
+    }
+
+    /// The text of the session's last assistant message, if it can be had.
+    pub async fn result(&self, session_id: String) -> Result<ResultLookup, StoreError> {
+        self.readers
+            .run(move |c| reader::result(c, &session_id))
+            .await
+    }
+
+    /// Up to `limit` events with an id above `after`, in insertion order,
+    /// each as its id and its stored JSON with `id` included.
+    pub async fn events_page(
+        &self,
+        session_id: String,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.readers
+            .run(move |c| reader::events_page(c, &session_id, after, limit))
+            .await
+    }
+}

@@ -1,0 +1,262 @@
+//! The write operations, each applied by the writer thread inside a savepoint.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::reader::{get_session, session_by_name};
+use super::writer::Op;
+use crate::server::live::Frame;
+use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
+
+pub(super) struct CreateSession {
+    pub create: SessionCreate,
+    pub created_at: String,
+}
+
+impl Op for CreateSession {
+    type Out = Session;
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<Session, StoreError> {
+        let created_at = self.create.created_at.clone().unwrap_or(self.created_at);
+        let session = insert_session(conn, self.create, created_at)?;
+        frames.push(Frame::session_created(&session));
+        Ok(session)
+    }
+}
+
+fn insert_session(
+    conn: &Connection,
+    create: SessionCreate,
+    created_at: String,
+) -> Result<Session, StoreError> {
+    if get_session(conn, &create.session_id)?.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "session '{}' already exists",
+            create.session_id
+        )));
+    }
+    check_name_free(
+        conn,
+        &create.session_name,
+        create.project_dir.as_deref(),
+        None,
+    )?;
+    conn.prepare_cached(
+        "INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        create.session_id,
+        create.session_name,
+        SessionStatus::Running.as_str(),
+        created_at,
+        create.project_dir,
+        create.agent_name,
+    ])?;
+    Ok(Session {
+        session_id: create.session_id,
+        session_name: create.session_name,
+        status: SessionStatus::Running,
+        created_at,
+        project_dir: create.project_dir,
+        agent_name: create.agent_name,
+        last_resumed_at: None,
+    })
+}
+
+fn check_name_free(
+    conn: &Connection,
+    name: &str,
+    project_dir: Option<&str>,
+    except_id: Option<&str>,
+) -> Result<(), StoreError> {
+    match session_by_name(conn, name, project_dir)? {
+        Some(other) if Some(other.session_id.as_str()) != except_id => {
+            Err(StoreError::Conflict(match project_dir {
+                Some(dir) => format!(
+                    "a session named '{name}' already exists in project_dir '{dir}' (session_id {})",
+                    other.session_id
+                ),
+                None => format!(
+                    "a session named '{name}' without a project_dir already exists (session_id {})",
+                    other.session_id
+                ),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(super) struct AddEvent {
+    pub event: Event,
+    pub body: String,
+    pub create_if_missing: bool,
+}
+
+impl Op for AddEvent {
+    /// True when the event's `event_id` was already stored.
+    type Out = bool;
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<bool, StoreError> {
+        let event = &self.event;
+        let mut session = match get_session(conn, &event.session_id)? {
+            Some(session) => session,
+            None if self.create_if_missing => {
+                let session = insert_session(
+                    conn,
+                    SessionCreate {
+                        session_id: event.session_id.clone(),
+                        session_name: event.session_name.clone(),
+                        project_dir: None,
+                        agent_name: None,
+                        created_at: None,
+                    },
+                    crate::wire::now_rfc3339(),
+                )?;
+                frames.push(Frame::session_created(&session));
+                session
+            }
+            None => {
+                return Err(StoreError::NotFound(format!(
+                    "session '{}' not found",
+                    event.session_id
+                )));
+            }
+        };
+        let inserted = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (session_id, event_id, event_type, role, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                event.session_id,
+                event.event_id.map(|id| id.to_string()),
+                event.event_type.as_str(),
+                event.role.map(|r| r.as_str()),
+                self.body,
+            ])?;
+        if inserted == 0 {
+            return Ok(true);
+        }
+        let id = conn.last_insert_rowid();
+        frames.push(Frame::event(&with_id(id, &self.body)));
+        if let Some(status) = event.event_type.status_effect()
+            && status != session.status
+        {
+            conn.prepare_cached("UPDATE sessions SET status = ?1 WHERE session_id = ?2")?
+                .execute(params![status.as_str(), event.session_id])?;
+            session.status = status;
+            frames.push(Frame::session_updated(&session));
+        }
+        Ok(false)
+    }
+}
+
+/// Puts the server's `id` first in a stored event body (a JSON object that
+/// has no `id` of its own).
+pub(super) fn with_id(id: i64, body: &str) -> String {
+    let rest = body.strip_prefix('{').unwrap_or(body);
+    let sep = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    format!("{{\"id\":{id}{sep}{rest}")
+}
+
+pub(super) struct UpdateSession {
+    pub session_id: String,
+    pub patch: SessionPatch,
+}
+
+impl Op for UpdateSession {
+    type Out = Session;
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<Session, StoreError> {
+        let mut session = get_session(conn, &self.session_id)?.ok_or_else(|| {
+            StoreError::NotFound(format!("session '{}' not found", self.session_id))
+        })?;
+        let patch = self.patch;
+        let renamed = patch.session_name.is_some() || patch.project_dir.is_some();
+        if let Some(name) = patch.session_name {
+            session.session_name = name;
+        }
+        if let Some(dir) = patch.project_dir {
+            session.project_dir = Some(dir);
+        }
+        if let Some(agent) = patch.agent_name {
+            session.agent_name = Some(agent);
+        }
+        if let Some(at) = patch.last_resumed_at {
+            session.last_resumed_at = Some(at);
+        }
+        if renamed {
+            check_name_free(
+                conn,
+                &session.session_name,
+                session.project_dir.as_deref(),
+                Some(&session.session_id),
+            )?;
+        }
+        conn.prepare_cached(
+            "UPDATE sessions SET session_name = ?1, project_dir = ?2, agent_name = ?3, last_resumed_at = ?4
+             WHERE session_id = ?5",
+        )?
+        .execute(params![
+            session.session_name,
+            session.project_dir,
+            session.agent_name,
+            session.last_resumed_at,
+            session.session_id,
+        ])?;
+        frames.push(Frame::session_updated(&session));
+        Ok(session)
+    }
+}
+
+pub(super) struct DeleteSession {
+    pub session_id: String,
+}
+
+impl Op for DeleteSession {
+    type Out = DeletedCounts;
+
+    fn apply(
+        self,
+        conn: &Connection,
+        frames: &mut Vec<Frame>,
+    ) -> Result<DeletedCounts, StoreError> {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM sessions WHERE session_id = ?1")?
+            .query_row([&self.session_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound(format!(
+                "session '{}' not found",
+                self.session_id
+            )));
+        }
+        let events = conn
+            .prepare_cached("DELETE FROM events WHERE session_id = ?1")?
+            .execute([&self.session_id])?;
+        conn.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
+            .execute([&self.session_id])?;
+        frames.push(Frame::session_deleted(&self.session_id));
+        Ok(DeletedCounts {
+            session: true,
+            events_count: events as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_id;
+
+    #[test]
+    fn with_id_puts_the_id_first() {
+        assert_eq!(with_id(7, r#"{"a":1}"#), r#"{"id":7,"a":1}"#);
+        assert_eq!(with_id(7, "{}"), r#"{"id":7}"#);
+    }
+}

@@ -1,0 +1,103 @@
+//! The database layout and its migrations. `PRAGMA user_version` records
+//! which migrations a file has had, so a later release can upgrade an old
+//! file in place and an older release refuses a newer file.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Marks a SQLite file as ours, so `--db` pointed at some other database is
+/// refused instead of modified ("AOSM" in ASCII).
+const APPLICATION_ID: i64 = 0x414F_534D;
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions and events.
+    "CREATE TABLE sessions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL UNIQUE,
+        session_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        project_dir TEXT,
+        agent_name TEXT,
+        last_resumed_at TEXT
+    );
+    CREATE UNIQUE INDEX sessions_name_project ON sessions (session_name, IFNULL(project_dir, ''));
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        event_id TEXT,
+        event_type TEXT NOT NULL,
+        role TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_session ON events (session_id, id);
+    CREATE UNIQUE INDEX events_event_id ON events (session_id, event_id) WHERE event_id IS NOT NULL;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the file up to `SCHEMA_VERSION`, or refuses it.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_tables: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table')",
+        [],
+        |r| r.get(0),
+    )?;
+    if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
+        return Err(StoreError::Incompatible(
+            "this file is not a session-manager database".to_owned(),
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Incompatible(format!(
+            "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}; upgrade ao-session-manager"
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_new_file_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_foreign_database() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("not a session-manager database"), "{err}");
+    }
+}

@@ -1,0 +1,197 @@
+//! The single writer. Requests queue on a channel; the thread takes every
+//! request waiting, applies each inside its own savepoint of one transaction,
+//! commits once, then answers them all and publishes their broadcasts. Many
+//! concurrent writers thus cost one commit (one fsync) between them, and no
+//! two writers ever contend for SQLite's lock.
+
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use crate::server::live::{Frame, Hub};
+
+/// Requests taken into one transaction at most.
+const MAX_BATCH: usize = 512;
+/// Requests that may wait for the writer before senders wait too.
+const QUEUE_DEPTH: usize = 4096;
+
+/// One write: its SQL, and the frames to broadcast once it is committed.
+pub(super) trait Op: Send + 'static {
+    type Out: Send + 'static;
+    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<Self::Out, StoreError>;
+}
+
+/// A queued write with its reply channel, type-erased so one queue holds all kinds.
+trait Job: Send {
+    fn apply(&mut self, conn: &Connection);
+    /// Hands the frames of a successful write to the caller of `finish`.
+    fn take_frames(&mut self) -> Vec<Frame>;
+    /// True when the write was refused, so its savepoint must be undone.
+    fn failed(&self) -> bool;
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
+}
+
+struct Pending<O: Op> {
+    op: Option<O>,
+    reply: oneshot::Sender<Result<O::Out, StoreError>>,
+    result: Option<Result<O::Out, StoreError>>,
+    frames: Vec<Frame>,
+}
+
+impl<O: Op> Job for Pending<O> {
+    fn apply(&mut self, conn: &Connection) {
+        if let Some(op) = self.op.take() {
+            self.result = Some(op.apply(conn, &mut self.frames));
+        }
+    }
+
+    fn take_frames(&mut self) -> Vec<Frame> {
+        match self.result {
+            Some(Ok(_)) => std::mem::take(&mut self.frames),
+            _ => Vec::new(),
+        }
+    }
+
+    fn failed(&self) -> bool {
+        !matches!(self.result, Some(Ok(_)))
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Err(e), Some(Ok(_))) => Err(StoreError::Unavailable(format!("not stored: {e}"))),
+            (_, Some(Err(e))) => Err(e),
+            (_, None) => Err(StoreError::Closed),
+        };
+        // The caller may have gone away (client disconnected); nothing to do then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+enum Message {
+    Job(Box<dyn Job>),
+    Close,
+}
+
+/// The sending side, held by every `Store` clone.
+#[derive(Clone)]
+pub(super) struct WriterHandle {
+    tx: mpsc::Sender<Message>,
+}
+
+impl WriterHandle {
+    /// Queues a write and waits until it is committed (or refused).
+    pub(super) async fn run<O: Op>(&self, op: O) -> Result<O::Out, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Pending {
+            op: Some(op),
+            reply,
+            result: None,
+            frames: Vec::new(),
+        };
+        self.tx
+            .send(Message::Job(Box::new(job)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The writer thread; `close` finishes what is queued and closes the database.
+pub struct WriterThread {
+    tx: mpsc::Sender<Message>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterThread {
+    /// Commits what is queued, checkpoints and closes the file, and waits
+    /// for the thread to end. Writes sent afterwards get `StoreError::Closed`.
+    pub async fn close(mut self) {
+        let _ = self.tx.send(Message::Close).await;
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+pub(super) fn start(
+    conn: Connection,
+    hub: Hub,
+) -> Result<(WriterHandle, WriterThread), StoreError> {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let thread = std::thread::Builder::new()
+        .name("store-writer".to_owned())
+        .spawn(move || writer_loop(conn, rx, hub))
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+    Ok((
+        WriterHandle { tx: tx.clone() },
+        WriterThread {
+            tx,
+            thread: Some(thread),
+        },
+    ))
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut closing = false;
+    while !closing {
+        match rx.blocking_recv() {
+            Some(Message::Job(job)) => batch.push(job),
+            Some(Message::Close) | None => break,
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Message::Job(job)) => batch.push(job),
+                Ok(Message::Close) => {
+                    closing = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, &mut batch, &hub);
+    }
+    rx.close();
+    // Answer whatever raced in after Close; those writes are refused.
+    while let Ok(Message::Job(job)) = rx.try_recv() {
+        job.finish(Err(&StoreError::Closed));
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!("checkpoint at close failed: {e}");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!("closing the database failed: {e}");
+    }
+}
+
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub) {
+    let committed = apply_all(conn, batch);
+    if let Err(e) = &committed {
+        tracing::error!("commit of {} writes failed: {e}", batch.len());
+    }
+    for mut job in batch.drain(..) {
+        if committed.is_ok() {
+            for frame in job.take_frames() {
+                hub.publish(frame);
+            }
+        }
+        job.finish(committed.as_ref().map(|_| ()));
+    }
+}
+
+fn apply_all(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for job in batch.iter_mut() {
+        let mut sp = tx.savepoint()?;
+        job.apply(&sp);
+        if job.failed() {
+            sp.rollback()?;
+        }
+        sp.commit()?;
+    }
+    tx.commit()?;
+    Ok(())
+}

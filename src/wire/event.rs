@@ -1,0 +1,279 @@
+//! Events: what happened in a session, in the order it happened.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::SessionStatus;
+use super::timestamp::parse_timestamp;
+
+/// The kinds of event the session manager accepts. `SessionStart` and
+/// `SessionStop` are the names older clients send for `RunStart` and
+/// `RunCompleted`; they have the same effect and are stored as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    RunStart,
+    RunCompleted,
+    PreTool,
+    PostTool,
+    Message,
+    SessionStart,
+    SessionStop,
+}
+
+impl EventType {
+    /// The name stored in the database and sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::RunStart => "run_start",
+            EventType::RunCompleted => "run_completed",
+            EventType::PreTool => "pre_tool",
+            EventType::PostTool => "post_tool",
+            EventType::Message => "message",
+            EventType::SessionStart => "session_start",
+            EventType::SessionStop => "session_stop",
+        }
+    }
+
+    /// The status a session takes when it receives this event, if any.
+    pub fn status_effect(self) -> Option<SessionStatus> {
+        match self {
+            EventType::RunStart | EventType::SessionStart => Some(SessionStatus::Running),
+            EventType::RunCompleted | EventType::SessionStop => Some(SessionStatus::Finished),
+            _ => None,
+        }
+    }
+}
+
+/// Who wrote a `message` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+    System,
+}
+
+impl Role {
+    /// The name stored in the database and sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+        }
+    }
+}
+
+/// Why a run ended, as carried by `run_completed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEndReason {
+    Completed,
+    Error,
+    Interrupted,
+}
+
+impl RunEndReason {
+    /// The name sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEndReason::Completed => "completed",
+            RunEndReason::Error => "error",
+            RunEndReason::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One block of a message's content, `{"type":"text","text":"..."}` for text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentBlock {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl ContentBlock {
+    /// A text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentBlock {
+            kind: "text".to_owned(),
+            text: Some(text.into()),
+        }
+    }
+}
+
+/// One event as a sender posts it. Fields that do not apply to its type are
+/// left out; the server keeps any extra fields a sender adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_type: EventType,
+    pub session_id: String,
+    pub session_name: String,
+    pub timestamp: String,
+    /// Chosen by the sender so that a retried or replayed event is stored once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_input: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Vec<ContentBlock>>,
+}
+
+/// The longest session id or name the API accepts.
+pub const MAX_ID_LEN: usize = 256;
+
+impl Event {
+    /// An event with only the fields every type carries.
+    pub fn new(
+        event_type: EventType,
+        session_id: impl Into<String>,
+        session_name: impl Into<String>,
+        timestamp: impl Into<String>,
+    ) -> Self {
+        Event {
+            event_type,
+            session_id: session_id.into(),
+            session_name: session_name.into(),
+            timestamp: timestamp.into(),
+            event_id: None,
+            tool_name: None,
+            tool_input: None,
+            tool_output: None,
+            error: None,
+            exit_code: None,
+            reason: None,
+            role: None,
+            content: None,
+        }
+    }
+
+    /// Checks what serde cannot: non-empty ids, a real timestamp, and the
+    /// fields each event type needs. The message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        check_id("session_id", &self.session_id)?;
+        check_text("session_name", &self.session_name)?;
+        parse_timestamp(&self.timestamp).map_err(|e| format!("timestamp: {e}"))?;
+        let needs_tool = matches!(self.event_type, EventType::PreTool | EventType::PostTool);
+        if self.event_type == EventType::Message {
+            if self.role.is_none() {
+                return Err("a message event needs a role".to_owned());
+            }
+            if self.content.is_none() {
+                return Err("a message event needs content".to_owned());
+            }
+        } else if needs_tool && self.tool_name.as_deref().is_none_or(str::is_empty) {
+            return Err(format!(
+                "a {} event needs a tool_name",
+                self.event_type.as_str()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The text of a message's content blocks, joined: what `ao-get-result`
+    /// prints for the last assistant message.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .flatten()
+            .filter_map(|b| b.text.as_deref())
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+/// Checks a session id: it appears in URL paths, so no slashes or controls.
+pub fn check_id(field: &str, value: &str) -> Result<(), String> {
+    check_text(field, value)?;
+    if value.contains(['/', '\\', '?', '#']) || value.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{field} must not contain slashes, '?', '#' or white space"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a short text field: non-empty, bounded, no control characters.
+pub fn check_text(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(format!("{field} is longer than {MAX_ID_LEN} bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// An event as the server returns it: what was sent, plus `id`, the
+/// server's sequence number (use it with `?after=` to page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_names_have_the_same_effect() {
+        assert_eq!(
+            EventType::SessionStart.status_effect(),
+            EventType::RunStart.status_effect()
+        );
+        assert_eq!(
+            EventType::SessionStop.status_effect(),
+            Some(SessionStatus::Finished)
+        );
+        assert_eq!(EventType::Message.status_effect(), None);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut e = Event::new(EventType::Message, "s1", "n", "2024-01-01T00:00:00Z");
+        assert!(e.validate().unwrap_err().contains("role"));
+        e.role = Some(Role::Assistant);
+        e.content = Some(vec![ContentBlock::text("hi")]);
+        assert!(e.validate().is_ok());
+        e.timestamp = "nope".into();
+        assert!(e.validate().unwrap_err().contains("timestamp"));
+        let e = Event::new(EventType::PostTool, "s1", "n", "2024-01-01T00:00:00Z");
+        assert!(e.validate().unwrap_err().contains("tool_name"));
+        let e = Event::new(EventType::RunStart, "a/b", "n", "2024-01-01T00:00:00Z");
+        assert!(e.validate().unwrap_err().contains("slashes"));
+    }
+
+    #[test]
+    fn text_joins_text_blocks() {
+        let mut e = Event::new(EventType::Message, "s", "n", "2024-01-01T00:00:00Z");
+        e.content = Some(vec![
+            ContentBlock::text("a"),
+            ContentBlock {
+                kind: "image".into(),
+                text: None,
+            },
+            ContentBlock::text("b"),
+        ]);
+        assert_eq!(e.text(), "ab");
+    }
+}

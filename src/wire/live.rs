@@ -1,0 +1,49 @@
+//! Messages pushed to live clients over `/ws` and `/sse`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Session;
+
+/// One live message. Over SSE, `type` becomes the SSE event name and the
+/// whole object is the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveMessage {
+    /// Sent first on every connection: the sessions as they are now.
+    Init {
+        sessions: Vec<Session>,
+    },
+    SessionCreated {
+        session: Session,
+    },
+    SessionUpdated {
+        session: Session,
+    },
+    SessionDeleted {
+        session_id: String,
+    },
+    /// `data` is the stored event, `id` included.
+    Event {
+        data: Value,
+    },
+    /// This client fell behind and `missed` messages were dropped for it:
+    /// it should fetch the state again.
+    Resync {
+        missed: u64,
+    },
+}
+
+impl LiveMessage {
+    /// The `type` tag, used as the SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveMessage::Init { .. } => "init",
+            LiveMessage::SessionCreated { .. } => "session_created",
+            LiveMessage::SessionUpdated { .. } => "session_updated",
+            LiveMessage::SessionDeleted { .. } => "session_deleted",
+            LiveMessage::Event { .. } => "event",
+            LiveMessage::Resync { .. } => "resync",
+        }
+    }
+}

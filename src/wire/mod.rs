@@ -1,0 +1,19 @@
+//! The JSON shapes that cross the session manager's HTTP API, shared by the
+//! server, the client library and every command, so the two ends cannot drift.
+
+mod event;
+mod live;
+mod session;
+mod timestamp;
+
+pub use event::{
+    ContentBlock, Event, EventType, MAX_ID_LEN, Role, RunEndReason, StoredEvent, check_id,
+    check_text,
+};
+pub use live::LiveMessage;
+pub use session::{
+    AddEventAnswer, DeleteAnswer, DeletedCounts, EventsAnswer, HealthAnswer, ResultAnswer, Session,
+    SessionAnswer, SessionCreate, SessionPatch, SessionStatus, SessionsAnswer, StatusAnswer,
+    StatusValue,
+};
+pub use timestamp::{now_rfc3339, parse_timestamp};

@@ -1,0 +1,162 @@
+//! Session records and the request and answer bodies of the `/sessions` routes.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a session has a run in progress. A session has many runs; this
+/// follows the last `run_start` / `run_completed` it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Running,
+    Finished,
+}
+
+impl SessionStatus {
+    /// The name stored in the database and sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Running => "running",
+            SessionStatus::Finished => "finished",
+        }
+    }
+
+    /// Parses the stored name; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "running" => Some(SessionStatus::Running),
+            "finished" => Some(SessionStatus::Finished),
+            _ => None,
+        }
+    }
+}
+
+/// One session as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: String,
+    pub session_name: String,
+    pub status: SessionStatus,
+    pub created_at: String,
+    pub project_dir: Option<String>,
+    pub agent_name: Option<String>,
+    pub last_resumed_at: Option<String>,
+}
+
+/// Body of `POST /sessions`. `created_at` is optional so that a replay from
+/// the backup files can restore the original creation time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCreate {
+    pub session_id: String,
+    pub session_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// Body of `PATCH /sessions/{id}`: every field optional, absent or null
+/// means "leave as it is".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resumed_at: Option<String>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthAnswer {
+    pub status: String,
+}
+
+/// `POST /sessions` and `PATCH /sessions/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    pub session: Session,
+}
+
+/// `GET /sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsAnswer {
+    pub sessions: Vec<Session>,
+}
+
+/// The three answers of `GET /sessions/{id}/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusValue {
+    Running,
+    Finished,
+    NotExistent,
+}
+
+impl StatusValue {
+    /// The word printed by `ao-status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusValue::Running => "running",
+            StatusValue::Finished => "finished",
+            StatusValue::NotExistent => "not_existent",
+        }
+    }
+}
+
+impl From<SessionStatus> for StatusValue {
+    fn from(status: SessionStatus) -> Self {
+        match status {
+            SessionStatus::Running => StatusValue::Running,
+            SessionStatus::Finished => StatusValue::Finished,
+        }
+    }
+}
+
+/// `GET /sessions/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusAnswer {
+    pub status: StatusValue,
+}
+
+/// `GET /sessions/{id}/result`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultAnswer {
+    pub result: String,
+}
+
+/// `POST /sessions/{id}/events`. `duplicate` is present only when the
+/// event's `event_id` had already been stored, so a retrying sender can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddEventAnswer {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// `GET /sessions/{id}/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventsAnswer {
+    pub events: Vec<super::StoredEvent>,
+}
+
+/// What `DELETE /sessions/{id}` removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedCounts {
+    pub session: bool,
+    pub events_count: u64,
+}
+
+/// `DELETE /sessions/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteAnswer {
+    pub ok: bool,
+    pub session_id: String,
+    pub deleted: DeletedCounts,
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real binaries, on real ports, with real files.
+//! One test binary, so the project links once.
+
+mod support;
+
+mod server_api;
+mod server_bad_input;
+mod server_durability;
+mod server_live;

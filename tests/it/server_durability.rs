@@ -1,0 +1,264 @@
+//! The database under stress and failure: concurrent writers, restarts,
+//! kill -9, schema versions, the default location, clean shutdown.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use agent_orchestrator::wire::{Event, EventType};
+use serde_json::json;
+
+use crate::support::http::event;
+use crate::support::live::WsClient;
+use crate::support::{SessionManager, command};
+
+#[tokio::test]
+async fn concurrent_writers_never_see_database_is_locked() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    let writers = 16;
+    let per_writer = 150;
+    for w in 0..writers {
+        http.create(&format!("s{w}"), &format!("n{w}"), None).await;
+    }
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let http = http.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("s{w}");
+            for i in 0..per_writer {
+                let mut e = event(&id, "post_tool");
+                e["tool_input"] = json!({"i": i});
+                let (status, body) = http.post(&format!("/sessions/{id}/events"), e).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }));
+    }
+    // Readers at the same time.
+    for _ in 0..4 {
+        let http = http.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                assert_eq!(http.get("/sessions").await.0, 200);
+                assert_eq!(http.get("/sessions/s0/events?limit=10").await.0, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for w in 0..writers {
+        let (_, events) = http.get(&format!("/sessions/s{w}/events")).await;
+        let events = events["events"].as_array().unwrap();
+        assert_eq!(events.len(), per_writer);
+        let order: Vec<i64> = events
+            .iter()
+            .map(|e| e["tool_input"]["i"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            (0..per_writer as i64).collect::<Vec<_>>(),
+            "per-writer order kept"
+        );
+    }
+    assert!(!sm.log_text().contains("locked"), "{}", sm.log_text());
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let mut sm = SessionManager::start();
+    let http = sm.http();
+    http.create("s", "n", Some("/p")).await;
+    http.event("s", event("s", "message")).await;
+    http.event("s", event("s", "run_completed")).await;
+    let (_, before) = http.get("/sessions/s/events").await;
+    assert_eq!(sm.stop(), Some(0), "clean exit on SIGTERM");
+    assert!(sm.log_text().contains("stopped"));
+    sm.restart();
+    let http = sm.http();
+    let (_, session) = http.get("/sessions/s").await;
+    assert_eq!(session["session"]["status"], "finished");
+    assert_eq!(http.get("/sessions/s/events").await.1, before);
+    // Ids keep growing after a restart.
+    http.event("s", event("s", "message")).await;
+    let (_, after) = http.get("/sessions/s/events").await;
+    let ids: Vec<i64> = after["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// Every event that got a 200 is still there after kill -9 in the middle of
+/// heavy concurrent ingest, and the file passes `PRAGMA integrity_check`.
+#[tokio::test]
+async fn acknowledged_events_survive_kill_9_during_ingest() {
+    let mut sm = SessionManager::start();
+    let client = sm.client();
+    for w in 0..8 {
+        sm.http()
+            .create(&format!("s{w}"), &format!("n{w}"), None)
+            .await;
+    }
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let client = client.clone();
+        let acked = acked.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("s{w}");
+            for _ in 0..100_000 {
+                let mut e = Event::new(EventType::PostTool, &id, "n", "2024-01-01T00:00:00Z");
+                e.tool_name = Some("Bash".into());
+                let event_id = uuid::Uuid::new_v4();
+                e.event_id = Some(event_id);
+                match client.add_event(&id, &e).await {
+                    Ok(_) => {
+                        acked.lock().unwrap().insert(event_id.to_string());
+                    }
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    // Let ingest run, then pull the plug.
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if acked.lock().unwrap().len() > 2_000 {
+            break;
+        }
+    }
+    sm.kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    let conn = rusqlite::Connection::open(&sm.db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let stored: HashSet<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(stmt);
+    drop(conn);
+    let lost: Vec<&String> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
+
+    sm.restart();
+    let total: usize = {
+        let mut n = 0;
+        for w in 0..8 {
+            n += sm
+                .client()
+                .list_events(&format!("s{w}"))
+                .await
+                .unwrap()
+                .len();
+        }
+        n
+    };
+    assert_eq!(total, stored.len(), "the restarted server serves them all");
+}
+
+#[tokio::test]
+async fn the_default_database_lives_in_the_data_dir_with_folders_created() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("deep/data");
+    let mut child = command("ao-session-manager")
+        .args(["--port", "0"])
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", &data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+    let db = data.join("agent-orchestrator/session-manager.db");
+    assert!(db.exists(), "{} should exist", db.display());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn a_newer_or_foreign_database_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sm.db");
+    {
+        let mut sm = SessionManager::spawn(&db, &[], None).unwrap();
+        sm.stop();
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, agent_orchestrator::server::SCHEMA_VERSION);
+    conn.pragma_update(None, "user_version", version + 1)
+        .unwrap();
+    drop(conn);
+    let out = command("ao-session-manager")
+        .args(["--port", "0", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    let foreign = dir.path().join("other.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x)")
+        .unwrap();
+    let out = command("ao-session-manager")
+        .args(["--port", "0", "--db"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a session-manager database"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error() {
+    let sm = SessionManager::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command("ao-session-manager")
+        .args(["--port", &sm.port().to_string(), "--db"])
+        .arg(dir.path().join("x.db"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_closes_live_clients_and_exits_cleanly() {
+    let mut sm = SessionManager::start();
+    let mut ws = WsClient::connect(&sm.url).await;
+    assert_eq!(ws.next().await.unwrap()["type"], "init");
+    let mut sse = crate::support::live::SseClient::connect(&sm.url).await;
+    assert_eq!(sse.next().await.unwrap().0, "init");
+    assert_eq!(sm.stop(), Some(0));
+    assert!(ws.next().await.is_none(), "the WebSocket is closed");
+    assert!(sse.next().await.is_none(), "the SSE stream ends");
+}

@@ -1,0 +1,186 @@
+//! `/ws` and `/sse`: the init snapshot, then every broadcast, to many clients
+//! at once; a client that falls behind is told so.
+
+use serde_json::{Value, json};
+
+use crate::support::SessionManager;
+use crate::support::http::{assistant, event};
+use crate::support::live::{SseClient, WsClient};
+
+fn kinds(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_change_reaches_every_ws_and_sse_client_in_order() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    http.create("before", "early", None).await;
+
+    let mut ws = Vec::new();
+    let mut sse = Vec::new();
+    for _ in 0..3 {
+        ws.push(WsClient::connect(&sm.url).await);
+        sse.push(SseClient::connect(&sm.url).await);
+    }
+    for client in &mut ws {
+        let init = client.next().await.unwrap();
+        assert_eq!(init["type"], "init");
+        assert_eq!(init["sessions"][0]["session_id"], "before");
+    }
+    for client in &mut sse {
+        let (name, init) = client.next().await.unwrap();
+        assert_eq!((name.as_str(), &init["type"]), ("init", &json!("init")));
+        assert_eq!(init["sessions"].as_array().unwrap().len(), 1);
+    }
+
+    http.create("s", "n", None).await;
+    http.event("s", assistant("s", "hello")).await;
+    http.event("s", event("s", "run_completed")).await;
+    http.patch("/sessions/s", json!({"agent_name": "a"})).await;
+    http.delete("/sessions/s").await;
+    let expected = [
+        "session_created",
+        "event",
+        "event",
+        "session_updated",
+        "session_updated",
+        "session_deleted",
+    ];
+
+    for client in &mut ws {
+        let mut got = Vec::new();
+        for _ in 0..expected.len() {
+            got.push(client.next().await.unwrap());
+        }
+        assert_eq!(kinds(&got), expected);
+        assert_eq!(got[0]["session"]["session_id"], "s");
+        assert_eq!(got[1]["data"]["content"][0]["text"], "hello");
+        assert!(got[1]["data"]["id"].is_i64(), "events carry their id");
+        assert_eq!(got[2]["data"]["event_type"], "run_completed");
+        assert_eq!(got[3]["session"]["status"], "finished");
+        assert_eq!(got[4]["session"]["agent_name"], "a");
+        assert_eq!(got[5]["session_id"], "s");
+    }
+    for client in &mut sse {
+        let mut got = Vec::new();
+        for _ in 0..expected.len() {
+            let (name, data) = client.next().await.unwrap();
+            assert_eq!(data["type"], name.as_str(), "SSE event name is the type");
+            got.push(data);
+        }
+        assert_eq!(kinds(&got), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_event_is_not_broadcast_again() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    http.create("s", "n", None).await;
+    let mut ws = WsClient::connect(&sm.url).await;
+    assert_eq!(ws.next().await.unwrap()["type"], "init");
+    let mut e = assistant("s", "once");
+    e["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    http.event("s", e.clone()).await;
+    http.event("s", e).await;
+    http.event("s", assistant("s", "marker")).await;
+    let first = ws.next().await.unwrap();
+    let second = ws.next().await.unwrap();
+    assert_eq!(first["data"]["content"][0]["text"], "once");
+    assert_eq!(second["data"]["content"][0]["text"], "marker");
+}
+
+/// A client that stops reading falls behind; it must be told (`resync`)
+/// rather than silently skipped, and a client that keeps up misses nothing.
+#[tokio::test]
+async fn a_stalled_client_gets_resync_and_others_miss_nothing() {
+    let sm = SessionManager::start_with_args(&["--live-buffer", "8"]);
+    let http = sm.http();
+    http.create("s", "n", None).await;
+
+    let mut stalled_ws = WsClient::connect(&sm.url).await;
+    let mut stalled_sse = SseClient::connect(&sm.url).await;
+
+    // The fast client reports each event it sees, and the poster waits for
+    // it, so that it keeps up by construction.
+    let mut fast = WsClient::connect(&sm.url).await;
+    assert_eq!(fast.next().await.unwrap()["type"], "init");
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        let mut resyncs = 0;
+        while let Some(msg) = fast.next().await {
+            match msg["type"].as_str() {
+                Some("resync") => resyncs += 1,
+                Some("event") => {
+                    let n = msg["data"]["tool_input"]["n"].as_i64().unwrap();
+                    if seen_tx.send(n).is_err() || n == 119 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        resyncs
+    });
+
+    // 120 events of ~200 KB: far more than the socket buffers plus 8 slots.
+    let payload = "x".repeat(200_000);
+    for n in 0..120 {
+        let mut e = event("s", "post_tool");
+        e["tool_input"] = json!({"n": n});
+        e["tool_output"] = payload.clone().into();
+        http.event("s", e).await;
+        assert_eq!(
+            seen_rx.recv().await,
+            Some(n),
+            "the fast client saw event {n}"
+        );
+    }
+    assert_eq!(reader.await.unwrap(), 0, "the fast client was never behind");
+
+    // Now the stalled clients read: somewhere in their stream is a resync.
+    http.event("s", assistant("s", "after")).await;
+    let mut ws_missed = 0;
+    let mut ws_events = 0;
+    assert_eq!(stalled_ws.next().await.unwrap()["type"], "init");
+    loop {
+        let msg = stalled_ws.next().await.unwrap();
+        match msg["type"].as_str().unwrap() {
+            "resync" => ws_missed += msg["missed"].as_u64().unwrap(),
+            "event" if msg["data"]["event_type"] == "message" => break,
+            "event" => ws_events += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        ws_missed > 0,
+        "the stalled WebSocket client was told it missed messages"
+    );
+    assert_eq!(
+        ws_events + ws_missed,
+        120,
+        "every message is either delivered or counted"
+    );
+
+    let mut sse_missed = 0;
+    let mut sse_events = 0;
+    assert_eq!(stalled_sse.next().await.unwrap().0, "init");
+    loop {
+        let (name, msg) = stalled_sse.next().await.unwrap();
+        match name.as_str() {
+            "resync" => sse_missed += msg["missed"].as_u64().unwrap(),
+            "event" if msg["data"]["event_type"] == "message" => break,
+            "event" => sse_events += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        sse_missed > 0,
+        "the stalled SSE client was told it missed messages"
+    );
+    assert_eq!(sse_events + sse_missed, 120);
+}

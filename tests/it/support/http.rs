@@ -1,0 +1,124 @@
+//! Plain HTTP against the API, seeing the exact status and JSON.
+
+use serde_json::Value;
+
+/// Raw JSON requests to one base URL.
+#[derive(Clone)]
+pub struct Http {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        Http {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Sends a request with an optional JSON body; answers the status and the
+    /// body parsed as JSON (`Value::Null` when it is not JSON).
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Sends raw bytes with an optional content type.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send("POST", path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send("PATCH", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send("DELETE", path, None).await
+    }
+
+    /// Creates a session and asserts it worked.
+    pub async fn create(&self, id: &str, name: &str, project_dir: Option<&str>) -> Value {
+        let mut body = serde_json::json!({"session_id": id, "session_name": name});
+        if let Some(dir) = project_dir {
+            body["project_dir"] = dir.into();
+        }
+        let (status, answer) = self.post("/sessions", body).await;
+        assert_eq!(status, 200, "create {id}: {answer}");
+        answer
+    }
+
+    /// Posts one event and asserts it was accepted.
+    pub async fn event(&self, id: &str, event: Value) -> Value {
+        let (status, answer) = self.post(&format!("/sessions/{id}/events"), event).await;
+        assert_eq!(status, 200, "event for {id}: {answer}");
+        answer
+    }
+}
+
+/// A minimal valid event of `event_type` for session `id`.
+pub fn event(id: &str, event_type: &str) -> Value {
+    let mut e = serde_json::json!({
+        "event_type": event_type,
+        "session_id": id,
+        "session_name": "n",
+        "timestamp": "2024-01-01T00:00:00Z",
+    });
+    match event_type {
+        "message" => {
+            e["role"] = "assistant".into();
+            e["content"] = serde_json::json!([{"type": "text", "text": "hi"}]);
+        }
+        "post_tool" | "pre_tool" => e["tool_name"] = "Bash".into(),
+        _ => {}
+    }
+    e
+}
+
+/// An assistant message with this text.
+pub fn assistant(id: &str, text: &str) -> Value {
+    let mut e = event(id, "message");
+    e["content"] = serde_json::json!([{"type": "text", "text": text}]);
+    e
+}

@@ -1,0 +1,156 @@
+//! A real `ao-session-manager` process on a free loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use agent_orchestrator::client::SessionClient;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+use super::{Http, command};
+
+/// A running session manager; killed when dropped.
+pub struct SessionManager {
+    child: Option<Child>,
+    pub url: String,
+    pub db: PathBuf,
+    pub log: PathBuf,
+    extra: Vec<String>,
+    _dir: Option<TempDir>,
+}
+
+impl SessionManager {
+    /// A fresh server with its own database in a new temporary folder.
+    pub fn start() -> Self {
+        Self::start_with_args(&[])
+    }
+
+    /// A fresh server with extra command-line arguments.
+    pub fn start_with_args(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("sm.db");
+        let mut sm = Self::spawn(&db, extra, None).unwrap_or_else(|e| panic!("{e}"));
+        sm._dir = Some(dir);
+        sm
+    }
+
+    /// A server on an existing database file, on `port` (0 = any).
+    pub fn spawn(db: &Path, extra: &[&str], port: Option<u16>) -> Result<Self, String> {
+        let log = db.with_extension(format!("{}.log", std::process::id()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| e.to_string())?;
+        let port = port.unwrap_or(0).to_string();
+        let mut child = command("ao-session-manager")
+            .args(["--port", &port, "--db"])
+            .arg(db)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("cannot start ao-session-manager: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!(
+                "session manager did not start; first line {line:?}; log:\n{log}"
+            ));
+        };
+        Ok(SessionManager {
+            child: Some(child),
+            url: url.to_owned(),
+            db: db.to_owned(),
+            log,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            _dir: None,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in url")
+    }
+
+    /// A typed client for this server.
+    pub fn client(&self) -> SessionClient {
+        SessionClient::new(&self.url).expect("client")
+    }
+
+    /// A raw-JSON HTTP helper for this server.
+    pub fn http(&self) -> Http {
+        Http::new(&self.url)
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    /// Sends SIGTERM and waits; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let _ = kill(self.pid(), Signal::SIGTERM);
+        let status = self.child.take().and_then(|mut c| c.wait().ok());
+        status.and_then(|s| s.code())
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = kill(self.pid(), Signal::SIGKILL);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same database and port, after `stop` or `kill9`.
+    pub fn restart(&mut self) {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let port = self.port();
+        let mut last = String::new();
+        // The old socket may linger for a moment; retry the bind briefly.
+        for _ in 0..50 {
+            match Self::spawn(&self.db, &extra, Some(port)) {
+                Ok(mut fresh) => {
+                    self.child = fresh.child.take();
+                    self.url = fresh.url.clone();
+                    return;
+                }
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("restart failed: {last}");
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SessionManager {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

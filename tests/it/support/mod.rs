@@ -1,0 +1,32 @@
+//! What the integration tests share: starting the real session manager,
+//! temporary folders, and plain HTTP helpers that see the raw JSON.
+
+pub mod http;
+pub mod live;
+pub mod manager;
+
+pub use http::Http;
+pub use manager::SessionManager;
+
+use std::path::PathBuf;
+
+/// The path of one of this package's binaries, built by cargo for the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let var = format!("CARGO_BIN_EXE_{name}");
+    std::env::var_os(&var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{var} is not set; run the tests through cargo"))
+}
+
+/// A `Command` for one of our binaries with none of the user's
+/// `AGENT_ORCHESTRATOR_*` settings leaking in.
+pub fn command(name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin(name));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AGENT_ORCHESTRATOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
