@@ -8,8 +8,12 @@
 //! - [`name`]: session names, checked before they touch disk or the API.
 //! - [`paths`]: the user's data directory.
 
+pub mod backup;
+pub mod claude;
 pub mod client;
+pub mod config;
 pub mod name;
 pub mod paths;
+pub mod record;
 pub mod server;
 pub mod wire;

@@ -1,0 +1,141 @@
+//! The lines of a `.jsonl` backup: the CLI's own lines, unchanged, and the
+//! two lines the runner adds so that the file alone describes every run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::claude::protocol::{CliLine, parse_value};
+use crate::wire::RunEndReason;
+
+/// Opens each run: the prompt and what is needed to replay the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserMessageLine {
+    pub timestamp: String,
+    pub content: String,
+    pub project_dir: String,
+    /// Set for `ao-resume`: the session this run continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_session_id: Option<String>,
+}
+
+/// Closes each run: how the CLI ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCompletedLine {
+    pub timestamp: String,
+    /// The CLI's exit code; `128 + n` when it died of signal `n`; absent
+    /// when the run was recovered after its runner died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    pub reason: RunEndReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OwnLine {
+    UserMessage(UserMessageLine),
+    RunCompleted(RunCompletedLine),
+}
+
+/// One backup line, understood.
+#[derive(Debug, Clone)]
+pub enum BackupLine {
+    UserMessage(UserMessageLine),
+    RunCompleted(RunCompletedLine),
+    /// A line of the CLI, with its `timestamp` if it has one.
+    Cli(CliLine, Option<String>),
+    /// Not JSON, or not a line we know: kept, never acted on.
+    Unreadable,
+}
+
+impl BackupLine {
+    /// Reads one line (without its newline).
+    pub fn parse(line: &[u8]) -> BackupLine {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else {
+            return BackupLine::Unreadable;
+        };
+        match value.get("type").and_then(serde_json::Value::as_str) {
+            Some("user_message") | Some("run_completed") => match OwnLine::deserialize(value) {
+                Ok(OwnLine::UserMessage(m)) => BackupLine::UserMessage(m),
+                Ok(OwnLine::RunCompleted(m)) => BackupLine::RunCompleted(m),
+                Err(_) => BackupLine::Unreadable,
+            },
+            _ => match parse_value(value) {
+                Some((cli, stamp)) => BackupLine::Cli(cli, stamp),
+                None => BackupLine::Unreadable,
+            },
+        }
+    }
+
+    /// The timestamp the line carries, if any.
+    pub fn timestamp(&self) -> Option<&str> {
+        match self {
+            BackupLine::UserMessage(m) => Some(&m.timestamp),
+            BackupLine::RunCompleted(m) => Some(&m.timestamp),
+            BackupLine::Cli(_, stamp) => stamp.as_deref(),
+            BackupLine::Unreadable => None,
+        }
+    }
+}
+
+impl UserMessageLine {
+    /// The line as written to the backup (without newline).
+    pub fn to_line(&self) -> Vec<u8> {
+        to_line(&OwnLine::UserMessage(self.clone()))
+    }
+}
+
+impl RunCompletedLine {
+    /// The line as written to the backup (without newline).
+    pub fn to_line(&self) -> Vec<u8> {
+        to_line(&OwnLine::RunCompleted(self.clone()))
+    }
+}
+
+fn to_line(line: &OwnLine) -> Vec<u8> {
+    // Plain structs of strings and numbers always serialize.
+    serde_json::to_vec(line).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_lines_round_trip() {
+        let m = UserMessageLine {
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            content: "hi\nthere".into(),
+            project_dir: "/p".into(),
+            resume_session_id: Some("abc".into()),
+        };
+        let line = m.to_line();
+        assert!(line.starts_with(br#"{"type":"user_message""#));
+        assert!(!line.contains(&b'\n'));
+        assert!(matches!(BackupLine::parse(&line), BackupLine::UserMessage(back) if back == m));
+        let c = RunCompletedLine {
+            timestamp: "2026-01-01T00:00:01.000Z".into(),
+            exit_code: Some(1),
+            reason: RunEndReason::Error,
+            error: Some("boom".into()),
+        };
+        assert!(
+            matches!(BackupLine::parse(&c.to_line()), BackupLine::RunCompleted(back) if back == c)
+        );
+    }
+
+    #[test]
+    fn cli_lines_and_garbage() {
+        assert!(matches!(
+            BackupLine::parse(br#"{"type":"system","subtype":"init","session_id":"s"}"#),
+            BackupLine::Cli(CliLine::System(_), None)
+        ));
+        let line = BackupLine::parse(br#"{"type":"assistant","timestamp":"2026-01-01T00:00:00Z"}"#);
+        assert_eq!(line.timestamp(), Some("2026-01-01T00:00:00Z"));
+        assert!(matches!(
+            BackupLine::parse(b"not json {"),
+            BackupLine::Unreadable
+        ));
+        assert!(matches!(BackupLine::parse(b""), BackupLine::Unreadable));
+    }
+}

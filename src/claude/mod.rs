@@ -1,0 +1,4 @@
+//! The Claude Code CLI: its stream-json protocol and the child process.
+
+pub mod process;
+pub mod protocol;

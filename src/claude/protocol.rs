@@ -1,0 +1,315 @@
+//! The CLI's stream-json protocol (`protocol/README.md`): the lines we send
+//! on its stdin, and typed views of the lines it prints. Lines are parsed
+//! from a copy; the raw bytes are what the backups keep.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The id our `initialize` request carries.
+pub const INIT_REQUEST_ID: &str = "req_1_init";
+/// The callback id registered for PostToolUse.
+pub const POST_TOOL_HOOK_ID: &str = "hook_0";
+
+/// The first line we send: register a PostToolUse hook.
+pub fn initialize_request() -> Value {
+    json!({
+        "type": "control_request",
+        "request_id": INIT_REQUEST_ID,
+        "request": {
+            "subtype": "initialize",
+            "hooks": {"PostToolUse": [{"matcher": null, "hookCallbackIds": [POST_TOOL_HOOK_ID]}]},
+        },
+    })
+}
+
+/// The prompt, sent as a user message once `initialize` is answered.
+pub fn user_message(prompt: &str) -> Value {
+    json!({
+        "type": "user",
+        "message": {"role": "user", "content": prompt},
+        "parent_tool_use_id": null,
+        "session_id": "",
+    })
+}
+
+/// A successful answer to a control request.
+pub fn control_success(request_id: &str, response: Value) -> Value {
+    json!({
+        "type": "control_response",
+        "response": {"subtype": "success", "request_id": request_id, "response": response},
+    })
+}
+
+/// A refusal of a control request we do not support.
+pub fn control_error(request_id: &str, error: &str) -> Value {
+    json!({
+        "type": "control_response",
+        "response": {"subtype": "error", "request_id": request_id, "error": error},
+    })
+}
+
+/// One stdout line of the CLI, as far as we act on it. Every other type
+/// (assistant, user, stream events...) is `Other`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CliLine {
+    System(SystemLine),
+    ControlRequest(ControlRequest),
+    ControlResponse(ControlResponseLine),
+    Result(ResultLine),
+    #[serde(other)]
+    Other,
+}
+
+/// `{"type":"system",...}`; `subtype` `init` starts a run and names the session.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemLine {
+    #[serde(default)]
+    pub subtype: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+impl SystemLine {
+    /// The session id, when this is the init line.
+    pub fn init_session_id(&self) -> Option<&str> {
+        (self.subtype.as_deref() == Some("init"))
+            .then_some(self.session_id.as_deref())
+            .flatten()
+    }
+}
+
+/// `{"type":"control_request","request_id":...,"request":{"subtype":...}}`:
+/// the CLI waits for our answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ControlRequest {
+    pub request_id: String,
+    #[serde(default)]
+    pub request: Value,
+}
+
+impl ControlRequest {
+    /// The request's subtype (`hook_callback`, `can_use_tool`, ...).
+    pub fn subtype(&self) -> &str {
+        self.request
+            .get("subtype")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// The hook input, when this is a PostToolUse hook callback.
+    pub fn post_tool_use(&self) -> Option<HookInput> {
+        if self.subtype() != "hook_callback" {
+            return None;
+        }
+        let input: HookInput = serde_json::from_value(self.request.get("input")?.clone()).ok()?;
+        (input.hook_event_name.as_deref() == Some("PostToolUse")).then_some(input)
+    }
+
+    /// What we answer: hooks succeed with no changes, tool permission is
+    /// granted (we run with bypassPermissions anyway), anything else is
+    /// refused so the CLI does not wait forever.
+    pub fn answer(&self) -> Value {
+        match self.subtype() {
+            "hook_callback" => control_success(&self.request_id, json!({})),
+            "can_use_tool" => {
+                let input = self.request.get("input").cloned().unwrap_or(json!({}));
+                control_success(
+                    &self.request_id,
+                    json!({"behavior": "allow", "updatedInput": input}),
+                )
+            }
+            other => control_error(
+                &self.request_id,
+                &format!("agent-orchestrator does not support control request '{other}'"),
+            ),
+        }
+    }
+}
+
+/// The input of a PostToolUse hook callback.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookInput {
+    #[serde(default)]
+    pub hook_event_name: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub tool_name: Option<String>,
+    #[serde(default)]
+    pub tool_input: Option<Value>,
+    #[serde(default)]
+    pub tool_response: Option<Value>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+/// `{"type":"control_response",...}`: the CLI's answer to our request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ControlResponseLine {
+    #[serde(default)]
+    pub response: Value,
+}
+
+impl ControlResponseLine {
+    /// The id of the request this answers.
+    pub fn request_id(&self) -> Option<&str> {
+        self.response.get("request_id").and_then(Value::as_str)
+    }
+
+    /// True for `subtype: success`.
+    pub fn is_success(&self) -> bool {
+        self.response.get("subtype").and_then(Value::as_str) == Some("success")
+    }
+}
+
+/// `{"type":"result",...}`: the end of a turn, with the final text.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ResultLine {
+    #[serde(default)]
+    pub subtype: Option<String>,
+    #[serde(default)]
+    pub is_error: bool,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+impl ResultLine {
+    /// What went wrong, for an error result: its text, else its `errors`.
+    pub fn error_text(&self) -> String {
+        match &self.result {
+            Some(text) if !text.is_empty() => text.clone(),
+            _ if !self.errors.is_empty() => self.errors.join("; "),
+            _ => format!(
+                "the CLI reported an error ({})",
+                self.subtype.as_deref().unwrap_or("no details")
+            ),
+        }
+    }
+}
+
+/// Parses one stdout line; `None` for anything that is not a JSON object
+/// with a `type` (garbage is kept in the backup, never acted on).
+pub fn parse_line(line: &[u8]) -> Option<(CliLine, Option<String>)> {
+    parse_value(serde_json::from_slice(line).ok()?)
+}
+
+/// Like [`parse_line`], for a line already parsed as JSON.
+pub fn parse_value(value: Value) -> Option<(CliLine, Option<String>)> {
+    if !value.get("type").is_some_and(Value::is_string) {
+        return None;
+    }
+    let stamp = value
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let parsed = CliLine::deserialize(value).ok()?;
+    Some((parsed, stamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transcript_lines(file: &str) -> Vec<String> {
+        let path = format!(
+            "{}/tests/fixtures/protocol/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("STDOUT "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn parses_the_real_new_run_transcript() {
+        let lines = transcript_lines("new_run.txt");
+        let parsed: Vec<CliLine> = lines
+            .iter()
+            .map(|l| parse_line(l.as_bytes()).unwrap().0)
+            .collect();
+        assert!(
+            matches!(&parsed[0], CliLine::ControlResponse(r) if r.request_id() == Some(INIT_REQUEST_ID) && r.is_success())
+        );
+        let CliLine::System(init) = &parsed[1] else {
+            panic!("init")
+        };
+        assert_eq!(
+            init.init_session_id(),
+            Some("0d8df837-37ba-475d-923b-58be339b3251")
+        );
+        let hook = parsed
+            .iter()
+            .find_map(|l| match l {
+                CliLine::ControlRequest(r) => r.post_tool_use(),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(hook.tool_name.as_deref(), Some("Bash"));
+        assert_eq!(hook.tool_response.unwrap()["stdout"], "hello-from-tool");
+        let CliLine::Result(result) = parsed.last().unwrap() else {
+            panic!("result")
+        };
+        assert!(!result.is_error);
+        assert_eq!(
+            result.result.as_deref(),
+            Some("The command printed hello-from-tool. Final answer: 4")
+        );
+        // Assistant lines carry a timestamp.
+        let (_, stamp) = parse_line(lines[2].as_bytes()).unwrap();
+        assert_eq!(stamp.as_deref(), Some("2026-11-20T22:21:21.453Z"));
+    }
+
+    #[test]
+    fn parses_error_and_bad_resume_results() {
+        for (file, subtype) in [
+            ("error_run.txt", "success"),
+            ("bad_resume.txt", "error_during_execution"),
+        ] {
+            let lines = transcript_lines(file);
+            let last = lines.last().unwrap();
+            let Some((CliLine::Result(r), _)) = parse_line(last.as_bytes()) else {
+                panic!("{file}: result")
+            };
+            assert!(r.is_error, "{file}");
+            assert_eq!(r.subtype.as_deref(), Some(subtype));
+            assert!(!r.error_text().is_empty());
+        }
+    }
+
+    #[test]
+    fn garbage_is_not_a_line() {
+        assert!(parse_line(b"this is not json {").is_none());
+        assert!(parse_line(b"[1,2]").is_none());
+        assert!(parse_line(b"{\"no_type\":1}").is_none());
+        assert!(matches!(
+            parse_line(b"{\"type\":\"stream_event\"}"),
+            Some((CliLine::Other, None))
+        ));
+    }
+
+    #[test]
+    fn answers_every_control_request() {
+        let req = |v: Value| -> ControlRequest { serde_json::from_value(v).unwrap() };
+        let hook = req(json!({"request_id": "a", "request": {"subtype": "hook_callback"}}));
+        assert_eq!(hook.answer()["response"]["subtype"], "success");
+        let perm = req(
+            json!({"request_id": "b", "request": {"subtype": "can_use_tool", "input": {"x": 1}}}),
+        );
+        assert_eq!(perm.answer()["response"]["response"]["behavior"], "allow");
+        assert_eq!(
+            perm.answer()["response"]["response"]["updatedInput"]["x"],
+            1
+        );
+        let odd = req(json!({"request_id": "c", "request": {"subtype": "mystery"}}));
+        let answer = odd.answer();
+        assert_eq!(answer["response"]["subtype"], "error");
+        assert_eq!(answer["response"]["request_id"], "c");
+    }
+}

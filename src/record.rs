@@ -1,0 +1,550 @@
+//! What the session manager must be told about a session, derived from its
+//! backup lines alone. The runner feeds each line as it writes it and posts
+//! what comes out; `ao-sync` feeds the whole file later and gets exactly the
+//! same actions: same content, same timestamps, same `event_id`s, so the
+//! server can drop what it already has and a replay adds only what is missing.
+//!
+//! Event ids are UUIDv5 of the session id, the position of the backup line
+//! that caused the event, and the kind of event. Timestamps come from the
+//! lines: a line's own `timestamp`, else the last one seen before it.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::backup::{BackupLine, RunCompletedLine, UserMessageLine};
+use crate::claude::protocol::{CliLine, ResultLine};
+use crate::wire::{ContentBlock, Event, EventType, Role, RunEndReason, SessionCreate};
+
+/// The namespace of every derived event id.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_0a7e_93d2_4c59_8b6e_2a4d_7c31_e9b0);
+
+/// Tool input and output larger than this (as JSON text) are cut to fit
+/// the API's request limit; the backup keeps them whole.
+pub const MAX_TOOL_FIELD: usize = 256 * 1024;
+/// Message text larger than this is cut the same way.
+pub const MAX_TEXT: usize = 768 * 1024;
+/// Marks text that was cut; `ao-get-result` then reads the backup instead.
+pub const TRUNCATION_MARK: &str =
+    "\n[truncated by agent-orchestrator; the full text is in the session's .jsonl backup]";
+
+/// One thing to tell the session manager.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `POST /sessions`; a 409 for the same id means it is already there.
+    Create(SessionCreate),
+    /// `PATCH /sessions/{id}` with `last_resumed_at`; if the API has no such
+    /// session, `create` it first.
+    Resume {
+        session_id: String,
+        at: String,
+        create: SessionCreate,
+    },
+    /// `POST /sessions/{id}/events`.
+    Event(Event),
+}
+
+impl Action {
+    /// The session the action is about.
+    pub fn session_id(&self) -> &str {
+        match self {
+            Action::Create(c) => &c.session_id,
+            Action::Resume { session_id, .. } => session_id,
+            Action::Event(e) => &e.session_id,
+        }
+    }
+}
+
+/// The event id for an event of `kind` caused by line `index` of `session_id`'s backup.
+pub fn event_id(session_id: &str, index: u64, kind: &str) -> Uuid {
+    Uuid::new_v5(
+        &EVENT_ID_NAMESPACE,
+        format!("{session_id}/{index}/{kind}").as_bytes(),
+    )
+}
+
+struct Run {
+    index: u64,
+    message: UserMessageLine,
+    session_id: Option<String>,
+    started: bool,
+}
+
+/// Turns backup lines into actions, one line at a time.
+pub struct Recorder {
+    name: String,
+    legacy: bool,
+    last_timestamp: Option<String>,
+    run: Option<Run>,
+    session_id: Option<String>,
+    last_result: Option<ResultLine>,
+}
+
+impl Recorder {
+    /// A recorder for the session `name`; `legacy` sends `session_stop`
+    /// instead of `run_completed` and no `run_start`.
+    pub fn new(name: &str, legacy: bool) -> Self {
+        Recorder {
+            name: name.to_owned(),
+            legacy,
+            last_timestamp: None,
+            run: None,
+            session_id: None,
+            last_result: None,
+        }
+    }
+
+    /// The session id, once a line has named it.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The last `result` line seen.
+    pub fn last_result(&self) -> Option<&ResultLine> {
+        self.last_result.as_ref()
+    }
+
+    /// True while a run has begun (a `user_message`) and not ended.
+    pub fn run_open(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// What line `index` means for the API.
+    pub fn feed(&mut self, index: u64, line: &BackupLine) -> Vec<Action> {
+        if let Some(ts) = line.timestamp() {
+            self.last_timestamp = Some(ts.to_owned());
+        }
+        let mut actions = Vec::new();
+        match line {
+            BackupLine::UserMessage(message) => {
+                if self.run.is_some() {
+                    // The previous run never got its closing line.
+                    let end = RunCompletedLine {
+                        timestamp: self.timestamp(),
+                        exit_code: None,
+                        reason: RunEndReason::Interrupted,
+                        error: None,
+                    };
+                    self.close(&mut actions, index, "previous_run_end", &end);
+                }
+                self.run = Some(Run {
+                    index,
+                    session_id: message.resume_session_id.clone(),
+                    message: message.clone(),
+                    started: false,
+                });
+            }
+            BackupLine::Cli(CliLine::System(system), _) => {
+                if let Some(id) = system.init_session_id() {
+                    if let Some(run) = &mut self.run
+                        && !run.started
+                    {
+                        run.session_id = Some(id.to_owned());
+                    }
+                    self.start(&mut actions, None);
+                }
+            }
+            BackupLine::Cli(CliLine::ControlRequest(request), _) => {
+                if let Some(hook) = request.post_tool_use() {
+                    self.start(&mut actions, hook.session_id.as_deref());
+                    if let Some(session_id) = self.started_session() {
+                        let mut event =
+                            self.event(EventType::PostTool, &session_id, index, "post_tool");
+                        event.tool_name =
+                            Some(hook.tool_name.unwrap_or_else(|| "unknown".to_owned()));
+                        event.tool_input = hook.tool_input.map(fit_value);
+                        event.tool_output = hook.tool_response.map(fit_value);
+                        event.error = hook.error.and_then(|e| match e {
+                            Value::Null => None,
+                            Value::String(s) => Some(fit_text(s, MAX_TOOL_FIELD)),
+                            other => Some(fit_text(other.to_string(), MAX_TOOL_FIELD)),
+                        });
+                        actions.push(Action::Event(event));
+                    }
+                }
+            }
+            BackupLine::Cli(CliLine::Result(result), _) => {
+                self.start(&mut actions, result.session_id.as_deref());
+                if let Some(session_id) = self.started_session()
+                    && let Some(text) = &result.result
+                {
+                    let mut event = self.event(EventType::Message, &session_id, index, "message");
+                    event.role = Some(Role::Assistant);
+                    event.content =
+                        Some(vec![ContentBlock::text(fit_text(text.clone(), MAX_TEXT))]);
+                    actions.push(Action::Event(event));
+                }
+                self.last_result = Some(result.clone());
+            }
+            BackupLine::RunCompleted(done) => {
+                self.start(&mut actions, None);
+                self.close(&mut actions, index, "run_end", done);
+            }
+            BackupLine::Cli(_, _) | BackupLine::Unreadable => {}
+        }
+        actions
+    }
+
+    fn timestamp(&self) -> String {
+        self.last_timestamp.clone().unwrap_or_default()
+    }
+
+    fn started_session(&self) -> Option<String> {
+        let run = self.run.as_ref()?;
+        if run.started {
+            run.session_id.clone()
+        } else {
+            None
+        }
+    }
+
+    fn event(&self, event_type: EventType, session_id: &str, index: u64, kind: &str) -> Event {
+        let mut event = Event::new(event_type, session_id, &self.name, self.timestamp());
+        event.event_id = Some(event_id(session_id, index, kind));
+        event
+    }
+
+    /// Opens the run with the API once its session id is known: create or
+    /// resume the session, then `run_start` and the prompt.
+    fn start(&mut self, actions: &mut Vec<Action>, hint: Option<&str>) {
+        let Some(run) = &mut self.run else { return };
+        if run.started {
+            return;
+        }
+        if run.session_id.is_none() {
+            run.session_id = hint.filter(|id| !id.is_empty()).map(str::to_owned);
+        }
+        let Some(session_id) = run.session_id.clone() else {
+            return;
+        };
+        run.started = true;
+        self.session_id = Some(session_id.clone());
+        let message = &run.message;
+        let create = SessionCreate {
+            session_id: session_id.clone(),
+            session_name: self.name.clone(),
+            project_dir: Some(message.project_dir.clone()),
+            agent_name: None,
+            created_at: Some(message.timestamp.clone()),
+        };
+        actions.push(match &message.resume_session_id {
+            Some(_) => Action::Resume {
+                session_id: session_id.clone(),
+                at: message.timestamp.clone(),
+                create,
+            },
+            None => Action::Create(create),
+        });
+        let index = run.index;
+        let ts = message.timestamp.clone();
+        let prompt = message.content.clone();
+        if !self.legacy {
+            let mut start = Event::new(EventType::RunStart, &session_id, &self.name, &ts);
+            start.event_id = Some(event_id(&session_id, index, "run_start"));
+            actions.push(Action::Event(start));
+        }
+        let mut user = Event::new(EventType::Message, &session_id, &self.name, &ts);
+        user.event_id = Some(event_id(&session_id, index, "prompt"));
+        user.role = Some(Role::User);
+        user.content = Some(vec![ContentBlock::text(fit_text(prompt, MAX_TEXT))]);
+        actions.push(Action::Event(user));
+    }
+
+    /// Ends the open run with `run_completed` (or `session_stop`), if the
+    /// API ever heard of it.
+    fn close(&mut self, actions: &mut Vec<Action>, index: u64, kind: &str, end: &RunCompletedLine) {
+        let Some(run) = self.run.take() else { return };
+        let (true, Some(session_id)) = (run.started, run.session_id) else {
+            return;
+        };
+        let event_type = if self.legacy {
+            EventType::SessionStop
+        } else {
+            EventType::RunCompleted
+        };
+        let mut event = Event::new(event_type, &session_id, &self.name, &end.timestamp);
+        event.event_id = Some(event_id(&session_id, index, kind));
+        event.exit_code = end.exit_code;
+        event.reason = Some(end.reason.as_str().to_owned());
+        event.error = end.error.clone().map(|e| fit_text(e, MAX_TOOL_FIELD));
+        actions.push(Action::Event(event));
+    }
+}
+
+/// Cuts `text` to at most `max` bytes (on a character boundary) and marks it.
+pub fn fit_text(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TRUNCATION_MARK}", &text[..end])
+}
+
+/// Replaces a JSON value too large for the API by the start of its text, marked.
+fn fit_value(value: Value) -> Value {
+    let text = value.to_string();
+    if text.len() <= MAX_TOOL_FIELD {
+        value
+    } else {
+        Value::String(fit_text(text, MAX_TOOL_FIELD))
+    }
+}
+
+/// Everything a whole backup file means for the API, in order.
+pub fn replay(name: &str, legacy: bool, lines: &[(u64, Vec<u8>)]) -> (Recorder, Vec<Action>) {
+    let mut recorder = Recorder::new(name, legacy);
+    let mut actions = Vec::new();
+    for (index, line) in lines {
+        actions.extend(recorder.feed(*index, &BackupLine::parse(line)));
+    }
+    (recorder, actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(ts: &str, resume: Option<&str>) -> Vec<u8> {
+        UserMessageLine {
+            timestamp: ts.into(),
+            content: "do it".into(),
+            project_dir: "/p".into(),
+            resume_session_id: resume.map(str::to_owned),
+        }
+        .to_line()
+    }
+
+    fn done(ts: &str, code: i64, reason: RunEndReason) -> Vec<u8> {
+        RunCompletedLine {
+            timestamp: ts.into(),
+            exit_code: Some(code),
+            reason,
+            error: None,
+        }
+        .to_line()
+    }
+
+    /// The real transcript of a new run, with the runner's own lines around it.
+    fn new_run_lines() -> Vec<(u64, Vec<u8>)> {
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/protocol/new_run.txt",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut lines = vec![user("2026-11-20T22:21:21.000Z", None)];
+        lines.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("STDOUT "))
+                .map(|l| l.as_bytes().to_vec()),
+        );
+        lines.push(done("2026-11-20T22:21:22.000Z", 0, RunEndReason::Completed));
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| (i as u64, l))
+            .collect()
+    }
+
+    fn kinds(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Create(_) => "create".to_owned(),
+                Action::Resume { .. } => "resume".to_owned(),
+                Action::Event(e) => match e.role {
+                    Some(r) => format!("message:{}", r.as_str()),
+                    None => e.event_type.as_str().to_owned(),
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_real_new_run_becomes_the_documented_events() {
+        let (recorder, actions) = replay("w1", false, &new_run_lines());
+        assert_eq!(
+            kinds(&actions),
+            [
+                "create",
+                "run_start",
+                "message:user",
+                "post_tool",
+                "message:assistant",
+                "run_completed"
+            ]
+        );
+        let sid = "0d8df837-37ba-475d-923b-58be339b3251";
+        assert_eq!(recorder.session_id(), Some(sid));
+        let Action::Create(create) = &actions[0] else {
+            panic!()
+        };
+        assert_eq!(create.session_name, "w1");
+        assert_eq!(create.project_dir.as_deref(), Some("/p"));
+        assert_eq!(
+            create.created_at.as_deref(),
+            Some("2026-11-20T22:21:21.000Z")
+        );
+        let Action::Event(tool) = &actions[3] else {
+            panic!()
+        };
+        assert_eq!(tool.tool_name.as_deref(), Some("Bash"));
+        assert_eq!(
+            tool.tool_output.as_ref().unwrap()["stdout"],
+            "hello-from-tool"
+        );
+        assert_eq!(
+            tool.timestamp, "2026-11-20T22:21:21.453Z",
+            "from the assistant line before it"
+        );
+        let Action::Event(answer) = &actions[4] else {
+            panic!()
+        };
+        assert_eq!(
+            answer.text(),
+            "The command printed hello-from-tool. Final answer: 4"
+        );
+        let Action::Event(end) = &actions[5] else {
+            panic!()
+        };
+        assert_eq!(
+            (end.exit_code, end.reason.as_deref()),
+            (Some(0), Some("completed"))
+        );
+        for a in &actions {
+            if let Action::Event(e) = a {
+                assert_eq!(e.session_id, sid);
+                assert!(e.validate().is_ok(), "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn replaying_twice_gives_identical_actions_and_ids() {
+        let lines = new_run_lines();
+        let (_, a) = replay("w1", false, &lines);
+        let (_, b) = replay("w1", false, &lines);
+        assert_eq!(a, b);
+        let ids: std::collections::HashSet<_> = a
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => e.event_id,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids.len(), 5, "every event has its own id");
+    }
+
+    #[test]
+    fn feeding_line_by_line_equals_replaying_the_file() {
+        let lines = new_run_lines();
+        let mut live = Recorder::new("w1", false);
+        let mut fed = Vec::new();
+        for (i, l) in &lines {
+            fed.extend(live.feed(*i, &BackupLine::parse(l)));
+        }
+        assert_eq!(fed, replay("w1", false, &lines).1);
+    }
+
+    #[test]
+    fn legacy_mode_sends_session_stop_and_no_run_start() {
+        let (_, actions) = replay("w1", true, &new_run_lines());
+        let k = kinds(&actions);
+        assert!(!k.contains(&"run_start".to_owned()));
+        assert_eq!(k.last().unwrap(), "session_stop");
+    }
+
+    #[test]
+    fn a_resume_patches_and_keeps_the_session_id() {
+        let sid = "11111111-2222-3333-4444-555555555555";
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (7, user("2026-01-01T00:00:00Z", Some(sid))),
+            (8, format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#).into_bytes()),
+            (9, format!(r#"{{"type":"result","subtype":"success","is_error":false,"result":"again","session_id":"{sid}"}}"#).into_bytes()),
+            (10, done("2026-01-01T00:00:05Z", 0, RunEndReason::Completed)),
+        ];
+        let (_, actions) = replay("w1", false, &lines);
+        assert_eq!(
+            kinds(&actions),
+            [
+                "resume",
+                "run_start",
+                "message:user",
+                "message:assistant",
+                "run_completed"
+            ]
+        );
+        let Action::Resume { session_id, at, .. } = &actions[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (session_id.as_str(), at.as_str()),
+            (sid, "2026-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_resume_without_init_is_still_recorded() {
+        let sid = "00000000-0000-0000-0000-000000000000";
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", Some(sid))),
+            (1, format!(r#"{{"type":"result","subtype":"error_during_execution","is_error":true,"session_id":"{sid}","errors":["No conversation found"]}}"#).into_bytes()),
+            (2, done("2026-01-01T00:00:01Z", 1, RunEndReason::Error)),
+        ];
+        let (recorder, actions) = replay("w1", false, &lines);
+        assert_eq!(
+            kinds(&actions),
+            ["resume", "run_start", "message:user", "run_completed"]
+        );
+        assert!(recorder.last_result().unwrap().is_error);
+    }
+
+    #[test]
+    fn a_new_run_that_never_named_its_session_tells_the_api_nothing() {
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (1, b"garbage {".to_vec()),
+            (2, done("2026-01-01T00:00:01Z", 2, RunEndReason::Error)),
+        ];
+        let (recorder, actions) = replay("w1", false, &lines);
+        assert!(actions.is_empty());
+        assert!(!recorder.run_open());
+    }
+
+    #[test]
+    fn a_run_left_open_is_closed_as_interrupted_by_the_next() {
+        let sid = "s-1";
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (
+                1,
+                format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#)
+                    .into_bytes(),
+            ),
+            (2, user("2026-01-01T00:01:00Z", Some(sid))),
+        ];
+        let (recorder, actions) = replay("w1", false, &lines);
+        assert_eq!(
+            kinds(&actions),
+            ["create", "run_start", "message:user", "run_completed"]
+        );
+        let Action::Event(end) = &actions[3] else {
+            panic!()
+        };
+        assert_eq!(end.reason.as_deref(), Some("interrupted"));
+        assert!(recorder.run_open(), "the second run is open");
+    }
+
+    #[test]
+    fn huge_fields_are_cut_to_fit_the_api() {
+        assert_eq!(fit_text("short".into(), 10), "short");
+        let cut = fit_text("é".repeat(10), 5);
+        assert!(cut.starts_with("éé") && cut.ends_with(TRUNCATION_MARK));
+        let big = serde_json::json!({"stdout": "x".repeat(MAX_TOOL_FIELD)});
+        let Value::String(s) = fit_value(big) else {
+            panic!()
+        };
+        assert!(s.len() < MAX_TOOL_FIELD + 200);
+    }
+}
