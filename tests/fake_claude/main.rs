@@ -1,1 +1,421 @@
-fn main() {}
+//! `ao-fake-claude`: a scripted stand-in for the `claude` CLI (2.1.329) in
+//! stream-json mode, for fast deterministic tests of the runner.
+//! See `tests/fake_claude/README.md` for the scenarios and environment variables.
+
+mod args;
+mod proto;
+mod runtime;
+mod scenario;
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use proto::Ctx;
+use runtime::{Input, Out, Shared};
+use scenario::{Ending, Scenario};
+
+const DEFAULT_ANSWER_TIMEOUT_MS: u64 = 10_000;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match args::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if args.version {
+        println!("{} (Claude Code fake)", proto::VERSION);
+        return;
+    }
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d.display().to_string(),
+        Err(e) => {
+            eprintln!("fake-claude: cannot read the current directory: {e}");
+            std::process::exit(1);
+        }
+    };
+    let shared = Shared::new(argv, cwd);
+    if let Err(e) = runtime::handle_signals(shared.clone()) {
+        shared.fail(1, &e);
+    }
+    let rx = runtime::spawn_reader(shared.clone());
+    Session::new(shared, rx, args).run()
+}
+
+/// One process: the conversation with the driver.
+struct Session {
+    shared: Arc<Shared>,
+    rx: Receiver<Input>,
+    out: Out,
+    args: args::Args,
+    answer_timeout: Duration,
+    started: Instant,
+    hook_callback_id: Option<String>,
+}
+
+/// A stdin line, parsed.
+enum Msg {
+    Json(Value),
+    Eof,
+}
+
+impl Session {
+    fn new(shared: Arc<Shared>, rx: Receiver<Input>, args: args::Args) -> Session {
+        Session {
+            out: Out::new(shared.clone()),
+            shared,
+            rx,
+            args,
+            answer_timeout: Duration::from_millis(DEFAULT_ANSWER_TIMEOUT_MS),
+            started: Instant::now(),
+            hook_callback_id: None,
+        }
+    }
+
+    fn run(mut self) -> ! {
+        match env_number("FAKE_CLAUDE_ANSWER_TIMEOUT_MS") {
+            Ok(Some(ms)) => self.answer_timeout = Duration::from_millis(ms),
+            Ok(None) => {}
+            Err(e) => self.shared.fail(1, &e),
+        }
+        // 1. The scenario from the environment is known before any I/O.
+        let env_spec = std::env::var("FAKE_CLAUDE_SCENARIO")
+            .ok()
+            .filter(|s| !s.trim().is_empty());
+        let env_scenario = env_spec.as_deref().map(|spec| self.scenario(spec));
+        let state_dir = std::env::var_os("FAKE_CLAUDE_STATE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from);
+        let unknown_resume = match (&self.args.resume, &state_dir) {
+            (Some(id), Some(dir)) => uuid::Uuid::parse_str(id).is_err() || !dir.join(id).is_file(),
+            _ => false,
+        };
+        if unknown_resume
+            || env_scenario
+                .as_ref()
+                .is_some_and(|s| s.ending == Ending::NoInit)
+        {
+            if unknown_resume {
+                self.shared.set_scenario("noinit");
+            }
+            // As in bad_resume.txt: the initialize request arrives, nothing answers it.
+            let _ = self.next(None);
+            self.noinit();
+        }
+
+        // 2. initialize, then the user message.
+        let prompt = self.read_prompt();
+
+        // 3. A scenario in the prompt counts only when the environment names none.
+        let sc = match env_scenario {
+            Some(sc) => sc,
+            None => match scenario::from_prompt(&prompt) {
+                Some(spec) => self.scenario(spec),
+                None => Scenario::default(),
+            },
+        };
+        if sc.ending == Ending::NoInit {
+            self.noinit();
+        }
+        self.out.slow = Duration::from_millis(sc.slow_ms);
+
+        // 4. init
+        let ctx = Ctx {
+            session_id: match &self.args.resume {
+                Some(id) => id.clone(),
+                None => uuid::Uuid::new_v4().to_string(),
+            },
+            cwd: self.shared.cwd().to_string(),
+            model: self
+                .args
+                .model
+                .clone()
+                .unwrap_or_else(|| proto::DEFAULT_MODEL.to_string()),
+            permission_mode: self
+                .args
+                .permission_mode
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        };
+        self.shared.set_session_id(&ctx.session_id);
+        if let (Some(dir), None) = (&state_dir, &self.args.resume) {
+            let made = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(dir.join(&ctx.session_id), format!("{}\n", ctx.cwd)));
+            if let Err(e) = made {
+                self.shared.fail(
+                    1,
+                    &format!("cannot write session file in {}: {e}", dir.display()),
+                );
+            }
+        }
+        self.out.line(&proto::system_init(&ctx));
+        self.out.after_init = true;
+
+        // 5. The scripted middle part.
+        if sc.garbage {
+            self.out.raw(b"this is not json {\n");
+        }
+        for n in 1..=sc.tools {
+            self.tool_call(&ctx, n);
+        }
+        if sc.control {
+            let id = proto::new_request_id();
+            self.out.line(&proto::can_use_tool(&id));
+            self.await_response(&id, "control request", " (can_use_tool)");
+            let id = proto::new_request_id();
+            self.out.line(&proto::mystery_request(&id));
+            self.await_response(&id, "control request", " (mystery_request)");
+        }
+
+        // 6. The ending.
+        let turns = sc.tools + 1;
+        match sc.ending {
+            Ending::Answer => {
+                let text = match sc.bigline {
+                    Some(len) => big_text(len),
+                    None => format!("fake answer to: {}", head(prompt.trim(), 200)),
+                };
+                self.out.line(&proto::assistant_text(&ctx, &text));
+                self.out
+                    .line(&proto::result(&ctx, &text, false, turns, self.elapsed_ms()));
+                self.drain();
+                self.shared.finish(sc.exit_code.unwrap_or(0))
+            }
+            Ending::Error => {
+                let text = "API Error: 400 fake: prompt rejected";
+                self.out.line(&proto::synthetic_error_assistant(&ctx, text));
+                self.out
+                    .line(&proto::result(&ctx, text, true, turns, self.elapsed_ms()));
+                self.drain();
+                self.shared.finish(sc.exit_code.unwrap_or(1))
+            }
+            Ending::Crash => {
+                self.out
+                    .line(&proto::assistant_text(&ctx, "Let me look into that first."));
+                self.shared.fail(2, "fatal: simulated crash\n  at step 2")
+            }
+            Ending::Sigkill => runtime::sigkill(&self.shared),
+            Ending::Hang => loop {
+                // Until SIGTERM/SIGINT (see runtime::handle_signals) or SIGKILL.
+                std::thread::park();
+            },
+            Ending::NoInit => self.noinit(),
+        }
+    }
+
+    fn scenario(&self, spec: &str) -> Scenario {
+        self.shared.set_scenario(spec);
+        match scenario::parse(spec) {
+            Ok(sc) => {
+                if let Some(text) = &sc.stderr {
+                    eprintln!("{text}");
+                }
+                sc
+            }
+            Err(e) => self.shared.fail(1, &e),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+
+    /// The next non-empty stdin line, parsed; waits at most `timeout`.
+    /// `None` on timeout. A line that is not JSON ends the process (exit 1).
+    fn next(&self, timeout: Option<Duration>) -> Option<Msg> {
+        loop {
+            let input = match timeout {
+                None => self.rx.recv().ok(),
+                Some(t) => match self.rx.recv_timeout(t) {
+                    Ok(i) => Some(i),
+                    Err(RecvTimeoutError::Timeout) => return None,
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            let line = match input {
+                Some(Input::Line(l)) => l,
+                Some(Input::Eof) | None => return Some(Msg::Eof),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(&line) {
+                Ok(v) => return Some(Msg::Json(v)),
+                Err(e) => self.shared.fail(
+                    1,
+                    &format!("stdin line is not JSON ({e}): {}", head(&line, 200)),
+                ),
+            }
+        }
+    }
+
+    /// Answers `initialize`, returns the text of the first `user` message.
+    /// EOF before that: exit 0 quietly.
+    fn read_prompt(&mut self) -> String {
+        loop {
+            let v = match self.next(None) {
+                Some(Msg::Json(v)) => v,
+                Some(Msg::Eof) | None => self.shared.finish(0),
+            };
+            match v["type"].as_str() {
+                Some("user") => return self.prompt_text(&v),
+                Some("control_request") if v["request"]["subtype"] == "initialize" => {
+                    self.hook_callback_id =
+                        v["request"]["hooks"]["PostToolUse"][0]["hookCallbackIds"][0]
+                            .as_str()
+                            .map(String::from);
+                    let model = self.args.model.as_deref().unwrap_or(proto::DEFAULT_MODEL);
+                    let mode = self.args.permission_mode.as_deref().unwrap_or("default");
+                    self.out
+                        .line(&proto::initialize_response(&v["request_id"], model, mode));
+                }
+                _ => self.incidental(&v),
+            }
+        }
+    }
+
+    fn prompt_text(&self, v: &Value) -> String {
+        let content = &v["message"]["content"];
+        if let Some(s) = content.as_str() {
+            return s.to_string();
+        }
+        if let Some(blocks) = content.as_array() {
+            let texts: Vec<&str> = blocks
+                .iter()
+                .filter(|b| b["type"] == "text")
+                .filter_map(|b| b["text"].as_str())
+                .collect();
+            if !texts.is_empty() {
+                return texts.join("\n");
+            }
+        }
+        self.shared
+            .fail(1, "user message without message.content text")
+    }
+
+    /// A stdin message that is not the one being waited for: control requests of
+    /// the driver get an error answer, everything else is ignored.
+    fn incidental(&self, v: &Value) {
+        if v["type"] == "control_request" {
+            let subtype = v["request"]["subtype"].as_str().unwrap_or("");
+            self.out
+                .line(&proto::control_error(&v["request_id"], subtype));
+        }
+    }
+
+    /// One Bash tool call: tool_use, hook callback (awaited), tool_result.
+    fn tool_call(&self, ctx: &Ctx, n: u32) {
+        let tool_use_id = proto::new_tool_use_id();
+        self.out
+            .line(&proto::assistant_tool_use(ctx, &tool_use_id, n));
+        if let Some(callback_id) = &self.hook_callback_id {
+            let request_id = proto::new_request_id();
+            self.out.line(&proto::hook_callback(
+                ctx,
+                &request_id,
+                callback_id,
+                &tool_use_id,
+                n,
+            ));
+            self.await_response(&request_id, "hook callback", "");
+        }
+        self.out
+            .line(&proto::user_tool_result(ctx, &tool_use_id, n));
+    }
+
+    /// Waits for the `control_response` to `request_id`; exit 3 when none comes
+    /// within the answer timeout or stdin ends first.
+    fn await_response(&self, request_id: &str, what: &str, detail: &str) {
+        let deadline = Instant::now() + self.answer_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(Some(left)) {
+                Some(Msg::Json(v)) => {
+                    if v["type"] == "control_response" && v["response"]["request_id"] == request_id
+                    {
+                        return;
+                    }
+                    self.incidental(&v);
+                }
+                Some(Msg::Eof) | None => self
+                    .shared
+                    .fail(3, &format!("no answer to {what} {request_id}{detail}")),
+            }
+        }
+    }
+
+    /// After the result: read stdin until EOF.
+    fn drain(&self) {
+        while let Some(Msg::Json(v)) = self.next(None) {
+            if v["type"] != "control_response" {
+                self.incidental(&v);
+            }
+        }
+    }
+
+    /// bad_resume.txt: no init, one error result, the reason on stderr, exit 1.
+    fn noinit(&self) -> ! {
+        let id = self
+            .args
+            .resume
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::nil().to_string());
+        self.shared.set_session_id(&id);
+        self.out.line(&proto::noinit_result(&id));
+        eprintln!("{}", proto::no_conversation(&id));
+        self.shared.finish(1)
+    }
+}
+
+fn env_number(name: &str) -> Result<Option<u64>, String> {
+    match std::env::var(name) {
+        Ok(s) if !s.trim().is_empty() => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}={s:?} is not a number")),
+        _ => Ok(None),
+    }
+}
+
+/// The first `max` characters of `s`.
+fn head(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// An ASCII text of exactly `len` bytes.
+fn big_text(len: usize) -> String {
+    let mut text = String::with_capacity(len);
+    text.push_str("fake big answer: ");
+    text.truncate(len);
+    while text.len() < len {
+        text.push('x');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_counts_chars() {
+        assert_eq!(head("héllo", 2), "hé");
+        assert_eq!(head("ab", 200), "ab");
+    }
+
+    #[test]
+    fn big_text_has_exact_length() {
+        for len in [1, 5, 17, 18, 1_048_576] {
+            assert_eq!(big_text(len).len(), len);
+        }
+    }
+}

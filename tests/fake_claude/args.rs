@@ -1,0 +1,147 @@
+//! Command line, as the real CLI takes it:
+//! `--output-format stream-json --verbose --input-format stream-json
+//!  --permission-mode bypassPermissions [--resume SESSION_ID] [--model MODEL]`.
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    pub version: bool,
+    pub resume: Option<String>,
+    pub model: Option<String>,
+    pub permission_mode: Option<String>,
+}
+
+const PERMISSION_MODES: [&str; 6] = [
+    "acceptEdits",
+    "auto",
+    "bypassPermissions",
+    "default",
+    "dontAsk",
+    "plan",
+];
+
+/// Parses the arguments after argv[0]. Both `--flag value` and `--flag=value` work.
+pub fn parse(argv: &[String]) -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut output_format = None;
+    let mut input_format = None;
+    let mut verbose = false;
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let takes_value = matches!(
+            flag,
+            "--output-format"
+                | "--input-format"
+                | "--permission-mode"
+                | "--resume"
+                | "-r"
+                | "--model"
+        );
+        let value = if takes_value {
+            match inline.or_else(|| it.next().cloned()) {
+                Some(v) if !v.is_empty() => Some(v),
+                _ => return Err(format!("error: option '{flag}' argument missing")),
+            }
+        } else if inline.is_some() {
+            return Err(format!("error: option '{flag}' takes no argument"));
+        } else {
+            None
+        };
+        match (flag, value) {
+            ("--version" | "-v", _) => args.version = true,
+            ("--verbose", _) => verbose = true,
+            // Accepted like the real CLI; the prompt still has to come on stdin.
+            ("--print" | "-p", _) => {}
+            ("--output-format", v) => output_format = v,
+            ("--input-format", v) => input_format = v,
+            ("--permission-mode", Some(v)) => {
+                if !PERMISSION_MODES.contains(&v.as_str()) {
+                    return Err(format!(
+                        "error: option '--permission-mode' argument '{v}' is invalid. Allowed choices are {}.",
+                        PERMISSION_MODES.join(", ")
+                    ));
+                }
+                args.permission_mode = Some(v);
+            }
+            ("--resume" | "-r", v) => args.resume = v,
+            ("--model", v) => args.model = v,
+            (f, _) if f.starts_with('-') => return Err(format!("error: unknown option '{f}'")),
+            (other, _) => {
+                return Err(format!(
+                    "error: unexpected argument '{other}' (the fake takes the prompt on stdin only)"
+                ));
+            }
+        }
+    }
+    if args.version {
+        return Ok(args);
+    }
+    if output_format.as_deref() != Some("stream-json") {
+        return Err("error: ao-fake-claude needs --output-format stream-json".to_string());
+    }
+    if input_format.as_deref() != Some("stream-json") {
+        return Err("error: ao-fake-claude needs --input-format stream-json".to_string());
+    }
+    if !verbose {
+        return Err(
+            "Error: When using --print, --output-format=stream-json requires --verbose".to_string(),
+        );
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    const BASE: &str = "--output-format stream-json --verbose --input-format stream-json --permission-mode bypassPermissions";
+
+    #[test]
+    fn real_command_line() {
+        let a = parse(&argv(BASE)).unwrap();
+        assert_eq!(a.permission_mode.as_deref(), Some("bypassPermissions"));
+        assert_eq!(a.resume, None);
+        let a = parse(&argv(&format!("{BASE} --resume abc --model m1"))).unwrap();
+        assert_eq!(a.resume.as_deref(), Some("abc"));
+        assert_eq!(a.model.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn equals_form() {
+        let a = parse(&argv(
+            "--output-format=stream-json --verbose --input-format=stream-json --resume=x",
+        ))
+        .unwrap();
+        assert_eq!(a.resume.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn version() {
+        assert!(parse(&argv("--version")).unwrap().version);
+    }
+
+    #[test]
+    fn rejected() {
+        for line in [
+            "",
+            "--verbose --input-format stream-json",
+            "--output-format stream-json --verbose",
+            "--output-format json --verbose --input-format stream-json",
+            "--output-format stream-json --input-format stream-json",
+            &format!("{BASE} --frobnicate"),
+            &format!("{BASE} hello prompt"),
+            &format!("{BASE} --resume"),
+            &format!("{BASE} --verbose=yes"),
+            "--output-format stream-json --verbose --input-format stream-json --permission-mode yolo",
+        ] {
+            assert!(parse(&argv(line)).is_err(), "{line:?} should be rejected");
+        }
+    }
+}

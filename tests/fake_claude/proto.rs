@@ -1,0 +1,357 @@
+//! The stdout lines, shaped like the ones of Claude Code 2.1.329
+//! (`/work/shared/protocol/*.txt`), trimmed to a realistic subset of fields.
+//! serde_json is built with `preserve_order`, so keys keep the order written here.
+
+use serde_json::{Value, json};
+
+pub const VERSION: &str = "2.1.329";
+pub const DEFAULT_MODEL: &str = "claude-fake-1";
+const TOOLS: [&str; 8] = [
+    "Task", "Bash", "Edit", "Glob", "Grep", "Read", "WebFetch", "Write",
+];
+
+/// What every line of one session shares.
+pub struct Ctx {
+    pub session_id: String,
+    pub cwd: String,
+    pub model: String,
+    pub permission_mode: String,
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn short_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &hex[..20])
+}
+
+fn usage(input: u64, output: u64) -> Value {
+    json!({
+        "input_tokens": input,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output,
+        "output_tokens_details": {"thinking_tokens": 0},
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        "service_tier": "standard",
+        "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+        "inference_geo": "",
+        "iterations": [],
+        "speed": "standard",
+        "fallback_credit": null
+    })
+}
+
+/// Answer to the driver's `initialize` control request.
+pub fn initialize_response(request_id: &Value, ctx_model: &str, permission_mode: &str) -> Value {
+    json!({
+        "type": "control_response",
+        "response": {
+            "subtype": "success",
+            "request_id": request_id,
+            "response": {
+                "commands": [],
+                "agents": [],
+                "output_style": "default",
+                "available_output_styles": ["default"],
+                "models": [{
+                    "value": "default",
+                    "resolvedModel": ctx_model,
+                    "displayName": "Default (fake)",
+                    "description": "The fake model of ao-fake-claude"
+                }],
+                "account": {"tokenSource": "none", "apiKeySource": "none", "apiProvider": "firstParty"},
+                "pid": std::process::id(),
+                "claude_code_version": VERSION,
+                "current_permission_mode": permission_mode,
+                "hooks_applied": true
+            }
+        }
+    })
+}
+
+pub fn system_init(ctx: &Ctx) -> Value {
+    json!({
+        "type": "system",
+        "subtype": "init",
+        "cwd": ctx.cwd,
+        "session_id": ctx.session_id,
+        "tools": TOOLS,
+        "mcp_servers": [],
+        "model": ctx.model,
+        "permissionMode": ctx.permission_mode,
+        "slash_commands": [],
+        "apiKeySource": "none",
+        "claude_code_version": VERSION,
+        "output_style": "default",
+        "agents": [],
+        "skills": [],
+        "plugins": [],
+        "uuid": uuid(),
+        "original_cwd": ctx.cwd,
+        "additional_directories": []
+    })
+}
+
+fn assistant(ctx: &Ctx, content: Value) -> Value {
+    json!({
+        "type": "assistant",
+        "message": {
+            "id": short_id("msg"),
+            "type": "message",
+            "role": "assistant",
+            "model": ctx.model,
+            "content": [content],
+            "stop_reason": null,
+            "stop_sequence": null,
+            "usage": {"input_tokens": 12, "output_tokens": 7, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "context_management": null
+        },
+        "parent_tool_use_id": null,
+        "session_id": ctx.session_id,
+        "uuid": uuid(),
+        "timestamp": now()
+    })
+}
+
+pub fn assistant_text(ctx: &Ctx, text: &str) -> Value {
+    assistant(ctx, json!({"type": "text", "text": text}))
+}
+
+pub fn new_tool_use_id() -> String {
+    short_id("toolu")
+}
+
+pub fn new_request_id() -> String {
+    uuid()
+}
+
+fn tool_input(n: u32) -> Value {
+    json!({"command": format!("echo tool-{n}"), "description": format!("fake tool call {n}")})
+}
+
+fn tool_response(n: u32) -> Value {
+    json!({"stdout": format!("tool-{n}"), "stderr": "", "interrupted": false, "isImage": false, "noOutputExpected": false})
+}
+
+pub fn assistant_tool_use(ctx: &Ctx, tool_use_id: &str, n: u32) -> Value {
+    assistant(
+        ctx,
+        json!({"type": "tool_use", "id": tool_use_id, "name": "Bash", "input": tool_input(n)}),
+    )
+}
+
+pub fn transcript_path(ctx: &Ctx) -> String {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/nonexistent".to_string());
+    let project = ctx.cwd.replace(['/', '.'], "-");
+    format!("{home}/.claude/projects/{project}/{}.jsonl", ctx.session_id)
+}
+
+pub fn hook_callback(
+    ctx: &Ctx,
+    request_id: &str,
+    callback_id: &str,
+    tool_use_id: &str,
+    n: u32,
+) -> Value {
+    json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {
+            "subtype": "hook_callback",
+            "callback_id": callback_id,
+            "input": {
+                "session_id": ctx.session_id,
+                "transcript_path": transcript_path(ctx),
+                "cwd": ctx.cwd,
+                "permission_mode": ctx.permission_mode,
+                "hook_event_name": "PostToolUse",
+                "tool_name": "Bash",
+                "tool_input": tool_input(n),
+                "tool_response": tool_response(n),
+                "tool_use_id": tool_use_id,
+                "duration_ms": 1
+            },
+            "tool_use_id": tool_use_id
+        }
+    })
+}
+
+pub fn user_tool_result(ctx: &Ctx, tool_use_id: &str, n: u32) -> Value {
+    json!({
+        "type": "user",
+        "message": {
+            "role": "user",
+            "content": [{"tool_use_id": tool_use_id, "type": "tool_result", "content": format!("tool-{n}"), "is_error": false}]
+        },
+        "parent_tool_use_id": null,
+        "session_id": ctx.session_id,
+        "uuid": uuid(),
+        "timestamp": now(),
+        "tool_use_result": tool_response(n)
+    })
+}
+
+pub fn can_use_tool(request_id: &str) -> Value {
+    json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {
+            "subtype": "can_use_tool",
+            "tool_name": "Bash",
+            "input": {"command": "ls"},
+            "permission_suggestions": [],
+            "tool_use_id": new_tool_use_id()
+        }
+    })
+}
+
+pub fn mystery_request(request_id: &str) -> Value {
+    json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {"subtype": "mystery_request", "detail": "a request kind the driver does not know"}
+    })
+}
+
+/// Answer to a control request of the driver that the fake does not support.
+pub fn control_error(request_id: &Value, subtype: &str) -> Value {
+    json!({
+        "type": "control_response",
+        "response": {
+            "subtype": "error",
+            "request_id": request_id,
+            "error": format!("ao-fake-claude does not support control request {subtype:?}")
+        }
+    })
+}
+
+/// The final `result` line. Like the real CLI it does not start with "type".
+pub fn result(ctx: &Ctx, text: &str, is_error: bool, num_turns: u32, duration_ms: u128) -> Value {
+    let cost = if is_error {
+        0.0
+    } else {
+        0.000188 * f64::from(num_turns)
+    };
+    let (input, output) = if is_error {
+        (0, 0)
+    } else {
+        (12 * u64::from(num_turns), 7 * u64::from(num_turns))
+    };
+    json!({
+        "duration_api_ms": duration_ms,
+        "stop_reason": if is_error { "stop_sequence" } else { "end_turn" },
+        "session_id": ctx.session_id,
+        "total_cost_usd": cost,
+        "usage": usage(input, output),
+        "modelUsage": {},
+        "permission_denials": [],
+        "terminal_reason": if is_error { "api_error" } else { "completed" },
+        "is_error": is_error,
+        "num_turns": num_turns,
+        "subtype": "success",
+        "api_error_status": if is_error { json!(400) } else { Value::Null },
+        "result": text,
+        "type": "result",
+        "duration_ms": duration_ms,
+        "uuid": uuid(),
+        "queued_turn_count": 0,
+        "result_index": 0
+    })
+}
+
+/// The assistant line the real CLI makes up when the API fails.
+pub fn synthetic_error_assistant(ctx: &Ctx, text: &str) -> Value {
+    json!({
+        "type": "assistant",
+        "message": {
+            "id": uuid(),
+            "container": null,
+            "model": "<synthetic>",
+            "role": "assistant",
+            "stop_reason": "stop_sequence",
+            "stop_sequence": "",
+            "type": "message",
+            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "content": [{"type": "text", "text": text}],
+            "context_management": null
+        },
+        "parent_tool_use_id": null,
+        "session_id": ctx.session_id,
+        "uuid": uuid(),
+        "timestamp": now(),
+        "error": "unknown",
+        "is_api_error_message": true,
+        "api_error_status": 400,
+        "api_error_type": "invalid_request_error"
+    })
+}
+
+/// The only line of a run whose session cannot be resumed (bad_resume.txt).
+pub fn noinit_result(session_id: &str) -> Value {
+    json!({
+        "type": "result",
+        "subtype": "error_during_execution",
+        "duration_ms": 0,
+        "duration_api_ms": 0,
+        "is_error": true,
+        "num_turns": 0,
+        "stop_reason": null,
+        "session_id": session_id,
+        "total_cost_usd": 0,
+        "usage": usage(0, 0),
+        "modelUsage": {},
+        "permission_denials": [],
+        "uuid": uuid(),
+        "errors": [no_conversation(session_id)],
+        "result_index": 0
+    })
+}
+
+pub fn no_conversation(session_id: &str) -> String {
+    format!("No conversation found with session ID: {session_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            session_id: "s1".into(),
+            cwd: "/p".into(),
+            model: DEFAULT_MODEL.into(),
+            permission_mode: "bypassPermissions".into(),
+        }
+    }
+
+    #[test]
+    fn result_line_does_not_start_with_type() {
+        let line = serde_json::to_string(&result(&ctx(), "hi", false, 1, 5)).unwrap();
+        assert!(line.starts_with("{\"duration_api_ms\""), "{line}");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["type"], "result");
+        assert_eq!(v["subtype"], "success");
+        assert_eq!(v["is_error"], false);
+        assert_eq!(v["result"], "hi");
+    }
+
+    #[test]
+    fn hook_callback_shape() {
+        let v = hook_callback(&ctx(), "r1", "hook_0", "toolu_1", 2);
+        assert_eq!(v["request"]["subtype"], "hook_callback");
+        assert_eq!(v["request"]["callback_id"], "hook_0");
+        assert_eq!(
+            v["request"]["input"]["tool_input"]["command"],
+            "echo tool-2"
+        );
+        assert_eq!(v["request"]["input"]["tool_response"]["stdout"], "tool-2");
+        assert_eq!(v["request"]["tool_use_id"], "toolu_1");
+    }
+}
