@@ -8,12 +8,17 @@
 //! - [`name`]: session names, checked before they touch disk or the API.
 //! - [`paths`]: the user's data directory.
 
+pub mod autostart;
 pub mod backup;
 pub mod claude;
 pub mod client;
 pub mod config;
+pub mod diag;
 pub mod name;
 pub mod paths;
 pub mod record;
+pub mod recover;
+pub mod report;
+pub mod runner;
 pub mod server;
 pub mod wire;

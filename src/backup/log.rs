@@ -37,16 +37,18 @@ impl LogWriter {
         })
     }
 
-    /// Appends one line (a newline is added) in a single write; answers its position.
+    /// Appends one line (a newline is added) in a single write; answers its
+    /// position. The position is used up even when the write fails, so that
+    /// two lines can never share one.
     pub fn append(&mut self, line: &[u8]) -> Result<u64, BackupError> {
+        let index = self.next_index;
+        self.next_index += 1;
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
         buf.push(b'\n');
         self.file
             .write_all(&buf)
             .map_err(|e| BackupError::new(&self.path, e))?;
-        let index = self.next_index;
-        self.next_index += 1;
         Ok(index)
     }
 

@@ -29,10 +29,12 @@ async fn main() -> ExitCode {
 
 async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.config()?;
-    let server = Server::open(&config)?;
+    // Bind first: a second server started by accident stops here, before
+    // it touches the database.
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let server = Server::open(&config)?;
     let addr = listener.local_addr()?;
     if !is_loopback(&addr) {
         tracing::warn!(

@@ -1,1 +1,298 @@
-//! placeholder
+//! The `claude` child process: spawned in stream-json mode in its own
+//! process group, fed on stdin, read line by line on stdout. Its stderr is
+//! drained concurrently (so a noisy CLI never blocks) and its tail kept for
+//! error messages.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
+
+/// Lines of stderr kept for error messages.
+const STDERR_TAIL_LINES: usize = 12;
+/// Bytes of one stderr line kept.
+const STDERR_LINE_MAX: usize = 500;
+
+/// Why the CLI could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(
+        "cannot find the Claude Code CLI ('{0}'); install it with `npm install -g @anthropic-ai/claude-code`, or pass --claude-path / set AGENT_ORCHESTRATOR_CLAUDE_PATH"
+    )]
+    NotFound(PathBuf),
+    #[error("cannot start {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Finds the executable: a path with a slash must exist; a bare name is
+/// looked up on PATH. Checked before anything is written for a run.
+pub fn locate(program: &Path) -> Result<PathBuf, SpawnError> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 || program.is_absolute() {
+        return if executable(program) {
+            Ok(program.to_owned())
+        } else {
+            Err(SpawnError::NotFound(program.to_owned()))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| SpawnError::NotFound(program.to_owned()))
+}
+
+/// A running CLI.
+pub struct ClaudeProcess {
+    child: Child,
+    group: Group,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    stderr: Option<JoinHandle<VecDeque<String>>>,
+}
+
+/// The CLI's process group, to signal it while its pipes are borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Group(Option<Pid>);
+
+impl Group {
+    /// Sends `signal` to every process of the group.
+    pub fn signal(self, signal: Signal) {
+        if let Some(pid) = self.0 {
+            let _ = kill(Pid::from_raw(-pid.as_raw()), signal);
+        }
+    }
+}
+
+/// How the CLI ended.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    pub status: ExitStatus,
+    /// The last lines it wrote to stderr.
+    pub stderr_tail: Vec<String>,
+}
+
+impl Exit {
+    /// The exit code, or `128 + n` when killed by signal `n`.
+    pub fn code(&self) -> i64 {
+        use std::os::unix::process::ExitStatusExt;
+        match (self.status.code(), self.status.signal()) {
+            (Some(code), _) => i64::from(code),
+            (None, Some(sig)) => 128 + i64::from(sig),
+            (None, None) => -1,
+        }
+    }
+
+    /// The signal that killed it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        self.status.signal()
+    }
+
+    /// The stderr tail on one line, for a one-line error message.
+    pub fn stderr_summary(&self) -> String {
+        self.stderr_tail.join(" | ")
+    }
+}
+
+impl ClaudeProcess {
+    /// Starts `claude --output-format stream-json --verbose --input-format
+    /// stream-json --permission-mode bypassPermissions [--resume ID] [--model M]`
+    /// in `cwd`. The prompt is never on the command line.
+    pub fn spawn(
+        program: &Path,
+        cwd: &Path,
+        resume: Option<&str>,
+        model: Option<&str>,
+    ) -> Result<ClaudeProcess, SpawnError> {
+        let mut cmd = Command::new(program);
+        cmd.args([
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--input-format",
+            "stream-json",
+            "--permission-mode",
+            "bypassPermissions",
+        ]);
+        if let Some(id) = resume {
+            cmd.args(["--resume", id]);
+        }
+        if let Some(model) = model {
+            cmd.args(["--model", model]);
+        }
+        cmd.current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Signals are ours to forward: a Ctrl-C in the terminal reaches
+            // the runner, which records the interruption first.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => SpawnError::NotFound(program.to_owned()),
+            _ => SpawnError::Io {
+                path: program.to_owned(),
+                source,
+            },
+        })?;
+        let missing = || SpawnError::Io {
+            path: program.to_owned(),
+            source: std::io::Error::other("child pipes missing"),
+        };
+        let stdin = child.stdin.take().ok_or_else(missing)?;
+        let stdout = child.stdout.take().ok_or_else(missing)?;
+        let stderr = child.stderr.take().ok_or_else(missing)?;
+        let group = Group(child.id().map(|id| Pid::from_raw(id as i32)));
+        Ok(ClaudeProcess {
+            child,
+            group,
+            stdin: Some(stdin),
+            stdout: BufReader::with_capacity(256 * 1024, stdout),
+            stderr: Some(tokio::spawn(collect_tail(stderr))),
+        })
+    }
+
+    /// Writes one JSON line to the CLI's stdin. A CLI that has gone away is
+    /// not an error here; its exit says what happened.
+    pub async fn send(&mut self, message: &Value) {
+        let Some(stdin) = &mut self.stdin else { return };
+        let mut line = message.to_string().into_bytes();
+        line.push(b'\n');
+        if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+            self.stdin = None;
+        }
+    }
+
+    /// Closes stdin: the CLI ends the session once its turn is done.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Reads the next stdout line into `buf` (without its newline); false at
+    /// end of output. Lines of any length are read whole.
+    pub async fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+        buf.clear();
+        let n = self.stdout.read_until(b'\n', buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        Ok(true)
+    }
+
+    /// The CLI's process group.
+    pub fn group(&self) -> Group {
+        self.group
+    }
+
+    /// Waits for the CLI to exit (stdin is closed first).
+    pub async fn wait(&mut self) -> std::io::Result<Exit> {
+        self.stdin = None;
+        let status = self.child.wait().await?;
+        let stderr_tail = match self.stderr.take() {
+            Some(task) => task.await.unwrap_or_default().into(),
+            None => Vec::new(),
+        };
+        Ok(Exit {
+            status,
+            stderr_tail,
+        })
+    }
+}
+
+async fn collect_tail(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
+    let mut tail = VecDeque::with_capacity(STDERR_TAIL_LINES);
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bounded reads: a line without newline cannot grow without limit.
+        let mut limited = (&mut reader).take(64 * 1024);
+        match limited.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return tail,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut text = text.to_owned();
+        if text.len() > STDERR_LINE_MAX {
+            let mut end = STDERR_LINE_MAX;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_programs_on_path_and_refuses_missing_ones() {
+        assert!(locate(Path::new("sh")).is_ok());
+        assert!(matches!(
+            locate(Path::new("definitely-not-a-program-xyz")),
+            Err(SpawnError::NotFound(_))
+        ));
+        assert!(matches!(
+            locate(Path::new("/nonexistent/claude")),
+            Err(SpawnError::NotFound(_))
+        ));
+        let msg = SpawnError::NotFound("claude".into()).to_string();
+        assert!(
+            msg.contains("npm install -g @anthropic-ai/claude-code"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reads_lines_and_keeps_the_stderr_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nread line\necho \"got:$line\"\nfor i in $(seq 1 20); do echo \"err $i\" >&2; done\nexit 3\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut p = ClaudeProcess::spawn(&script, dir.path(), None, None).unwrap();
+        p.group().signal(Signal::SIGCONT);
+        p.send(&serde_json::json!({"a": 1})).await;
+        let mut buf = Vec::new();
+        assert!(p.next_line(&mut buf).await.unwrap());
+        assert_eq!(buf, br#"got:{"a":1}"#);
+        assert!(!p.next_line(&mut buf).await.unwrap());
+        let exit = p.wait().await.unwrap();
+        assert_eq!(exit.code(), 3);
+        assert_eq!(exit.stderr_tail.len(), STDERR_TAIL_LINES);
+        assert_eq!(exit.stderr_tail.last().unwrap(), "err 20");
+    }
+}

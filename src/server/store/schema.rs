@@ -39,11 +39,14 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the file up to `SCHEMA_VERSION`, or refuses it.
+/// Brings the file up to `SCHEMA_VERSION`, or refuses it. Runs in one
+/// immediate transaction, so two servers starting on one new file at once
+/// cannot both migrate it.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let has_tables: bool = conn.query_row(
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let app_id: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_tables: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table')",
         [],
         |r| r.get(0),
@@ -58,13 +61,14 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}; upgrade ao-session-manager"
         )));
     }
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(version as usize) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", from as i64 + 1)?;
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.commit()?;
     }
+    if version < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    tx.commit()?;
     Ok(())
 }
 

@@ -1,0 +1,5 @@
+//! `ao-new NAME`: start a session; see `agent_orchestrator::runner`.
+
+fn main() -> std::process::ExitCode {
+    agent_orchestrator::runner::cli::main(agent_orchestrator::runner::Mode::New)
+}

@@ -1,0 +1,69 @@
+//! One-line messages on stderr, prefixed with the program's name. stdout is
+//! for answers only.
+
+use std::fmt::Display;
+
+/// Writes this program's messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Diag {
+    program: &'static str,
+}
+
+impl Diag {
+    /// Messages prefixed with `program`.
+    pub fn new(program: &'static str) -> Self {
+        Diag { program }
+    }
+
+    /// The program's name.
+    pub fn program(&self) -> &'static str {
+        self.program
+    }
+
+    /// `<program>: error: <message>`
+    pub fn error(&self, message: impl Display) {
+        eprintln!(
+            "{}: error: {}",
+            self.program,
+            one_line(&message.to_string())
+        );
+    }
+
+    /// `<program>: warning: <message>`
+    pub fn warn(&self, message: impl Display) {
+        eprintln!(
+            "{}: warning: {}",
+            self.program,
+            one_line(&message.to_string())
+        );
+    }
+
+    /// `<program>: <message>`
+    pub fn note(&self, message: impl Display) {
+        eprintln!("{}: {}", self.program, one_line(&message.to_string()));
+    }
+}
+
+/// Folds a message onto one line, so each failure is exactly one line.
+fn one_line(text: &str) -> String {
+    text.trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Exit codes shared by every command.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// It could not: the reason is on stderr.
+    pub const FAILED: u8 = 1;
+    /// Bad usage or input (unknown flag, invalid name, empty prompt).
+    pub const USAGE: u8 = 2;
+    /// Stopped by SIGINT.
+    pub const SIGINT: u8 = 130;
+    /// Stopped by SIGTERM.
+    pub const SIGTERM: u8 = 143;
+}

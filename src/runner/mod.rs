@@ -1,0 +1,322 @@
+//! The runner behind `ao-new` and `ao-resume` (DESIGN.md, "One run, step by
+//! step"): check the name and the session, take the session's lock, write
+//! the backups, drive the CLI, report every step to the session manager
+//! through one ordered queue, and say how the run ended.
+
+pub mod cli;
+mod drive;
+pub mod prompt;
+mod reporter;
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::autostart::{self, Availability};
+use crate::backup::{
+    BackupError, BackupLine, LockState, LogWriter, Meta, RunCompletedLine, SessionFiles,
+    UserMessageLine,
+};
+use crate::claude::process::{ClaudeProcess, SpawnError, locate};
+use crate::client::{ClientError, SessionClient};
+use crate::config::Config;
+use crate::diag::Diag;
+use crate::name::SessionName;
+use crate::record::Recorder;
+use crate::recover::close_last_run;
+use crate::wire::{RunEndReason, StatusValue, now_rfc3339};
+
+use reporter::{Reporter, Tally};
+
+/// How long, after the CLI exits, the queue may take to deliver the rest.
+const DRAIN_WAIT: Duration = Duration::from_secs(3);
+
+/// New session or continuation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    New,
+    Resume,
+}
+
+/// Why a run did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "a session named '{name}' already exists in {project}; continue it with `ao-resume {name}`, or remove it with `ao-clean {name}`"
+    )]
+    Exists { name: String, project: String },
+    #[error("there is no session named '{name}' in {project}; start one with `ao-new {name}`")]
+    Unknown { name: String, project: String },
+    #[error(
+        "session '{name}' is running (runner pid {pid}); wait for it (`ao-status {name}`) before resuming"
+    )]
+    Running { name: String, pid: String },
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("backup: {0}")]
+    Backup(#[from] BackupError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot drive claude: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How a run that started ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The CLI answered and exited 0.
+    Success { result: String },
+    /// The CLI reported an error result (e.g. the model API refused).
+    ErrorResult { message: String },
+    /// The CLI ended without a good result: crashed, killed, or non-zero exit.
+    Failed { message: String },
+    /// We were told to stop and passed the signal on.
+    Interrupted { signal: Signal },
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Report {
+    pub session_id: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// Runs one prompt in session `name`.
+pub async fn run(
+    mode: Mode,
+    name: &SessionName,
+    prompt: &str,
+    config: &Config,
+    diag: Diag,
+) -> Result<Report, RunError> {
+    let claude = locate(&config.claude_path.value)?;
+    let files = SessionFiles::new(&config.sessions_dir.value, name);
+    let _lock = match files.try_lock()? {
+        Ok(lock) => lock,
+        Err(state) => {
+            let pid = match state {
+                LockState::Held(Some(pid)) => pid.to_string(),
+                _ => "unknown".to_owned(),
+            };
+            return Err(RunError::Running {
+                name: name.to_string(),
+                pid,
+            });
+        }
+    };
+    let project = config.project_dir_text();
+    let client = SessionClient::new(&config.session_manager_url.value)?;
+    let api_up = match autostart::ensure_up(config, &client).await {
+        Availability::Up => true,
+        Availability::Started { log } => {
+            diag.note(format!(
+                "started the session manager at {} (log: {})",
+                client.base_url(),
+                log.display()
+            ));
+            true
+        }
+        Availability::Down { reason } => {
+            diag.warn(format!(
+                "{reason}; this run is kept in the backup files only (run `ao-sync {name}` once the session manager is back)"
+            ));
+            false
+        }
+    };
+    let known = if api_up {
+        client
+            .get_session_by_name(name.as_str(), Some(&project))
+            .await?
+    } else {
+        None
+    };
+    let stored_meta = files.read_meta()?;
+    let now = now_rfc3339();
+
+    let (resume_id, mut meta) = match mode {
+        Mode::New => {
+            let started_before = stored_meta.as_ref().is_some_and(|m| m.session_id.is_some());
+            if known.is_some() || started_before {
+                return Err(RunError::Exists {
+                    name: name.to_string(),
+                    project,
+                });
+            }
+            let meta = Meta {
+                session_name: name.to_string(),
+                session_id: None,
+                project_dir: project.clone(),
+                created_at: now.clone(),
+                last_resumed_at: None,
+            };
+            (None, meta)
+        }
+        Mode::Resume => {
+            let id = known
+                .as_ref()
+                .map(|s| s.session_id.clone())
+                .or_else(|| stored_meta.as_ref().and_then(|m| m.session_id.clone()));
+            let Some(id) = id else {
+                return Err(RunError::Unknown {
+                    name: name.to_string(),
+                    project,
+                });
+            };
+            let mut meta = stored_meta.unwrap_or_else(|| Meta {
+                session_name: name.to_string(),
+                session_id: Some(id.clone()),
+                project_dir: project.clone(),
+                created_at: known
+                    .as_ref()
+                    .map_or_else(|| now.clone(), |s| s.created_at.clone()),
+                last_resumed_at: None,
+            });
+            meta.session_id = Some(id.clone());
+            meta.last_resumed_at = Some(now.clone());
+            (Some(id), meta)
+        }
+    };
+    // A run left open by a runner that died is closed first (we hold the
+    // lock, so no runner is alive): the backup gets its closing line, and the
+    // API its run_completed, ahead of this run's events.
+    let reporter = Reporter::start(api_up.then(|| client.clone()));
+    let stale = close_last_run(&files, config.legacy_events.value)?;
+    let api_says_running = known
+        .as_ref()
+        .is_some_and(|s| StatusValue::from(s.status) == StatusValue::Running);
+    if stale.was_open || api_says_running {
+        reporter.send(stale.actions);
+    }
+    files.write_meta(&meta)?;
+    let mut log = LogWriter::open(&files.log_path())?;
+    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
+    let opening = UserMessageLine {
+        timestamp: now,
+        content: prompt.to_owned(),
+        project_dir: project,
+        resume_session_id: resume_id.clone(),
+    };
+    let index = log.append(&opening.to_line())?;
+    reporter.send(recorder.feed(index, &BackupLine::UserMessage(opening)));
+
+    let cli = match ClaudeProcess::spawn(
+        &claude,
+        &config.project_dir.value,
+        resume_id.as_deref(),
+        config.model.value.as_deref(),
+    ) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let end = RunCompletedLine {
+                timestamp: now_rfc3339(),
+                exit_code: None,
+                reason: RunEndReason::Error,
+                error: Some(e.to_string()),
+            };
+            close_run(&mut log, &mut recorder, &reporter, end)?;
+            finish_reporting(reporter, &diag, name, api_up).await;
+            return Err(e.into());
+        }
+    };
+    let conversation = drive::converse(
+        cli,
+        prompt,
+        drive::Sinks {
+            log: &mut log,
+            recorder: &mut recorder,
+            reporter: &reporter,
+            files: &files,
+            meta: &mut meta,
+            diag,
+        },
+    )
+    .await?;
+
+    let outcome = judge(&conversation);
+    let (reason, error) = match &outcome {
+        Outcome::Success { .. } => (RunEndReason::Completed, None),
+        Outcome::Interrupted { .. } => (RunEndReason::Interrupted, None),
+        Outcome::ErrorResult { message } | Outcome::Failed { message } => {
+            (RunEndReason::Error, Some(message.clone()))
+        }
+    };
+    let end = RunCompletedLine {
+        timestamp: now_rfc3339(),
+        exit_code: Some(conversation.exit.code()),
+        reason,
+        error,
+    };
+    close_run(&mut log, &mut recorder, &reporter, end)?;
+    finish_reporting(reporter, &diag, name, api_up).await;
+    Ok(Report {
+        session_id: recorder.session_id().map(str::to_owned),
+        outcome,
+    })
+}
+
+fn close_run(
+    log: &mut LogWriter,
+    recorder: &mut Recorder,
+    reporter: &Reporter,
+    end: RunCompletedLine,
+) -> Result<(), BackupError> {
+    let index = log.append(&end.to_line())?;
+    reporter.send(recorder.feed(index, &BackupLine::RunCompleted(end)));
+    Ok(())
+}
+
+/// Waits (bounded) for the queue, and says in one line what did not arrive.
+async fn finish_reporting(reporter: Reporter, diag: &Diag, name: &SessionName, api_up: bool) {
+    let tally: Tally = reporter.finish(DRAIN_WAIT).await;
+    let missing = tally.undelivered();
+    // When the API was down from the start, the one warning was given then.
+    if missing > 0 && api_up {
+        diag.warn(format!(
+            "{missing} updates did not reach the session manager in time; they are in the backup: run `ao-sync {name}`"
+        ));
+    }
+    if let Some(first) = tally.first_refusal {
+        diag.warn(format!(
+            "the session manager refused {} updates (first: {first})",
+            tally.refused
+        ));
+    }
+}
+
+/// What the CLI's exit and result say about the run.
+fn judge(c: &drive::Conversation) -> Outcome {
+    if let Some(signal) = c.interrupted {
+        return Outcome::Interrupted { signal };
+    }
+    let code = c.exit.code();
+    let tail = c.exit.stderr_summary();
+    let with_tail = |msg: String| {
+        if tail.is_empty() {
+            msg
+        } else {
+            format!("{msg}: {tail}")
+        }
+    };
+    match &c.result {
+        Some(result) if result.is_error => Outcome::ErrorResult {
+            message: result.error_text(),
+        },
+        Some(result) if code == 0 => Outcome::Success {
+            result: result.result.clone().unwrap_or_default(),
+        },
+        Some(_) => Outcome::Failed {
+            message: with_tail(format!("claude exited with code {code} after its answer")),
+        },
+        None => Outcome::Failed {
+            message: with_tail(match c.exit.signal() {
+                Some(sig) => format!(
+                    "claude was killed by {} before it answered",
+                    Signal::try_from(sig)
+                        .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_owned())
+                ),
+                None if code == 0 => "claude exited without an answer".to_owned(),
+                None => format!("claude exited with code {code} before it answered"),
+            }),
+        },
+    }
+}
