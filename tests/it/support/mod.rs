@@ -6,6 +6,7 @@ pub mod http;
 pub mod live;
 pub mod manager;
 pub mod mock_anthropic;
+pub mod real_claude;
 
 pub use http::Http;
 pub use manager::SessionManager;
