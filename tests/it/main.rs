@@ -3,6 +3,7 @@
 
 mod support;
 
+mod real_cli_protocol;
 mod server_api;
 mod server_bad_input;
 mod server_durability;

@@ -1,9 +1,12 @@
 //! What the integration tests share: starting the real session manager,
-//! temporary folders, and plain HTTP helpers that see the raw JSON.
+//! temporary folders, plain HTTP helpers that see the raw JSON, and the real
+//! Claude Code CLI against a mock Anthropic API.
 
 pub mod http;
 pub mod live;
 pub mod manager;
+pub mod mock_anthropic;
+pub mod real_claude;
 
 pub use http::Http;
 pub use manager::SessionManager;

@@ -1,0 +1,358 @@
+//! A mock Anthropic Messages API, enough for the real Claude Code CLI to run
+//! offline: point `ANTHROPIC_BASE_URL` at [`MockAnthropic::base_url`].
+//!
+//! It answers `POST /v1/messages` (the CLI sends `?beta=true` and
+//! `stream: true`) as server-sent events, or as one JSON message when
+//! `stream` is false, and `POST /v1/messages/count_tokens`. What it answers
+//! depends on the LAST `user` message of the request:
+//!
+//! - a `tool_result`: text `The command printed <tool output>. Final answer: 4`;
+//! - text containing `FAIL_API`: HTTP 400 with an Anthropic error body
+//!   (`invalid_request_error`, `mock: prompt rejected`);
+//! - text containing `USE_TOOL` while the conversation has no `tool_result`
+//!   yet: one `tool_use` block for `Bash` running `echo hello-from-tool`;
+//! - anything else: text `mock answer: <first 100 chars of the prompt>`.
+//!
+//! Every request (any method, any path) is recorded for assertions; paths it
+//! does not know get a 404 JSON error. The server runs on its own thread with
+//! its own tokio runtime, so it keeps answering while a test blocks (for
+//! example in `std::process::Child::wait`), in plain `#[test]`s and in
+//! `#[tokio::test]`s alike.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// The command of the mock's `Bash` tool call.
+pub const TOOL_COMMAND: &str = "echo hello-from-tool";
+/// What that command prints.
+pub const TOOL_OUTPUT: &str = "hello-from-tool";
+/// The error message of a `FAIL_API` answer.
+pub const FAIL_MESSAGE: &str = "mock: prompt rejected";
+
+/// One request the mock received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path without the query, e.g. `/v1/messages`.
+    pub path: String,
+    /// The query string without `?`, e.g. `beta=true`.
+    pub query: Option<String>,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON; `Value::Null` when empty, a JSON string when it is not JSON.
+    pub body: Value,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A `POST /v1/messages` (not `count_tokens`).
+    pub fn is_messages(&self) -> bool {
+        self.method == "POST" && self.path == "/v1/messages"
+    }
+
+    /// The Claude Code session this request belongs to (the CLI's
+    /// `X-Claude-Code-Session-Id` header).
+    pub fn session_id(&self) -> Option<&str> {
+        self.header("x-claude-code-session-id")
+    }
+
+    /// The request's `messages` array (empty when there is none).
+    pub fn messages(&self) -> &[Value] {
+        self.body["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The turn the mock answers: the last message with role `user`.
+    pub fn last_user_turn(&self) -> UserTurn {
+        last_user_turn(&self.body)
+    }
+
+    /// Whether any message of the conversation carries a `tool_result`.
+    pub fn has_tool_result(&self) -> bool {
+        self.messages().iter().any(is_tool_result_message)
+    }
+}
+
+/// What the last `user` message of a request is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserTurn {
+    /// The user's prompt: the message's text blocks joined by newlines,
+    /// without the CLI's `<system-reminder>` blocks.
+    Prompt(String),
+    /// A tool's result: its text content.
+    ToolResult(String),
+}
+
+/// The mock server; stops when dropped.
+pub struct MockAnthropic {
+    base_url: String,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl MockAnthropic {
+    /// Starts the mock on a free loopback port.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind mock API port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("mock API address");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&requests));
+        std::thread::Builder::new()
+            .name("mock-anthropic".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("mock API runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })
+            .expect("mock API thread");
+        MockAnthropic {
+            base_url: format!("http://{addr}"),
+            requests,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `ANTHROPIC_BASE_URL`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().expect("request log").clone()
+    }
+
+    /// The `POST /v1/messages` requests so far, in arrival order.
+    pub fn message_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(RecordedRequest::is_messages)
+            .collect()
+    }
+
+    /// How many requests arrived so far (to look only at later ones).
+    pub fn request_count(&self) -> usize {
+        self.requests.lock().expect("request log").len()
+    }
+}
+
+impl Drop for MockAnthropic {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+type Log = Arc<Mutex<Vec<RecordedRequest>>>;
+
+async fn handle(
+    State(log): State<Log>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    let request = RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    log.lock().expect("request log").push(request.clone());
+
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/messages") => messages(&request),
+        ("POST", "/v1/messages/count_tokens") => {
+            let chars = request.body.to_string().len() as u64;
+            axum::Json(json!({ "input_tokens": chars / 4 + 1 })).into_response()
+        }
+        // The CLI's connectivity probe (sent only without
+        // CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).
+        ("HEAD" | "GET", "/" | "/api/hello") => StatusCode::OK.into_response(),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            &format!("mock: no route for {} {}", request.method, request.path),
+        ),
+    }
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// The content of one answer.
+enum Answer {
+    Text(String),
+    ToolUse,
+}
+
+fn messages(request: &RecordedRequest) -> Response {
+    let answer = match request.last_user_turn() {
+        UserTurn::ToolResult(output) => {
+            Answer::Text(format!("The command printed {output}. Final answer: 4"))
+        }
+        UserTurn::Prompt(prompt) if prompt.contains("FAIL_API") => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                FAIL_MESSAGE,
+            );
+        }
+        UserTurn::Prompt(prompt) if prompt.contains("USE_TOOL") && !request.has_tool_result() => {
+            Answer::ToolUse
+        }
+        UserTurn::Prompt(prompt) => Answer::Text(format!(
+            "mock answer: {}",
+            prompt.chars().take(100).collect::<String>()
+        )),
+    };
+    let model = request.body["model"].as_str().unwrap_or("claude-mock");
+    let id = format!("msg_mock_{}", uuid::Uuid::new_v4().simple());
+    let (block, stop_reason) = match answer {
+        Answer::Text(text) => (json!({"type": "text", "text": text}), "end_turn"),
+        Answer::ToolUse => (
+            json!({
+                "type": "tool_use",
+                "id": format!("toolu_mock_{}", uuid::Uuid::new_v4().simple()),
+                "name": "Bash",
+                "input": {"command": TOOL_COMMAND, "description": "print a greeting"},
+            }),
+            "tool_use",
+        ),
+    };
+    let usage = json!({"input_tokens": 12, "output_tokens": 7});
+    if request.body["stream"] != Value::Bool(true) {
+        return axum::Json(json!({
+            "id": id, "type": "message", "role": "assistant", "model": model,
+            "content": [block], "stop_reason": stop_reason, "stop_sequence": null,
+            "usage": usage,
+        }))
+        .into_response();
+    }
+
+    // The block starts empty and its content arrives as one delta, as the
+    // real API streams it.
+    let (start_block, delta) = match block["type"].as_str() {
+        Some("tool_use") => (
+            json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+            json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
+        ),
+        _ => (
+            json!({"type": "text", "text": ""}),
+            json!({"type": "text_delta", "text": block["text"]}),
+        ),
+    };
+    let events = [
+        json!({"type": "message_start", "message": {
+            "id": id, "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 12, "output_tokens": 1},
+        }}),
+        json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
+        json!({"type": "ping"}),
+        json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta",
+               "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+               "usage": {"output_tokens": 7}}),
+        json!({"type": "message_stop"}),
+    ];
+    let mut sse = String::new();
+    for event in events {
+        let name = event["type"].as_str().unwrap_or("message");
+        sse.push_str(&format!("event: {name}\ndata: {event}\n\n"));
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from(sse))
+        .expect("SSE response")
+}
+
+fn is_tool_result_message(message: &Value) -> bool {
+    message["content"]
+        .as_array()
+        .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"))
+}
+
+/// Text of a `content` value: a string, or the `text` of its text blocks.
+fn text_of(content: &Value, skip_reminders: bool) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter(|b| b["type"] == "text")
+            .filter_map(|b| b["text"].as_str())
+            .filter(|t| !(skip_reminders && t.starts_with("<system-reminder>")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn last_user_turn(body: &Value) -> UserTurn {
+    let Some(message) = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+    else {
+        return UserTurn::Prompt(String::new());
+    };
+    if let Some(result) = message["content"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find(|b| b["type"] == "tool_result"))
+    {
+        return UserTurn::ToolResult(text_of(&result["content"], false));
+    }
+    UserTurn::Prompt(text_of(&message["content"], true))
+}
