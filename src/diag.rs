@@ -44,6 +44,34 @@ impl Diag {
     }
 }
 
+/// Parses the command line; a usage error is one line on stderr and exit
+/// 2, while `--help` and `--version` print as usual.
+pub fn parse_args<T: clap::FromArgMatches>(
+    command: clap::Command,
+    diag: Diag,
+) -> Result<T, std::process::ExitCode> {
+    let matches = command
+        .try_get_matches()
+        .and_then(|m| T::from_arg_matches(&m));
+    matches.map_err(|err| {
+        if !err.use_stderr() {
+            err.exit();
+        }
+        // The first paragraph of clap's message, on one line.
+        let rendered = err.render().to_string();
+        let paragraph: Vec<&str> = rendered
+            .lines()
+            .skip_while(|l| l.trim().is_empty())
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let text = paragraph.join(" ");
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        diag.error(format!("{text} (see {} --help)", diag.program()));
+        std::process::ExitCode::from(exit::USAGE)
+    })
+}
+
 /// Folds a message onto one line, so each failure is exactly one line.
 fn one_line(text: &str) -> String {
     text.trim()

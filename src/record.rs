@@ -140,12 +140,12 @@ impl Recorder {
                     {
                         run.session_id = Some(id.to_owned());
                     }
-                    self.start(&mut actions, None);
+                    self.start(&mut actions);
                 }
             }
             BackupLine::Cli(CliLine::ControlRequest(request), _) => {
                 if let Some(hook) = request.post_tool_use() {
-                    self.start(&mut actions, hook.session_id.as_deref());
+                    self.start(&mut actions);
                     if let Some(session_id) = self.started_session() {
                         let mut event =
                             self.event(EventType::PostTool, &session_id, index, "post_tool");
@@ -163,7 +163,7 @@ impl Recorder {
                 }
             }
             BackupLine::Cli(CliLine::Result(result), _) => {
-                self.start(&mut actions, result.session_id.as_deref());
+                self.start(&mut actions);
                 if let Some(session_id) = self.started_session()
                     && let Some(text) = &result.result
                 {
@@ -176,7 +176,7 @@ impl Recorder {
                 self.last_result = Some(result.clone());
             }
             BackupLine::RunCompleted(done) => {
-                self.start(&mut actions, None);
+                self.start(&mut actions);
                 self.close(&mut actions, index, "run_end", done);
             }
             BackupLine::Cli(_, _) | BackupLine::Unreadable => {}
@@ -203,15 +203,14 @@ impl Recorder {
         event
     }
 
-    /// Opens the run with the API once its session id is known: create or
-    /// resume the session, then `run_start` and the prompt.
-    fn start(&mut self, actions: &mut Vec<Action>, hint: Option<&str>) {
+    /// Opens the run with the API once its session id is known (from the
+    /// init line, or the session being resumed): create or resume the
+    /// session, then `run_start` and the prompt. A new run whose CLI never
+    /// printed init has no session to tell the API about.
+    fn start(&mut self, actions: &mut Vec<Action>) {
         let Some(run) = &mut self.run else { return };
         if run.started {
             return;
-        }
-        if run.session_id.is_none() {
-            run.session_id = hint.filter(|id| !id.is_empty()).map(str::to_owned);
         }
         let Some(session_id) = run.session_id.clone() else {
             return;
@@ -504,7 +503,7 @@ mod tests {
     fn a_new_run_that_never_named_its_session_tells_the_api_nothing() {
         let lines: Vec<(u64, Vec<u8>)> = vec![
             (0, user("2026-01-01T00:00:00Z", None)),
-            (1, b"garbage {".to_vec()),
+            (1, br#"{"type":"result","subtype":"error_during_execution","is_error":true,"session_id":"00000000-0000-0000-0000-000000000000"}"#.to_vec()),
             (2, done("2026-01-01T00:00:01Z", 2, RunEndReason::Error)),
         ];
         let (recorder, actions) = replay("w1", false, &lines);

@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
 
 use super::{Mode, Outcome, RunError, run};
 use crate::config::{CommonArgs, Config, RunnerArgs};
-use crate::diag::{Diag, exit};
+use crate::diag::{Diag, exit, parse_args};
 use crate::name::SessionName;
 use crate::runner::prompt::read_prompt;
 
@@ -49,15 +49,14 @@ pub fn main(mode: Mode) -> ExitCode {
         Mode::Resume => ("ao-resume", RESUME_ABOUT),
     };
     let diag = Diag::new(program);
-    let matches = RunnerCli::command()
+    let command = RunnerCli::command()
         .name(program)
         .bin_name(program)
         .about(about)
-        .after_help(AFTER_HELP)
-        .get_matches();
-    let args = match RunnerCli::from_arg_matches(&matches) {
+        .after_help(AFTER_HELP);
+    let args: RunnerCli = match parse_args(command, diag) {
         Ok(args) => args,
-        Err(e) => e.exit(),
+        Err(code) => return code,
     };
     let name = match SessionName::parse(&args.name) {
         Ok(name) => name,

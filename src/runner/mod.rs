@@ -24,7 +24,7 @@ use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::record::Recorder;
 use crate::recover::close_last_run;
-use crate::wire::{RunEndReason, StatusValue, now_rfc3339};
+use crate::wire::{RunEndReason, Session, StatusValue, now_rfc3339};
 
 use reporter::{Reporter, Tally};
 
@@ -91,19 +91,6 @@ pub async fn run(
 ) -> Result<Report, RunError> {
     let claude = locate(&config.claude_path.value)?;
     let files = SessionFiles::new(&config.sessions_dir.value, name);
-    let _lock = match files.try_lock()? {
-        Ok(lock) => lock,
-        Err(state) => {
-            let pid = match state {
-                LockState::Held(Some(pid)) => pid.to_string(),
-                _ => "unknown".to_owned(),
-            };
-            return Err(RunError::Running {
-                name: name.to_string(),
-                pid,
-            });
-        }
-    };
     let project = config.project_dir_text();
     let client = SessionClient::new(&config.session_manager_url.value)?;
     let api_up = match autostart::ensure_up(config, &client).await {
@@ -130,52 +117,39 @@ pub async fn run(
     } else {
         None
     };
-    let stored_meta = files.read_meta()?;
     let now = now_rfc3339();
-
-    let (resume_id, mut meta) = match mode {
-        Mode::New => {
-            let started_before = stored_meta.as_ref().is_some_and(|m| m.session_id.is_some());
-            if known.is_some() || started_before {
-                return Err(RunError::Exists {
-                    name: name.to_string(),
-                    project,
-                });
-            }
-            let meta = Meta {
-                session_name: name.to_string(),
-                session_id: None,
-                project_dir: project.clone(),
-                created_at: now.clone(),
-                last_resumed_at: None,
+    // Refuse before touching the disk, then decide again under the lock,
+    // which no other runner of this session can hold at the same time.
+    plan(
+        mode,
+        name,
+        &project,
+        known.as_ref(),
+        files.read_meta()?,
+        &now,
+    )?;
+    let _lock = match files.try_lock()? {
+        Ok(lock) => lock,
+        Err(state) => {
+            let pid = match state {
+                LockState::Held(Some(pid)) => pid.to_string(),
+                _ => "unknown".to_owned(),
             };
-            (None, meta)
-        }
-        Mode::Resume => {
-            let id = known
-                .as_ref()
-                .map(|s| s.session_id.clone())
-                .or_else(|| stored_meta.as_ref().and_then(|m| m.session_id.clone()));
-            let Some(id) = id else {
-                return Err(RunError::Unknown {
-                    name: name.to_string(),
-                    project,
-                });
-            };
-            let mut meta = stored_meta.unwrap_or_else(|| Meta {
-                session_name: name.to_string(),
-                session_id: Some(id.clone()),
-                project_dir: project.clone(),
-                created_at: known
-                    .as_ref()
-                    .map_or_else(|| now.clone(), |s| s.created_at.clone()),
-                last_resumed_at: None,
+            return Err(RunError::Running {
+                name: name.to_string(),
+                pid,
             });
-            meta.session_id = Some(id.clone());
-            meta.last_resumed_at = Some(now.clone());
-            (Some(id), meta)
         }
     };
+    let (resume_id, mut meta) = plan(
+        mode,
+        name,
+        &project,
+        known.as_ref(),
+        files.read_meta()?,
+        &now,
+    )?;
+
     // A run left open by a runner that died is closed first (we hold the
     // lock, so no runner is alive): the backup gets its closing line, and the
     // API its run_completed, ahead of this run's events.
@@ -193,7 +167,7 @@ pub async fn run(
     let opening = UserMessageLine {
         timestamp: now,
         content: prompt.to_owned(),
-        project_dir: project,
+        project_dir: project.clone(),
         resume_session_id: resume_id.clone(),
     };
     let index = log.append(&opening.to_line())?;
@@ -252,6 +226,59 @@ pub async fn run(
         session_id: recorder.session_id().map(str::to_owned),
         outcome,
     })
+}
+
+/// The session this run belongs to and its metadata, or why it may not run.
+fn plan(
+    mode: Mode,
+    name: &SessionName,
+    project: &str,
+    known: Option<&Session>,
+    stored: Option<Meta>,
+    now: &str,
+) -> Result<(Option<String>, Meta), RunError> {
+    match mode {
+        Mode::New => {
+            // A meta without a session id is a run whose CLI never started:
+            // the name is still free.
+            let started_before = stored.as_ref().is_some_and(|m| m.session_id.is_some());
+            if known.is_some() || started_before {
+                return Err(RunError::Exists {
+                    name: name.to_string(),
+                    project: project.to_owned(),
+                });
+            }
+            let meta = Meta {
+                session_name: name.to_string(),
+                session_id: None,
+                project_dir: project.to_owned(),
+                created_at: now.to_owned(),
+                last_resumed_at: None,
+            };
+            Ok((None, meta))
+        }
+        Mode::Resume => {
+            let id = known
+                .map(|s| s.session_id.clone())
+                .or_else(|| stored.as_ref().and_then(|m| m.session_id.clone()));
+            let Some(id) = id else {
+                return Err(RunError::Unknown {
+                    name: name.to_string(),
+                    project: project.to_owned(),
+                });
+            };
+            let mut meta = stored.unwrap_or_else(|| Meta {
+                session_name: name.to_string(),
+                session_id: Some(id.clone()),
+                project_dir: project.to_owned(),
+                created_at: known.map_or_else(|| now.to_owned(), |s| s.created_at.clone()),
+                last_resumed_at: None,
+            });
+            meta.session_id = Some(id.clone());
+            meta.last_resumed_at = Some(now.to_owned());
+            Ok((Some(id), meta))
+        }
+    }
 }
 
 fn close_run(

@@ -4,6 +4,9 @@
 mod support;
 
 mod real_cli_protocol;
+mod runner_autostart;
+mod runner_fake;
+mod runner_real;
 mod server_api;
 mod server_bad_input;
 mod server_durability;

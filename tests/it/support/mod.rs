@@ -7,6 +7,7 @@ pub mod live;
 pub mod manager;
 pub mod mock_anthropic;
 pub mod real_claude;
+pub mod run_env;
 
 pub use http::Http;
 pub use manager::SessionManager;

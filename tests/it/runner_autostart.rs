@@ -1,0 +1,102 @@
+//! Zero set-up: with the default URL and nothing listening, `ao-new` starts
+//! `ao-session-manager` itself; `AGENT_ORCHESTRATOR_AUTOSTART=0` turns it off.
+
+use std::path::Path;
+
+use crate::support::run_env::{RunEnv, kinds, texts};
+use crate::support::{Http, bin};
+
+const DEFAULT_URL: &str = "http://127.0.0.1:8765";
+
+/// Pids of our `ao-session-manager` processes listening on the default port.
+fn autostarted_servers() -> Vec<i32> {
+    let ours = bin("ao-session-manager");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.first().is_some_and(|a| Path::new(a) == ours) && args.iter().any(|a| a == "8765")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_runner_starts_a_session_manager_when_none_answers() {
+    if std::net::TcpStream::connect("127.0.0.1:8765").is_ok() {
+        eprintln!("skipping: something already listens on 127.0.0.1:8765");
+        return;
+    }
+    let env = RunEnv::without_server();
+    let run = |auto: Option<&str>, name: &str| {
+        let mut cmd = env.cmd("ao-new");
+        cmd.env_remove("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL")
+            .env("FAKE_CLAUDE_SCENARIO", "tools:1")
+            .args([name, "-p", "x"])
+            .stdin(std::process::Stdio::null());
+        match auto {
+            Some(v) => cmd.env("AGENT_ORCHESTRATOR_AUTOSTART", v),
+            None => cmd.env_remove("AGENT_ORCHESTRATOR_AUTOSTART"),
+        };
+        cmd.output().unwrap()
+    };
+
+    // Turned off: the run still succeeds, with one warning, and nothing is started.
+    let out = run(Some("0"), "manual");
+    let stderr = texts(&out).1;
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning"), "{stderr}");
+    assert!(autostarted_servers().is_empty());
+
+    let out = run(None, "auto");
+    let (stdout, stderr) = texts(&out);
+    let started = autostarted_servers();
+    let _stop = StopOnDrop(started.clone());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "fake answer to: x\n");
+    assert!(stderr.contains("started the session manager"), "{stderr}");
+    assert_eq!(started.len(), 1, "exactly one server started");
+    let data = env.home().join("data/agent-orchestrator");
+    assert!(
+        data.join("session-manager.db").exists(),
+        "its database is in the data dir"
+    );
+    assert!(data.join("session-manager.log").exists(), "and its log");
+    let (status, body) = Http::new(DEFAULT_URL).get("/sessions?name=auto").await;
+    assert_eq!(status, 200);
+    let id = body["sessions"][0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, events) = Http::new(DEFAULT_URL)
+        .get(&format!("/sessions/{id}/events"))
+        .await;
+    assert_eq!(
+        kinds(events["events"].as_array().unwrap()),
+        [
+            "run_start",
+            "message:user",
+            "post_tool",
+            "message:assistant",
+            "run_completed"
+        ]
+    );
+}
+
+/// Stops the servers when the test ends, pass or fail.
+struct StopOnDrop(Vec<i32>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+}
