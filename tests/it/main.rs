@@ -3,6 +3,7 @@
 
 mod support;
 
+mod dashboard;
 mod server_api;
 mod server_bad_input;
 mod server_durability;
