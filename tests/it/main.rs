@@ -4,6 +4,7 @@
 mod support;
 
 mod dashboard;
+mod dashboard_browser;
 mod server_api;
 mod server_bad_input;
 mod server_durability;
