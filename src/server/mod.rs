@@ -6,6 +6,7 @@
 //! the same two calls.
 
 mod args;
+mod dashboard;
 mod error;
 mod extract;
 mod live;

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod dashboard;
+mod dashboard_browser;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

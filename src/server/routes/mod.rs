@@ -11,6 +11,7 @@ use axum::http::{Method, Uri};
 use axum::routing::{get, patch, post};
 
 use super::AppState;
+use super::dashboard;
 use super::error::ApiError;
 use super::live;
 use crate::wire::HealthAnswer;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{session_id}", get(events::list))
         .route("/ws", get(live::ws))
         .route("/sse", get(live::sse))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

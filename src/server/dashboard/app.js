@@ -1,0 +1,349 @@
+// The dashboard: the session list and one session's timeline, kept up to date
+// from the server's /sse feed. Event data only ever enters the page as text
+// (textContent and text nodes, never parsed as markup), so nothing a session
+// says can run here.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const CLIP = 3000; // characters of a tool's input or output shown before "Show all"
+const TEXT_CLIP = 20000; // the same for prompts and results
+const NARROW = matchMedia("(max-width: 699px)");
+
+const sessions = new Map(); // session_id -> session
+const rows = new Map(); // session_id -> <li>
+let open = null; // the session whose timeline is shown: {id, events: Map(id -> event)}
+
+// ---- DOM helpers ----------------------------------------------------------
+
+/** Makes an element; `text` sets textContent, `on*` adds listeners. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+const listTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const dayTime = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "medium" });
+const clockTime = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** A <time> in the viewer's local time (compact: the time alone if today); the full date and zone on hover. */
+function timeEl(iso, compact = false) {
+  const date = new Date(iso);
+  if (!iso || Number.isNaN(date.getTime())) return el("span", { class: "none", text: iso || "—" });
+  const today = date.toDateString() === new Date().toDateString();
+  const format = compact ? (today ? clockTime : dayTime) : listTime;
+  const title = date.toLocaleString(undefined, { timeZoneName: "short" });
+  return el("time", { datetime: iso, title, text: format.format(date) });
+}
+
+function badge(status) {
+  return el("span", { class: `badge status-${status}`, text: status });
+}
+
+/** Text in a <pre>, cut at `limit` characters with a button to show the rest. */
+function clipped(text, limit, cls) {
+  if (text.length <= limit) return el("pre", { class: cls, text });
+  const pre = el("pre", { class: cls, text: `${text.slice(0, limit)}…` });
+  const more = el("button", {
+    type: "button",
+    class: "show-all",
+    text: `Show all (${text.length.toLocaleString()} characters)`,
+  });
+  more.addEventListener("click", () => {
+    pre.textContent = text;
+    more.remove();
+  });
+  return el("div", {}, pre, more);
+}
+
+function notice(message) {
+  const box = $("notice");
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => (box.hidden = true), 10000);
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { headers: { accept: "application/json" }, ...options });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body?.detail || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+// ---- the session list -----------------------------------------------------
+
+function newerFirst(a, b) {
+  return Date.parse(b.created_at) - Date.parse(a.created_at) || a.session_id.localeCompare(b.session_id);
+}
+
+function fact(label, value) {
+  return el("span", { class: "fact" }, el("span", { class: "label", text: `${label} ` }), value);
+}
+
+function fillRow(li, s) {
+  const [openButton, deleteButton] = li.children;
+  openButton.replaceChildren(
+    el("span", { class: "row-head" }, el("span", { class: "name", text: s.session_name }), badge(s.status)),
+    el("span", { class: "path", title: s.project_dir || "", text: s.project_dir || "no project folder" }),
+    el(
+      "span",
+      { class: "facts" },
+      fact("agent", el("span", { class: "agent", text: s.agent_name || "—" })),
+      fact("created", timeEl(s.created_at)),
+      fact("resumed", s.last_resumed_at ? timeEl(s.last_resumed_at) : el("span", { class: "none", text: "—" })),
+    ),
+  );
+  openButton.setAttribute("aria-current", String(open?.id === s.session_id));
+  deleteButton.setAttribute("aria-label", `Delete session ${s.session_name}`);
+}
+
+function upsertSession(s) {
+  sessions.set(s.session_id, s);
+  let li = rows.get(s.session_id);
+  if (!li) {
+    const id = s.session_id;
+    li = el(
+      "li",
+      { class: "session", "data-session-id": id },
+      el("button", { type: "button", class: "session-open", onclick: () => openSession(id) }),
+      el("button", { type: "button", class: "delete", onclick: () => deleteSession(id) }, "Delete"),
+    );
+    rows.set(id, li);
+  }
+  fillRow(li, s);
+  // Move the row only when it is out of place, so a focused button keeps focus.
+  const list = $("session-list");
+  let before = null;
+  for (const other of list.children) {
+    if (other !== li && newerFirst(s, sessions.get(other.dataset.sessionId)) < 0) {
+      before = other;
+      break;
+    }
+  }
+  if (li.parentNode !== list || li.nextElementSibling !== before) list.insertBefore(li, before);
+  if (open?.id === s.session_id) showHead(s);
+  showCount();
+}
+
+function removeSession(id) {
+  sessions.delete(id);
+  rows.get(id)?.remove();
+  rows.delete(id);
+  if (open?.id === id) closeTimeline("This session was deleted.");
+  showCount();
+}
+
+function replaceSessions(list) {
+  const keep = new Set(list.map((s) => s.session_id));
+  for (const id of [...sessions.keys()]) if (!keep.has(id)) removeSession(id);
+  for (const s of list) upsertSession(s);
+  showCount();
+}
+
+function showCount() {
+  $("session-count").textContent = sessions.size ? `(${sessions.size})` : "";
+  $("sessions-empty").hidden = sessions.size > 0;
+}
+
+async function deleteSession(id) {
+  const s = sessions.get(id);
+  if (!s || !confirm(`Delete the session "${s.session_name}" and all its events?`)) return;
+  try {
+    await api(`sessions/${encodeURIComponent(id)}`, { method: "DELETE" });
+  } catch (error) {
+    notice(`Could not delete ${s.session_name}: ${error.message}`);
+  }
+}
+
+// ---- the timeline ---------------------------------------------------------
+
+function showHead(s) {
+  $("timeline-title").textContent = s.session_name;
+  const status = $("timeline-status");
+  status.className = `badge status-${s.status}`;
+  status.textContent = s.status;
+  status.hidden = false;
+  $("timeline-meta").textContent = [s.project_dir, s.agent_name && `agent ${s.agent_name}`, s.session_id]
+    .filter(Boolean)
+    .join(" · ");
+}
+
+function closeTimeline(message) {
+  open = null;
+  $("events").replaceChildren();
+  $("timeline-title").textContent = "Timeline";
+  $("timeline-status").hidden = true;
+  $("timeline-meta").textContent = "";
+  $("timeline-empty").textContent = message;
+  $("timeline-empty").hidden = false;
+}
+
+function openSession(id) {
+  const s = sessions.get(id);
+  if (!s) return;
+  if (open?.id !== id) {
+    open = { id, events: new Map() };
+    $("events").replaceChildren();
+    $("timeline-empty").textContent = "Loading…";
+    $("timeline-empty").hidden = false;
+  }
+  for (const [rowId, li] of rows) li.firstElementChild.setAttribute("aria-current", String(rowId === id));
+  showHead(s);
+  if (NARROW.matches) $("timeline").scrollIntoView({ block: "start" });
+  loadEvents();
+}
+
+/** Fetches the open session's events and merges them with those seen live. */
+async function loadEvents() {
+  const shown = open;
+  if (!shown) return;
+  try {
+    const answer = await api(`sessions/${encodeURIComponent(shown.id)}/events`);
+    if (open !== shown) return;
+    for (const event of answer.events) addEvent(event);
+    if (!shown.events.size) $("timeline-empty").textContent = "No events yet.";
+  } catch (error) {
+    if (open === shown) notice(`Could not load the events: ${error.message}`);
+  }
+}
+
+/** Adds one stored event to the open timeline, in id order, once. */
+function addEvent(event) {
+  if (!open || event.session_id !== open.id || open.events.has(event.id)) return;
+  open.events.set(event.id, event);
+  const list = $("events");
+  let before = null;
+  for (let c = list.lastElementChild; c && Number(c.dataset.eventId) > event.id; c = c.previousElementSibling) {
+    before = c;
+  }
+  list.insertBefore(eventItem(event), before);
+  $("timeline-empty").hidden = true;
+}
+
+function messageText(content) {
+  if (typeof content === "string") return content;
+  return (content || []).map((b) => (b.type === "text" ? b.text ?? "" : `[${b.type}]`)).join("");
+}
+
+/** A collapsible block of JSON (or plain text), open when short. */
+function jsonBlock(label, value, collapsed = false) {
+  const text = typeof value === "string" ? value : JSON.stringify(value, null, 2) ?? "";
+  const lines = text.split("\n").length;
+  const short = text.length <= 800 && lines <= 16;
+  const summary = el("summary", { text: short ? label : `${label} · ${lines.toLocaleString()} lines` });
+  return el("details", { class: "block", open: short && !collapsed }, summary, clipped(text, CLIP, "code"));
+}
+
+/** The title, the style and the body of one event. */
+function describe(e) {
+  switch (e.event_type) {
+    case "run_start":
+    case "session_start":
+      return ["Run started", "run", []];
+    case "run_completed":
+    case "session_stop": {
+      const failed = (e.exit_code ?? 0) !== 0 || (e.reason && e.reason !== "completed") || e.error;
+      const facts = [e.exit_code != null && `exit code ${e.exit_code}`, e.reason].filter(Boolean).join(" · ");
+      return [
+        "Run completed",
+        failed ? "run failed" : "run",
+        [facts && el("p", { class: "facts", text: facts }), e.error && clipped(String(e.error), CLIP, "error")],
+      ];
+    }
+    case "message": {
+      const title = { user: "Prompt", assistant: "Result", system: "System message" }[e.role] || `Message (${e.role})`;
+      return [title, `message role-${e.role}`, [clipped(messageText(e.content), TEXT_CLIP, "text")]];
+    }
+    case "pre_tool":
+    case "post_tool": {
+      const input = e.tool_input;
+      const hint = input && (input.command ?? input.file_path ?? input.pattern ?? input.url ?? input.description);
+      return [
+        `${e.event_type === "pre_tool" ? "Tool starting" : "Tool call"} · ${e.tool_name ?? "?"}`,
+        "tool",
+        [
+          typeof hint === "string" && el("code", { class: "hint", title: hint, text: hint }),
+          input !== undefined && jsonBlock("Input", input, typeof hint === "string"),
+          e.tool_output !== undefined && e.tool_output !== null && jsonBlock("Output", e.tool_output),
+          e.error && clipped(String(e.error), CLIP, "error"),
+        ],
+      ];
+    }
+    default:
+      return [e.event_type, "other", [jsonBlock("Event", e)]];
+  }
+}
+
+function eventItem(e) {
+  const [title, cls, body] = describe(e);
+  const legacy = e.event_type.startsWith("session_") ? ` (${e.event_type})` : "";
+  return el(
+    "li",
+    { class: `event ${cls}`, "data-event-id": e.id, "data-type": e.event_type, "data-role": e.role },
+    el("div", { class: "event-head" }, el("span", { class: "kind", text: title + legacy }), timeEl(e.timestamp, true)),
+    ...body.filter(Boolean),
+  );
+}
+
+// ---- the live feed --------------------------------------------------------
+
+function setConnection(state, text) {
+  const conn = $("conn");
+  conn.dataset.state = state;
+  conn.textContent = text;
+}
+
+/** After a (re)connect or a `resync`, the list and timeline may be stale. */
+function resync(list) {
+  replaceSessions(list);
+  if (open) {
+    if (sessions.has(open.id)) loadEvents();
+    else closeTimeline("This session was deleted.");
+  }
+}
+
+function connect() {
+  setConnection("connecting", "connecting…");
+  const source = new EventSource("sse");
+  const on = (type, handle) =>
+    source.addEventListener(type, (message) => {
+      try {
+        handle(JSON.parse(message.data));
+      } catch (error) {
+        console.error(`bad ${type} message`, error);
+      }
+    });
+  on("init", (m) => {
+    setConnection("live", "live");
+    resync(m.sessions);
+  });
+  on("resync", () =>
+    api("sessions").then(
+      (answer) => resync(answer.sessions),
+      (error) => notice(`Could not refresh the sessions: ${error.message}`),
+    ),
+  );
+  on("session_created", (m) => upsertSession(m.session));
+  on("session_updated", (m) => upsertSession(m.session));
+  on("session_deleted", (m) => removeSession(m.session_id));
+  on("event", (m) => addEvent(m.data));
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gave up (e.g. an HTTP error); try again ourselves.
+      setConnection("offline", "offline, retrying…");
+      setTimeout(connect, 3000);
+    } else {
+      setConnection("reconnecting", "reconnecting…");
+    }
+  });
+}
+
+connect();

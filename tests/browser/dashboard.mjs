@@ -1,0 +1,234 @@
+// Drives the dashboard in headless Chromium for tests/it/dashboard_browser.rs.
+//
+//   node tests/browser/dashboard.mjs URL SCREENSHOT.png
+//
+// A conversation over stdin/stdout with the Rust test, one line each:
+//   -> READY            the page is loaded, live, and lists no session
+//   <- GO {json}        a run was made: {"name", "prompt", "result", "tools"}
+//   -> OPENED           its row reached "finished" and its timeline shows the run
+//   <- GO {json}        the session was resumed with another run
+//   -> PASS             the second run appeared live in the open timeline;
+//                       screenshots saved (SCREENSHOT.png, SCREENSHOT-phone.png),
+//                       and the delete button removed the session
+// Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
+// Every wait has a timeout; there are no fixed sleeps.
+
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+const [url, screenshot] = process.argv.slice(2);
+if (!url || !screenshot?.endsWith(".png")) {
+  console.error("usage: node dashboard.mjs URL SCREENSHOT.png");
+  process.exit(2);
+}
+const phoneScreenshot = screenshot.replace(/\.png$/, "-phone.png");
+const STEP_MS = Number(process.env.DASHBOARD_STEP_TIMEOUT_MS || 20000);
+const COMMAND_MS = 120000;
+
+let context = null;
+let page = null;
+const profile = mkdtempSync(join(tmpdir(), "ao-dashboard-chromium-"));
+const problems = []; // errors the page itself reported
+
+async function fail(message) {
+  console.log(`FAIL: ${message}`);
+  if (problems.length) console.log(`page errors:\n  ${problems.join("\n  ")}`);
+  if (page) {
+    const text = await page.locator("body").innerText({ timeout: 2000 }).catch(() => "(unreadable)");
+    console.log(`page text:\n${text}`);
+    await page.screenshot({ path: screenshot.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => {});
+  }
+  await context?.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+  process.exit(1);
+}
+
+/** Runs one step; a timeout or error becomes a failure naming the step. */
+async function step(what, action) {
+  try {
+    return await action();
+  } catch (error) {
+    await fail(`${what}: ${error.message.split("\n")[0]}`);
+  }
+}
+
+const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+/** Waits for `GO {json}` from the Rust test and answers the JSON. */
+async function waitForGo() {
+  let timer;
+  const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), COMMAND_MS)));
+  const next = await Promise.race([stdin.next(), timeout]);
+  clearTimeout(timer);
+  if (next.timedOut) await fail("no GO from the test in time");
+  if (next.done) await fail("stdin closed before GO");
+  const match = /^GO (.*)$/.exec(next.value.trim());
+  if (!match) await fail(`expected GO, got ${JSON.stringify(next.value)}`);
+  return JSON.parse(match[1]);
+}
+
+/** The timeline as data, read from the page. */
+function readTimeline() {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("#events > li")].map((li) => ({
+      id: Number(li.dataset.eventId),
+      type: li.dataset.type,
+      role: li.dataset.role ?? null,
+      head: li.querySelector(".event-head")?.innerText ?? "",
+      text: li.querySelector("pre.text")?.innerText ?? null,
+      all: li.innerText, // what shows
+      content: li.textContent, // with collapsed blocks too
+      html: li.querySelector("b, script, img") !== null,
+    })),
+  );
+}
+
+/** Waits until the open timeline holds the runs in `runs`, in order. */
+async function waitForRuns(runs) {
+  const expected = runs.flatMap((run) => [
+    "run_start",
+    "message:user",
+    ...Array(run.tools).fill("post_tool"),
+    "message:assistant",
+    "run_completed",
+  ]);
+  const shape = (events) => events.map((e) => (e.role ? `${e.type}:${e.role}` : e.type));
+  await step(`waiting for the timeline to show ${expected.join(", ")}`, () =>
+    page.waitForFunction(
+      (want) => [...document.querySelectorAll("#events > li")].length >= want,
+      expected.length,
+      { timeout: STEP_MS },
+    ),
+  );
+  const events = await readTimeline();
+  if (JSON.stringify(shape(events)) !== JSON.stringify(expected)) {
+    await fail(`timeline is ${shape(events).join(", ")}; expected ${expected.join(", ")}`);
+  }
+  const ids = events.map((e) => e.id);
+  if (ids.some((id, i) => i > 0 && id <= ids[i - 1])) await fail(`events out of order or repeated: ${ids}`);
+  if (events.some((e) => e.html)) await fail("event text was rendered as HTML");
+  const prompts = events.filter((e) => e.role === "user").map((e) => e.text);
+  const results = events.filter((e) => e.role === "assistant").map((e) => e.text);
+  for (const [i, run] of runs.entries()) {
+    if (prompts[i] !== run.prompt) await fail(`prompt ${i + 1} reads ${JSON.stringify(prompts[i])}`);
+    if (results[i] !== run.result) await fail(`result ${i + 1} reads ${JSON.stringify(results[i])}`);
+  }
+  const tools = events.filter((e) => e.type === "post_tool");
+  for (const [i, tool] of tools.entries()) {
+    if (!tool.head.includes("Tool call · Bash")) await fail(`tool call ${i + 1} is titled ${tool.head}`);
+    if (!/^echo tool-\d+$/m.test(tool.all)) await fail(`tool call ${i + 1} shows no command: ${tool.all}`);
+    if (!/"command": "echo tool-\d+"/.test(tool.content)) await fail(`tool call ${i + 1} has no input: ${tool.content}`);
+    if (!/"stdout": "tool-\d+"/.test(tool.all)) await fail(`tool call ${i + 1} shows no output: ${tool.all}`);
+  }
+  for (const done of events.filter((e) => e.type === "run_completed")) {
+    if (!done.all.includes("exit code 0 · completed")) await fail(`run end reads ${JSON.stringify(done.all)}`);
+  }
+}
+
+function row(name) {
+  return page.locator("#session-list > li").filter({ has: page.locator(".name", { hasText: name }) });
+}
+
+async function waitForRow(name, extra) {
+  await step(`waiting for session ${name} to be listed as finished`, () =>
+    page.waitForFunction(
+      ([name, extra]) =>
+        [...document.querySelectorAll("#session-list > li")].some(
+          (li) =>
+            li.querySelector(".name")?.textContent === name &&
+            li.querySelector(".badge")?.textContent === "finished" &&
+            (!extra || li.innerText.includes(extra)),
+        ),
+      [name, extra],
+      { timeout: STEP_MS },
+    ),
+  );
+}
+
+context = await step("launching Chromium", () =>
+  chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+    headless: true,
+    timeout: STEP_MS,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  }),
+);
+page = context.pages()[0] ?? (await context.newPage());
+page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+page.on("console", (message) => {
+  if (message.type() === "error" && !message.location().url.endsWith("/favicon.ico")) {
+    problems.push(`console: ${message.text()}`);
+  }
+});
+let loads = 0;
+page.on("load", () => loads++);
+
+await step(`opening ${url}`, () => page.goto(url, { timeout: STEP_MS }));
+await step("waiting for the page to be live with no sessions", () =>
+  page.waitForFunction(
+    () =>
+      document.querySelector("#conn")?.dataset.state === "live" &&
+      document.querySelectorAll("#session-list > li").length === 0 &&
+      !document.querySelector("#sessions-empty").hidden,
+    null,
+    { timeout: STEP_MS },
+  ),
+);
+// Gone if the page reloads; checked at the end.
+await page.evaluate(() => (window.__loadId = "first-load"));
+console.log("READY");
+
+const first = await waitForGo();
+await waitForRow(first.name);
+await step("opening the session", () => row(first.name).locator("button.session-open").click({ timeout: STEP_MS }));
+await waitForRuns([first]);
+console.log("OPENED");
+
+const second = await waitForGo();
+// The resume shows live: the row gets a "resumed" time, the timeline grows.
+await waitForRow(first.name, "resumed");
+await waitForRuns([first, second]);
+const resumed = await row(first.name).locator(".fact").nth(2).innerText();
+if (!/resumed\s+\S/.test(resumed) || resumed.includes("—")) await fail(`the row reads ${resumed}`);
+
+await step("saving the laptop screenshot", () => page.screenshot({ path: screenshot, fullPage: true }));
+await page.setViewportSize({ width: 390, height: 844 });
+await step("waiting for the phone layout", () =>
+  page.waitForFunction(() => getComputedStyle(document.querySelector(".layout")).gridTemplateColumns.split(" ").length === 1, null, {
+    timeout: STEP_MS,
+  }),
+);
+await step("saving the phone screenshot", () => page.screenshot({ path: phoneScreenshot, fullPage: true }));
+
+page.once("dialog", (dialog) => dialog.accept());
+await step("deleting the session", () => row(first.name).locator("button.delete").click({ timeout: STEP_MS }));
+await step("waiting for the session to leave the list", () =>
+  page.waitForFunction(
+    () =>
+      document.querySelectorAll("#session-list > li").length === 0 &&
+      document.querySelectorAll("#events > li").length === 0 &&
+      document.querySelector("#timeline-empty").textContent.includes("deleted"),
+    null,
+    { timeout: STEP_MS },
+  ),
+);
+
+const loadId = await page.evaluate(() => window.__loadId);
+if (loadId !== "first-load" || loads !== 1) await fail(`the page was reloaded (loads: ${loads})`);
+if (problems.length) await fail("the page reported errors");
+await context.close();
+rmSync(profile, { recursive: true, force: true });
+console.log("PASS");
+process.exit(0);

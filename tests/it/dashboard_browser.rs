@@ -1,0 +1,293 @@
+//! The dashboard in a real browser: tests/browser/dashboard.mjs drives
+//! Debian's headless Chromium through playwright-core while this test makes
+//! real runs with `ao-new` / `ao-resume` and the fake claude, and the page
+//! must show them without a reload. Its screenshots are copied to
+//! `target/test-artifacts/`.
+//!
+//! Needs `node`, Chromium (`CHROMIUM_PATH`, default /usr/bin/chromium) and
+//! `npm ci --prefix tests/browser`. Without them the test is skipped with a
+//! note on stderr, or fails when `AO_REQUIRE_BROWSER=1` (as in CI).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{SessionManager, bin, command};
+
+/// How long one step of the script may take before the test gives up; the
+/// script's own steps time out well before this.
+const STEP: Duration = Duration::from_secs(90);
+const NAME: &str = "dashboard-demo";
+
+#[test]
+fn dashboard_shows_runs_live_in_chromium() {
+    let Some(chromium) = browser_or_skip() else {
+        return;
+    };
+    let sm = SessionManager::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let project = work.path().join("project");
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&project).expect("project dir");
+    std::fs::create_dir_all(&home).expect("home dir");
+    let shot = work.path().join("dashboard.png");
+    // Dropped after the script has exited, so a failure's screenshot is kept too.
+    let artifacts = Artifacts::new(work.path());
+    let started = Instant::now();
+
+    let mut script = Script::spawn(&chromium, &sm.url, &shot);
+    script.expect("READY");
+
+    // Text that would become markup if the page used innerHTML, and a newline.
+    let prompt = "List the <b>files</b>\nthen say hello";
+    let result = run(&sm, "ao-new", &project, &home, prompt, 2);
+    script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 2}));
+    script.expect("OPENED");
+
+    let prompt = "And once more";
+    let result = run(&sm, "ao-resume", &project, &home, prompt, 1);
+    script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 1}));
+    script.expect("PASS");
+    let code = script.finish();
+    eprintln!("browser test took {:.1?}", started.elapsed());
+
+    assert_eq!(code, Some(0), "the script failed:\n{}", script.transcript());
+    for name in ["dashboard.png", "dashboard-phone.png"] {
+        let bytes = std::fs::read(work.path().join(name)).unwrap_or_default();
+        assert!(
+            bytes.len() > 1000 && bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{name} is not a PNG ({} bytes)",
+            bytes.len()
+        );
+    }
+    eprintln!("screenshots in {}", artifacts.to.display());
+}
+
+/// Copies the screenshots in `from` to `target/test-artifacts/` when dropped.
+struct Artifacts {
+    from: PathBuf,
+    to: PathBuf,
+}
+
+impl Artifacts {
+    /// Also removes the screenshots of an earlier run.
+    fn new(from: &Path) -> Artifacts {
+        let to = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("target dir")
+            .join("test-artifacts");
+        std::fs::create_dir_all(&to).expect("artifacts dir");
+        for name in [
+            "dashboard.png",
+            "dashboard-phone.png",
+            "dashboard-failure.png",
+        ] {
+            let _ = std::fs::remove_file(to.join(name));
+        }
+        Artifacts {
+            from: from.to_owned(),
+            to,
+        }
+    }
+}
+
+impl Drop for Artifacts {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.from) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().ends_with(".png") {
+                let _ = std::fs::copy(entry.path(), self.to.join(&name));
+            }
+        }
+    }
+}
+
+/// Chromium's path when node, Chromium and the script's packages are all
+/// there; otherwise `None` after a note, or a panic under AO_REQUIRE_BROWSER=1.
+fn browser_or_skip() -> Option<PathBuf> {
+    let chromium = PathBuf::from(
+        std::env::var_os("CHROMIUM_PATH").unwrap_or_else(|| "/usr/bin/chromium".into()),
+    );
+    let package = browser_dir().join("node_modules/playwright-core/package.json");
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let missing = if !node {
+        "node is not on PATH"
+    } else if !chromium.is_file() {
+        "Chromium is missing (apt-get install chromium chromium-driver, or set CHROMIUM_PATH)"
+    } else if !package.is_file() {
+        "playwright-core is not installed (npm ci --prefix tests/browser)"
+    } else {
+        return Some(chromium);
+    };
+    if std::env::var("AO_REQUIRE_BROWSER").as_deref() == Ok("1") {
+        panic!("AO_REQUIRE_BROWSER=1 but {missing}");
+    }
+    eprintln!("skipping the dashboard browser test: {missing}");
+    None
+}
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Makes one run against `sm` with the fake claude; answers what it printed.
+fn run(
+    sm: &SessionManager,
+    binary: &str,
+    project: &Path,
+    home: &Path,
+    prompt: &str,
+    tools: u32,
+) -> String {
+    let mut child = command(binary)
+        .arg(NAME)
+        .current_dir(project)
+        .env("HOME", home)
+        .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", &sm.url)
+        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", bin("ao-fake-claude"))
+        .env("AGENT_ORCHESTRATOR_AUTOSTART", "0")
+        .env("FAKE_CLAUDE_SCENARIO", format!("tools:{tools}"))
+        .env_remove("FAKE_CLAUDE_STATE_DIR")
+        .env_remove("FAKE_CLAUDE_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(prompt.as_bytes()).expect("write prompt");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait for the run");
+    assert!(
+        out.status.success(),
+        "{binary} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+/// The node script, with its stdout read line by line and its stderr kept.
+struct Script {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Script {
+    fn spawn(chromium: &Path, url: &str, shot: &Path) -> Script {
+        let mut child = Command::new("node")
+            .arg(browser_dir().join("dashboard.mjs"))
+            .arg(format!("{url}/"))
+            .arg(shot)
+            .env("CHROMIUM_PATH", chromium)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start node");
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr");
+        let keep = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            keep.lock().expect("stderr lock").push_str(&text);
+        });
+        Script {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Reads lines until `word`; panics with the transcript on `FAIL`, on
+    /// the script's exit, or after [`STEP`].
+    fn expect(&mut self, word: &str) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line == word;
+                    self.seen.push(line);
+                    if done {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no {word} from the script:\n{}", self.transcript())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.wait();
+                    panic!("the script ended before {word}:\n{}", self.transcript())
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, go: &serde_json::Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "GO {go}").expect("write to the script");
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits for the script to exit; answers its exit code.
+    fn finish(&mut self) -> Option<i32> {
+        self.stdin.take();
+        let status = self.child.wait().expect("wait for node");
+        // Let the reader threads drain what is left.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        status.code()
+    }
+
+    fn transcript(&self) -> String {
+        let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        format!("--- stdout\n{}\n--- stderr\n{stderr}", self.seen.join("\n"))
+    }
+}
+
+impl Drop for Script {
+    /// Closing stdin makes the script fail and close Chromium; kill it if
+    /// it has not gone after a while.
+    fn drop(&mut self) {
+        self.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
