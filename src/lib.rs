@@ -21,4 +21,5 @@ pub mod recover;
 pub mod report;
 pub mod runner;
 pub mod server;
+pub mod sync;
 pub mod wire;

@@ -5,6 +5,7 @@ mod support;
 
 mod dashboard;
 mod dashboard_browser;
+mod faults;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

@@ -2,6 +2,7 @@
 //! temporary folders, plain HTTP helpers that see the raw JSON, and the real
 //! Claude Code CLI against a mock Anthropic API.
 
+pub mod fuzz;
 pub mod http;
 pub mod live;
 pub mod manager;

@@ -46,6 +46,20 @@ impl RunEnv {
         }
     }
 
+    /// Starts a session manager at the URL this env's commands use (after
+    /// runs made while nothing listened there).
+    pub fn start_server_late(&mut self) {
+        let url = self.url();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        let db = self.dir.path().join("late.db");
+        let sm = SessionManager::spawn(&db, &[], Some(port)).unwrap_or_else(|e| panic!("{e}"));
+        self.sm = Some(sm);
+    }
+
     pub fn url(&self) -> String {
         match (&self.url_override, &self.sm) {
             (Some(url), _) => url.clone(),

@@ -1,0 +1,124 @@
+//! `ao-sync`: rebuild in the session manager whatever it is missing of a
+//! session, from the backup files alone. The actions come from the same
+//! planner the runner uses ([`record::replay`]), with the same event ids, so
+//! a replay adds only what is missing and a second one adds nothing.
+
+pub mod cli;
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::backup::{BackupError, LockState, SessionFiles, read_log};
+use crate::client::{ClientError, SessionClient};
+use crate::record::{Action, replay};
+use crate::recover::close_last_run;
+use crate::report::{Applied, apply};
+use crate::wire::parse_timestamp;
+
+/// What a sync of one session did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub session_name: String,
+    pub session_id: Option<String>,
+    /// The session record was created.
+    pub created_session: bool,
+    /// `last_resumed_at` was brought forward.
+    pub updated_session: bool,
+    pub events_added: usize,
+    pub events_present: usize,
+    /// A run whose runner had died was closed as interrupted.
+    pub closed_stale_run: bool,
+}
+
+/// Why a session could not be synced.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("session '{0}' is running (runner pid {1}); sync it once the run is over")]
+    Running(String, String),
+    #[error("session '{0}' has no backup files in {1}")]
+    NoBackup(String, String),
+    #[error("backup: {0}")]
+    Backup(#[from] BackupError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Brings the API's record of one session up to what its backups say.
+pub async fn sync_session(
+    files: &SessionFiles,
+    client: &SessionClient,
+    legacy: bool,
+) -> Result<SyncReport, SyncError> {
+    let name = files.name().to_string();
+    if !files.exist() {
+        return Err(SyncError::NoBackup(name, files.dir().display().to_string()));
+    }
+    let _lock = match files.try_lock()? {
+        Ok(lock) => lock,
+        Err(state) => {
+            let pid = match state {
+                LockState::Held(Some(pid)) => pid.to_string(),
+                _ => "unknown".to_owned(),
+            };
+            return Err(SyncError::Running(name, pid));
+        }
+    };
+    let closed = close_last_run(files, legacy)?;
+    let lines = read_log(&files.log_path())?;
+    let (recorder, actions) = replay(&name, legacy, &lines);
+    let mut report = SyncReport {
+        session_name: name,
+        session_id: recorder.session_id().map(str::to_owned),
+        closed_stale_run: closed.was_open,
+        ..SyncReport::default()
+    };
+    let Some(session_id) = report.session_id.clone() else {
+        return Ok(report); // no run ever named its session: nothing the API could hold
+    };
+    let (mut session, present) = match client.get_session(&session_id).await {
+        Ok(session) => {
+            let events = client.list_events(&session_id).await?;
+            let ids: HashSet<uuid::Uuid> = events.iter().filter_map(|e| e.event.event_id).collect();
+            (Some(session), ids)
+        }
+        Err(ClientError::NotFound(_)) => (None, HashSet::new()),
+        Err(e) => return Err(e.into()),
+    };
+    for action in &actions {
+        match action {
+            Action::Create(_) if session.is_some() => {}
+            Action::Resume { at, .. }
+                if session
+                    .as_ref()
+                    .is_some_and(|s| !is_later(at, s.last_resumed_at.as_deref())) => {}
+            Action::Event(event) if event.event_id.is_some_and(|id| present.contains(&id)) => {
+                report.events_present += 1;
+            }
+            _ => {
+                let applied = apply(client, action).await?;
+                match action {
+                    Action::Create(_) => {
+                        report.created_session = applied == Applied::Added;
+                        session = Some(client.get_session(&session_id).await?);
+                    }
+                    Action::Resume { .. } => {
+                        report.updated_session = true;
+                        session = Some(client.get_session(&session_id).await?);
+                    }
+                    Action::Event(_) if applied == Applied::Added => report.events_added += 1,
+                    Action::Event(_) => report.events_present += 1,
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// True when `at` is after `current` (or there is no current time).
+fn is_later(at: &str, current: Option<&str>) -> bool {
+    match (parse_timestamp(at), current.map(parse_timestamp)) {
+        (Ok(at), Some(Ok(current))) => at > current,
+        _ => true,
+    }
+}
