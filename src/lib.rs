@@ -14,6 +14,7 @@ pub mod claude;
 pub mod client;
 pub mod config;
 pub mod diag;
+pub mod hook;
 pub mod name;
 pub mod paths;
 pub mod record;

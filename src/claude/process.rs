@@ -136,6 +136,8 @@ impl ClaudeProcess {
             cmd.args(["--model", model]);
         }
         cmd.current_dir(cwd)
+            // ao-hook, if the user installed it, leaves runner sessions alone.
+            .env(crate::hook::RUNNER_ENV, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -6,6 +6,7 @@ mod support;
 mod dashboard;
 mod dashboard_browser;
 mod faults;
+mod hook;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

@@ -24,8 +24,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const FINAL_TEXT: &str = "The command printed hello-from-tool. Final answer: 4";
 
 /// Everything one run printed, and how it ended.
-struct Transcript {
-    lines: Vec<Value>,
+pub struct Transcript {
+    pub lines: Vec<Value>,
     stderr: String,
     exit_code: Option<i32>,
     elapsed: Duration,
@@ -43,7 +43,7 @@ impl Transcript {
             .find(|l| l["type"] == "system" && l["subtype"] == "init")
     }
 
-    fn session_id(&self) -> String {
+    pub fn session_id(&self) -> String {
         let init = self.init().expect("an init line");
         init["session_id"]
             .as_str()
@@ -116,11 +116,24 @@ fn drive(
     resume: Option<&str>,
     prompt: &str,
 ) -> Transcript {
+    drive_with_env(claude, mock, project, resume, prompt, &[])
+}
+
+/// [`drive`], with extra environment variables for the CLI (and the hooks it runs).
+pub fn drive_with_env(
+    claude: &RealClaude,
+    mock: &MockAnthropic,
+    project: &Path,
+    resume: Option<&str>,
+    prompt: &str,
+    env: &[(&str, &str)],
+) -> Transcript {
     let started = Instant::now();
     let deadline = started + RUN_TIMEOUT;
     let mut child = KillOnDrop(
         claude
             .stream_json_command(mock.base_url(), project, resume)
+            .envs(env.iter().copied())
             .spawn()
             .expect("spawn the real claude CLI"),
     );
@@ -229,7 +242,7 @@ fn drive(
     transcript
 }
 
-fn project_dir() -> tempfile::TempDir {
+pub fn project_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("ao-claude-project-")
         .tempdir()
