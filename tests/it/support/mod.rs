@@ -1,12 +1,15 @@
 //! What the integration tests share: starting the real session manager,
-//! temporary folders, and plain HTTP helpers that see the raw JSON.
+//! temporary folders, plain HTTP helpers that see the raw JSON, and
+//! projects in which to run the `ao-*` binaries.
 
 pub mod http;
 pub mod live;
 pub mod manager;
+pub mod project;
 
 pub use http::Http;
 pub use manager::SessionManager;
+pub use project::Project;
 
 use std::path::PathBuf;
 
