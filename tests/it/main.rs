@@ -3,6 +3,13 @@
 
 mod support;
 
+mod commands_clean;
+mod commands_fallback;
+mod commands_list;
+mod commands_result;
+mod commands_status;
+mod commands_verification;
+
 mod server_api;
 mod server_bad_input;
 mod server_durability;
