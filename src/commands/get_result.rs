@@ -77,7 +77,7 @@ fn run(args: &GetResultArgs, diag: Diag) -> Result<(), CommandError> {
 }
 
 /// Answers the result of `name`'s last run.
-pub(crate) async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport, CommandError> {
+async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport, CommandError> {
     match find(ctx, name, Scope::AnyProject).await? {
         None => Err(CommandError::Unknown {
             name: name.to_string(),

@@ -107,7 +107,7 @@ fn run(args: &ListArgs, diag: Diag) -> Result<(), CommandError> {
 }
 
 /// The sessions, newest first: all of them, or only this project's.
-pub(crate) async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, CommandError> {
+async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, CommandError> {
     let answer = if project_only {
         ctx.client.list_project_sessions(ctx.project()).await
     } else {

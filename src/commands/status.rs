@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 
+use crate::backup::{LockState, SessionFiles};
 use crate::config::CommonArgs;
 use crate::diag::Diag;
 use crate::name::SessionName;
@@ -73,7 +74,7 @@ fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
 }
 
 /// Answers the status of `name`.
-pub(crate) async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
+async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
     let report = |session_id, status, source| StatusReport {
         session_name: name.to_string(),
         session_id,
@@ -122,18 +123,17 @@ pub(crate) async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport
     }
 }
 
-/// Looks at the lock only: a held lock means running whatever the API
-/// says; a free one matters only when the API says running.
+/// With the API saying running, a free lock means a dead runner: settle.
+/// With the API saying finished, only a held lock matters: a run whose
+/// runner has not reached the API yet (a resume just begun).
 fn settle_if_needed(
-    files: &crate::backup::SessionFiles,
+    files: &SessionFiles,
     legacy: bool,
     api_running: bool,
 ) -> Result<Option<Settled>, CommandError> {
-    if matches!(files.lock_state()?, crate::backup::LockState::Held(_)) {
-        return Ok(Some(Settled::Running));
+    if api_running {
+        return Ok(Some(settle(files, legacy, true)?));
     }
-    if !api_running {
-        return Ok(None);
-    }
-    Ok(Some(settle(files, legacy, true)?))
+    let held = matches!(files.lock_state()?, LockState::Held(_));
+    Ok(held.then_some(Settled::Running))
 }
