@@ -198,6 +198,17 @@ impl SessionClient {
         Ok(answer.sessions)
     }
 
+    /// `GET /sessions?project_dir=P`: the sessions of one project directory,
+    /// newest first, so a command scoped to a project never sees the others.
+    pub async fn list_project_sessions(
+        &self,
+        project_dir: &str,
+    ) -> Result<Vec<Session>, ClientError> {
+        let path = format!("/sessions?project_dir={}", seg(project_dir));
+        let answer: SessionsAnswer = self.call(Method::GET, &path, None::<&()>).await?;
+        Ok(answer.sessions)
+    }
+
     /// `GET /sessions?name=N[&project_dir=P]`: sessions with this name,
     /// newest first (at most one when a project directory is given).
     pub async fn find_sessions(

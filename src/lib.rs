@@ -5,6 +5,8 @@
 //! - [`wire`]: the JSON shapes of the session manager's API.
 //! - [`server`]: the session manager (`ao-session-manager`).
 //! - [`client`]: the typed HTTP client every command uses.
+//! - [`commands`]: the query commands (`ao-status`, `ao-get-result`, `ao-list-sessions`,
+//!   `ao-clean`, `ao-show-config`).
 //! - [`name`]: session names, checked before they touch disk or the API.
 //! - [`paths`]: the user's data directory.
 
@@ -12,6 +14,7 @@ pub mod autostart;
 pub mod backup;
 pub mod claude;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod hook;

@@ -3,6 +3,12 @@
 
 mod support;
 
+mod commands_clean;
+mod commands_fallback;
+mod commands_list;
+mod commands_result;
+mod commands_status;
+mod commands_verification;
 mod dashboard;
 mod dashboard_browser;
 mod faults;

@@ -1,17 +1,20 @@
 //! What the integration tests share: starting the real session manager,
-//! temporary folders, plain HTTP helpers that see the raw JSON, and the real
-//! Claude Code CLI against a mock Anthropic API.
+//! temporary folders, plain HTTP helpers that see the raw JSON, projects in
+//! which to run the `ao-*` binaries, and the real Claude Code CLI against a
+//! mock Anthropic API.
 
 pub mod fuzz;
 pub mod http;
 pub mod live;
 pub mod manager;
 pub mod mock_anthropic;
+pub mod project;
 pub mod real_claude;
 pub mod run_env;
 
 pub use http::Http;
 pub use manager::SessionManager;
+pub use project::Project;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,258 @@
+//! `ao-clean NAME` / `ao-clean --all`: delete sessions of the current
+//! project directory, from the API and from the backup files. Never
+//! reaches into another project, and never deletes a session whose runner
+//! is alive unless told to (`--force`).
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::backup::{LockState, RunLock, SessionFiles, list_metas};
+use crate::client::ClientError;
+use crate::config::CommonArgs;
+use crate::diag::Diag;
+use crate::name::SessionName;
+use crate::wire::{Session, SessionStatus};
+
+use super::{CommandError, Ctx, block_on, finish, print_line};
+
+const PROGRAM: &str = "ao-clean";
+
+/// Delete session NAME (or every session with --all) of the current project directory.
+#[derive(Debug, Parser)]
+#[command(
+    name = PROGRAM,
+    version,
+    after_help = concat!(
+        "Deletes the session's record and events from the session manager, and its .jsonl, .meta.json and .lock backups. ",
+        "Prints one line per deleted session: Deleted session NAME (session-id: ID, N events). ",
+        "A running session is refused (with --all: skipped, and the exit code is 1) unless --force is given. ",
+        "When the session manager cannot be reached, only the backup files are deleted (exit 0), ",
+        "with one warning line on stderr saying that its record could not be removed; run ao-clean again once it is back.\n\n",
+        "Examples:\n  ao-clean worker-1\n  ao-clean --all\n  ao-clean --all --force\n\n",
+        exit_codes!(),
+    ),
+)]
+struct CleanArgs {
+    /// Session name: 1-60 letters, digits, '-' or '_'
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    name: Option<String>,
+
+    /// Delete every session of the current project directory
+    #[arg(long)]
+    all: bool,
+
+    /// Delete running sessions too (their runners keep going, unrecorded)
+    #[arg(long)]
+    force: bool,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `main` of `ao-clean`.
+pub fn main() -> ExitCode {
+    let args = CleanArgs::parse();
+    let diag = Diag::new(PROGRAM);
+    finish(diag, run(&args, diag))
+}
+
+fn run(args: &CleanArgs, diag: Diag) -> Result<(), CommandError> {
+    let name = args.name.as_deref().map(SessionName::parse).transpose()?;
+    let mut ctx = Ctx::load(&args.common, diag)?;
+    ctx.set_fallback_note(
+        "deleting the backup files only; the session manager's record, if any, is not removed (run ao-clean again once it is back)",
+    );
+    match name {
+        Some(name) => block_on(clean_one(&ctx, &name, args.force))?,
+        None => block_on(clean_all(&ctx, args.force))?,
+    }
+}
+
+/// A session to delete: what the API and the backups hold of it.
+struct Target {
+    name: String,
+    session: Option<Session>,
+    files: Option<SessionFiles>,
+}
+
+async fn clean_one(ctx: &Ctx, name: &SessionName, force: bool) -> Result<(), CommandError> {
+    let files = ctx.files(name);
+    let session = match ctx
+        .client
+        .find_sessions(name.as_str(), Some(ctx.project()))
+        .await
+    {
+        Ok(sessions) => sessions.into_iter().next(),
+        Err(e) if e.is_unreachable() => {
+            ctx.fall_back(&e);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if session.is_none() && !files.exist() {
+        return Err(CommandError::Unknown {
+            name: name.to_string(),
+            project: ctx.project().to_owned(),
+        });
+    }
+    let line = delete(
+        ctx,
+        Target {
+            name: name.to_string(),
+            session,
+            files: Some(files),
+        },
+        force,
+    )
+    .await?;
+    print_line(&line)
+}
+
+async fn clean_all(ctx: &Ctx, force: bool) -> Result<(), CommandError> {
+    let sessions = match ctx.client.list_project_sessions(ctx.project()).await {
+        Ok(sessions) => sessions,
+        Err(e) if e.is_unreachable() => {
+            ctx.fall_back(&e);
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let dir = &ctx.config.sessions_dir.value;
+    let files_of = |name: &str| {
+        SessionName::parse(name)
+            .ok()
+            .map(|n| SessionFiles::new(dir, &n))
+    };
+    let mut seen = HashSet::new();
+    let mut targets = Vec::new();
+    for session in sessions {
+        seen.insert(session.session_name.clone());
+        targets.push(Target {
+            name: session.session_name.clone(),
+            files: files_of(&session.session_name),
+            session: Some(session),
+        });
+    }
+    let mut unreadable = 0;
+    for meta in list_metas(dir)? {
+        let Ok(meta) = meta else {
+            unreadable += 1;
+            continue;
+        };
+        // A sessions directory shared by several projects holds theirs too.
+        if meta.project_dir != ctx.project() || !seen.insert(meta.session_name.clone()) {
+            continue;
+        }
+        if let Some(files) = files_of(&meta.session_name) {
+            targets.push(Target {
+                name: meta.session_name,
+                session: None,
+                files: Some(files),
+            });
+        }
+    }
+    if unreadable > 0 {
+        ctx.diag.warn(format!(
+            "left {unreadable} unreadable .meta.json file(s) in {}",
+            dir.display()
+        ));
+    }
+    if targets.is_empty() {
+        return print_line("No sessions found");
+    }
+    let (mut skipped, mut failed) = (0, 0);
+    for target in targets {
+        let name = target.name.clone();
+        match delete(ctx, target, force).await {
+            Ok(line) => print_line(&line)?,
+            Err(
+                e @ (CommandError::CleanRunning { .. } | CommandError::CleanRemoteRunning { .. }),
+            ) => {
+                skipped += 1;
+                ctx.diag.warn(format!("skipped '{name}': {e}"));
+            }
+            Err(e) => {
+                failed += 1;
+                ctx.diag.error(format!("'{name}': {e}"));
+            }
+        }
+    }
+    if skipped > 0 {
+        return Err(CommandError::SkippedRunning { count: skipped });
+    }
+    if failed > 0 {
+        return Err(CommandError::CleanFailed { count: failed });
+    }
+    Ok(())
+}
+
+/// Deletes one session; answers the line that says so.
+async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, CommandError> {
+    let Target {
+        name,
+        session,
+        files,
+    } = target;
+    let meta = files.as_ref().and_then(|f| f.read_meta().ok().flatten());
+    // Holding the lock keeps a runner from starting on the files while they go.
+    let _lock = lock(files.as_ref(), &name, force)?;
+    if let Some(session) = &session {
+        let ours = meta
+            .as_ref()
+            .and_then(|m| m.session_id.as_deref())
+            .is_some_and(|id| id == session.session_id);
+        if session.status == SessionStatus::Running && !ours && !force {
+            return Err(CommandError::CleanRemoteRunning { name });
+        }
+    }
+    let mut events = None;
+    if let Some(session) = &session {
+        match ctx.client.delete_session(&session.session_id).await {
+            Ok(deleted) => events = Some(deleted.events_count),
+            // Gone already (another ao-clean): the backups still go.
+            Err(ClientError::NotFound(_)) => {}
+            Err(e) if e.is_unreachable() => ctx.fall_back(&e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(files) = &files {
+        files.remove()?;
+    }
+    let id = session
+        .as_ref()
+        .map(|s| s.session_id.clone())
+        .or_else(|| meta.and_then(|m| m.session_id))
+        .unwrap_or_else(|| "unknown".to_owned());
+    Ok(match events {
+        Some(n) => format!(
+            "Deleted session {name} (session-id: {id}, {n} event{})",
+            if n == 1 { "" } else { "s" }
+        ),
+        None => format!("Deleted session {name} (session-id: {id}, backup files only)"),
+    })
+}
+
+/// Takes the session's lock when it has backups here. A held lock means a
+/// live runner: refused unless `force`.
+fn lock(
+    files: Option<&SessionFiles>,
+    name: &str,
+    force: bool,
+) -> Result<Option<RunLock>, CommandError> {
+    let Some(files) = files.filter(|f| f.exist() || f.lock_path().exists()) else {
+        return Ok(None);
+    };
+    match files.try_lock()? {
+        Ok(lock) => Ok(Some(lock)),
+        Err(_) if force => Ok(None),
+        Err(state) => Err(CommandError::CleanRunning {
+            name: name.to_owned(),
+            pid: match state {
+                LockState::Held(pid) => pid,
+                LockState::Free => None,
+            },
+        }),
+    }
+}

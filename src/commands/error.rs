@@ -1,0 +1,77 @@
+//! Why a query command could not answer, and the exit code each reason
+//! gets: callers script on the code and read the one-line reason.
+
+use crate::backup::BackupError;
+use crate::client::ClientError;
+use crate::config::ConfigError;
+use crate::diag::exit;
+use crate::name::NameError;
+
+/// A failure of a query command; its `Display` is the one line on stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no session named '{name}' in {project}")]
+    Unknown { name: String, project: String },
+    #[error(
+        "no session named '{name}' in {project}, and {} other projects have one ({}); choose one with --project-dir DIR",
+        dirs.len(),
+        dirs.join(", ")
+    )]
+    Ambiguous {
+        name: String,
+        project: String,
+        dirs: Vec<String>,
+    },
+    #[error("session '{name}' is still running; wait until `ao-status {name}` says finished")]
+    Running { name: String },
+    #[error("session '{name}' has no result yet")]
+    NoResult { name: String },
+    #[error("the last run of session '{name}' was interrupted before it produced a result")]
+    Interrupted { name: String },
+    #[error("the last run of session '{name}' failed: {error}")]
+    RunFailed { name: String, error: String },
+    #[error(
+        "session '{name}' is running{}; wait for it, or pass --force to delete it anyway",
+        pid.map(|p| format!(" (runner pid {p})")).unwrap_or_default()
+    )]
+    CleanRunning { name: String, pid: Option<u32> },
+    #[error(
+        "session '{name}' is running according to the session manager and no runner of it is known here; pass --force to delete it anyway"
+    )]
+    CleanRemoteRunning { name: String },
+    #[error(
+        "{count} running session{} not deleted; wait for {}, or pass --force to delete {} anyway",
+        if *count == 1 { " was" } else { "s were" },
+        if *count == 1 { "it" } else { "them" },
+        if *count == 1 { "it" } else { "them" }
+    )]
+    SkippedRunning { count: usize },
+    #[error(
+        "{count} session{} could not be deleted (reasons above)",
+        if *count == 1 { "" } else { "s" }
+    )]
+    CleanFailed { count: usize },
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("backup: {0}")]
+    Backup(#[from] BackupError),
+    #[error("cannot write the answer: {0}")]
+    Output(String),
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl CommandError {
+    /// The exit code for this failure: 2 for bad usage or input, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Name(_) | CommandError::Config(_) => exit::USAGE,
+            CommandError::Client(ClientError::BadUrl(_)) => exit::USAGE,
+            _ => exit::FAILED,
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! What the backup files say about a session's last run, and the closing of
+//! a run whose runner died. The runner holds `<name>.lock` for the whole
+//! run and the kernel drops it when the runner dies, so a free lock on an
+//! open run means the run will never end by itself.
+
+use crate::backup::{BackupError, BackupLine, LockState, RunCompletedLine, SessionFiles, read_log};
+use crate::claude::protocol::{CliLine, ResultLine};
+use crate::recover::{Closed, close_last_run};
+use crate::report::apply;
+use crate::wire::{EventType, Role, RunEndReason, StoredEvent};
+
+use super::Ctx;
+
+/// The last run of a session as its `.jsonl` records it.
+#[derive(Debug, Default)]
+pub struct LastRun {
+    /// Begun (`user_message`) and not closed (`run_completed`).
+    pub open: bool,
+    /// The last `result` line of the run.
+    pub result: Option<ResultLine>,
+    /// The closing line, once the run ended.
+    pub end: Option<RunCompletedLine>,
+}
+
+/// How a session's last run ended, as far as `ao-get-result` cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The run's answer.
+    Answer(String),
+    /// The run failed; why, in one line.
+    Failed(String),
+    /// The run was stopped before it answered.
+    Interrupted,
+    /// No run ever answered.
+    NoResult,
+}
+
+impl LastRun {
+    /// Reads the last run: the lines from the last `user_message` on, each
+    /// parsed once, walking back from the end of the file.
+    pub fn read(files: &SessionFiles) -> Result<LastRun, BackupError> {
+        let lines = read_log(&files.log_path())?;
+        let mut run = Vec::new();
+        for (_, raw) in lines.iter().rev() {
+            let line = BackupLine::parse(raw);
+            let start = matches!(line, BackupLine::UserMessage(_));
+            run.push(line);
+            if start {
+                break;
+            }
+        }
+        let mut last = LastRun::default();
+        for line in run.into_iter().rev() {
+            match line {
+                BackupLine::UserMessage(_) => last.open = true,
+                BackupLine::Cli(CliLine::Result(result), _) => last.result = Some(result),
+                BackupLine::RunCompleted(end) => {
+                    last.open = false;
+                    last.end = Some(end);
+                }
+                BackupLine::Cli(..) | BackupLine::Unreadable => {}
+            }
+        }
+        Ok(last)
+    }
+
+    /// How the run ended. An error result (the CLI said `is_error`) and a
+    /// run closed with reason `error` are failures, even with text.
+    pub fn outcome(&self) -> RunOutcome {
+        if let Some(result) = self.result.as_ref().filter(|r| r.is_error) {
+            return RunOutcome::Failed(result.error_text());
+        }
+        if let Some(end) = self
+            .end
+            .as_ref()
+            .filter(|e| e.reason == RunEndReason::Error)
+        {
+            return RunOutcome::Failed(end_error(end.error.as_deref(), end.exit_code));
+        }
+        if let Some(text) = self.result.as_ref().and_then(|r| r.result.clone()) {
+            return RunOutcome::Answer(text);
+        }
+        match self.end.as_ref().map(|e| e.reason) {
+            Some(RunEndReason::Interrupted) => RunOutcome::Interrupted,
+            _ => RunOutcome::NoResult,
+        }
+    }
+}
+
+/// The same judgement from the API's events, for a session whose backups
+/// are elsewhere. A run starts at `run_start` (or, for legacy senders that
+/// have none, at the first event after the previous run's end).
+pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
+    let mut answer: Option<String> = None;
+    let mut end: Option<&crate::wire::Event> = None;
+    for stored in events {
+        let event = &stored.event;
+        let ends = matches!(
+            event.event_type,
+            EventType::RunCompleted | EventType::SessionStop
+        );
+        let starts = matches!(
+            event.event_type,
+            EventType::RunStart | EventType::SessionStart
+        );
+        if starts || (end.is_some() && !ends) {
+            answer = None;
+            end = None;
+        }
+        if ends {
+            end = Some(event);
+        } else if event.event_type == EventType::Message && event.role == Some(Role::Assistant) {
+            answer = Some(event.text());
+        }
+    }
+    let reason = end.and_then(|e| e.reason.as_deref());
+    if let (Some(e), Some("error")) = (end, reason) {
+        return RunOutcome::Failed(end_error(e.error.as_deref(), e.exit_code));
+    }
+    match (answer, reason) {
+        (Some(text), _) => RunOutcome::Answer(text),
+        (None, Some("interrupted")) => RunOutcome::Interrupted,
+        (None, _) => RunOutcome::NoResult,
+    }
+}
+
+fn end_error(error: Option<&str>, exit_code: Option<i64>) -> String {
+    match (error.filter(|e| !e.trim().is_empty()), exit_code) {
+        (Some(error), _) => error.to_owned(),
+        (None, Some(code)) => format!("claude exited with code {code}"),
+        (None, None) => "no reason was recorded".to_owned(),
+    }
+}
+
+/// The backups' verdict on a session, after closing a dead run.
+#[derive(Debug)]
+pub enum Settled {
+    /// A runner holds the lock.
+    Running,
+    /// No runner is alive. `closed` is set when this process took the lock
+    /// to close the last run; its actions tell the API the same.
+    Done {
+        last: Box<LastRun>,
+        closed: Option<Closed>,
+    },
+}
+
+/// Decides whether the session is running, closing its last run first when
+/// the run is open (or `api_running` says the API thinks so) and its
+/// runner is gone.
+pub fn settle(
+    files: &SessionFiles,
+    legacy: bool,
+    api_running: bool,
+) -> Result<Settled, BackupError> {
+    if let LockState::Held(_) = files.lock_state()? {
+        return Ok(Settled::Running);
+    }
+    let last = LastRun::read(files)?;
+    if !last.open && !api_running {
+        return Ok(Settled::Done {
+            last: Box::new(last),
+            closed: None,
+        });
+    }
+    let Ok(lock) = files.try_lock()? else {
+        // A runner took the lock a moment ago: a new run has begun.
+        return Ok(Settled::Running);
+    };
+    let closed = close_last_run(files, legacy)?;
+    let last = if closed.was_open {
+        LastRun::read(files)?
+    } else {
+        last
+    };
+    drop(lock);
+    Ok(Settled::Done {
+        last: Box::new(last),
+        closed: Some(closed),
+    })
+}
+
+/// Sends a recovered run's actions to the API in order. Recovery has
+/// already happened in the backup, so a failure here costs one warning
+/// line and nothing else (`ao-sync` can send them later).
+pub async fn tell_api(ctx: &Ctx, name: &str, closed: &Closed) {
+    for action in &closed.actions {
+        if let Err(e) = apply(&ctx.client, action).await {
+            ctx.diag.warn(format!(
+                "closed the interrupted run of '{name}' in its backup, but could not tell the session manager ({e}); `ao-sync {name}` sends it later"
+            ));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::{LogWriter, UserMessageLine};
+    use crate::name::SessionName;
+    use crate::wire::{ContentBlock, Event};
+
+    fn files(dir: &std::path::Path) -> SessionFiles {
+        SessionFiles::new(dir, &SessionName::parse("s").unwrap())
+    }
+
+    fn user() -> Vec<u8> {
+        UserMessageLine {
+            timestamp: "2026-01-01T00:00:00Z".into(),
+            content: "p".into(),
+            project_dir: "/p".into(),
+            resume_session_id: None,
+        }
+        .to_line()
+    }
+
+    fn end(reason: RunEndReason, error: Option<&str>) -> Vec<u8> {
+        RunCompletedLine {
+            timestamp: "2026-01-01T00:00:01Z".into(),
+            exit_code: Some(1),
+            reason,
+            error: error.map(str::to_owned),
+        }
+        .to_line()
+    }
+
+    fn result(text: &str, is_error: bool) -> Vec<u8> {
+        serde_json::json!({"type": "result", "subtype": "success", "is_error": is_error, "result": text, "session_id": "sid"})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn write(dir: &std::path::Path, lines: &[Vec<u8>]) -> SessionFiles {
+        let f = files(dir);
+        f.ensure_dir().unwrap();
+        let mut log = LogWriter::open(&f.log_path()).unwrap();
+        for line in lines {
+            log.append(line).unwrap();
+        }
+        f
+    }
+
+    #[test]
+    fn only_the_last_run_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            &[
+                user(),
+                result("first", false),
+                end(RunEndReason::Completed, None),
+                user(),
+                end(RunEndReason::Error, Some("claude exited with code 2")),
+            ],
+        );
+        let last = LastRun::read(&f).unwrap();
+        assert!(!last.open);
+        assert_eq!(
+            last.outcome(),
+            RunOutcome::Failed("claude exited with code 2".into())
+        );
+    }
+
+    #[test]
+    fn an_error_result_is_a_failure_and_a_good_one_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            &[
+                user(),
+                result("API Error: 400", true),
+                end(RunEndReason::Error, None),
+            ],
+        );
+        assert_eq!(
+            LastRun::read(&f).unwrap().outcome(),
+            RunOutcome::Failed("API Error: 400".into())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            &[
+                user(),
+                result("4", false),
+                end(RunEndReason::Completed, None),
+            ],
+        );
+        assert_eq!(
+            LastRun::read(&f).unwrap().outcome(),
+            RunOutcome::Answer("4".into())
+        );
+    }
+
+    #[test]
+    fn a_dead_open_run_is_closed_as_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(dir.path(), &[user()]);
+        assert!(LastRun::read(&f).unwrap().open);
+        let Settled::Done { last, closed } = settle(&f, false, false).unwrap() else {
+            panic!("nobody holds the lock")
+        };
+        assert!(closed.unwrap().was_open);
+        assert_eq!(last.outcome(), RunOutcome::Interrupted);
+        let held = f.try_lock().unwrap().ok().unwrap();
+        assert!(matches!(settle(&f, false, true).unwrap(), Settled::Running));
+        drop(held);
+    }
+
+    #[test]
+    fn no_log_no_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = LastRun::read(&files(dir.path())).unwrap();
+        assert!(!last.open);
+        assert_eq!(last.outcome(), RunOutcome::NoResult);
+    }
+
+    fn stored(id: i64, event_type: EventType, f: impl FnOnce(&mut Event)) -> StoredEvent {
+        let mut event = Event::new(event_type, "sid", "s", "2024-01-01T00:00:00Z");
+        f(&mut event);
+        StoredEvent { id, event }
+    }
+
+    fn said(text: &str) -> impl FnOnce(&mut Event) {
+        let text = text.to_owned();
+        move |e| {
+            e.role = Some(Role::Assistant);
+            e.content = Some(vec![ContentBlock::text(text)]);
+        }
+    }
+
+    #[test]
+    fn events_judge_the_last_run() {
+        let ok = |e: &mut Event| e.reason = Some("completed".into());
+        // The seeds' verification sequence: no run_start, legacy stop.
+        let events = vec![
+            stored(1, EventType::Message, said("Test result")),
+            stored(2, EventType::SessionStop, ok),
+        ];
+        assert_eq!(
+            outcome_from_events(&events),
+            RunOutcome::Answer("Test result".into())
+        );
+        let events = vec![
+            stored(1, EventType::RunStart, |_| {}),
+            stored(2, EventType::Message, said("old")),
+            stored(3, EventType::RunCompleted, ok),
+            stored(4, EventType::RunStart, |_| {}),
+            stored(5, EventType::RunCompleted, |e| {
+                e.reason = Some("error".into());
+                e.error = Some("boom".into());
+            }),
+        ];
+        assert_eq!(
+            outcome_from_events(&events),
+            RunOutcome::Failed("boom".into())
+        );
+        let events = vec![
+            stored(1, EventType::Message, said("old")),
+            stored(2, EventType::SessionStop, ok),
+            stored(3, EventType::PostTool, |e| {
+                e.tool_name = Some("Bash".into())
+            }),
+            stored(4, EventType::SessionStop, |e| {
+                e.reason = Some("interrupted".into())
+            }),
+        ];
+        assert_eq!(outcome_from_events(&events), RunOutcome::Interrupted);
+        assert_eq!(outcome_from_events(&[]), RunOutcome::NoResult);
+    }
+}

@@ -1,0 +1,123 @@
+//! From a session name to a session: the current project directory first
+//! (two projects may both have an `architect`), then the backup files of
+//! the current sessions directory, then, where the command allows it, any
+//! project with exactly one session of that name. When the API cannot be
+//! reached, the backups answer, after one warning line.
+
+use crate::backup::{Meta, SessionFiles};
+use crate::name::SessionName;
+use crate::wire::Session;
+
+use super::{CommandError, Ctx};
+
+/// How far a name may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only the current project directory (what `ao-clean` may touch).
+    Project,
+    /// The current project first, then a unique match in any project.
+    AnyProject,
+}
+
+/// A session found by name.
+#[derive(Debug)]
+pub enum Found {
+    /// The API knows it. `files` is set when the current sessions directory
+    /// holds this very session's backups (same session id), which is when
+    /// its lock tells whether its runner is alive.
+    Api {
+        session: Session,
+        files: Option<SessionFiles>,
+    },
+    /// Only the backups know it (the API is unreachable, or has no record).
+    Backup {
+        files: SessionFiles,
+        meta: Option<Meta>,
+    },
+}
+
+/// Finds `name`; `Ok(None)` when nobody knows it.
+pub async fn find(
+    ctx: &Ctx,
+    name: &SessionName,
+    scope: Scope,
+) -> Result<Option<Found>, CommandError> {
+    let files = ctx.files(name);
+    match ctx
+        .client
+        .find_sessions(name.as_str(), Some(ctx.project()))
+        .await
+    {
+        Ok(sessions) => {
+            if let Some(session) = sessions.into_iter().next() {
+                return Ok(Some(api(session, files)));
+            }
+        }
+        Err(e) if e.is_unreachable() => {
+            ctx.fall_back(&e);
+            return backup(files);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if files.exist() {
+        let found = backup(files)?;
+        if let Some(Found::Backup {
+            meta:
+                Some(Meta {
+                    session_id: Some(id),
+                    ..
+                }),
+            ..
+        }) = &found
+        {
+            ctx.diag.warn(format!(
+                "the session manager has no record of session '{name}' ({id}); answering from the backup files (`ao-sync {name}` sends them)"
+            ));
+        }
+        return Ok(found);
+    }
+    if scope == Scope::Project {
+        return Ok(None);
+    }
+    match ctx.client.find_sessions(name.as_str(), None).await {
+        Ok(mut sessions) if sessions.len() > 1 => Err(CommandError::Ambiguous {
+            name: name.to_string(),
+            project: ctx.project().to_owned(),
+            dirs: sessions
+                .drain(..)
+                .map(|s| s.project_dir.unwrap_or_else(|| "(no project)".to_owned()))
+                .collect(),
+        }),
+        Ok(sessions) => Ok(sessions.into_iter().next().map(|s| api(s, files))),
+        Err(e) if e.is_unreachable() => {
+            ctx.fall_back(&e);
+            backup(files)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The API's session, with the local backups when they are this session's.
+fn api(session: Session, files: SessionFiles) -> Found {
+    // A meta file we cannot read just means the backups cannot vouch for
+    // this session; the API's answer stands.
+    let ours = files
+        .read_meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.session_id)
+        .is_some_and(|id| id == session.session_id);
+    Found::Api {
+        session,
+        files: ours.then_some(files),
+    }
+}
+
+/// The backups of the session, if there are any.
+fn backup(files: SessionFiles) -> Result<Option<Found>, CommandError> {
+    if !files.exist() {
+        return Ok(None);
+    }
+    let meta = files.read_meta()?;
+    Ok(Some(Found::Backup { files, meta }))
+}

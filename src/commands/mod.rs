@@ -1,0 +1,165 @@
+//! The query commands: `ao-status`, `ao-get-result`, `ao-list-sessions`,
+//! `ao-clean` and `ao-show-config`. Orchestrating agents poll them in loops,
+//! so each is one short process: one current-thread runtime, as few requests
+//! as the answer needs, stdout for the answer only, one line on stderr for
+//! anything else.
+//!
+//! The session manager's API answers first; when it cannot be reached, the
+//! backup files of the current sessions directory answer instead, after one
+//! warning line. A session whose runner died mid-run (its lock is free while
+//! the API still says `running`) is closed here, so pollers never wait for a
+//! run that will not end.
+//!
+//! Each command is one file with its clap definition and a `main` that the
+//! thin binary in `src/bin/` calls.
+
+/// The exit-code paragraph every command's `--help` ends with (a macro so
+/// that `concat!` can join it to each command's own text).
+macro_rules! exit_codes {
+    () => {
+        "Exit codes: 0 the command did what was asked; 1 it could not (one-line reason on stderr); \
+         2 bad usage or input (invalid name, unknown flag, unusable setting). stdout carries only the answer."
+    };
+}
+
+pub mod clean;
+mod error;
+pub mod get_result;
+pub mod list_sessions;
+mod local;
+mod lookup;
+pub mod show_config;
+pub mod status;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::backup::SessionFiles;
+use crate::client::{ClientError, SessionClient};
+use crate::config::{CommonArgs, Config};
+use crate::diag::Diag;
+use crate::name::SessionName;
+
+pub use error::CommandError;
+
+/// Where an answer came from, as the `source` field of `--json` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerSource {
+    /// The session manager's API.
+    Api,
+    /// The `.jsonl` / `.meta.json` backups in the sessions directory.
+    Backup,
+}
+
+/// What every command that talks to the API needs, built once per process.
+pub(crate) struct Ctx {
+    pub config: Config,
+    pub client: SessionClient,
+    pub diag: Diag,
+    project: String,
+    fallback_note: &'static str,
+    warned: Cell<bool>,
+}
+
+impl Ctx {
+    /// Resolves the settings and builds the client (no request is sent).
+    pub fn load(common: &CommonArgs, diag: Diag) -> Result<Ctx, CommandError> {
+        let config = Config::load(common, None)?;
+        let client = SessionClient::new(&config.session_manager_url.value)?;
+        let project = config.project_dir_text();
+        Ok(Ctx {
+            config,
+            client,
+            diag,
+            project,
+            fallback_note: "answering from the backup files",
+            warned: Cell::new(false),
+        })
+    }
+
+    /// The project directory as the API stores it.
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// The backup files of `name` in the current sessions directory.
+    pub fn files(&self, name: &SessionName) -> SessionFiles {
+        SessionFiles::new(&self.config.sessions_dir.value, name)
+    }
+
+    /// Whether the runner should send legacy event names; recovery sends
+    /// the closing event the same way the runner would have.
+    pub fn legacy(&self) -> bool {
+        self.config.legacy_events.value
+    }
+
+    /// Replaces what the unreachable-API warning says happens instead.
+    pub fn set_fallback_note(&mut self, note: &'static str) {
+        self.fallback_note = note;
+    }
+
+    /// Says, once per process, that the API is unreachable and the backups
+    /// answer instead.
+    pub fn fall_back(&self, err: &ClientError) {
+        if self.warned.replace(true) {
+            return;
+        }
+        let reason = match err {
+            ClientError::Unreachable { url, reason } => format!("{url}: {reason}"),
+            other => other.to_string(),
+        };
+        self.diag.warn(format!(
+            "session manager unreachable ({reason}); {}",
+            self.fallback_note
+        ));
+    }
+
+    /// True once `fall_back` has warned.
+    pub fn fell_back(&self) -> bool {
+        self.warned.get()
+    }
+}
+
+/// Runs `future` to completion on a current-thread runtime: a query needs
+/// no more, and a multi-threaded one costs start-up time on every poll.
+pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, CommandError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CommandError::Runtime)?;
+    Ok(runtime.block_on(future))
+}
+
+/// Turns a command's result into its exit code, writing the reason of a
+/// failure as one line on stderr.
+pub(crate) fn finish(diag: Diag, result: Result<(), CommandError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            diag.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Writes one answer line on stdout. A reader that went away (`| head`) is
+/// not a failure of the command.
+pub(crate) fn print_line(text: &str) -> Result<(), CommandError> {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CommandError::Output(e.to_string())),
+    }
+}
+
+/// Writes `value` as one line of JSON on stdout.
+pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CommandError> {
+    let text = serde_json::to_string(value).map_err(|e| CommandError::Output(e.to_string()))?;
+    print_line(&text)
+}

@@ -1,0 +1,139 @@
+//! `ao-status NAME`: `running`, `finished` or `not_existent`. Usually one
+//! request; a session the API calls running whose runner is gone is closed
+//! (reason `interrupted`) and answered `finished`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use serde::Serialize;
+
+use crate::backup::{LockState, SessionFiles};
+use crate::config::CommonArgs;
+use crate::diag::Diag;
+use crate::name::SessionName;
+use crate::wire::{SessionStatus, StatusValue};
+
+use super::local::{Settled, settle, tell_api};
+use super::lookup::{Found, Scope, find};
+use super::{AnswerSource, CommandError, Ctx, block_on, finish, print_json, print_line};
+
+const PROGRAM: &str = "ao-status";
+
+/// Print whether session NAME is running, finished, or does not exist.
+#[derive(Debug, Parser)]
+#[command(
+    name = PROGRAM,
+    version,
+    after_help = concat!(
+        "The name is looked up in the current project directory first, then in any project that has exactly one session of that name. ",
+        "An unknown session prints not_existent (exit 0). ",
+        "When the session manager cannot be reached, the backup files answer, after one warning line on stderr.\n\n",
+        "Examples:\n  ao-status architect\n  until [ \"$(ao-status worker-1)\" = finished ]; do sleep 2; done\n  ao-status worker-1 --json\n\n",
+        exit_codes!(),
+    ),
+)]
+struct StatusArgs {
+    /// Session name: 1-60 letters, digits, '-' or '_'
+    name: String,
+
+    /// Print {"session_name","session_id","status","source"} instead of the bare word
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// The `--json` answer of `ao-status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    pub session_name: String,
+    /// `null` when the session does not exist, or its first run never
+    /// reached the CLI's init line.
+    pub session_id: Option<String>,
+    pub status: StatusValue,
+    pub source: AnswerSource,
+}
+
+/// `main` of `ao-status`.
+pub fn main() -> ExitCode {
+    let args = StatusArgs::parse();
+    let diag = Diag::new(PROGRAM);
+    finish(diag, run(&args, diag))
+}
+
+fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
+    let name = SessionName::parse(&args.name)?;
+    let ctx = Ctx::load(&args.common, diag)?;
+    let report = block_on(status(&ctx, &name))??;
+    if args.json {
+        print_json(&report)
+    } else {
+        print_line(report.status.as_str())
+    }
+}
+
+/// Answers the status of `name`.
+async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
+    let report = |session_id, status, source| StatusReport {
+        session_name: name.to_string(),
+        session_id,
+        status,
+        source,
+    };
+    match find(ctx, name, Scope::AnyProject).await? {
+        None => {
+            let source = if ctx.fell_back() {
+                AnswerSource::Backup
+            } else {
+                AnswerSource::Api
+            };
+            Ok(report(None, StatusValue::NotExistent, source))
+        }
+        Some(Found::Api { session, files }) => {
+            let api_running = session.status == SessionStatus::Running;
+            let mut status = StatusValue::from(session.status);
+            // Only this session's own backups can tell a dead runner from a
+            // live one; the lock decides.
+            if let Some(files) = files {
+                match settle_if_needed(&files, ctx.legacy(), api_running)? {
+                    Some(Settled::Running) => status = StatusValue::Running,
+                    Some(Settled::Done { closed, .. }) => {
+                        if let Some(closed) = closed {
+                            tell_api(ctx, name.as_str(), &closed).await;
+                        }
+                        status = StatusValue::Finished;
+                    }
+                    None => {}
+                }
+            }
+            Ok(report(Some(session.session_id), status, AnswerSource::Api))
+        }
+        Some(Found::Backup { files, meta }) => {
+            let status = match settle(&files, ctx.legacy(), false)? {
+                Settled::Running => StatusValue::Running,
+                Settled::Done { .. } => StatusValue::Finished,
+            };
+            Ok(report(
+                meta.and_then(|m| m.session_id),
+                status,
+                AnswerSource::Backup,
+            ))
+        }
+    }
+}
+
+/// With the API saying running, a free lock means a dead runner: settle.
+/// With the API saying finished, only a held lock matters: a run whose
+/// runner has not reached the API yet (a resume just begun).
+fn settle_if_needed(
+    files: &SessionFiles,
+    legacy: bool,
+    api_running: bool,
+) -> Result<Option<Settled>, CommandError> {
+    if api_running {
+        return Ok(Some(settle(files, legacy, true)?));
+    }
+    let held = matches!(files.lock_state()?, LockState::Held(_));
+    Ok(held.then_some(Settled::Running))
+}

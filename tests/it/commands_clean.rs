@@ -1,0 +1,155 @@
+//! `ao-clean`: deletes from the API and the backups, only in the current
+//! project, never a running session unless forced.
+
+use nix::sys::signal::Signal;
+
+use crate::commands_status::{new_session, start_hanging};
+use crate::support::project::signal;
+use crate::support::{Project, SessionManager};
+
+/// The number of events the API holds for `id`.
+async fn event_count(sm: &SessionManager, id: &str) -> usize {
+    let (_, events) = sm.http().get(&format!("/sessions/{id}/events")).await;
+    events["events"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn deletes_the_record_the_events_and_the_backups() {
+    let sm = SessionManager::start();
+    let p = Project::new(&sm.url);
+    let id = new_session(&p, "w1", "hello");
+    let events = event_count(&sm, &id).await;
+    assert_eq!(events, 4, "run_start, prompt, answer, run_completed");
+    assert_eq!(
+        p.ao("ao-clean", &["w1"], None).ok(),
+        format!("Deleted session w1 (session-id: {id}, 4 events)")
+    );
+    assert_eq!(sm.http().get(&format!("/sessions/{id}")).await.0, 404);
+    for ext in ["jsonl", "meta.json", "lock"] {
+        assert!(!p.backup("w1", ext).exists(), "{ext} is gone");
+    }
+    assert_eq!(p.ao("ao-status", &["w1"], None).ok(), "not_existent");
+    assert_eq!(
+        p.ao("ao-clean", &["w1"], None).fails(1),
+        format!("ao-clean: error: no session named 'w1' in {}", p.dir_text())
+    );
+}
+
+#[tokio::test]
+async fn never_reaches_into_another_project() {
+    let sm = SessionManager::start();
+    let a = Project::new(&sm.url);
+    let b = Project::new(&sm.url);
+    let id_a = new_session(&a, "shared", "a");
+    let id_b = new_session(&b, "shared", "b");
+    let only_b = new_session(&b, "only-b", "b");
+    // Unique across projects, yet not this project's: refused.
+    let line = a.ao("ao-clean", &["only-b"], None).fails(1).to_owned();
+    assert!(line.contains("no session named 'only-b'"), "{line}");
+    assert_eq!(b.ao("ao-status", &["only-b"], None).ok(), "finished");
+    assert!(a.ao("ao-clean", &["shared"], None).ok().contains(&id_a));
+    assert_eq!(sm.http().get(&format!("/sessions/{id_b}")).await.0, 200);
+    assert_eq!(sm.http().get(&format!("/sessions/{only_b}")).await.0, 200);
+    assert!(b.backup("shared", "jsonl").exists());
+}
+
+#[test]
+fn a_running_session_needs_force() {
+    let sm = SessionManager::start();
+    let p = Project::new(&sm.url);
+    let mut runner = start_hanging(&p, "busy");
+    let line = p.ao("ao-clean", &["busy"], None).fails(1).to_owned();
+    assert!(
+        line.starts_with("ao-clean: error: session 'busy' is running (runner pid "),
+        "{line}"
+    );
+    assert!(line.ends_with("pass --force to delete it anyway"), "{line}");
+    assert!(p.backup("busy", "jsonl").exists());
+    let id = p.session_id("busy").expect("id");
+    let out = p.ao("ao-clean", &["busy", "--force"], None);
+    assert!(
+        out.ok()
+            .starts_with(&format!("Deleted session busy (session-id: {id}, ")),
+        "{out:?}"
+    );
+    assert_eq!(signal(&mut runner, Signal::SIGTERM), Some(143));
+    assert_eq!(p.ao("ao-status", &["busy"], None).ok(), "not_existent");
+}
+
+#[tokio::test]
+async fn a_session_running_elsewhere_needs_force() {
+    let sm = SessionManager::start();
+    let p = Project::new(&sm.url);
+    sm.http()
+        .create("remote-1", "remote", Some(&p.dir_text()))
+        .await;
+    let line = p.ao("ao-clean", &["remote"], None).fails(1).to_owned();
+    assert!(
+        line.contains("running according to the session manager"),
+        "{line}"
+    );
+    assert_eq!(
+        p.ao("ao-clean", &["remote", "--force"], None).ok(),
+        "Deleted session remote (session-id: remote-1, 0 events)"
+    );
+    assert!(!p.dir.join(".agent-orchestrator").exists(), "no files made");
+}
+
+#[tokio::test]
+async fn all_deletes_this_projects_sessions_and_skips_running_ones() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    let a = Project::new(&sm.url);
+    let b = Project::new(&sm.url);
+    let w1 = new_session(&a, "w1", "1");
+    let w2 = new_session(&a, "w2", "2");
+    let kept = new_session(&b, "w1", "other project");
+    // A name the runner would refuse, created through the API directly.
+    http.create("raw-1", "raw name", Some(&a.dir_text())).await;
+    http.event(
+        "raw-1",
+        crate::support::http::event("raw-1", "run_completed"),
+    )
+    .await;
+    let mut runner = start_hanging(&a, "busy");
+
+    let out = a.ao("ao-clean", &["--all"], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let mut deleted: Vec<&str> = out.stdout.lines().collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            "Deleted session raw name (session-id: raw-1, 1 event)".to_owned(),
+            format!("Deleted session w1 (session-id: {w1}, 4 events)"),
+            format!("Deleted session w2 (session-id: {w2}, 4 events)"),
+        ]
+    );
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(
+        lines[0].starts_with("ao-clean: warning: skipped 'busy': session 'busy' is running"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        "ao-clean: error: 1 running session was not deleted; wait for it, or pass --force to delete it anyway"
+    );
+    assert_eq!(http.get(&format!("/sessions/{kept}")).await.0, 200);
+
+    assert_eq!(signal(&mut runner, Signal::SIGTERM), Some(143));
+    let busy = a.session_id("busy").expect("id");
+    let out = a.ao("ao-clean", &["--all"], None);
+    assert!(
+        out.ok()
+            .starts_with(&format!("Deleted session busy (session-id: {busy}, ")),
+        "{out:?}"
+    );
+    assert_eq!(a.ao("ao-clean", &["--all"], None).ok(), "No sessions found");
+    assert_eq!(
+        a.ao("ao-list-sessions", &["--project"], None).ok(),
+        "No sessions found"
+    );
+    assert_eq!(b.ao("ao-status", &["w1"], None).ok(), "finished");
+}

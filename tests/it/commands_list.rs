@@ -1,0 +1,110 @@
+//! `ao-list-sessions` and `ao-show-config`.
+
+use serde_json::{Value, json};
+
+use crate::commands_status::new_session;
+use crate::support::{Project, SessionManager};
+
+#[test]
+fn no_sessions_found() {
+    let sm = SessionManager::start();
+    let p = Project::new(&sm.url);
+    assert_eq!(
+        p.ao("ao-list-sessions", &[], None).ok(),
+        "No sessions found"
+    );
+    let out = p.ao("ao-list-sessions", &["--json"], None);
+    let list: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(list, json!({"sessions": [], "source": "api"}));
+}
+
+#[test]
+fn every_session_newest_first_or_only_this_projects() {
+    let sm = SessionManager::start();
+    let a = Project::new(&sm.url);
+    let b = Project::new(&sm.url);
+    let first = new_session(&a, "first", "1");
+    let other = new_session(&b, "other", "2");
+    let last = new_session(&a, "last", "3");
+    let (da, db) = (a.dir_text(), b.dir_text());
+    let expected = format!(
+        "last (session-id: {last}, project-dir: {da})\n\
+         other (session-id: {other}, project-dir: {db})\n\
+         first (session-id: {first}, project-dir: {da})"
+    );
+    assert_eq!(a.ao("ao-list-sessions", &[], None).ok(), expected);
+    assert_eq!(
+        a.ao("ao-list-sessions", &["--project"], None).ok(),
+        format!(
+            "last (session-id: {last}, project-dir: {da})\n\
+             first (session-id: {first}, project-dir: {da})"
+        )
+    );
+    let out = b.ao("ao-list-sessions", &["--json", "--project"], None);
+    let list: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(list["source"], "api");
+    let sessions = list["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 1);
+    let s = &sessions[0];
+    assert_eq!(s["session_id"], other.as_str());
+    assert_eq!(s["session_name"], "other");
+    assert_eq!(s["status"], "finished");
+    assert_eq!(s["project_dir"], db.as_str());
+    for key in ["created_at", "agent_name", "last_resumed_at"] {
+        assert!(s.get(key).is_some(), "the API's session object: {key}");
+    }
+}
+
+#[test]
+fn show_config_names_every_setting_and_its_source() {
+    // Never contacts the API: a dead address is fine.
+    let mut p = Project::new("http://127.0.0.1:9");
+    p.set_env("AGENT_ORCHESTRATOR_MODEL", "env-model");
+    let out = p.ao("ao-show-config", &["--claude-path", "/opt/claude"], None);
+    let dir = p.dir_text();
+    let fake = crate::support::bin("ao-fake-claude");
+    let text = out.ok().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "session_manager_url = http://127.0.0.1:9 (env)".to_owned(),
+            format!("project_dir = {dir} (default)"),
+            format!("sessions_dir = {dir}/.agent-orchestrator/agent-sessions (default)"),
+            "claude_path = /opt/claude (flag)".to_owned(),
+            "model = env-model (env)".to_owned(),
+            "legacy_events = false (default)".to_owned(),
+            "autostart = false (env)".to_owned(),
+        ]
+    );
+    let out = p.ao("ao-show-config", &["--json"], None);
+    let config: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(
+        config["claude_path"],
+        json!({"value": fake.to_string_lossy(), "source": "env"})
+    );
+    assert_eq!(
+        config["model"],
+        json!({"value": "env-model", "source": "env"})
+    );
+    assert_eq!(
+        config["project_dir"],
+        json!({"value": dir, "source": "default"})
+    );
+    let out = p.ao(
+        "ao-show-config",
+        &["--json", "--session-manager-url", "http://127.0.0.1:1"],
+        None,
+    );
+    let config: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(
+        config["session_manager_url"],
+        json!({"value": "http://127.0.0.1:1", "source": "flag"})
+    );
+    assert_eq!(config.as_object().map(|o| o.len()), Some(7));
+
+    // An unusable setting is a usage error with its reason.
+    p.set_env("AGENT_ORCHESTRATOR_AUTOSTART", "maybe");
+    let line = p.ao("ao-show-config", &[], None).fails(2).to_owned();
+    assert!(line.contains("AGENT_ORCHESTRATOR_AUTOSTART"), "{line}");
+}
