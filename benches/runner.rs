@@ -117,15 +117,7 @@ fn start_server(db: &std::path::Path) -> (std::process::Child, String) {
 fn bare(fake: &str, project: &std::path::Path) -> Duration {
     let start = Instant::now();
     let mut child = Command::new(fake)
-        .args([
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--input-format",
-            "stream-json",
-            "--permission-mode",
-            "bypassPermissions",
-        ])
+        .args(agent_orchestrator::claude::process::STREAM_JSON_ARGS)
         .current_dir(project)
         .env("FAKE_CLAUDE_SCENARIO", SCENARIO)
         .stdin(Stdio::piped())

@@ -22,6 +22,16 @@ pub enum LockState {
     Held(Option<u32>),
 }
 
+impl LockState {
+    /// The holder's pid for a message ("unknown" when the file does not say).
+    pub fn holder(&self) -> String {
+        match self {
+            LockState::Held(Some(pid)) => pid.to_string(),
+            _ => "unknown".to_owned(),
+        }
+    }
+}
+
 impl SessionFiles {
     /// Takes the lock without waiting: `Ok(Err(state))` when another
     /// process holds it.

@@ -1,5 +1,5 @@
-//! `ao-sync [NAME | --all]`: see `agent_orchestrator::sync`.
+//! `ao-sync [NAME | --all]`: see `agent_orchestrator::commands::sync`.
 
 fn main() -> std::process::ExitCode {
-    agent_orchestrator::sync::cli::main()
+    agent_orchestrator::commands::sync::main()
 }

@@ -14,6 +14,18 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
+/// The arguments that put the CLI in stream-json mode (DESIGN.md, step 4);
+/// `--resume ID` and `--model M` may follow.
+pub const STREAM_JSON_ARGS: [&str; 7] = [
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--input-format",
+    "stream-json",
+    "--permission-mode",
+    "bypassPermissions",
+];
+
 /// Lines of stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 12;
 /// Bytes of one stderr line kept.
@@ -120,15 +132,7 @@ impl ClaudeProcess {
         model: Option<&str>,
     ) -> Result<ClaudeProcess, SpawnError> {
         let mut cmd = Command::new(program);
-        cmd.args([
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--input-format",
-            "stream-json",
-            "--permission-mode",
-            "bypassPermissions",
-        ]);
+        cmd.args(STREAM_JSON_ARGS);
         if let Some(id) = resume {
             cmd.args(["--resume", id]);
         }

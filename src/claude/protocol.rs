@@ -102,8 +102,8 @@ impl ControlRequest {
         if self.subtype() != "hook_callback" {
             return None;
         }
-        let input: HookInput = serde_json::from_value(self.request.get("input")?.clone()).ok()?;
-        (input.hook_event_name.as_deref() == Some("PostToolUse")).then_some(input)
+        let input = HookInput::deserialize(self.request.get("input")?).ok()?;
+        (input.hook_event_name == "PostToolUse").then_some(input)
     }
 
     /// What we answer: hooks succeed with no changes, tool permission is
@@ -127,13 +127,25 @@ impl ControlRequest {
     }
 }
 
-/// The input of a PostToolUse hook callback.
-#[derive(Debug, Clone, Deserialize)]
+/// Claude Code's hook input: what a `hook_callback` control request carries,
+/// and what a command hook (`ao-hook`) reads on stdin. Which fields are
+/// present depends on the hook event.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct HookInput {
     #[serde(default)]
-    pub hook_event_name: Option<String>,
+    pub hook_event_name: String,
     #[serde(default)]
-    pub session_id: Option<String>,
+    pub session_id: String,
+    #[serde(default)]
+    pub transcript_path: Option<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// SessionStart: `startup`, `resume`, `clear` or `compact`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// UserPromptSubmit.
+    #[serde(default)]
+    pub prompt: Option<String>,
     #[serde(default)]
     pub tool_name: Option<String>,
     #[serde(default)]
@@ -141,7 +153,12 @@ pub struct HookInput {
     #[serde(default)]
     pub tool_response: Option<Value>,
     #[serde(default)]
+    pub tool_use_id: Option<String>,
+    #[serde(default)]
     pub error: Option<Value>,
+    /// Stop, in Claude Code versions that send it.
+    #[serde(default)]
+    pub last_assistant_message: Option<String>,
 }
 
 /// `{"type":"control_response",...}`: the CLI's answer to our request.

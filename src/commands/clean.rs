@@ -15,7 +15,7 @@ use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 
-use super::{CommandError, Ctx, block_on, finish, print_line};
+use super::{CommandError, Ctx, block_on, finish, parse, print_line};
 
 const PROGRAM: &str = "ao-clean";
 
@@ -53,8 +53,11 @@ struct CleanArgs {
 
 /// `main` of `ao-clean`.
 pub fn main() -> ExitCode {
-    let args = CleanArgs::parse();
     let diag = Diag::new(PROGRAM);
+    let args: CleanArgs = match parse(diag) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     finish(diag, run(&args, diag))
 }
 

@@ -6,6 +6,7 @@ use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::diag::exit;
 use crate::name::NameError;
+use crate::sync::SyncError;
 
 /// A failure of a query command; its `Display` is the one line on stderr.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,15 @@ pub enum CommandError {
         if *count == 1 { "" } else { "s" }
     )]
     CleanFailed { count: usize },
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(
+        "{count} session{} could not be synced (reasons above)",
+        if *count == 1 { "" } else { "s" }
+    )]
+    SyncFailed { count: usize },
+    #[error("no session has backups in {0}")]
+    NothingToSync(String),
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("backup: {0}")]

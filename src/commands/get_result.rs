@@ -17,7 +17,7 @@ use crate::wire::{Session, SessionStatus};
 
 use super::local::{LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
 use super::lookup::{Found, Scope, find};
-use super::{AnswerSource, CommandError, Ctx, block_on, finish, print_json, print_line};
+use super::{AnswerSource, CommandError, Ctx, block_on, finish, parse, print_json, print_line};
 
 const PROGRAM: &str = "ao-get-result";
 
@@ -60,8 +60,11 @@ pub struct ResultReport {
 
 /// `main` of `ao-get-result`.
 pub fn main() -> ExitCode {
-    let args = GetResultArgs::parse();
     let diag = Diag::new(PROGRAM);
+    let args: GetResultArgs = match parse(diag) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     finish(diag, run(&args, diag))
 }
 

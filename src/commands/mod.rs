@@ -1,5 +1,5 @@
 //! The query commands: `ao-status`, `ao-get-result`, `ao-list-sessions`,
-//! `ao-clean` and `ao-show-config`. Orchestrating agents poll them in loops,
+//! `ao-clean` and `ao-show-config`, and `ao-sync`. Orchestrating agents poll them in loops,
 //! so each is one short process: one current-thread runtime, as few requests
 //! as the answer needs, stdout for the answer only, one line on stderr for
 //! anything else.
@@ -30,6 +30,7 @@ mod local;
 mod lookup;
 pub mod show_config;
 pub mod status;
+pub mod sync;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -40,7 +41,7 @@ use serde::Serialize;
 
 use crate::backup::SessionFiles;
 use crate::client::{ClientError, SessionClient};
-use crate::config::{CommonArgs, Config};
+use crate::config::{CommonArgs, Config, RunnerArgs};
 use crate::diag::Diag;
 use crate::name::SessionName;
 
@@ -69,7 +70,16 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// Resolves the settings and builds the client (no request is sent).
     pub fn load(common: &CommonArgs, diag: Diag) -> Result<Ctx, CommandError> {
-        let config = Config::load(common, None)?;
+        Ctx::load_with(common, None, diag)
+    }
+
+    /// Like [`Ctx::load`], for a command that also takes runner flags.
+    pub fn load_with(
+        common: &CommonArgs,
+        runner: Option<&RunnerArgs>,
+        diag: Diag,
+    ) -> Result<Ctx, CommandError> {
+        let config = Config::load(common, runner)?;
         let client = SessionClient::new(&config.session_manager_url.value)?;
         let project = config.project_dir_text();
         Ok(Ctx {
@@ -133,6 +143,12 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, CommandError> 
         .build()
         .map_err(CommandError::Runtime)?;
     Ok(runtime.block_on(future))
+}
+
+/// Parses a command line; a usage error is one line on stderr (exit 2),
+/// as for every `ao-*` command.
+pub(crate) fn parse<T: clap::Parser>(diag: Diag) -> Result<T, ExitCode> {
+    crate::diag::parse_args(T::command(), diag)
 }
 
 /// Turns a command's result into its exit code, writing the reason of a

@@ -9,7 +9,7 @@ use clap::Parser;
 use crate::config::{CommonArgs, Config, RunnerArgs, Setting};
 use crate::diag::Diag;
 
-use super::{CommandError, finish, print_json, print_line};
+use super::{CommandError, finish, parse, print_json, print_line};
 
 const PROGRAM: &str = "ao-show-config";
 
@@ -39,8 +39,11 @@ struct ShowConfigArgs {
 
 /// `main` of `ao-show-config`.
 pub fn main() -> ExitCode {
-    let args = ShowConfigArgs::parse();
     let diag = Diag::new(PROGRAM);
+    let args: ShowConfigArgs = match parse(diag) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     finish(diag, run(&args))
 }
 

@@ -15,7 +15,7 @@ use crate::wire::{SessionStatus, StatusValue};
 
 use super::local::{Settled, settle, tell_api};
 use super::lookup::{Found, Scope, find};
-use super::{AnswerSource, CommandError, Ctx, block_on, finish, print_json, print_line};
+use super::{AnswerSource, CommandError, Ctx, block_on, finish, parse, print_json, print_line};
 
 const PROGRAM: &str = "ao-status";
 
@@ -57,8 +57,11 @@ pub struct StatusReport {
 
 /// `main` of `ao-status`.
 pub fn main() -> ExitCode {
-    let args = StatusArgs::parse();
     let diag = Diag::new(PROGRAM);
+    let args: StatusArgs = match parse(diag) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     finish(diag, run(&args, diag))
 }
 

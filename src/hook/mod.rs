@@ -12,10 +12,10 @@ pub mod install;
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::claude::protocol::HookInput;
 use crate::client::{ClientError, SessionClient};
 use crate::record::{MAX_TEXT, fit_text};
 use crate::wire::{ContentBlock, Event, EventType, Role, SessionCreate, SessionPatch, now_rfc3339};
@@ -27,36 +27,6 @@ pub const RUNNER_ENV: &str = "AGENT_ORCHESTRATOR_RUNNER";
 pub const DEADLINE: Duration = Duration::from_secs(2);
 /// One request's time budget.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
-
-/// The fields of Claude Code's hook input that the hook uses.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct HookInput {
-    #[serde(default)]
-    pub hook_event_name: String,
-    #[serde(default)]
-    pub session_id: String,
-    #[serde(default)]
-    pub transcript_path: Option<String>,
-    #[serde(default)]
-    pub cwd: Option<String>,
-    /// SessionStart: `startup`, `resume`, `clear` or `compact`.
-    #[serde(default)]
-    pub source: Option<String>,
-    /// UserPromptSubmit.
-    #[serde(default)]
-    pub prompt: Option<String>,
-    #[serde(default)]
-    pub tool_name: Option<String>,
-    #[serde(default)]
-    pub tool_input: Option<Value>,
-    #[serde(default)]
-    pub tool_response: Option<Value>,
-    #[serde(default)]
-    pub tool_use_id: Option<String>,
-    /// Stop, in Claude Code versions that send it.
-    #[serde(default)]
-    pub last_assistant_message: Option<String>,
-}
 
 /// The name a hook-reported session gets: short, and valid as a session
 /// name for the `ao-*` commands.

@@ -14,8 +14,7 @@ use nix::sys::signal::Signal;
 
 use crate::autostart::{self, Availability};
 use crate::backup::{
-    BackupError, BackupLine, LockState, LogWriter, Meta, RunCompletedLine, SessionFiles,
-    UserMessageLine,
+    BackupError, BackupLine, LogWriter, Meta, RunCompletedLine, SessionFiles, UserMessageLine,
 };
 use crate::claude::process::{ClaudeProcess, SpawnError, locate};
 use crate::client::{ClientError, SessionClient};
@@ -131,13 +130,9 @@ pub async fn run(
     let _lock = match files.try_lock()? {
         Ok(lock) => lock,
         Err(state) => {
-            let pid = match state {
-                LockState::Held(Some(pid)) => pid.to_string(),
-                _ => "unknown".to_owned(),
-            };
             return Err(RunError::Running {
                 name: name.to_string(),
-                pid,
+                pid: state.holder(),
             });
         }
     };

@@ -28,15 +28,7 @@ pub const CLAUDE_ENV: &str = "AO_TEST_CLAUDE";
 pub const REQUIRE_ENV: &str = "AO_REQUIRE_REAL_CLAUDE";
 
 /// The stream-json arguments DESIGN.md prescribes (add `--resume ID` to resume).
-pub const STREAM_JSON_ARGS: [&str; 7] = [
-    "--output-format",
-    "stream-json",
-    "--verbose",
-    "--input-format",
-    "stream-json",
-    "--permission-mode",
-    "bypassPermissions",
-];
+pub use agent_orchestrator::claude::process::STREAM_JSON_ARGS;
 
 /// The located CLI and a fresh HOME for it (removed when dropped). Keep one
 /// `RealClaude` for runs that must see each other's sessions (resume).

@@ -3,13 +3,11 @@
 //! planner the runner uses ([`record::replay`]), with the same event ids, so
 //! a replay adds only what is missing and a second one adds nothing.
 
-pub mod cli;
-
 use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::backup::{BackupError, LockState, SessionFiles, read_log};
+use crate::backup::{BackupError, SessionFiles, read_log};
 use crate::client::{ClientError, SessionClient};
 use crate::record::{Action, replay};
 use crate::recover::close_last_run;
@@ -56,13 +54,7 @@ pub async fn sync_session(
     }
     let _lock = match files.try_lock()? {
         Ok(lock) => lock,
-        Err(state) => {
-            let pid = match state {
-                LockState::Held(Some(pid)) => pid.to_string(),
-                _ => "unknown".to_owned(),
-            };
-            return Err(SyncError::Running(name, pid));
-        }
+        Err(state) => return Err(SyncError::Running(name, state.holder())),
     };
     let closed = close_last_run(files, legacy)?;
     let lines = read_log(&files.log_path())?;
