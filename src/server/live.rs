@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::wire::Session;
+use crate::wire::{LiveMessage, Session};
 
 /// One broadcast message, serialized once for every client.
 #[derive(Debug, Clone)]
@@ -165,7 +165,10 @@ async fn next_frame(
     }
 }
 
-/// `GET /ws`
+/// `GET /ws`: a WebSocket that first sends `init` (every session), then
+/// every broadcast as one JSON text message.
+#[utoipa::path(get, path = "/ws", tag = "live",
+    responses((status = 101, description = "Switching to the WebSocket protocol; messages are LiveMessage objects", body = LiveMessage)))]
 pub async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| serve_socket(socket, state))
 }
@@ -195,7 +198,10 @@ async fn serve_socket(mut socket: WebSocket, state: AppState) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-/// `GET /sse`
+/// `GET /sse`: the same messages as server-sent events, the message type
+/// as the event name.
+#[utoipa::path(get, path = "/sse", tag = "live",
+    responses((status = 200, description = "An event stream of LiveMessage objects, the type as the event name", content_type = "text/event-stream", body = LiveMessage)))]
 pub async fn sse(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (init, rx) = subscribe_with_snapshot(&state).await?;
     let stream = sse_stream(init, rx, state.shutdown.clone());

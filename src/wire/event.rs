@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::SessionStatus;
@@ -10,7 +11,7 @@ use super::timestamp::parse_timestamp;
 /// The kinds of event the session manager accepts. `SessionStart` and
 /// `SessionStop` are the names older clients send for `RunStart` and
 /// `RunCompleted`; they have the same effect and are stored as sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     RunStart,
@@ -47,7 +48,7 @@ impl EventType {
 }
 
 /// Who wrote a `message` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -67,7 +68,7 @@ impl Role {
 }
 
 /// Why a run ended, as carried by `run_completed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunEndReason {
     Completed,
@@ -87,7 +88,7 @@ impl RunEndReason {
 }
 
 /// One block of a message's content, `{"type":"text","text":"..."}` for text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ContentBlock {
     #[serde(rename = "type")]
     pub kind: String,
@@ -107,7 +108,7 @@ impl ContentBlock {
 
 /// One event as a sender posts it. Fields that do not apply to its type are
 /// left out; the server keeps any extra fields a sender adds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub event_type: EventType,
     pub session_id: String,
@@ -224,7 +225,7 @@ pub fn check_text(field: &str, value: &str) -> Result<(), String> {
 
 /// An event as the server returns it: what was sent, plus `id`, the
 /// server's sequence number (use it with `?after=` to page).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StoredEvent {
     pub id: i64,
     #[serde(flatten)]

@@ -12,8 +12,8 @@ pub use event::{
 };
 pub use live::LiveMessage;
 pub use session::{
-    AddEventAnswer, DeleteAnswer, DeletedCounts, EventsAnswer, HealthAnswer, ResultAnswer, Session,
-    SessionAnswer, SessionCreate, SessionPatch, SessionStatus, SessionsAnswer, StatusAnswer,
-    StatusValue,
+    AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,
+    ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionStatus,
+    SessionsAnswer, StatusAnswer, StatusValue,
 };
 pub use timestamp::{now_rfc3339, parse_timestamp};

@@ -1,10 +1,11 @@
 //! Session records and the request and answer bodies of the `/sessions` routes.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Whether a session has a run in progress. A session has many runs; this
 /// follows the last `run_start` / `run_completed` it received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Running,
@@ -31,7 +32,7 @@ impl SessionStatus {
 }
 
 /// One session as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
     pub session_id: String,
     pub session_name: String,
@@ -44,7 +45,7 @@ pub struct Session {
 
 /// Body of `POST /sessions`. `created_at` is optional so that a replay from
 /// the backup files can restore the original creation time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionCreate {
     pub session_id: String,
     pub session_name: String,
@@ -58,7 +59,7 @@ pub struct SessionCreate {
 
 /// Body of `PATCH /sessions/{id}`: every field optional, absent or null
 /// means "leave as it is".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,
@@ -71,13 +72,13 @@ pub struct SessionPatch {
 }
 
 /// `GET /health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthAnswer {
     pub status: String,
 }
 
 /// `POST /sessions` and `PATCH /sessions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok: Option<bool>,
@@ -85,13 +86,13 @@ pub struct SessionAnswer {
 }
 
 /// `GET /sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionsAnswer {
     pub sessions: Vec<Session>,
 }
 
 /// The three answers of `GET /sessions/{id}/status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusValue {
     Running,
@@ -120,20 +121,20 @@ impl From<SessionStatus> for StatusValue {
 }
 
 /// `GET /sessions/{id}/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StatusAnswer {
     pub status: StatusValue,
 }
 
 /// `GET /sessions/{id}/result`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResultAnswer {
     pub result: String,
 }
 
 /// `POST /sessions/{id}/events`. `duplicate` is present only when the
 /// event's `event_id` had already been stored, so a retrying sender can tell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddEventAnswer {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -141,20 +142,26 @@ pub struct AddEventAnswer {
 }
 
 /// `GET /sessions/{id}/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventsAnswer {
     pub events: Vec<super::StoredEvent>,
 }
 
 /// What `DELETE /sessions/{id}` removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeletedCounts {
     pub session: bool,
     pub events_count: u64,
 }
 
+/// Every error answer: what is wrong, in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorAnswer {
+    pub detail: String,
+}
+
 /// `DELETE /sessions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeleteAnswer {
     pub ok: bool,
     pub session_id: String,

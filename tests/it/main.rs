@@ -13,6 +13,7 @@ mod dashboard;
 mod dashboard_browser;
 mod faults;
 mod hook;
+mod openapi;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

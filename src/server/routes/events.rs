@@ -8,17 +8,26 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::IntoParams;
 
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::server::store::Store;
-use crate::wire::{AddEventAnswer, Event, EventType};
+use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventType, EventsAnswer};
 
 /// Rows fetched per read when streaming a long event list.
 const PAGE: u32 = 1000;
 
 /// `POST /sessions/{id}/events`
+#[utoipa::path(post, path = "/sessions/{session_id}/events", tag = "events", params(("session_id" = String, Path, description = "The session's id")), request_body = Event,
+    responses(
+        (status = 200, description = "Stored (duplicate: its event_id was already stored); broadcasts event, and session_updated when the status changed", body = AddEventAnswer),
+        (status = 400, description = "Malformed JSON, or the body's session_id differs from the URL's", body = ErrorAnswer),
+        (status = 404, description = "Unknown session", body = ErrorAnswer),
+        (status = 413, description = "The body is over the size limit", body = ErrorAnswer),
+        (status = 422, description = "A field is missing or invalid", body = ErrorAnswer),
+    ))]
 pub async fn add(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
@@ -35,6 +44,8 @@ pub async fn add(
 
 /// `POST /events`, for clients that predate `/sessions/{id}/events`: there a
 /// `session_start` creates its session if needed.
+#[utoipa::path(post, path = "/events", tag = "events", request_body = Event,
+    responses((status = 200, body = AddEventAnswer), (status = 404, description = "Unknown session (only session_start creates one)", body = ErrorAnswer)))]
 pub async fn add_legacy(
     State(state): State<AppState>,
     body: JsonBody<Event>,
@@ -70,15 +81,23 @@ fn stored_body(mut object: Map<String, Value>) -> String {
     Value::Object(object).to_string()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Only events with an id above this one
     after: Option<i64>,
+    /// At most this many events
     limit: Option<u32>,
 }
 
 /// `GET /sessions/{id}/events[?after=ID][&limit=N]` (and the legacy
 /// `GET /events/{id}`). Without `limit`, every event, streamed page by page
 /// so that a long session costs no more memory than a short one.
+#[utoipa::path(get, path = "/sessions/{session_id}/events", tag = "events", params(("session_id" = String, Path, description = "The session's id"), EventsQuery),
+    responses(
+        (status = 200, description = "Events in the order stored, each with its id; never capped", body = EventsAnswer),
+        (status = 404, body = ErrorAnswer),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
@@ -153,4 +172,16 @@ async fn next_chunk(
         chunk.push_str("]}");
     }
     Some((Ok(Bytes::from(chunk)), (!done).then_some(cursor)))
+}
+
+/// `GET /events/{id}`: the older name of `GET /sessions/{id}/events`.
+#[utoipa::path(get, path = "/events/{session_id}", tag = "events", params(("session_id" = String, Path, description = "The session's id"), EventsQuery),
+    responses((status = 200, body = EventsAnswer), (status = 404, body = ErrorAnswer)))]
+#[deprecated(note = "use GET /sessions/{session_id}/events")]
+pub async fn list_legacy(
+    state: State<AppState>,
+    path: ApiPath<String>,
+    query: ApiQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
+    list(state, path, query).await
 }

@@ -4,48 +4,84 @@
 mod events;
 mod sessions;
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, Uri};
-use axum::routing::{get, patch, post};
+use axum::http::{Method, Uri, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::dashboard;
 use super::error::ApiError;
 use super::live;
-use crate::wire::HealthAnswer;
+use crate::wire::{ErrorAnswer, HealthAnswer, LiveMessage};
+
+/// The parts of the OpenAPI document that are not a route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Agent Orchestrator session manager",
+        description = "Sessions of Claude Code runs and their events, with live updates over /ws and /sse. \
+Every error is {\"detail\": \"...\"} with a 4xx status saying what is wrong."
+    ),
+    tags(
+        (name = "sessions", description = "Create, list, read, change and delete sessions"),
+        (name = "events", description = "What happened in a session, in order"),
+        (name = "live", description = "Every change, pushed as it is committed"),
+    ),
+    components(schemas(ErrorAnswer, LiveMessage))
+)]
+struct ApiDoc;
+
+/// The API's routes with their OpenAPI description: one declaration per
+/// route, so the document cannot drift from what is served.
+#[allow(deprecated)] // the legacy aliases are served, and documented as deprecated
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::get, sessions::update, sessions::delete))
+        .routes(routes!(sessions::update_metadata))
+        .routes(routes!(sessions::status))
+        .routes(routes!(sessions::result))
+        .routes(routes!(events::list, events::add))
+        .routes(routes!(events::add_legacy))
+        .routes(routes!(events::list_legacy))
+        .routes(routes!(live::ws))
+        .routes(routes!(live::sse))
+}
 
 /// The whole API over `state`.
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
-    Router::new()
-        .route("/health", get(health))
-        .route("/sessions", get(sessions::list).post(sessions::create))
-        .route(
-            "/sessions/{session_id}",
-            get(sessions::get)
-                .patch(sessions::update)
-                .delete(sessions::delete),
-        )
-        .route("/sessions/{session_id}/metadata", patch(sessions::update))
-        .route("/sessions/{session_id}/status", get(sessions::status))
-        .route("/sessions/{session_id}/result", get(sessions::result))
-        .route(
-            "/sessions/{session_id}/events",
-            get(events::list).post(events::add),
-        )
-        .route("/events", post(events::add_legacy))
-        .route("/events/{session_id}", get(events::list))
-        .route("/ws", get(live::ws))
-        .route("/sse", get(live::sse))
-        .merge(dashboard::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+    let (api, doc) = api().split_for_parts();
+    let doc: Arc<str> = doc.to_pretty_json().unwrap_or_default().into();
+    api.route(
+        "/openapi.json",
+        get(move || async move {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                doc.to_string(),
+            )
+                .into_response()
+        }),
+    )
+    .merge(dashboard::routes())
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(max_body))
+    .with_state(state)
 }
 
+/// `GET /health`: answers while the server is up.
+#[utoipa::path(get, path = "/health", tag = "sessions",
+    responses((status = 200, body = HealthAnswer)))]
 async fn health() -> Json<HealthAnswer> {
     Json(HealthAnswer {
         status: "ok".to_owned(),

@@ -4,14 +4,15 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::server::store::ResultLookup;
 use crate::wire::{
-    DeleteAnswer, ResultAnswer, SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer,
-    StatusAnswer, StatusValue, check_id, check_text, now_rfc3339, parse_timestamp,
+    DeleteAnswer, ErrorAnswer, ResultAnswer, SessionAnswer, SessionCreate, SessionPatch,
+    SessionsAnswer, StatusAnswer, StatusValue, check_id, check_text, now_rfc3339, parse_timestamp,
 };
 
 /// The longest project directory or agent name accepted.
@@ -39,6 +40,13 @@ fn not_found(session_id: &str) -> ApiError {
 }
 
 /// `POST /sessions`
+#[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = SessionCreate,
+    responses(
+        (status = 200, description = "Created; broadcasts session_created", body = SessionAnswer),
+        (status = 400, description = "Malformed JSON", body = ErrorAnswer),
+        (status = 409, description = "The id exists, or the name is taken in that project_dir", body = ErrorAnswer),
+        (status = 422, description = "A field is missing or invalid", body = ErrorAnswer),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<SessionCreate>,
@@ -58,13 +66,18 @@ pub async fn create(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only sessions with this name
     name: Option<String>,
+    /// With `name`: only the one in this project directory
     project_dir: Option<String>,
 }
 
 /// `GET /sessions[?name=N[&project_dir=P]]`
+#[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListQuery),
+    responses((status = 200, description = "Sessions, newest first", body = SessionsAnswer)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -77,6 +90,8 @@ pub async fn list(
 }
 
 /// `GET /sessions/{id}`
+#[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
+    responses((status = 200, body = SessionAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
@@ -90,6 +105,8 @@ pub async fn get(
 }
 
 /// `GET /sessions/{id}/status`: never a 404, `not_existent` instead.
+#[utoipa::path(get, path = "/sessions/{session_id}/status", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
+    responses((status = 200, description = "running, finished or not_existent (never 404)", body = StatusAnswer)))]
 pub async fn status(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
@@ -102,6 +119,12 @@ pub async fn status(
 }
 
 /// `GET /sessions/{id}/result`
+#[utoipa::path(get, path = "/sessions/{session_id}/result", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The text of the last assistant message", body = ResultAnswer),
+        (status = 400, description = "The session is running", body = ErrorAnswer),
+        (status = 404, description = "Unknown session, or no result yet", body = ErrorAnswer),
+    ))]
 pub async fn result(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
@@ -119,6 +142,12 @@ pub async fn result(
 }
 
 /// `PATCH /sessions/{id}` and its older alias `PATCH /sessions/{id}/metadata`.
+#[utoipa::path(patch, path = "/sessions/{session_id}", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")), request_body = SessionPatch,
+    responses(
+        (status = 200, description = "Updated; broadcasts session_updated", body = SessionAnswer),
+        (status = 404, body = ErrorAnswer), (status = 409, description = "The new name is taken", body = ErrorAnswer),
+        (status = 422, body = ErrorAnswer),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
@@ -140,7 +169,24 @@ pub async fn update(
     }))
 }
 
+/// `PATCH /sessions/{id}/metadata`: the older name of `PATCH /sessions/{id}`.
+#[utoipa::path(patch, path = "/sessions/{session_id}/metadata", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")), request_body = SessionPatch,
+    responses((status = 200, body = SessionAnswer), (status = 404, body = ErrorAnswer)))]
+#[deprecated(note = "use PATCH /sessions/{session_id}")]
+pub async fn update_metadata(
+    state: State<AppState>,
+    path: ApiPath<String>,
+    body: JsonBody<SessionPatch>,
+) -> Result<Json<SessionAnswer>, ApiError> {
+    update(state, path, body).await
+}
+
 /// `DELETE /sessions/{id}`
+#[utoipa::path(delete, path = "/sessions/{session_id}", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "Deleted with its events; broadcasts session_deleted", body = DeleteAnswer),
+        (status = 404, body = ErrorAnswer),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(session_id): ApiPath<String>,
