@@ -4,14 +4,13 @@
 
 use serde_json::json;
 
-use crate::support::{Project, SessionManager};
+use crate::support::Project;
 
 #[tokio::test]
 async fn phase_3_verification_sequence() {
-    let sm = SessionManager::start();
-    let http = sm.http();
     // Commands run from some other project: the session's is /tmp.
-    let p = Project::new(&sm.url);
+    let p = Project::with_server();
+    let http = p.http();
 
     let (status, _) = http
         .post(

@@ -242,7 +242,7 @@ pub fn drive_with_env(
     transcript
 }
 
-pub fn project_dir() -> tempfile::TempDir {
+fn project_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("ao-claude-project-")
         .tempdir()
