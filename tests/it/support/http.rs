@@ -103,6 +103,25 @@ impl Http {
         body["status"].as_str().expect("status").to_owned()
     }
 
+    /// The session of the phase 3 seed's verification: `test-session`
+    /// (`test-789`) in `/tmp`, finished with the answer `Test result`.
+    pub async fn create_phase_3_session(&self) {
+        self.create("test-789", "test-session", Some("/tmp")).await;
+        self.event(
+            "test-789",
+            serde_json::json!({"event_type": "message", "session_id": "test-789", "session_name": "test-session",
+                   "timestamp": "2024-01-01T00:00:00Z", "role": "assistant",
+                   "content": [{"type": "text", "text": "Test result"}]}),
+        )
+        .await;
+        self.event(
+            "test-789",
+            serde_json::json!({"event_type": "session_stop", "session_id": "test-789", "session_name": "test-session",
+                   "timestamp": "2024-01-01T00:00:01Z", "exit_code": 0, "reason": "completed"}),
+        )
+        .await;
+    }
+
     /// Posts one event and asserts it was accepted.
     pub async fn event(&self, id: &str, event: Value) -> Value {
         let (status, answer) = self.post(&format!("/sessions/{id}/events"), event).await;
