@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::real_cli_protocol::drive_with_env;
 use crate::support::http::{kinds, run_kinds};
-use crate::support::mock_anthropic::MockAnthropic;
 use crate::support::real_claude::RealClaude;
 use crate::support::{Output, Project, Running, SessionManager, command};
 
@@ -156,10 +155,9 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
 /// session run outside the runner.
 #[tokio::test]
 async fn a_real_claude_session_reports_through_the_hooks() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let project = Project::with_server();
     let sm = project.sm();
     let settings = claude.home().join(".claude/settings.json");
@@ -197,10 +195,9 @@ async fn a_real_claude_session_reports_through_the_hooks() {
 /// runner, under its own name.
 #[tokio::test]
 async fn hooks_stay_out_of_runner_sessions() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let mut env = Project::with_server();
     env.use_real_claude(&claude, mock.base_url());
     let settings = claude.home().join(".claude/settings.json");

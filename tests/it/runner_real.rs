@@ -19,10 +19,9 @@ fn real_project(claude: &RealClaude, mock: &MockAnthropic) -> Project {
 
 #[tokio::test]
 async fn a_real_run_with_a_tool_call_then_a_resume() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let env = real_project(&claude, &mock);
 
     let out = env.ao("ao-new", &["real"], Some("Please USE_TOOL now"));
@@ -72,10 +71,9 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
 
 #[tokio::test]
 async fn a_model_api_error_fails_the_run_and_is_recorded() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let env = real_project(&claude, &mock);
     let out = env.ao("ao-new", &["fails"], Some("Please FAIL_API now"));
     let line = out.fails(1);
