@@ -4,6 +4,7 @@
 //! `a_cli_killed_by_sigkill_...`.)
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +41,19 @@ fn without_ids(events: &[Value]) -> Vec<Value> {
             e
         })
         .collect()
+}
+
+/// `PRAGMA integrity_check` of the database file `db`.
+fn integrity_check(db: &Path) -> String {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The number `sql` (a `SELECT count(*)`) counts.
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// 1. The session manager is down for the whole run: the run succeeds from
@@ -197,11 +211,7 @@ async fn kill_9_during_heavy_ingest_keeps_every_acknowledged_event() {
     }
     let acked = acked.lock().unwrap().clone();
     sm.restart();
-    let conn = rusqlite::Connection::open(&sm.db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(integrity_check(&sm.db), "ok");
     let mut stored = HashSet::new();
     for w in 0..8 {
         for e in sm.client().list_events(&format!("s{w}")).await.unwrap() {
@@ -348,34 +358,22 @@ async fn random_and_malformed_requests_never_break_the_server() {
     drop(http);
     let mut sm = sm;
     assert_eq!(sm.stop(), Some(0));
+    assert_eq!(integrity_check(&sm.db), "ok");
     let conn = rusqlite::Connection::open(&sm.db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let orphans: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE session_id NOT IN (SELECT session_id FROM sessions)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let orphans = count(
+        &conn,
+        "SELECT count(*) FROM events WHERE session_id NOT IN (SELECT session_id FROM sessions)",
+    );
     assert_eq!(orphans, 0, "no event without its session");
-    let bad_status: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sessions WHERE status NOT IN ('running', 'finished')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let bad_status = count(
+        &conn,
+        "SELECT count(*) FROM sessions WHERE status NOT IN ('running', 'finished')",
+    );
     assert_eq!(bad_status, 0);
-    let bad_json: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE json_valid(body) = 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let bad_json = count(
+        &conn,
+        "SELECT count(*) FROM events WHERE json_valid(body) = 0",
+    );
     assert_eq!(bad_json, 0, "every stored event is valid JSON");
 }
 
