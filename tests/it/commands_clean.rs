@@ -3,28 +3,19 @@
 
 use nix::sys::signal::Signal;
 
-use crate::commands_status::{new_session, start_hanging};
-use crate::support::project::signal;
 use crate::support::{Project, SessionManager};
-
-/// The number of events the API holds for `id`.
-async fn event_count(sm: &SessionManager, id: &str) -> usize {
-    let (_, events) = sm.http().get(&format!("/sessions/{id}/events")).await;
-    events["events"].as_array().map_or(0, Vec::len)
-}
 
 #[tokio::test]
 async fn deletes_the_record_the_events_and_the_backups() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let id = new_session(&p, "w1", "hello");
-    let events = event_count(&sm, &id).await;
+    let p = Project::with_server();
+    let id = p.new_session("w1", "hello");
+    let events = p.http().events(&id).await.len();
     assert_eq!(events, 4, "run_start, prompt, answer, run_completed");
     assert_eq!(
         p.ao("ao-clean", &["w1"], None).ok(),
         format!("Deleted session w1 (session-id: {id}, 4 events)")
     );
-    assert_eq!(sm.http().get(&format!("/sessions/{id}")).await.0, 404);
+    assert_eq!(p.http().get(&format!("/sessions/{id}")).await.0, 404);
     for ext in ["jsonl", "meta.json", "lock"] {
         assert!(!p.backup("w1", ext).exists(), "{ext} is gone");
     }
@@ -40,9 +31,9 @@ async fn never_reaches_into_another_project() {
     let sm = SessionManager::start();
     let a = Project::new(&sm.url);
     let b = Project::new(&sm.url);
-    let id_a = new_session(&a, "shared", "a");
-    let id_b = new_session(&b, "shared", "b");
-    let only_b = new_session(&b, "only-b", "b");
+    let id_a = a.new_session("shared", "a");
+    let id_b = b.new_session("shared", "b");
+    let only_b = b.new_session("only-b", "b");
     // Unique across projects, yet not this project's: refused.
     let line = a.ao("ao-clean", &["only-b"], None).fails(1).to_owned();
     assert!(line.contains("no session named 'only-b'"), "{line}");
@@ -53,11 +44,10 @@ async fn never_reaches_into_another_project() {
     assert!(b.backup("shared", "jsonl").exists());
 }
 
-#[test]
-fn a_running_session_needs_force() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let mut runner = start_hanging(&p, "busy");
+#[tokio::test]
+async fn a_running_session_needs_force() {
+    let p = Project::with_server();
+    let runner = p.start_hanging("busy").await;
     let line = p.ao("ao-clean", &["busy"], None).fails(1).to_owned();
     assert!(
         line.starts_with("ao-clean: error: session 'busy' is running (runner pid "),
@@ -65,22 +55,21 @@ fn a_running_session_needs_force() {
     );
     assert!(line.ends_with("pass --force to delete it anyway"), "{line}");
     assert!(p.backup("busy", "jsonl").exists());
-    let id = p.session_id("busy").expect("id");
+    let id = p.session_id("busy");
     let out = p.ao("ao-clean", &["busy", "--force"], None);
     assert!(
         out.ok()
             .starts_with(&format!("Deleted session busy (session-id: {id}, ")),
         "{out:?}"
     );
-    assert_eq!(signal(&mut runner, Signal::SIGTERM), Some(143));
+    assert_eq!(runner.stop(Signal::SIGTERM).code, Some(143));
     assert_eq!(p.ao("ao-status", &["busy"], None).ok(), "not_existent");
 }
 
 #[tokio::test]
 async fn a_session_running_elsewhere_needs_force() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    sm.http()
+    let p = Project::with_server();
+    p.http()
         .create("remote-1", "remote", Some(&p.dir_text()))
         .await;
     let line = p.ao("ao-clean", &["remote"], None).fails(1).to_owned();
@@ -101,9 +90,9 @@ async fn all_deletes_this_projects_sessions_and_skips_running_ones() {
     let http = sm.http();
     let a = Project::new(&sm.url);
     let b = Project::new(&sm.url);
-    let w1 = new_session(&a, "w1", "1");
-    let w2 = new_session(&a, "w2", "2");
-    let kept = new_session(&b, "w1", "other project");
+    let w1 = a.new_session("w1", "1");
+    let w2 = a.new_session("w2", "2");
+    let kept = b.new_session("w1", "other project");
     // A name the runner would refuse, created through the API directly.
     http.create("raw-1", "raw name", Some(&a.dir_text())).await;
     http.event(
@@ -111,7 +100,7 @@ async fn all_deletes_this_projects_sessions_and_skips_running_ones() {
         crate::support::http::event("raw-1", "run_completed"),
     )
     .await;
-    let mut runner = start_hanging(&a, "busy");
+    let runner = a.start_hanging("busy").await;
 
     let out = a.ao("ao-clean", &["--all"], None);
     assert_eq!(out.code, Some(1), "{out:?}");
@@ -138,8 +127,8 @@ async fn all_deletes_this_projects_sessions_and_skips_running_ones() {
     );
     assert_eq!(http.get(&format!("/sessions/{kept}")).await.0, 200);
 
-    assert_eq!(signal(&mut runner, Signal::SIGTERM), Some(143));
-    let busy = a.session_id("busy").expect("id");
+    assert_eq!(runner.stop(Signal::SIGTERM).code, Some(143));
+    let busy = a.session_id("busy");
     let out = a.ao("ao-clean", &["--all"], None);
     assert!(
         out.ok()

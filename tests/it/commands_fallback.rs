@@ -1,12 +1,9 @@
 //! The commands with the session manager stopped: the backup files answer,
 //! after exactly one warning line.
 
-use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::commands_status::{new_session, start_hanging, status_json};
-use crate::support::project::{Output, claude_pid, kill_pid, signal};
-use crate::support::{Project, SessionManager};
+use crate::support::{Output, Project, SessionManager};
 
 const WARNING: &str = "warning: session manager unreachable (";
 
@@ -30,13 +27,12 @@ const ANSWERING: &str = "; answering from the backup files";
 
 #[tokio::test]
 async fn the_backups_answer_when_the_session_manager_is_down() {
-    let mut sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let w1 = new_session(&p, "w1", "hello");
+    let mut p = Project::with_server();
+    let w1 = p.new_session("w1", "hello");
     let out = p.ao("ao-new", &["e1"], Some("SCENARIO=error"));
     assert_eq!(out.code, Some(1));
-    let e1 = p.session_id("e1").expect("id");
-    sm.stop();
+    let e1 = p.session_id("e1");
+    p.sm_mut().stop();
 
     let out = p.ao("ao-status", &["w1"], None);
     assert_eq!(warned(&out, "ao-status", ANSWERING), "finished");
@@ -87,8 +83,8 @@ async fn the_backups_answer_when_the_session_manager_is_down() {
     assert!(!p.backup("w1", "meta.json").exists());
 
     // The warning was true: the record is still there, and goes now.
-    sm.restart();
-    assert_eq!(sm.http().get(&format!("/sessions/{w1}")).await.0, 200);
+    p.sm_mut().restart();
+    assert_eq!(p.http().get(&format!("/sessions/{w1}")).await.0, 200);
     assert_eq!(
         p.ao("ao-clean", &["w1"], None).ok(),
         format!("Deleted session w1 (session-id: {w1}, 4 events)")
@@ -97,37 +93,27 @@ async fn the_backups_answer_when_the_session_manager_is_down() {
 
 #[tokio::test]
 async fn a_dead_run_is_closed_without_the_api_and_reported_once_it_is_back() {
-    let mut sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let mut runner = start_hanging(&p, "stuck");
-    let claude = claude_pid(&p.log("stuck")).expect("pid");
-    let id = p.session_id("stuck").expect("id");
-    sm.stop();
-    signal(&mut runner, Signal::SIGKILL);
-    kill_pid(claude);
+    let mut p = Project::with_server();
+    let runner = p.start_hanging("stuck").await;
+    let id = p.session_id("stuck");
+    p.sm_mut().stop();
+    p.kill_run("stuck", runner);
 
     let out = p.ao("ao-status", &["stuck"], None);
     assert_eq!(warned(&out, "ao-status", ANSWERING), "finished");
-    let last = p.log("stuck").pop().expect("a line");
+    let last = p.backup_lines("stuck").pop().expect("a line");
     assert_eq!(
         (last["type"].as_str(), last["reason"].as_str()),
         (Some("run_completed"), Some("interrupted"))
     );
 
     // Back up, the API still says running; the closed run is sent now.
-    sm.restart();
-    let http = sm.http();
-    assert_eq!(
-        http.get(&format!("/sessions/{id}/status")).await.1["status"],
-        "running"
-    );
-    assert_eq!(status_json(&p, "stuck")["status"], "finished");
-    assert_eq!(
-        http.get(&format!("/sessions/{id}/status")).await.1["status"],
-        "finished"
-    );
-    let (_, events) = http.get(&format!("/sessions/{id}/events")).await;
-    let last = events["events"].as_array().and_then(|e| e.last().cloned());
+    p.sm_mut().restart();
+    let http = p.http();
+    assert_eq!(http.status(&id).await, "running");
+    assert_eq!(p.status_json("stuck")["status"], "finished");
+    assert_eq!(http.status(&id).await, "finished");
+    let last = http.events(&id).await.pop();
     assert_eq!(
         last.map(|e| e["reason"].clone()),
         Some(Value::from("interrupted"))
@@ -137,7 +123,7 @@ async fn a_dead_run_is_closed_without_the_api_and_reported_once_it_is_back() {
 #[test]
 fn a_session_only_the_backups_know_is_still_answered() {
     let sm = SessionManager::start();
-    let mut p = Project::new("http://127.0.0.1:9");
+    let mut p = Project::offline();
     // The runner works without the API; the run is only in the backups.
     let out = p.ao("ao-new", &["offline"], Some("no api"));
     assert_eq!(out.code, Some(0), "{out:?}");

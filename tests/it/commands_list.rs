@@ -2,13 +2,11 @@
 
 use serde_json::{Value, json};
 
-use crate::commands_status::new_session;
 use crate::support::{Project, SessionManager};
 
 #[test]
 fn no_sessions_found() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
+    let p = Project::with_server();
     assert_eq!(
         p.ao("ao-list-sessions", &[], None).ok(),
         "No sessions found"
@@ -23,9 +21,9 @@ fn every_session_newest_first_or_only_this_projects() {
     let sm = SessionManager::start();
     let a = Project::new(&sm.url);
     let b = Project::new(&sm.url);
-    let first = new_session(&a, "first", "1");
-    let other = new_session(&b, "other", "2");
-    let last = new_session(&a, "last", "3");
+    let first = a.new_session("first", "1");
+    let other = b.new_session("other", "2");
+    let last = a.new_session("last", "3");
     let (da, db) = (a.dir_text(), b.dir_text());
     let expected = format!(
         "last (session-id: {last}, project-dir: {da})\n\

@@ -2,15 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::commands_status::new_session;
+use crate::support::Project;
 use crate::support::http::{assistant, event};
-use crate::support::{Project, SessionManager};
 
 #[test]
 fn prints_the_answer_and_json() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let id = new_session(&p, "w1", "what is 2+2?");
+    let p = Project::with_server();
+    let id = p.new_session("w1", "what is 2+2?");
     assert_eq!(
         p.ao("ao-get-result", &["w1"], None).ok(),
         "fake answer to: what is 2+2?"
@@ -25,8 +23,7 @@ fn prints_the_answer_and_json() {
 
 #[test]
 fn an_unknown_session_is_an_error() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
+    let p = Project::with_server();
     let out = p.ao("ao-get-result", &["ghost", "--json"], None);
     assert_eq!(
         out.fails(1),
@@ -39,8 +36,7 @@ fn an_unknown_session_is_an_error() {
 
 #[test]
 fn an_error_result_fails_with_its_text() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
+    let p = Project::with_server();
     let out = p.ao("ao-new", &["e1"], Some("SCENARIO=error"));
     assert_eq!(out.code, Some(1), "{out:?}");
     let out = p.ao("ao-get-result", &["e1", "--json"], None);
@@ -59,9 +55,8 @@ fn an_error_result_fails_with_its_text() {
 
 #[test]
 fn only_the_last_run_counts() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    new_session(&p, "w", "first");
+    let p = Project::with_server();
+    p.new_session("w", "first");
     let out = p.ao("ao-resume", &["w"], Some("SCENARIO=error"));
     assert_eq!(out.code, Some(1), "{out:?}");
     let line = p.ao("ao-get-result", &["w"], None).fails(1).to_owned();
@@ -76,9 +71,8 @@ fn only_the_last_run_counts() {
 
 #[tokio::test]
 async fn no_result_yet_and_still_running_from_the_api_alone() {
-    let sm = SessionManager::start();
-    let http = sm.http();
-    let p = Project::new(&sm.url);
+    let p = Project::with_server();
+    let http = p.http();
     let dir = p.dir_text();
     // A session with a finished run but no answer.
     http.create("s-quiet", "quiet", Some(&dir)).await;
@@ -115,8 +109,7 @@ async fn no_result_yet_and_still_running_from_the_api_alone() {
 
 #[tokio::test]
 async fn a_result_cut_for_the_api_is_printed_whole_from_the_backup() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
+    let p = Project::with_server();
     let size = 800_000;
     let out = p.ao(
         "ao-new",
@@ -126,8 +119,8 @@ async fn a_result_cut_for_the_api_is_printed_whole_from_the_backup() {
     assert_eq!(out.code, Some(0), "ao-new: {:?}", out.stderr);
     let full = out.stdout.trim_end_matches('\n').to_owned();
     assert_eq!(full.len(), size);
-    let id = p.session_id("big").expect("id");
-    let (_, api) = sm.http().get(&format!("/sessions/{id}/result")).await;
+    let id = p.session_id("big");
+    let (_, api) = p.http().get(&format!("/sessions/{id}/result")).await;
     let cut = api["result"].as_str().expect("result");
     assert!(
         cut.len() < size && cut.ends_with("backup]"),

@@ -2,51 +2,23 @@
 //! names, and the recovery of a run whose runner was killed.
 
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::project::{claude_pid, kill_pid, signal, wait_for};
 use crate::support::{Project, SessionManager};
-
-/// Runs `ao-new NAME` with `prompt` and asserts it succeeded.
-pub fn new_session(p: &Project, name: &str, prompt: &str) -> String {
-    let out = p.ao("ao-new", &[name], Some(prompt));
-    assert_eq!(out.code, Some(0), "ao-new {name}: {out:?}");
-    p.session_id(name).expect("session id in the meta file")
-}
-
-/// `ao-status NAME --json`, parsed.
-pub fn status_json(p: &Project, name: &str) -> Value {
-    let out = p.ao("ao-status", &[name, "--json"], None);
-    serde_json::from_str(out.ok()).expect("json")
-}
-
-/// Starts `ao-new NAME` with the fake's `hang` scenario and waits until the
-/// session manager has the session: the run is in progress, and its
-/// runner holds the lock.
-pub fn start_hanging(p: &Project, name: &str) -> std::process::Child {
-    let child = p.spawn_background("ao-new", &[name], Some("SCENARIO=hang please wait"));
-    wait_for("the hanging run to reach the session manager", || {
-        let out = p.ao("ao-status", &[name, "--json"], None);
-        serde_json::from_str::<Value>(&out.stdout)
-            .is_ok_and(|v| v["source"] == "api" && v["status"] == "running")
-    });
-    child
-}
 
 #[test]
 fn finished_and_not_existent() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let id = new_session(&p, "w1", "hello");
+    let p = Project::with_server();
+    let id = p.new_session("w1", "hello");
     assert_eq!(p.ao("ao-status", &["w1"], None).ok(), "finished");
     assert_eq!(
-        status_json(&p, "w1"),
+        p.status_json("w1"),
         json!({"session_name": "w1", "session_id": id, "status": "finished", "source": "api"})
     );
     // Not an error: the command answered the question.
     assert_eq!(p.ao("ao-status", &["nope"], None).ok(), "not_existent");
     assert_eq!(
-        status_json(&p, "nope"),
+        p.status_json("nope"),
         json!({"session_name": "nope", "session_id": null, "status": "not_existent", "source": "api"})
     );
 }
@@ -54,7 +26,7 @@ fn finished_and_not_existent() {
 #[test]
 fn a_bad_name_is_refused_before_disk_or_api() {
     // A dead URL: a warning would show if the API were asked.
-    let p = Project::new("http://127.0.0.1:9");
+    let p = Project::offline();
     for bin in ["ao-status", "ao-get-result", "ao-clean"] {
         for bad in ["../x", "a b", "", &"x".repeat(61)] {
             let out = p.ao(bin, &[bad], None);
@@ -70,7 +42,7 @@ fn a_bad_name_is_refused_before_disk_or_api() {
 
 #[test]
 fn usage_errors_exit_2_and_help_shows_the_exit_codes() {
-    let p = Project::new("http://127.0.0.1:9");
+    let p = Project::offline();
     assert_eq!(p.ao("ao-status", &[], None).code, Some(2));
     assert_eq!(p.ao("ao-status", &["a", "--bogus"], None).code, Some(2));
     assert_eq!(p.ao("ao-clean", &["a", "--all"], None).code, Some(2));
@@ -88,18 +60,17 @@ fn usage_errors_exit_2_and_help_shows_the_exit_codes() {
     }
 }
 
-#[test]
-fn a_running_session_is_running_until_its_run_ends() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let mut runner = start_hanging(&p, "h1");
+#[tokio::test]
+async fn a_running_session_is_running_until_its_run_ends() {
+    let p = Project::with_server();
+    let runner = p.start_hanging("h1").await;
     assert_eq!(p.ao("ao-status", &["h1"], None).ok(), "running");
     let line = p.ao("ao-get-result", &["h1"], None).fails(1).to_owned();
     assert_eq!(
         line,
         "ao-get-result: error: session 'h1' is still running; wait until `ao-status h1` says finished"
     );
-    assert_eq!(signal(&mut runner, Signal::SIGTERM), Some(143));
+    assert_eq!(runner.stop(Signal::SIGTERM).code, Some(143));
     assert_eq!(p.ao("ao-status", &["h1"], None).ok(), "finished");
     let line = p.ao("ao-get-result", &["h1"], None).fails(1).to_owned();
     assert!(
@@ -110,40 +81,29 @@ fn a_running_session_is_running_until_its_run_ends() {
 
 #[tokio::test]
 async fn a_run_whose_runner_was_killed_is_closed_as_interrupted() {
-    let sm = SessionManager::start();
-    let p = Project::new(&sm.url);
-    let mut runner = start_hanging(&p, "stuck");
-    let claude = claude_pid(&p.log("stuck")).expect("the fake's pid in the backup");
-    // SIGKILL the runner, not the CLI: nobody will ever close the run.
-    assert_eq!(signal(&mut runner, Signal::SIGKILL), None);
-    kill_pid(claude);
-    let id = p.session_id("stuck").expect("session id");
-    let http = sm.http();
-    assert_eq!(
-        http.get(&format!("/sessions/{id}/status")).await.1["status"],
-        "running"
-    );
+    let p = Project::with_server();
+    let runner = p.start_hanging("stuck").await;
+    // SIGKILL the runner, then its CLI: nobody will ever close the run.
+    assert_eq!(p.kill_run("stuck", runner).code, None);
+    let id = p.session_id("stuck");
+    let http = p.http();
+    assert_eq!(http.status(&id).await, "running");
 
     // The lock is free while the API says running: closed, and answered.
     assert_eq!(p.ao("ao-status", &["stuck"], None).ok(), "finished");
-    assert_eq!(
-        http.get(&format!("/sessions/{id}/status")).await.1["status"],
-        "finished"
-    );
-    let (_, events) = http.get(&format!("/sessions/{id}/events")).await;
-    let events = events["events"].as_array().expect("events").clone();
+    assert_eq!(http.status(&id).await, "finished");
+    let events = http.events(&id).await;
     let last = events.last().expect("an event");
     assert_eq!(last["event_type"], "run_completed");
     assert_eq!(last["reason"], "interrupted");
-    let log = p.log("stuck");
+    let log = p.backup_lines("stuck");
     assert_eq!(log.last().expect("a line")["type"], "run_completed");
     assert_eq!(log.last().expect("a line")["reason"], "interrupted");
 
     // Asking again changes nothing.
     assert_eq!(p.ao("ao-status", &["stuck"], None).ok(), "finished");
-    let (_, again) = http.get(&format!("/sessions/{id}/events")).await;
-    assert_eq!(again["events"].as_array().map(Vec::len), Some(events.len()));
-    assert_eq!(p.log("stuck").len(), log.len());
+    assert_eq!(http.events(&id).await.len(), events.len());
+    assert_eq!(p.backup_lines("stuck").len(), log.len());
     let line = p.ao("ao-get-result", &["stuck"], None).fails(1).to_owned();
     assert!(line.contains("was interrupted"), "{line}");
 }
@@ -154,11 +114,11 @@ fn a_name_resolves_in_the_current_project_first() {
     let a = Project::new(&sm.url);
     let b = Project::new(&sm.url);
     let elsewhere = Project::new(&sm.url);
-    let id_a = new_session(&a, "architect", "from A");
-    let id_b = new_session(&b, "architect", "from B");
+    let id_a = a.new_session("architect", "from A");
+    let id_b = b.new_session("architect", "from B");
     assert_ne!(id_a, id_b);
-    assert_eq!(status_json(&a, "architect")["session_id"], id_a.as_str());
-    assert_eq!(status_json(&b, "architect")["session_id"], id_b.as_str());
+    assert_eq!(a.status_json("architect")["session_id"], id_a.as_str());
+    assert_eq!(b.status_json("architect")["session_id"], id_b.as_str());
     assert_eq!(
         a.ao("ao-get-result", &["architect"], None).ok(),
         "fake answer to: from A"
@@ -184,7 +144,7 @@ fn a_name_resolves_in_the_current_project_first() {
     assert_eq!(out.ok(), "fake answer to: from A");
 
     // A name only one project has is found from anywhere.
-    new_session(&b, "only-in-b", "unique");
+    b.new_session("only-in-b", "unique");
     assert_eq!(
         elsewhere.ao("ao-status", &["only-in-b"], None).ok(),
         "finished"

@@ -1,38 +1,15 @@
 //! The "Verification" sequence of seeds/phase-3-command-migration.md,
-//! against the real session manager: a session made with curl-style posts,
+//! against the real session manager: the seed's session made through the API,
 //! then the four commands.
 
-use serde_json::json;
-
-use crate::support::{Project, SessionManager};
+use crate::support::Project;
 
 #[tokio::test]
 async fn phase_3_verification_sequence() {
-    let sm = SessionManager::start();
-    let http = sm.http();
     // Commands run from some other project: the session's is /tmp.
-    let p = Project::new(&sm.url);
-
-    let (status, _) = http
-        .post(
-            "/sessions",
-            json!({"session_id": "test-789", "session_name": "test-session", "project_dir": "/tmp"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    http.event(
-        "test-789",
-        json!({"event_type": "message", "session_id": "test-789", "session_name": "test-session",
-               "timestamp": "2024-01-01T00:00:00Z", "role": "assistant",
-               "content": [{"type": "text", "text": "Test result"}]}),
-    )
-    .await;
-    http.event(
-        "test-789",
-        json!({"event_type": "session_stop", "session_id": "test-789", "session_name": "test-session",
-               "timestamp": "2024-01-01T00:00:01Z", "exit_code": 0, "reason": "completed"}),
-    )
-    .await;
+    let p = Project::with_server();
+    let http = p.http();
+    http.create_phase_3_session().await;
 
     // ./ao-list-sessions  -> shows test-session
     assert_eq!(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{SessionManager, bin, command};
+use crate::support::Project;
 
 /// How long one step of the script may take before the test gives up; the
 /// script's own steps time out well before this.
@@ -29,28 +29,24 @@ fn dashboard_shows_runs_live_in_chromium() {
     let Some(chromium) = browser_or_skip() else {
         return;
     };
-    let sm = SessionManager::start();
-    let work = tempfile::tempdir().expect("temp dir");
-    let project = work.path().join("project");
-    let home = work.path().join("home");
-    std::fs::create_dir_all(&project).expect("project dir");
-    std::fs::create_dir_all(&home).expect("home dir");
-    let shot = work.path().join("dashboard.png");
+    let project = Project::with_server();
+    let work = project.scratch();
+    let shot = work.join("dashboard.png");
     // Dropped after the script has exited, so a failure's screenshot is kept too.
-    let artifacts = Artifacts::new(work.path());
+    let artifacts = Artifacts::new(work);
     let started = Instant::now();
 
-    let mut script = Script::spawn(&chromium, &sm.url, &shot);
+    let mut script = Script::spawn(&chromium, project.url(), &shot);
     script.expect("READY");
 
     // Text that would become markup if the page used innerHTML, and a newline.
     let prompt = "List the <b>files</b>\nthen say hello";
-    let result = run(&sm, "ao-new", &project, &home, prompt, 2);
+    let result = run(&project, "ao-new", prompt, 2);
     script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 2}));
     script.expect("OPENED");
 
     let prompt = "And once more";
-    let result = run(&sm, "ao-resume", &project, &home, prompt, 1);
+    let result = run(&project, "ao-resume", prompt, 1);
     script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 1}));
     script.expect("PASS");
     let code = script.finish();
@@ -58,7 +54,7 @@ fn dashboard_shows_runs_live_in_chromium() {
 
     assert_eq!(code, Some(0), "the script failed:\n{}", script.transcript());
     for name in ["dashboard.png", "dashboard-phone.png"] {
-        let bytes = std::fs::read(work.path().join(name)).unwrap_or_default();
+        let bytes = std::fs::read(work.join(name)).unwrap_or_default();
         assert!(
             bytes.len() > 1000 && bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
             "{name} is not a PNG ({} bytes)",
@@ -143,41 +139,12 @@ fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-/// Makes one run against `sm` with the fake claude; answers what it printed.
-fn run(
-    sm: &SessionManager,
-    binary: &str,
-    project: &Path,
-    home: &Path,
-    prompt: &str,
-    tools: u32,
-) -> String {
-    let mut child = command(binary)
-        .arg(NAME)
-        .current_dir(project)
-        .env("HOME", home)
-        .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", &sm.url)
-        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", bin("ao-fake-claude"))
-        .env("AGENT_ORCHESTRATOR_AUTOSTART", "0")
-        .env("FAKE_CLAUDE_SCENARIO", format!("tools:{tools}"))
-        .env_remove("FAKE_CLAUDE_STATE_DIR")
-        .env_remove("FAKE_CLAUDE_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(prompt.as_bytes()).expect("write prompt");
-    drop(stdin);
-    let out = child.wait_with_output().expect("wait for the run");
-    assert!(
-        out.status.success(),
-        "{binary} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+/// Makes one run of session NAME in `project` with the fake claude making
+/// `tools` tool calls; answers what it printed.
+fn run(project: &Project, binary: &str, prompt: &str, tools: u32) -> String {
+    let out = project.run(binary, &[NAME], prompt, &format!("tools:{tools}"));
+    assert_eq!(out.code, Some(0), "{binary} failed: {out:?}");
+    out.stdout.trim_end().to_owned()
 }
 
 /// The node script, with its stdout read line by line and its stderr kept.

@@ -4,17 +4,17 @@
 //! `a_cli_killed_by_sigkill_...`.)
 
 use std::collections::HashSet;
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_orchestrator::wire::{Event, EventType};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::support::run_env::{RunEnv, kinds, texts};
-use crate::support::{Http, SessionManager};
+use crate::support::http::{kinds, run_kinds};
+use crate::support::project::eventually;
+use crate::support::{Project, SessionManager};
 
 /// The parts of an event that do not depend on when or under which
 /// session id it happened.
@@ -43,15 +43,17 @@ fn without_ids(events: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-fn sync(env: &RunEnv, args: &[&str]) -> (i32, String, String) {
-    let out = env
-        .cmd("ao-sync")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = texts(&out);
-    (out.status.code().unwrap_or(-1), stdout, stderr)
+/// `PRAGMA integrity_check` of the database file `db`.
+fn integrity_check(db: &Path) -> String {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The number `sql` (a `SELECT count(*)`) counts.
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// 1. The session manager is down for the whole run: the run succeeds from
@@ -59,16 +61,13 @@ fn sync(env: &RunEnv, args: &[&str]) -> (i32, String, String) {
 /// to that of a run made with the API up.
 #[tokio::test]
 async fn api_down_for_a_whole_run_then_sync_restores_an_equal_record() {
-    let reference = RunEnv::new();
-    for (program, prompt) in [("ao-new", "first"), ("ao-resume", "second")] {
-        let out = reference.run(program, &["w"], prompt, "tools:3");
-        assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    }
-
-    let mut env = RunEnv::without_server();
-    for (program, prompt) in [("ao-new", "first"), ("ao-resume", "second")] {
-        let out = env.run(program, &["w"], prompt, "tools:3");
-        assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    let reference = Project::with_server();
+    let mut env = Project::offline();
+    for p in [&reference, &env] {
+        for (program, prompt) in [("ao-new", "first"), ("ao-resume", "second")] {
+            let out = p.run(program, &["w"], prompt, "tools:3");
+            assert_eq!(out.code, Some(0), "{out:?}");
+        }
     }
     env.start_server_late();
     assert!(
@@ -76,11 +75,12 @@ async fn api_down_for_a_whole_run_then_sync_restores_an_equal_record() {
         "the API knows nothing yet"
     );
 
-    let (code, stdout, stderr) = sync(&env, &["w"]);
-    assert_eq!(code, 0, "{stderr}");
+    let out = env.ao("ao-sync", &["w"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        stdout.contains("created the session, added 14 events (0 already there)"),
-        "{stdout}"
+        out.stdout
+            .contains("created the session, added 14 events (0 already there)"),
+        "{out:?}"
     );
     let synced = env.events("w").await;
     let live = reference.events("w").await;
@@ -96,14 +96,14 @@ async fn api_down_for_a_whole_run_then_sync_restores_an_equal_record() {
     assert_eq!(s.status, r.status);
     assert_eq!(s.status.as_str(), "finished");
     assert!(s.last_resumed_at.is_some());
-    assert_eq!(s.session_id, env.meta("w")["session_id"].as_str().unwrap());
+    assert_eq!(s.session_id, env.session_id("w"));
 
     // Again: nothing changes.
-    let (code, stdout, _) = sync(&env, &["w"]);
-    assert_eq!(code, 0);
+    let out = env.ao("ao-sync", &["w"], None);
+    assert_eq!(out.code, Some(0));
     assert!(
-        stdout.contains("added 0 events (14 already there)"),
-        "{stdout}"
+        out.stdout.contains("added 0 events (14 already there)"),
+        "{out:?}"
     );
     assert_eq!(env.events("w").await, synced);
 }
@@ -112,26 +112,27 @@ async fn api_down_for_a_whole_run_then_sync_restores_an_equal_record() {
 /// timestamps, contents and order, and the same session record.
 #[tokio::test]
 async fn a_replay_equals_the_live_record_field_for_field() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     for (program, scenario) in [("ao-new", "tools:2,garbage"), ("ao-resume", "error")] {
         env.run(program, &["w"], "prompt", scenario);
     }
-    let (code, stdout, stderr) = sync(&env, &["w"]);
-    assert_eq!(code, 0, "{stderr}");
+    let out = env.ao("ao-sync", &["w"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        stdout.contains("added 0 events (10 already there)"),
-        "live == replay: {stdout}"
+        out.stdout.contains("added 0 events (10 already there)"),
+        "live == replay: {out:?}"
     );
 
     let live = env.events("w").await;
     let live_session = env.session("w").await.unwrap();
-    let (status, _) = Http::new(&env.url())
+    let (status, _) = env
+        .http()
         .delete(&format!("/sessions/{}", live_session.session_id))
         .await;
     assert_eq!(status, 200);
-    let (code, stdout, stderr) = sync(&env, &["w"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("added 10 events"), "{stdout}");
+    let out = env.ao("ao-sync", &["w"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("added 10 events"), "{out:?}");
     assert_eq!(without_ids(&env.events("w").await), without_ids(&live));
     let replayed = env.session("w").await.unwrap();
     assert_eq!(replayed.created_at, live_session.created_at);
@@ -143,39 +144,25 @@ async fn a_replay_equals_the_live_record_field_for_field() {
 /// with many tool calls: every event arrives exactly once, in order.
 #[tokio::test]
 async fn api_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
-    let mut env = RunEnv::new();
-    let child = env.spawn("ao-new", &["busy"], "go", "tools:30,slow:15");
-    let http = Http::new(&env.url());
-    loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Some(s) = env.session("busy").await {
-            let (_, body) = http
-                .get(&format!("/sessions/{}/events", s.session_id))
-                .await;
-            if kinds(body["events"].as_array().unwrap())
+    let mut env = Project::with_server();
+    let runner = env.spawn("ao-new", &["busy"], "go", "tools:30,slow:15");
+    eventually("four tool calls in the session manager", async || {
+        env.session("busy").await.is_some()
+            && kinds(&env.events("busy").await)
                 .iter()
                 .filter(|k| *k == "post_tool")
                 .count()
                 >= 4
-            {
-                break;
-            }
-        }
-    }
-    let sm = env.sm.as_mut().unwrap();
+    })
+    .await;
+    let sm = env.sm_mut();
     sm.kill9();
     tokio::time::sleep(Duration::from_millis(300)).await;
     sm.restart();
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout, "fake answer to: go\n");
-    assert_eq!(stderr, "", "the outage was absorbed by retries");
+    // The outage was absorbed by retries.
+    assert_eq!(runner.wait().ok(), "fake answer to: go");
     let events = env.events("busy").await;
-    let mut expected = vec!["run_start".to_owned(), "message:user".to_owned()];
-    expected.extend(std::iter::repeat_n("post_tool".to_owned(), 30));
-    expected.extend(["message:assistant".to_owned(), "run_completed".to_owned()]);
-    assert_eq!(kinds(&events), expected);
+    assert_eq!(kinds(&events), run_kinds(30));
     let outputs: Vec<&str> = events[2..32]
         .iter()
         .map(|e| e["tool_output"]["stdout"].as_str().unwrap())
@@ -224,11 +211,7 @@ async fn kill_9_during_heavy_ingest_keeps_every_acknowledged_event() {
     }
     let acked = acked.lock().unwrap().clone();
     sm.restart();
-    let conn = rusqlite::Connection::open(&sm.db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(integrity_check(&sm.db), "ok");
     let mut stored = HashSet::new();
     for w in 0..8 {
         for e in sm.client().list_events(&format!("s{w}")).await.unwrap() {
@@ -244,56 +227,17 @@ async fn kill_9_during_heavy_ingest_keeps_every_acknowledged_event() {
     );
 }
 
-/// The fake CLIs still running in `project` (a runner killed with SIGKILL
-/// leaves its CLI behind; the real CLI ends at stdin EOF, the fake's
-/// `hang` does not).
-fn kill_fakes_in(project: &std::path::Path) {
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cwd.as_deref() == Some(project)
-            && String::from_utf8_lossy(&cmd).contains("ao-fake-claude")
-        {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-async fn wait_running(env: &RunEnv, name: &str) {
-    for _ in 0..400 {
-        if env
-            .session(name)
-            .await
-            .is_some_and(|s| s.status.as_str() == "running")
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{name} never ran");
-}
-
 /// 5. `ao-new` itself killed with SIGKILL mid-run: the next `ao-resume`
 /// recovers the session (its stuck run is recorded as interrupted) and runs.
 #[tokio::test]
 async fn a_runner_killed_with_sigkill_is_recovered_by_the_next_resume() {
-    let env = RunEnv::new();
-    let child = env.spawn("ao-new", &["stuck"], "x", "hang");
-    wait_running(&env, "stuck").await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
-    let _ = child.wait_with_output();
-    kill_fakes_in(&env.project());
-    assert_eq!(
-        env.session("stuck").await.unwrap().status.as_str(),
-        "running",
-        "stuck"
-    );
+    let env = Project::with_server();
+    let runner = env.start_hanging("stuck").await;
+    env.kill_run("stuck", runner);
+    assert_eq!(env.api_status("stuck").await, "running", "stuck");
 
     let out = env.run("ao-resume", &["stuck"], "again", "plain");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert_eq!(out.code, Some(0), "{out:?}");
     let events = env.events("stuck").await;
     assert_eq!(
         kinds(&events),
@@ -322,22 +266,19 @@ async fn a_runner_killed_with_sigkill_is_recovered_by_the_next_resume() {
 /// refuses with a clear message.
 #[tokio::test]
 async fn two_resumes_at_once_exactly_one_runs() {
-    let env = RunEnv::new();
-    assert_eq!(
-        env.run("ao-new", &["one"], "x", "plain").status.code(),
-        Some(0)
-    );
+    let env = Project::with_server();
+    env.new_session("one", "x");
     for _ in 0..3 {
         let a = env.spawn("ao-resume", &["one"], "a", "slow:100");
         let b = env.spawn("ao-resume", &["one"], "b", "slow:100");
-        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-        let mut codes = [a.status.code(), b.status.code()];
+        let (a, b) = (a.wait(), b.wait());
+        let mut codes = [a.code, b.code];
         codes.sort();
         assert_eq!(codes, [Some(0), Some(1)]);
-        let refused = if a.status.code() == Some(1) { &a } else { &b };
-        let stderr = texts(refused).1;
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("is running"), "{stderr}");
+        let refused = if a.code == Some(1) { &a } else { &b };
+        let lines = refused.stderr_lines();
+        assert_eq!(lines.len(), 1, "{refused:?}");
+        assert!(lines[0].contains("is running"), "{refused:?}");
     }
     let runs = kinds(&env.events("one").await)
         .iter()
@@ -350,8 +291,8 @@ async fn two_resumes_at_once_exactly_one_runs() {
 /// every event, no errors, no "database is locked".
 #[tokio::test]
 async fn fifty_concurrent_runs_lose_nothing() {
-    let env = RunEnv::new();
-    let children: Vec<_> = (0..50)
+    let env = Project::with_server();
+    let runners: Vec<_> = (0..50)
         .map(|i| {
             env.spawn(
                 "ao-new",
@@ -361,21 +302,18 @@ async fn fifty_concurrent_runs_lose_nothing() {
             )
         })
         .collect();
-    for (i, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().unwrap();
-        let (stdout, stderr) = texts(&out);
-        assert_eq!(out.status.code(), Some(0), "par-{i}: {stderr}");
-        assert_eq!(stdout, format!("fake answer to: job {i}\n"));
-        assert_eq!(stderr, "", "par-{i}");
+    for (i, runner) in runners.into_iter().enumerate() {
+        let out = runner.wait();
+        assert_eq!(out.ok(), format!("fake answer to: job {i}"), "par-{i}");
     }
-    let (_, list) = Http::new(&env.url()).get("/sessions").await;
+    let (_, list) = env.http().get("/sessions").await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 50);
     for i in 0..50 {
         let events = env.events(&format!("par-{i}")).await;
         assert_eq!(events.len(), 8, "par-{i}: {:?}", kinds(&events));
         assert_eq!(events.last().unwrap()["reason"], "completed");
     }
-    let log = env.sm.as_ref().unwrap().log_text();
+    let log = env.sm().log_text();
     assert!(!log.contains("locked"), "{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
@@ -420,56 +358,44 @@ async fn random_and_malformed_requests_never_break_the_server() {
     drop(http);
     let mut sm = sm;
     assert_eq!(sm.stop(), Some(0));
+    assert_eq!(integrity_check(&sm.db), "ok");
     let conn = rusqlite::Connection::open(&sm.db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let orphans: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE session_id NOT IN (SELECT session_id FROM sessions)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let orphans = count(
+        &conn,
+        "SELECT count(*) FROM events WHERE session_id NOT IN (SELECT session_id FROM sessions)",
+    );
     assert_eq!(orphans, 0, "no event without its session");
-    let bad_status: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sessions WHERE status NOT IN ('running', 'finished')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let bad_status = count(
+        &conn,
+        "SELECT count(*) FROM sessions WHERE status NOT IN ('running', 'finished')",
+    );
     assert_eq!(bad_status, 0);
-    let bad_json: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE json_valid(body) = 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let bad_json = count(
+        &conn,
+        "SELECT count(*) FROM events WHERE json_valid(body) = 0",
+    );
     assert_eq!(bad_json, 0, "every stored event is valid JSON");
 }
 
 #[tokio::test]
 async fn sync_refuses_bad_names_and_running_sessions_and_reports_all() {
-    let env = RunEnv::new();
-    let (code, _, stderr) = sync(&env, &["../x"]);
-    assert_eq!(code, 2, "{stderr}");
-    let (code, _, stderr) = sync(&env, &["ghost"]);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("no backup files"), "{stderr}");
-    let (code, _, stderr) = sync(&env, &[]);
-    assert_eq!(code, 2, "{stderr}");
+    let env = Project::with_server();
+    let out = env.ao("ao-sync", &["../x"], None);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let out = env.ao("ao-sync", &["ghost"], None);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("no backup files"), "{out:?}");
+    let out = env.ao("ao-sync", &[], None);
+    assert_eq!(out.code, Some(2), "{out:?}");
 
     env.run("ao-new", &["a"], "x", "plain");
     env.run("ao-new", &["b"], "x", "plain");
-    let child = env.spawn("ao-new", &["c"], "x", "hang");
-    wait_running(&env, "c").await;
-    let (code, stdout, stderr) = sync(&env, &["--all", "--json"]);
-    assert_eq!(code, 1, "one session could not be synced");
-    assert!(stderr.contains("'c' is running"), "{stderr}");
-    let reports: Vec<Value> = stdout
+    let runner = env.start_hanging("c").await;
+    let out = env.ao("ao-sync", &["--all", "--json"], None);
+    assert_eq!(out.code, Some(1), "one session could not be synced");
+    assert!(out.stderr.contains("'c' is running"), "{out:?}");
+    let reports: Vec<Value> = out
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -479,6 +405,5 @@ async fn sync_refuses_bad_names_and_running_sessions_and_reports_all() {
             .iter()
             .all(|r| r["events_added"] == 0 && r["events_present"] == 4)
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let _ = child.wait_with_output();
+    runner.stop(Signal::SIGTERM);
 }

@@ -1,50 +1,32 @@
 //! `ao-hook`: any Claude Code session reports to the session manager
 //! through command hooks, silently and within bounded time.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::real_cli_protocol::{drive_with_env, project_dir};
-use crate::support::mock_anthropic::MockAnthropic;
+use crate::real_cli_protocol::drive_with_env;
+use crate::support::http::{kinds, run_kinds};
 use crate::support::real_claude::RealClaude;
-use crate::support::run_env::{RunEnv, kinds, texts};
-use crate::support::{Http, SessionManager, command};
+use crate::support::{Output, Project, Running, SessionManager, command};
 
 fn hook(url: &str, input: &Value) -> Output {
-    let mut child = command("ao-hook")
-        .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", url)
-        .env_remove("AGENT_ORCHESTRATOR_RUNNER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = command("ao-hook");
+    cmd.env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", url);
+    Running::start(cmd, Some(&input.to_string())).wait()
+}
+
+/// `ao-hook ARGS`, with no stdin.
+fn hook_command(args: &[&str]) -> Output {
+    let mut cmd = command("ao-hook");
+    cmd.args(args);
+    Running::start(cmd, None).wait()
 }
 
 fn silent_success(out: &Output) {
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        out.stdout.is_empty(),
-        "a hook prints nothing: {:?}",
-        texts(out).0
-    );
-    assert!(out.stderr.is_empty(), "{:?}", texts(out).1);
-}
-
-async fn events_of(url: &str, id: &str) -> Vec<Value> {
-    let (status, body) = Http::new(url).get(&format!("/sessions/{id}/events")).await;
-    assert_eq!(status, 200, "{body}");
-    body["events"].as_array().unwrap().clone()
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.is_empty(), "a hook prints nothing: {out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
 }
 
 #[tokio::test]
@@ -95,17 +77,8 @@ async fn each_hook_event_becomes_the_matching_session_and_events() {
     assert_eq!(session.agent_name.as_deref(), Some("claude-code"));
     assert_eq!(session.status.as_str(), "finished");
     assert!(session.last_resumed_at.is_some());
-    let events = events_of(&sm.url, id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            "run_start",
-            "message:user",
-            "post_tool",
-            "message:assistant",
-            "run_completed"
-        ]
-    );
+    let events = sm.http().events(id).await;
+    assert_eq!(kinds(&events), run_kinds(1));
     assert_eq!(events[1]["content"][0]["text"], "fix the bug");
     assert_eq!(events[2]["tool_output"]["stdout"], "a b");
     assert_eq!(events[3]["content"][0]["text"], "All done.");
@@ -148,9 +121,8 @@ async fn a_hook_is_silent_and_quick_when_the_api_is_down_or_the_input_is_bad() {
 async fn install_and_uninstall_edit_a_settings_file_safely() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".claude/settings.json");
-    let run = |args: &[&str]| command("ao-hook").args(args).output().unwrap();
-    let out = run(&["install", "--settings", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    let out = hook_command(&["install", "--settings", path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
     let settings: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     for event in ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] {
         let cmd = settings["hooks"][event][0]["hooks"][0]["command"]
@@ -161,12 +133,12 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
             "{event}: {cmd}"
         );
     }
-    let out = run(&["install", "--settings", path.to_str().unwrap()]);
-    assert!(texts(&out).0.contains("already installed"));
-    let out = run(&["uninstall", "--settings", path.to_str().unwrap()]);
-    assert!(texts(&out).0.contains("removed 4"), "{}", texts(&out).0);
-    let out = run(&["print-settings"]);
-    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = hook_command(&["install", "--settings", path.to_str().unwrap()]);
+    assert!(out.stdout.contains("already installed"));
+    let out = hook_command(&["uninstall", "--settings", path.to_str().unwrap()]);
+    assert!(out.stdout.contains("removed 4"), "{}", out.stdout);
+    let out = hook_command(&["print-settings"]);
+    let printed: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(printed["hooks"]["Stop"].is_array());
     // The settings file shipped in hooks/ is the same shape.
     let shipped: Value = serde_json::from_str(
@@ -183,22 +155,18 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
 /// session run outside the runner.
 #[tokio::test]
 async fn a_real_claude_session_reports_through_the_hooks() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
-    let sm = SessionManager::start();
+    let project = Project::with_server();
+    let sm = project.sm();
     let settings = claude.home().join(".claude/settings.json");
-    let out = command("ao-hook")
-        .args(["install", "--settings", settings.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    let project = project_dir();
+    let out = hook_command(&["install", "--settings", settings.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
     let run = drive_with_env(
         &claude,
         &mock,
-        project.path(),
+        &project.dir,
         None,
         "Please USE_TOOL now",
         &[("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", &sm.url)],
@@ -210,17 +178,8 @@ async fn a_real_claude_session_reports_through_the_hooks() {
         .await
         .expect("the hooks created the session");
     assert_eq!(session.session_name, format!("claude-{}", &id[..8]));
-    let events = events_of(&sm.url, &id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            "run_start",
-            "message:user",
-            "post_tool",
-            "message:assistant",
-            "run_completed"
-        ]
-    );
+    let events = sm.http().events(&id).await;
+    assert_eq!(kinds(&events), run_kinds(1));
     assert_eq!(events[2]["tool_input"]["command"], "echo hello-from-tool");
     assert_eq!(
         events[3]["content"][0]["text"],
@@ -228,7 +187,7 @@ async fn a_real_claude_session_reports_through_the_hooks() {
     );
     assert_eq!(
         session.project_dir.as_deref(),
-        Some(project.path().canonicalize().unwrap().to_str().unwrap())
+        Some(project.dir_text().as_str())
     );
 }
 
@@ -236,27 +195,16 @@ async fn a_real_claude_session_reports_through_the_hooks() {
 /// runner, under its own name.
 #[tokio::test]
 async fn hooks_stay_out_of_runner_sessions() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
-    let env = RunEnv::new();
+    let mut env = Project::with_server();
+    env.use_real_claude(&claude, mock.base_url());
     let settings = claude.home().join(".claude/settings.json");
-    command("ao-hook")
-        .args(["install", "--settings", settings.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let mut cmd: Command = env.cmd("ao-new");
-    cmd.env_clear()
-        .envs(claude.env(mock.base_url()))
-        .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", env.url())
-        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &claude.path)
-        .env("AGENT_ORCHESTRATOR_AUTOSTART", "0")
-        .args(["named", "-p", "Please USE_TOOL now"])
-        .stdin(Stdio::null());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    let (_, all) = Http::new(&env.url()).get("/sessions").await;
+    hook_command(&["install", "--settings", settings.to_str().unwrap()]);
+    let out = env.ao("ao-new", &["named", "-p", "Please USE_TOOL now"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let (_, all) = env.http().get("/sessions").await;
     let names: Vec<&str> = all["sessions"]
         .as_array()
         .unwrap()

@@ -242,7 +242,7 @@ pub fn drive_with_env(
     transcript
 }
 
-pub fn project_dir() -> tempfile::TempDir {
+fn project_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("ao-claude-project-")
         .tempdir()
@@ -320,10 +320,9 @@ fn new_run_with_tool(claude: &RealClaude, mock: &MockAnthropic, project: &Path) 
 
 #[test]
 fn real_cli_new_run_with_a_tool_call_reports_the_hook_and_the_result() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let project = project_dir();
     let run = new_run_with_tool(&claude, &mock, project.path());
     let session_id = run.session_id();
@@ -358,10 +357,9 @@ fn real_cli_new_run_with_a_tool_call_reports_the_hook_and_the_result() {
 
 #[test]
 fn real_cli_resume_keeps_the_session_and_sends_the_earlier_conversation() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let project = project_dir();
     let first = new_run_with_tool(&claude, &mock, project.path());
     let session_id = first.session_id();
@@ -420,10 +418,9 @@ fn real_cli_resume_keeps_the_session_and_sends_the_earlier_conversation() {
 
 #[test]
 fn real_cli_api_error_ends_in_an_error_result_and_exit_1() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let project = project_dir();
     let run = drive(&claude, &mock, project.path(), None, "Please FAIL_API now");
     assert_eq!(run.exit_code, Some(1), "stderr: {}", run.stderr);
@@ -467,10 +464,9 @@ fn real_cli_api_error_ends_in_an_error_result_and_exit_1() {
 
 #[test]
 fn real_cli_resume_of_an_unknown_session_fails_without_init() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
     let project = project_dir();
     let unknown = uuid::Uuid::new_v4().to_string();
     let run = drive(&claude, &mock, project.path(), Some(&unknown), "hello");

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::support::run_env::{RunEnv, kinds, texts};
-use crate::support::{Http, bin};
+use crate::support::http::{kinds, run_kinds};
+use crate::support::{Http, Project, Running, bin};
 
 const DEFAULT_URL: &str = "http://127.0.0.1:8765";
 
@@ -31,36 +31,36 @@ async fn the_runner_starts_a_session_manager_when_none_answers() {
         eprintln!("skipping: something already listens on 127.0.0.1:8765");
         return;
     }
-    let env = RunEnv::without_server();
+    let env = Project::offline();
     let run = |auto: Option<&str>, name: &str| {
-        let mut cmd = env.cmd("ao-new");
+        let mut cmd = env.command("ao-new");
         cmd.env_remove("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL")
             .env("FAKE_CLAUDE_SCENARIO", "tools:1")
-            .args([name, "-p", "x"])
-            .stdin(std::process::Stdio::null());
+            .args([name, "-p", "x"]);
         match auto {
             Some(v) => cmd.env("AGENT_ORCHESTRATOR_AUTOSTART", v),
             None => cmd.env_remove("AGENT_ORCHESTRATOR_AUTOSTART"),
         };
-        cmd.output().unwrap()
+        Running::start(cmd, None).wait()
     };
 
     // Turned off: the run still succeeds, with one warning, and nothing is started.
     let out = run(Some("0"), "manual");
-    let stderr = texts(&out).1;
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("warning"), "{stderr}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("warning"), "{out:?}");
     assert!(autostarted_servers().is_empty());
 
     let out = run(None, "auto");
-    let (stdout, stderr) = texts(&out);
     let started = autostarted_servers();
     let _stop = StopOnDrop(started.clone());
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout, "fake answer to: x\n");
-    assert!(stderr.contains("started the session manager"), "{stderr}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "fake answer to: x\n");
+    assert!(
+        out.stderr.contains("started the session manager"),
+        "{out:?}"
+    );
     assert_eq!(started.len(), 1, "exactly one server started");
-    let data = env.home().join("data/agent-orchestrator");
+    let data = env.data_home().join("agent-orchestrator");
     assert!(
         data.join("session-manager.db").exists(),
         "its database is in the data dir"
@@ -72,19 +72,8 @@ async fn the_runner_starts_a_session_manager_when_none_answers() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, events) = Http::new(DEFAULT_URL)
-        .get(&format!("/sessions/{id}/events"))
-        .await;
-    assert_eq!(
-        kinds(events["events"].as_array().unwrap()),
-        [
-            "run_start",
-            "message:user",
-            "post_tool",
-            "message:assistant",
-            "run_completed"
-        ]
-    );
+    let events = Http::new(DEFAULT_URL).events(&id).await;
+    assert_eq!(kinds(&events), run_kinds(1));
 }
 
 /// Stops the servers when the test ends, pass or fail.

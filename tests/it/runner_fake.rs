@@ -1,38 +1,34 @@
 //! `ao-new` / `ao-resume` against the scripted fake CLI, on every path:
 //! stdout, exit code, backup files and the events in a real session manager.
 
-use std::time::Duration;
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::support::run_env::{RunEnv, is_empty_dir, kinds, texts};
+use crate::support::http::{kinds, run_kinds};
+use crate::support::project::is_empty_dir;
+use crate::support::{Project, Running};
 
-const FULL_RUN: [&str; 4] = [
-    "run_start",
-    "message:user",
-    "message:assistant",
-    "run_completed",
-];
+/// The `exit_code` and `reason` of the last event (the run's end).
+fn ending(events: &[Value]) -> (Option<i64>, Option<&str>) {
+    let end = events.last().expect("an event");
+    (end["exit_code"].as_i64(), end["reason"].as_str())
+}
 
 #[tokio::test]
 async fn a_plain_run_answers_on_stdout_and_reports_every_step() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["w1"], "What is 2+2?\n", "plain");
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout, "fake answer to: What is 2+2?\n");
-    assert_eq!(stderr, "", "nothing but the answer");
+    // Nothing but the answer.
+    assert_eq!(out.ok(), "fake answer to: What is 2+2?");
 
     let session = env.session("w1").await.expect("created in the API");
     assert_eq!(session.status.as_str(), "finished");
     assert_eq!(
         session.project_dir.as_deref(),
-        Some(env.project().to_str().unwrap())
+        Some(env.dir_text().as_str())
     );
     let events = env.events("w1").await;
-    assert_eq!(kinds(&events), FULL_RUN);
+    assert_eq!(kinds(&events), run_kinds(0));
     assert_eq!(events[1]["content"][0]["text"], "What is 2+2?");
     assert_eq!(
         events[2]["content"][0]["text"],
@@ -69,32 +65,32 @@ async fn a_plain_run_answers_on_stdout_and_reports_every_step() {
     for flag in ["stream-json", "--verbose", "bypassPermissions"] {
         assert!(argv.contains(flag), "{flag} missing from {argv}");
     }
-    let stdin = log[0]["stdin"].as_array().unwrap();
+    let stdin = env.fake_stdin(0);
     assert_eq!(stdin[0]["request"]["subtype"], "initialize");
     assert_eq!(stdin[1]["message"]["content"], "What is 2+2?");
 }
 
 #[tokio::test]
 async fn every_backup_line_is_the_cli_line_byte_for_byte() {
-    let mut env = RunEnv::new();
+    let mut env = Project::with_server();
     // A wrapper that copies the fake's stdout to a file on its way.
-    let copy = env.dir.path().join("cli-stdout.txt");
-    let wrapper = env.dir.path().join("claude-tee.sh");
+    let copy = env.scratch().join("cli-stdout.txt");
+    let wrapper = env.scratch().join("claude-tee.sh");
     std::fs::write(
         &wrapper,
         format!(
             "#!/bin/bash\nset -o pipefail\n'{}' \"$@\" | tee '{}'\n",
-            env.claude.display(),
+            env.claude().display(),
             copy.display()
         ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    env.claude = wrapper;
+    env.set_claude(&wrapper);
     let out = env.run("ao-new", &["tee"], "copy me", "tools:2,garbage");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    let raw = env.backup_raw("tee");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let raw = env.backup_text("tee");
     let lines: Vec<&str> = raw.lines().collect();
     let cli = std::fs::read_to_string(&copy).unwrap();
     let cli_lines: Vec<&str> = cli.lines().collect();
@@ -108,29 +104,18 @@ async fn every_backup_line_is_the_cli_line_byte_for_byte() {
 
 #[tokio::test]
 async fn tool_calls_are_answered_at_once_and_reported_in_order() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["tools"], "use tools", "tools:3");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert_eq!(out.code, Some(0), "{out:?}");
     let events = env.events("tools").await;
-    assert_eq!(
-        kinds(&events),
-        [
-            "run_start",
-            "message:user",
-            "post_tool",
-            "post_tool",
-            "post_tool",
-            "message:assistant",
-            "run_completed"
-        ]
-    );
+    assert_eq!(kinds(&events), run_kinds(3));
     for (n, e) in events[2..5].iter().enumerate() {
         assert_eq!(e["tool_name"], "Bash");
         assert_eq!(e["tool_input"]["command"], format!("echo tool-{}", n + 1));
         assert_eq!(e["tool_output"]["stdout"], format!("tool-{}", n + 1));
     }
     // Each hook callback got its answer (the fake exits 3 otherwise).
-    let stdin = env.fake_log()[0]["stdin"].as_array().unwrap().clone();
+    let stdin = env.fake_stdin(0);
     let answers = stdin
         .iter()
         .filter(|l| l["type"] == "control_response" && l["response"]["subtype"] == "success")
@@ -140,10 +125,10 @@ async fn tool_calls_are_answered_at_once_and_reported_in_order() {
 
 #[tokio::test]
 async fn other_control_requests_get_an_answer_instead_of_a_hang() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["ctl"], "x", "control");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    let stdin = env.fake_log()[0]["stdin"].as_array().unwrap().clone();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let stdin = env.fake_stdin(0);
     let subtypes: Vec<&str> = stdin
         .iter()
         .filter(|l| l["type"] == "control_response")
@@ -158,90 +143,65 @@ async fn other_control_requests_get_an_answer_instead_of_a_hang() {
 
 #[tokio::test]
 async fn an_error_result_fails_the_run_with_its_text() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["err"], "x", "error");
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout, "");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let line = out.fails(1);
     assert!(
-        stderr.contains("API Error: 400 fake: prompt rejected"),
-        "{stderr}"
+        line.contains("API Error: 400 fake: prompt rejected"),
+        "{line}"
     );
     let events = env.events("err").await;
-    assert_eq!(kinds(&events), FULL_RUN);
+    assert_eq!(kinds(&events), run_kinds(0));
+    assert_eq!(ending(&events), (Some(1), Some("error")));
     let end = events.last().unwrap();
-    assert_eq!(
-        (end["exit_code"].as_i64(), end["reason"].as_str()),
-        (Some(1), Some("error"))
-    );
     assert!(end["error"].as_str().unwrap().contains("API Error"));
-    assert_eq!(
-        env.session("err").await.unwrap().status.as_str(),
-        "finished"
-    );
+    assert_eq!(env.api_status("err").await, "finished");
 }
 
 #[tokio::test]
 async fn a_crash_mid_stream_is_recorded_with_the_stderr_tail() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["crash"], "x", "crash");
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout, "");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("exited with code 2"), "{stderr}");
-    assert!(stderr.contains("simulated crash"), "{stderr}");
+    let line = out.fails(1);
+    assert!(line.contains("exited with code 2"), "{line}");
+    assert!(line.contains("simulated crash"), "{line}");
     let events = env.events("crash").await;
     assert_eq!(
         kinds(&events),
         ["run_start", "message:user", "run_completed"]
     );
-    let end = &events[2];
-    assert_eq!(
-        (end["exit_code"].as_i64(), end["reason"].as_str()),
-        (Some(2), Some("error"))
-    );
-    assert!(end["error"].as_str().unwrap().contains("at step 2"));
+    assert_eq!(ending(&events), (Some(2), Some("error")));
+    assert!(events[2]["error"].as_str().unwrap().contains("at step 2"));
     assert_eq!(env.backup_lines("crash").last().unwrap()["reason"], "error");
 }
 
 #[tokio::test]
 async fn a_cli_killed_by_sigkill_is_an_error_run() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["killed"], "x", "sigkill");
-    let stderr = texts(&out).1;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("SIGKILL"), "{stderr}");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("SIGKILL"), "{out:?}");
     let events = env.events("killed").await;
-    let end = events.last().unwrap();
-    assert_eq!(
-        (end["exit_code"].as_i64(), end["reason"].as_str()),
-        (Some(137), Some("error"))
-    );
-    assert_eq!(
-        env.session("killed").await.unwrap().status.as_str(),
-        "finished"
-    );
+    assert_eq!(ending(&events), (Some(137), Some("error")));
+    assert_eq!(env.api_status("killed").await, "finished");
 }
 
 #[tokio::test]
 async fn garbage_and_slow_output_do_not_disturb_the_run() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["slow"], "x", "garbage,slow:30,tools:2");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    assert!(env.backup_raw("slow").contains("\nthis is not json {\n"));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(env.backup_text("slow").contains("\nthis is not json {\n"));
     let events = env.events("slow").await;
     assert_eq!(kinds(&events).len(), 6);
 }
 
 #[tokio::test]
 async fn a_run_without_init_fails_and_keeps_its_backup() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["noinit"], "x", "noinit");
-    let stderr = texts(&out).1;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("No conversation found"), "{stderr}");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("No conversation found"), "{out:?}");
     // The CLI never named a session, so the API has nothing; the backup has it all.
     assert!(env.session("noinit").await.is_none());
     let lines = env.backup_lines("noinit");
@@ -253,23 +213,23 @@ async fn a_run_without_init_fails_and_keeps_its_backup() {
     assert_eq!(types.last(), Some(&"run_completed"));
     // A session that never started can be started again under the same name.
     let again = env.run("ao-new", &["noinit"], "x", "plain");
-    assert_eq!(again.status.code(), Some(0), "{}", texts(&again).1);
+    assert_eq!(again.code, Some(0), "{again:?}");
 }
 
 #[tokio::test]
 async fn a_one_mebibyte_line_passes_whole() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let size = 1024 * 1024;
     let out = env.run("ao-new", &["big"], "x", &format!("bigline:{size}"));
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert_eq!(out.code, Some(0), "{:?}", out.stderr);
     assert_eq!(out.stdout.len(), size + 1, "the whole answer and a newline");
-    let raw = env.backup_raw("big");
+    let raw = env.backup_text("big");
     assert!(
         raw.lines().any(|l| l.len() > size),
         "the long line is in the backup"
     );
     let events = env.events("big").await;
-    assert_eq!(kinds(&events), FULL_RUN);
+    assert_eq!(kinds(&events), run_kinds(0));
     let text = events[2]["content"][0]["text"].as_str().unwrap();
     assert!(
         text.ends_with(agent_orchestrator::record::TRUNCATION_MARK),
@@ -280,30 +240,18 @@ async fn a_one_mebibyte_line_passes_whole() {
 
 #[tokio::test]
 async fn resume_continues_the_same_session() {
-    let env = RunEnv::new();
-    assert_eq!(
-        env.run("ao-new", &["r"], "first", "plain").status.code(),
-        Some(0)
-    );
+    let env = Project::with_server();
+    env.new_session("r", "first");
     let first = env.session("r").await.unwrap();
     let out = env.run("ao-resume", &["r"], "second", "tools:1");
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout, "fake answer to: second\n");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "fake answer to: second\n");
     let again = env.session("r").await.unwrap();
     assert_eq!(again.session_id, first.session_id);
     assert!(again.last_resumed_at.is_some());
     assert_eq!(again.created_at, first.created_at);
     let events = env.events("r").await;
-    let mut expected: Vec<&str> = FULL_RUN.to_vec();
-    expected.extend([
-        "run_start",
-        "message:user",
-        "post_tool",
-        "message:assistant",
-        "run_completed",
-    ]);
-    assert_eq!(kinds(&events), expected);
+    assert_eq!(kinds(&events), [run_kinds(0), run_kinds(1)].concat());
     let log = env.fake_log();
     let argv = log[1]["argv"].as_array().unwrap();
     let at = argv.iter().position(|a| a == "--resume").expect("--resume");
@@ -316,18 +264,11 @@ async fn resume_continues_the_same_session() {
 
 #[tokio::test]
 async fn refusals_are_one_line_and_touch_nothing() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let check = |args: &[&str], program: &str, stdin: &str, code: i32, needle: &str| {
         let out = env.run(program, args, stdin, "plain");
-        let (stdout, stderr) = texts(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{program} {args:?}: {stderr}"
-        );
-        assert_eq!(stdout, "");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(needle), "{program} {args:?}: {stderr}");
+        let line = out.fails(code);
+        assert!(line.contains(needle), "{program} {args:?}: {line}");
     };
     check(&["../x"], "ao-new", "x", 2, "letters, digits");
     check(&[&"x".repeat(61)], "ao-new", "x", 2, "limit is 60");
@@ -339,53 +280,40 @@ async fn refusals_are_one_line_and_touch_nothing() {
         "nothing written for refused runs"
     );
 
-    let mut missing = env.cmd("ao-new");
+    let mut missing = env.command("ao-new");
     missing
         .args(["nocli"])
         .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", "/nonexistent/claude");
-    let out = {
-        use std::io::Write;
-        let mut child = missing
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"x").unwrap();
-        child.wait_with_output().unwrap()
-    };
-    let stderr = texts(&out).1;
-    assert_eq!(out.status.code(), Some(1));
+    let out = Running::start(missing, Some("x")).wait();
+    assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
-        stderr.contains("npm install -g @anthropic-ai/claude-code"),
-        "{stderr}"
+        out.stderr
+            .contains("npm install -g @anthropic-ai/claude-code"),
+        "{out:?}"
     );
     assert!(
         is_empty_dir(&env.sessions_dir()),
         "no backup for a CLI that is not there"
     );
 
-    assert_eq!(
-        env.run("ao-new", &["dup"], "x", "plain").status.code(),
-        Some(0)
-    );
+    env.new_session("dup", "x");
     check(&["dup"], "ao-new", "x", 1, "already exists");
 }
 
 #[tokio::test]
 async fn the_prompt_can_come_from_the_flag_and_stdin_together() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run(
         "ao-new",
         &["both", "-p", "from flag"],
         "from stdin",
         "plain",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    let stdin = env.fake_log()[0]["stdin"].as_array().unwrap().clone();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let stdin = env.fake_stdin(0);
     assert_eq!(stdin[1]["message"]["content"], "from flag\n\nfrom stdin");
     // With -p and a stdin that stays open and silent, the flag alone is used.
-    let mut child = env.cmd("ao-new");
+    let mut child = env.command("ao-new");
     child
         .args(["flag-only", "-p", "just the flag"])
         .env("FAKE_CLAUDE_SCENARIO", "plain")
@@ -400,45 +328,25 @@ async fn the_prompt_can_come_from_the_flag_and_stdin_together() {
     );
 }
 
-async fn wait_until_running(env: &RunEnv, name: &str) {
-    for _ in 0..400 {
-        if let Some(s) = env.session(name).await
-            && s.status.as_str() == "running"
-            && env.backup_raw(name).contains("\"subtype\":\"init\"")
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{name} never started running");
-}
-
 #[tokio::test]
 async fn signals_are_passed_on_and_recorded_as_interrupted() {
     for (signal, code) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130)] {
-        let env = RunEnv::new();
-        let child = env.spawn("ao-new", &["sig"], "x", "hang");
-        wait_until_running(&env, "sig").await;
+        let env = Project::with_server();
+        let runner = env.start_hanging("sig").await;
 
         // While it runs, a resume of the same session is refused.
         let busy = env.run("ao-resume", &["sig"], "y", "plain");
-        let busy_err = texts(&busy).1;
-        assert_eq!(busy.status.code(), Some(1), "{busy_err}");
-        assert!(busy_err.contains("is running"), "{busy_err}");
+        assert_eq!(busy.code, Some(1), "{busy:?}");
+        assert!(busy.stderr.contains("is running"), "{busy:?}");
 
-        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let stderr = texts(&out).1;
-        assert_eq!(out.status.code(), Some(code), "{stderr}");
-        assert!(stderr.contains("interrupted"), "{stderr}");
+        let out = runner.stop(signal);
+        assert_eq!(out.code, Some(code), "{out:?}");
+        assert!(out.stderr.contains("interrupted"), "{out:?}");
         let events = env.events("sig").await;
         let end = events.last().unwrap();
         assert_eq!(end["event_type"], "run_completed");
         assert_eq!(end["reason"], "interrupted");
-        assert_eq!(
-            env.session("sig").await.unwrap().status.as_str(),
-            "finished"
-        );
+        assert_eq!(env.api_status("sig").await, "finished");
         let fake = &env.fake_log()[0];
         assert_eq!(
             fake["exit_code"].as_i64(),
@@ -450,15 +358,15 @@ async fn signals_are_passed_on_and_recorded_as_interrupted() {
 
 #[tokio::test]
 async fn an_unreachable_api_costs_one_warning_never_the_run() {
-    let env = RunEnv::without_server();
+    let env = Project::offline();
     let out = env.run("ao-new", &["offline"], "x", "tools:2");
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout, "fake answer to: x\n");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "fake answer to: x\n");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
     assert!(
-        stderr.contains("warning") && stderr.contains("ao-sync offline"),
-        "{stderr}"
+        lines[0].contains("warning") && lines[0].contains("ao-sync offline"),
+        "{out:?}"
     );
     let lines = env.backup_lines("offline");
     assert_eq!(lines.first().unwrap()["type"], "user_message");
@@ -466,34 +374,23 @@ async fn an_unreachable_api_costs_one_warning_never_the_run() {
     assert!(env.meta("offline")["session_id"].is_string());
     // And resume works from the backups alone.
     let out = env.run("ao-resume", &["offline"], "y", "plain");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert_eq!(out.code, Some(0), "{out:?}");
 }
 
 #[tokio::test]
 async fn legacy_events_send_session_stop_and_no_run_start() {
-    let env = RunEnv::new();
-    let mut cmd = env.cmd("ao-new");
-    cmd.args(["old", "--legacy-events", "-p", "x"])
-        .env("FAKE_CLAUDE_SCENARIO", "plain")
-        .stdin(std::process::Stdio::null());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    let mut env = Project::with_server();
+    let out = env.ao("ao-new", &["old", "--legacy-events", "-p", "x"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
     let events = env.events("old").await;
     assert_eq!(
         kinds(&events),
         ["message:user", "message:assistant", "session_stop"]
     );
-    assert_eq!(
-        env.session("old").await.unwrap().status.as_str(),
-        "finished"
-    );
+    assert_eq!(env.api_status("old").await, "finished");
 
-    let mut cmd = env.cmd("ao-new");
-    cmd.args(["old2", "-p", "x"])
-        .env("AGENT_ORCHESTRATOR_LEGACY_EVENTS", "1")
-        .env("FAKE_CLAUDE_SCENARIO", "plain")
-        .stdin(std::process::Stdio::null());
-    assert_eq!(cmd.output().unwrap().status.code(), Some(0));
+    env.set_env("AGENT_ORCHESTRATOR_LEGACY_EVENTS", "1");
+    assert_eq!(env.ao("ao-new", &["old2", "-p", "x"], None).code, Some(0));
     assert_eq!(
         kinds(&env.events("old2").await).last().unwrap(),
         "session_stop"
@@ -502,9 +399,9 @@ async fn legacy_events_send_session_stop_and_no_run_start() {
 
 #[tokio::test]
 async fn many_tool_calls_arrive_exactly_once_in_order() {
-    let env = RunEnv::new();
+    let env = Project::with_server();
     let out = env.run("ao-new", &["many"], "x", "tools:40");
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert_eq!(out.code, Some(0), "{out:?}");
     let events = env.events("many").await;
     let tools: Vec<String> = events
         .iter()

@@ -4,76 +4,35 @@
 
 use serde_json::Value;
 
+use crate::support::Project;
+use crate::support::http::{kinds, run_kinds};
 use crate::support::mock_anthropic::MockAnthropic;
 use crate::support::real_claude::RealClaude;
-use crate::support::run_env::{RunEnv, kinds, texts};
 
-/// An `ao-*` command in `env` whose `claude` is the real CLI talking to `mock`.
-fn real(
-    env: &RunEnv,
-    claude: &RealClaude,
-    mock: &MockAnthropic,
-    program: &str,
-    args: &[&str],
-    prompt: &str,
-) -> std::process::Output {
-    use std::io::Write;
-    let mut cmd = env.cmd(program);
-    cmd.env_clear()
-        .envs(claude.env(mock.base_url()))
-        .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", env.url())
-        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &claude.path)
-        .env("AGENT_ORCHESTRATOR_AUTOSTART", "0")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(prompt.as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("wait")
+/// A project with its own session manager whose `claude` is the real CLI
+/// talking to `mock`.
+fn real_project(claude: &RealClaude, mock: &MockAnthropic) -> Project {
+    let mut project = Project::with_server();
+    project.use_real_claude(claude, mock.base_url());
+    project
 }
 
 #[tokio::test]
 async fn a_real_run_with_a_tool_call_then_a_resume() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
-    let env = RunEnv::new();
+    let env = real_project(&claude, &mock);
 
-    let out = real(
-        &env,
-        &claude,
-        &mock,
-        "ao-new",
-        &["real"],
-        "Please USE_TOOL now",
-    );
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let out = env.ao("ao-new", &["real"], Some("Please USE_TOOL now"));
     assert_eq!(
-        stdout,
-        "The command printed hello-from-tool. Final answer: 4\n"
+        out.ok(),
+        "The command printed hello-from-tool. Final answer: 4"
     );
-    assert_eq!(stderr, "");
     let session = env.session("real").await.expect("session in the API");
     assert_eq!(session.status.as_str(), "finished");
     let events = env.events("real").await;
-    assert_eq!(
-        kinds(&events),
-        [
-            "run_start",
-            "message:user",
-            "post_tool",
-            "message:assistant",
-            "run_completed"
-        ]
-    );
+    assert_eq!(kinds(&events), run_kinds(1));
     let tool = &events[2];
     assert_eq!(tool["tool_name"], "Bash");
     assert_eq!(tool["tool_input"]["command"], "echo hello-from-tool");
@@ -88,19 +47,12 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
             .any(|l| l["type"] == "system" && l["session_id"] == session.session_id.as_str())
     );
 
-    let out = real(
-        &env,
-        &claude,
-        &mock,
-        "ao-resume",
-        &["real"],
-        "What did I ask before?",
-    );
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let out = env.ao("ao-resume", &["real"], Some("What did I ask before?"));
+    assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        stdout.starts_with("mock answer: What did I ask before?"),
-        "{stdout}"
+        out.stdout
+            .starts_with("mock answer: What did I ask before?"),
+        "{out:?}"
     );
     let resumed = env.session("real").await.unwrap();
     assert_eq!(
@@ -109,15 +61,7 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
     );
     assert!(resumed.last_resumed_at.is_some());
     let events = env.events("real").await;
-    assert_eq!(
-        kinds(&events)[5..],
-        [
-            "run_start",
-            "message:user",
-            "message:assistant",
-            "run_completed"
-        ]
-    );
+    assert_eq!(kinds(&events)[5..], run_kinds(0));
     // The model saw the first run's conversation in the resumed request.
     let last = mock.message_requests().pop().unwrap();
     let history = Value::Array(last.messages().to_vec()).to_string();
@@ -127,32 +71,18 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
 
 #[tokio::test]
 async fn a_model_api_error_fails_the_run_and_is_recorded() {
-    let Some(claude) = RealClaude::locate() else {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
-    let mock = MockAnthropic::start();
-    let env = RunEnv::new();
-    let out = real(
-        &env,
-        &claude,
-        &mock,
-        "ao-new",
-        &["fails"],
-        "Please FAIL_API now",
-    );
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert_eq!(stdout, "");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("400"), "{stderr}");
+    let env = real_project(&claude, &mock);
+    let out = env.ao("ao-new", &["fails"], Some("Please FAIL_API now"));
+    let line = out.fails(1);
+    assert!(line.contains("400"), "{line}");
     let events = env.events("fails").await;
     let end = events.last().unwrap();
     assert_eq!(end["event_type"], "run_completed");
     assert_eq!(end["reason"], "error");
     assert_eq!(end["exit_code"], 1);
     assert!(end["error"].as_str().unwrap().contains("400"));
-    assert_eq!(
-        env.session("fails").await.unwrap().status.as_str(),
-        "finished"
-    );
+    assert_eq!(env.api_status("fails").await, "finished");
 }

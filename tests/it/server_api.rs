@@ -75,20 +75,7 @@ async fn phase_1_verification_sequence() {
 async fn phase_3_verification_sequence() {
     let sm = SessionManager::start();
     let http = sm.http();
-    http.create("test-789", "test-session", Some("/tmp")).await;
-    http.event(
-        "test-789",
-        json!({"event_type": "message", "session_id": "test-789", "session_name": "test-session",
-               "timestamp": "2024-01-01T00:00:00Z", "role": "assistant",
-               "content": [{"type": "text", "text": "Test result"}]}),
-    )
-    .await;
-    http.event(
-        "test-789",
-        json!({"event_type": "session_stop", "session_id": "test-789", "session_name": "test-session",
-               "timestamp": "2024-01-01T00:00:01Z", "exit_code": 0, "reason": "completed"}),
-    )
-    .await;
+    http.create_phase_3_session().await;
     let (_, list) = http.get("/sessions").await;
     assert_eq!(list["sessions"][0]["session_name"], "test-session");
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The database under stress and failure: concurrent writers, restarts,
 //! kill -9, schema versions, the default location, clean shutdown.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use crate::support::http::event;
@@ -127,45 +129,39 @@ async fn a_newer_or_foreign_database_is_refused_clearly() {
     conn.pragma_update(None, "user_version", version + 1)
         .unwrap();
     drop(conn);
-    let out = command("ao-session-manager")
-        .args(["--port", "0", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused("0", &db);
     assert!(stderr.contains("newer"), "{stderr}");
-    assert!(out.stdout.is_empty());
 
     let foreign = dir.path().join("other.db");
     rusqlite::Connection::open(&foreign)
         .unwrap()
         .execute_batch("CREATE TABLE notes (x)")
         .unwrap();
-    let out = command("ao-session-manager")
-        .args(["--port", "0", "--db"])
-        .arg(&foreign)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused("0", &foreign);
     assert!(
         stderr.contains("not a session-manager database"),
         "{stderr}"
     );
 }
 
+/// Runs `ao-session-manager --port PORT --db DB`, asserts that it refuses
+/// to start (a failure exit, nothing on stdout); answers its stderr.
+fn refused(port: &str, db: &Path) -> String {
+    let out = command("ao-session-manager")
+        .args(["--port", port, "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no `listening on` line");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test]
 async fn a_port_in_use_is_a_clear_error() {
     let sm = SessionManager::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = command("ao-session-manager")
-        .args(["--port", &sm.port().to_string(), "--db"])
-        .arg(dir.path().join("x.db"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&sm.port().to_string(), &dir.path().join("x.db"));
     assert!(stderr.contains("cannot listen"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -89,6 +89,39 @@ impl Http {
         answer
     }
 
+    /// The events of session `id`, asserting the answer was 200.
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/sessions/{id}/events")).await;
+        assert_eq!(status, 200, "events of {id}: {body}");
+        body["events"].as_array().expect("events").clone()
+    }
+
+    /// The status of session `id` (`running`, `finished`, `not_existent`).
+    pub async fn status(&self, id: &str) -> String {
+        let (status, body) = self.get(&format!("/sessions/{id}/status")).await;
+        assert_eq!(status, 200, "status of {id}: {body}");
+        body["status"].as_str().expect("status").to_owned()
+    }
+
+    /// The session of the phase 3 seed's verification: `test-session`
+    /// (`test-789`) in `/tmp`, finished with the answer `Test result`.
+    pub async fn create_phase_3_session(&self) {
+        self.create("test-789", "test-session", Some("/tmp")).await;
+        self.event(
+            "test-789",
+            serde_json::json!({"event_type": "message", "session_id": "test-789", "session_name": "test-session",
+                   "timestamp": "2024-01-01T00:00:00Z", "role": "assistant",
+                   "content": [{"type": "text", "text": "Test result"}]}),
+        )
+        .await;
+        self.event(
+            "test-789",
+            serde_json::json!({"event_type": "session_stop", "session_id": "test-789", "session_name": "test-session",
+                   "timestamp": "2024-01-01T00:00:01Z", "exit_code": 0, "reason": "completed"}),
+        )
+        .await;
+    }
+
     /// Posts one event and asserts it was accepted.
     pub async fn event(&self, id: &str, event: Value) -> Value {
         let (status, answer) = self.post(&format!("/sessions/{id}/events"), event).await;
@@ -121,4 +154,24 @@ pub fn assistant(id: &str, text: &str) -> Value {
     let mut e = event(id, "message");
     e["content"] = serde_json::json!([{"type": "text", "text": text}]);
     e
+}
+
+/// `event_type` of each event, with the role for messages (`message:user`).
+pub fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e["role"].as_str() {
+            Some(role) => format!("message:{role}"),
+            None => e["event_type"].as_str().unwrap_or("?").to_owned(),
+        })
+        .collect()
+}
+
+/// The [`kinds`] of one complete run with `tools` tool calls: `run_start`,
+/// the prompt, a `post_tool` per call, the answer, `run_completed`.
+pub fn run_kinds(tools: usize) -> Vec<String> {
+    let mut kinds = vec!["run_start".to_owned(), "message:user".to_owned()];
+    kinds.extend(std::iter::repeat_n("post_tool".to_owned(), tools));
+    kinds.extend(["message:assistant".to_owned(), "run_completed".to_owned()]);
+    kinds
 }

@@ -84,11 +84,7 @@ impl SessionManager {
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("port in url")
+        port_of(&self.url)
     }
 
     /// A typed client for this server.
@@ -144,6 +140,14 @@ impl SessionManager {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The port of a `http://host:port` URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in url")
 }
 
 impl Drop for SessionManager {

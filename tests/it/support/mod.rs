@@ -10,11 +10,10 @@ pub mod manager;
 pub mod mock_anthropic;
 pub mod project;
 pub mod real_claude;
-pub mod run_env;
 
 pub use http::Http;
 pub use manager::SessionManager;
-pub use project::Project;
+pub use project::{Output, Project, Running};
 
 use std::path::PathBuf;
 

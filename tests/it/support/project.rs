@@ -1,24 +1,34 @@
 //! A temporary project in which tests run the `ao-*` binaries as a user
 //! would: the project directory as cwd, its own HOME and data directory, a
-//! chosen session manager URL, no autostart, and `ao-fake-claude` as the
-//! `claude` CLI. Nothing of the user's environment leaks in.
+//! session manager (its own, a shared one, or a closed port), no autostart,
+//! and `ao-fake-claude` (or the real CLI) as the `claude` CLI. Nothing of
+//! the user's environment leaks in.
+//!
+//! Also here: what a finished command printed ([`Output`]), a command still
+//! running ([`Running`]), the backup files, the fake CLI's log, and the
+//! API's view of the project's sessions.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use agent_orchestrator::client::SessionClient;
+use agent_orchestrator::wire::Session;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::{bin, command};
+use super::real_claude::RealClaude;
+use super::{Http, SessionManager, bin, command};
 
 /// How long one command may take before the test gives up on it. A safety
 /// net against a hung test run, not a timing assertion.
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
-/// How long `wait_for` polls.
+/// How long [`eventually`] polls.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 /// What a finished command printed and how it exited.
@@ -36,13 +46,18 @@ impl Output {
         self.stderr.lines().collect()
     }
 
-    /// Asserts exit 0 and nothing on stderr; answers stdout without its
-    /// final newline.
+    /// Asserts exit 0, nothing on stderr, and a stdout that is empty or
+    /// ends with a newline; answers stdout without that newline.
     #[track_caller]
     pub fn ok(&self) -> &str {
         assert_eq!(self.code, Some(0), "expected success: {self:?}");
         assert_eq!(self.stderr, "", "expected a quiet stderr: {self:?}");
-        self.stdout.strip_suffix('\n').unwrap_or(&self.stdout)
+        if self.stdout.is_empty() {
+            return "";
+        }
+        self.stdout
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("stdout does not end with a newline: {self:?}"))
     }
 
     /// Asserts exit `code`, an empty stdout and exactly one stderr line;
@@ -57,12 +72,133 @@ impl Output {
     }
 }
 
+/// A started command: its stdin is written (then closed) and its stdout
+/// and stderr are read by threads, so it never blocks on a pipe. Waited
+/// for with [`wait`](Self::wait) or [`stop`](Self::stop); one dropped
+/// while it still runs gets SIGTERM, then SIGKILL.
+pub struct Running {
+    name: String,
+    child: Option<Child>,
+    writer: Option<JoinHandle<std::io::Result<()>>>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl Running {
+    /// Starts `cmd` with `stdin` written and closed (`None`: no stdin at
+    /// all), its stdout and stderr collected.
+    pub fn start(mut cmd: Command, stdin: Option<&str>) -> Running {
+        let name = Path::new(cmd.get_program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut child = cmd
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        // A writer thread, so a child that does not read cannot block us.
+        let writer = stdin.map(|text| {
+            let mut pipe = child.stdin.take().expect("stdin");
+            let text = text.to_owned();
+            std::thread::spawn(move || pipe.write_all(text.as_bytes()))
+        });
+        let stdout = read_all(child.stdout.take().expect("stdout"));
+        let stderr = read_all(child.stderr.take().expect("stderr"));
+        Running {
+            name,
+            child: Some(child),
+            writer,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// Sends `signal` and waits; answers what the command printed.
+    pub fn stop(self, signal: Signal) -> Output {
+        kill(Pid::from_raw(self.pid()), signal).expect("signal the command");
+        self.wait()
+    }
+
+    /// Waits (bounded) for the command to end; answers what it printed.
+    pub fn wait(mut self) -> Output {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + COMMAND_LIMIT;
+        let status = loop {
+            match child.try_wait().expect("wait") {
+                Some(status) => break status,
+                None if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{} did not finish within {COMMAND_LIMIT:?}", self.name);
+                }
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        if let Some(writer) = self.writer.take() {
+            // A command that refuses early may not read its stdin at all.
+            if let Err(e) = writer.join().expect("stdin writer") {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+            }
+        }
+        let collect = |pipe: &Receiver<String>, which: &str| {
+            pipe.recv_timeout(COMMAND_LIMIT)
+                .unwrap_or_else(|_| panic!("{}'s {which} stayed open", self.name))
+        };
+        Output {
+            code: status.code(),
+            stdout: collect(&self.stdout, "stdout"),
+            stderr: collect(&self.stderr, "stderr"),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Reads `pipe` to its end on a thread; the text arrives on the receiver.
+fn read_all(mut pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
 /// A project directory with its own environment for the `ao-*` binaries.
 pub struct Project {
+    /// Its own session manager, if it has one (dropped, so stopped, first).
+    sm: Option<SessionManager>,
     root: TempDir,
     /// The project directory, canonical (as the API stores it).
     pub dir: PathBuf,
     url: String,
+    claude: PathBuf,
+    /// The real CLI's whole environment, when it plays `claude`.
+    real_claude_env: Option<Vec<(String, String)>>,
     env: Vec<(String, String)>,
 }
 
@@ -74,16 +210,82 @@ impl Project {
         std::fs::create_dir_all(&dir).expect("project dir");
         let dir = dir.canonicalize().expect("canonical project dir");
         Project {
+            sm: None,
             root,
             dir,
             url: url.to_owned(),
+            claude: bin("ao-fake-claude"),
+            real_claude_env: None,
             env: Vec::new(),
         }
+    }
+
+    /// A new empty project with a session manager of its own.
+    pub fn with_server() -> Project {
+        let sm = SessionManager::start();
+        let mut project = Project::new(&sm.url);
+        project.sm = Some(sm);
+        project
+    }
+
+    /// A new empty project whose session manager URL is a closed port.
+    pub fn offline() -> Project {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        Project::new(&url)
+    }
+
+    /// Starts a session manager of its own at the URL the commands use
+    /// (after runs made while nothing listened there).
+    pub fn start_server_late(&mut self) {
+        let port = super::manager::port_of(&self.url);
+        let db = self.root.path().join("late.db");
+        let sm = SessionManager::spawn(&db, &[], Some(port)).unwrap_or_else(|e| panic!("{e}"));
+        self.sm = Some(sm);
+    }
+
+    /// The project's own session manager.
+    pub fn sm(&self) -> &SessionManager {
+        self.sm
+            .as_ref()
+            .expect("a project with its own session manager")
+    }
+
+    pub fn sm_mut(&mut self) -> &mut SessionManager {
+        self.sm
+            .as_mut()
+            .expect("a project with its own session manager")
+    }
+
+    /// The session manager URL the commands use.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Raw JSON requests to that URL.
+    pub fn http(&self) -> Http {
+        Http::new(&self.url)
     }
 
     /// The project directory as text, as the API stores it.
     pub fn dir_text(&self) -> String {
         self.dir.to_string_lossy().into_owned()
+    }
+
+    /// A temporary folder next to the project, for a test's own files.
+    pub fn scratch(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The commands' HOME.
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    /// The commands' `XDG_DATA_HOME`.
+    pub fn data_home(&self) -> PathBuf {
+        self.home().join(".local/share")
     }
 
     /// Points the commands at another session manager (or a dead address).
@@ -96,6 +298,24 @@ impl Project {
         self.env.push((key.to_owned(), value.to_owned()));
     }
 
+    /// The `claude` the commands run (the fake CLI unless changed).
+    pub fn claude(&self) -> &Path {
+        &self.claude
+    }
+
+    /// Runs another program as `claude` from now on.
+    pub fn set_claude(&mut self, path: &Path) {
+        self.claude = path.to_owned();
+    }
+
+    /// Runs the real CLI as `claude`, against the mock API at `base_url`,
+    /// from now on. The commands then get the CLI's environment and their
+    /// own settings, nothing else (so HOME is the CLI's).
+    pub fn use_real_claude(&mut self, claude: &RealClaude, base_url: &str) {
+        self.claude = claude.path.clone();
+        self.real_claude_env = Some(claude.env(base_url));
+    }
+
     /// `<project>/.agent-orchestrator/agent-sessions`
     pub fn sessions_dir(&self) -> PathBuf {
         self.dir.join(".agent-orchestrator/agent-sessions")
@@ -106,158 +326,187 @@ impl Project {
         self.sessions_dir().join(format!("{name}.{ext}"))
     }
 
-    /// The session's `.meta.json`, parsed; `None` when missing or unreadable.
-    pub fn meta(&self, name: &str) -> Option<Value> {
-        let bytes = std::fs::read(self.backup(name, "meta.json")).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// The session id the backups recorded for `name`.
-    pub fn session_id(&self, name: &str) -> Option<String> {
-        self.meta(name)?["session_id"].as_str().map(str::to_owned)
+    /// The session's `.jsonl` as text (empty when missing).
+    pub fn backup_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.backup(name, "jsonl")).unwrap_or_default()
     }
 
     /// The lines of the session's `.jsonl`, parsed (unparsable ones as strings).
-    pub fn log(&self, name: &str) -> Vec<Value> {
-        std::fs::read_to_string(self.backup(name, "jsonl"))
-            .unwrap_or_default()
+    pub fn backup_lines(&self, name: &str) -> Vec<Value> {
+        self.backup_text(name)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|_| Value::String(l.to_owned())))
             .collect()
     }
 
+    /// The session's `.meta.json`, parsed.
+    #[track_caller]
+    pub fn meta(&self, name: &str) -> Value {
+        let text = std::fs::read_to_string(self.backup(name, "meta.json")).expect("meta file");
+        serde_json::from_str(&text).expect("meta JSON")
+    }
+
+    /// The session id the backups recorded for `name`.
+    #[track_caller]
+    pub fn session_id(&self, name: &str) -> String {
+        let meta = self.meta(name);
+        meta["session_id"]
+            .as_str()
+            .expect("session id in the meta file")
+            .to_owned()
+    }
+
+    /// Where the fake CLI logs its argv and stdin, one JSON line per process.
+    fn fake_log_path(&self) -> PathBuf {
+        self.root.path().join("fake-log.jsonl")
+    }
+
+    /// Every record the fake CLI logged, in the order its processes ended.
+    pub fn fake_log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.fake_log_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("fake log line"))
+            .collect()
+    }
+
+    /// Every line the `n`th fake CLI process read on stdin.
+    pub fn fake_stdin(&self, n: usize) -> Vec<Value> {
+        let log = self.fake_log();
+        log[n]["stdin"]
+            .as_array()
+            .expect("stdin in the fake log")
+            .clone()
+    }
+
     /// A command for one of our binaries, set up for this project.
-    pub fn command(&self, name: &str) -> Command {
-        let home = self.root.path().join("home");
-        let mut cmd = command(name);
-        cmd.current_dir(&self.dir)
-            .env("HOME", &home)
-            .env("XDG_DATA_HOME", home.join(".local/share"))
-            .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", &self.url)
-            .env("AGENT_ORCHESTRATOR_AUTOSTART", "0")
-            .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", bin("ao-fake-claude"))
-            .env_remove("FAKE_CLAUDE_SCENARIO")
-            .env_remove("FAKE_CLAUDE_STATE_DIR")
-            .env_remove("FAKE_CLAUDE_LOG");
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = command(program);
+        cmd.current_dir(&self.dir);
+        match &self.real_claude_env {
+            Some(env) => {
+                cmd.env_clear().envs(env.iter().cloned());
+            }
+            None => {
+                cmd.env("HOME", self.home())
+                    .env("XDG_DATA_HOME", self.data_home())
+                    .env("FAKE_CLAUDE_LOG", self.fake_log_path())
+                    .env("FAKE_CLAUDE_STATE_DIR", self.root.path().join("fake-state"))
+                    .env_remove("FAKE_CLAUDE_SCENARIO");
+            }
+        }
+        cmd.env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", &self.url)
+            .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &self.claude)
+            .env("AGENT_ORCHESTRATOR_AUTOSTART", "0");
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
         cmd
     }
 
-    /// Runs `name args...` with `stdin` (closed when `None`) to completion.
-    pub fn ao(&self, name: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let child = self.spawn(name, args, stdin, true);
-        finish(child, name)
+    /// Runs `program args` to completion, with `stdin` written and closed
+    /// (`None`: no stdin). The fake CLI takes its scenario from a
+    /// `SCENARIO=<spec>` token in the prompt, else plays `plain`.
+    pub fn ao(&self, program: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        Running::start(cmd, stdin).wait()
     }
 
-    /// Starts `name args...` in the background with `stdin`; its output is
-    /// discarded. Stop it with `signal`.
-    pub fn spawn_background(&self, name: &str, args: &[&str], stdin: Option<&str>) -> Child {
-        self.spawn(name, args, stdin, false)
+    /// Runs `program args` to completion with `stdin`, the fake CLI playing
+    /// `scenario` whatever the prompt says.
+    pub fn run(&self, program: &str, args: &[&str], stdin: &str, scenario: &str) -> Output {
+        self.spawn(program, args, stdin, scenario).wait()
     }
 
-    fn spawn(&self, name: &str, args: &[&str], stdin: Option<&str>, capture: bool) -> Child {
-        let out = || {
-            if capture {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            }
-        };
-        let mut child = self
-            .command(name)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(out())
-            .stderr(out())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let text = text.to_owned();
-            // A writer thread, so a child that does not read cannot block us.
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(text.as_bytes());
-            });
-        }
-        child
+    /// Starts `program args` with `stdin`, the fake CLI playing `scenario`.
+    pub fn spawn(&self, program: &str, args: &[&str], stdin: &str, scenario: &str) -> Running {
+        let mut cmd = self.command(program);
+        cmd.args(args).env("FAKE_CLAUDE_SCENARIO", scenario);
+        Running::start(cmd, Some(stdin))
     }
-}
 
-/// Waits for `child` (bounded) and collects what it printed.
-fn finish(mut child: Child, name: &str) -> Output {
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
-            text
+    /// Runs `ao-new NAME` with `prompt`, asserts it succeeded, and answers
+    /// the session id.
+    #[track_caller]
+    pub fn new_session(&self, name: &str, prompt: &str) -> String {
+        let out = self.ao("ao-new", &[name], Some(prompt));
+        assert_eq!(out.code, Some(0), "ao-new {name}: {out:?}");
+        self.session_id(name)
+    }
+
+    /// `ao-status NAME --json`, asserted quiet and parsed.
+    #[track_caller]
+    pub fn status_json(&self, name: &str) -> Value {
+        let out = self.ao("ao-status", &[name, "--json"], None);
+        serde_json::from_str(out.ok()).expect("json")
+    }
+
+    /// Starts `ao-new NAME` with the fake CLI in its `hang` scenario and
+    /// waits until the run is under way: the session manager says running
+    /// and the backup has the CLI's init line (so the runner holds the lock,
+    /// and the CLI's pid is in the backup). End it with [`Running::stop`] or
+    /// [`kill_run`](Self::kill_run).
+    pub async fn start_hanging(&self, name: &str) -> Running {
+        let runner = self.spawn("ao-new", &[name], "please wait", "hang");
+        eventually(&format!("the run of {name} to be under way"), async || {
+            self.session(name)
+                .await
+                .is_some_and(|s| s.status.as_str() == "running")
+                && self.backup_text(name).contains("\"subtype\":\"init\"")
         })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + COMMAND_LIMIT;
-    let status = loop {
-        match child.try_wait().expect("wait") {
-            Some(status) => break status,
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{name} did not finish within {COMMAND_LIMIT:?}");
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    Output {
-        code: status.code(),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        .await;
+        runner
     }
-}
 
-/// Sends `signal` to a background child and waits for it; answers its
-/// exit code (`None` when the signal killed it).
-pub fn signal(child: &mut Child, signal: Signal) -> Option<i32> {
-    let _ = kill(Pid::from_raw(child.id() as i32), signal);
-    child.wait().expect("wait").code()
+    /// SIGKILLs `runner`, the runner of session `name`, then the CLI it
+    /// leaves behind: the runner had no chance to pass a signal on, and the
+    /// fake's `hang` outlives its stdin (the real CLI ends at stdin EOF). The
+    /// CLI's pid is in the backup's answer to `initialize` (the fake puts it
+    /// there). Answers what the runner printed.
+    pub fn kill_run(&self, name: &str, runner: Running) -> Output {
+        let cli = self
+            .backup_lines(name)
+            .iter()
+            .find_map(|line| line["response"]["response"]["pid"].as_i64())
+            .expect("the fake's pid in the backup");
+        let out = runner.stop(Signal::SIGKILL);
+        let _ = kill(Pid::from_raw(cli as i32), Signal::SIGKILL);
+        out
+    }
+
+    /// The API's session record for `name` in this project.
+    pub async fn session(&self, name: &str) -> Option<Session> {
+        let client = SessionClient::new(&self.url).expect("client");
+        client
+            .get_session_by_name(name, Some(&self.dir_text()))
+            .await
+            .expect("lookup")
+    }
+
+    /// The API's status of session `name` (`running` or `finished`).
+    pub async fn api_status(&self, name: &str) -> String {
+        let session = self.session(name).await.expect("session in API");
+        session.status.as_str().to_owned()
+    }
+
+    /// The API's events for session `name`, as JSON.
+    pub async fn events(&self, name: &str) -> Vec<Value> {
+        let session = self.session(name).await.expect("session in API");
+        self.http().events(&session.session_id).await
+    }
 }
 
 /// Polls `check` until it holds; panics after a generous limit, naming `what`.
-#[track_caller]
-pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + WAIT_LIMIT;
-    while !check() {
+    while !check().await {
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// The pid of the `claude` process a run started, from the answer to the
-/// `initialize` request the backup kept (the fake puts its pid there).
-pub fn claude_pid(log: &[Value]) -> Option<i32> {
-    log.iter()
-        .find_map(|line| line["response"]["response"]["pid"].as_i64())
-        .map(|pid| pid as i32)
-}
-
-/// Kills a process by pid (ignoring a process that is already gone).
-pub fn kill_pid(pid: i32) {
-    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+/// True when `dir` holds no file at all (nothing was written).
+pub fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
 }

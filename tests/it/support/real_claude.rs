@@ -22,6 +22,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+use super::mock_anthropic::MockAnthropic;
+
 /// The env variable naming the CLI to test against.
 pub const CLAUDE_ENV: &str = "AO_TEST_CLAUDE";
 /// Set to `1` to fail, rather than skip, when the CLI is missing.
@@ -66,6 +68,12 @@ impl RealClaude {
                 None
             }
         }
+    }
+
+    /// [`locate`](Self::locate), and a mock API for the CLI to talk to.
+    /// Use as `let Some((claude, mock)) = RealClaude::with_mock() else { return };`.
+    pub fn with_mock() -> Option<(Self, MockAnthropic)> {
+        Some((Self::locate()?, MockAnthropic::start()))
     }
 
     /// The HOME the CLI runs with.
