@@ -15,7 +15,7 @@ use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 
-use super::{CommandError, Ctx, block_on, finish, parse, print_line};
+use super::{CommandError, Ctx, block_on, main_with, print_line};
 
 const PROGRAM: &str = "ao-clean";
 
@@ -53,12 +53,7 @@ struct CleanArgs {
 
 /// `main` of `ao-clean`.
 pub fn main() -> ExitCode {
-    let diag = Diag::new(PROGRAM);
-    let args: CleanArgs = match parse(diag) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    finish(diag, run(&args, diag))
+    main_with::<CleanArgs>(PROGRAM, run)
 }
 
 fn run(args: &CleanArgs, diag: Diag) -> Result<(), CommandError> {

@@ -17,7 +17,7 @@ use crate::wire::{Session, SessionStatus};
 
 use super::local::{LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
 use super::lookup::{Found, Scope, find};
-use super::{AnswerSource, CommandError, Ctx, block_on, finish, parse, print_json, print_line};
+use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-get-result";
 
@@ -60,12 +60,7 @@ pub struct ResultReport {
 
 /// `main` of `ao-get-result`.
 pub fn main() -> ExitCode {
-    let diag = Diag::new(PROGRAM);
-    let args: GetResultArgs = match parse(diag) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    finish(diag, run(&args, diag))
+    main_with::<GetResultArgs>(PROGRAM, run)
 }
 
 fn run(args: &GetResultArgs, diag: Diag) -> Result<(), CommandError> {

@@ -14,7 +14,7 @@ use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 
-use super::{AnswerSource, CommandError, Ctx, block_on, finish, parse, print_json, print_line};
+use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-list-sessions";
 
@@ -80,12 +80,7 @@ pub struct ListReport {
 
 /// `main` of `ao-list-sessions`.
 pub fn main() -> ExitCode {
-    let diag = Diag::new(PROGRAM);
-    let args: ListArgs = match parse(diag) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    finish(diag, run(&args, diag))
+    main_with::<ListArgs>(PROGRAM, run)
 }
 
 fn run(args: &ListArgs, diag: Diag) -> Result<(), CommandError> {

@@ -151,6 +151,19 @@ pub(crate) fn parse<T: clap::Parser>(diag: Diag) -> Result<T, ExitCode> {
     crate::diag::parse_args(T::command(), diag)
 }
 
+/// The whole `main` of a command: parse its arguments (a usage error is
+/// one line, exit 2), run it, and turn the result into the exit code.
+pub(crate) fn main_with<A: clap::Parser>(
+    program: &'static str,
+    run: impl FnOnce(&A, Diag) -> Result<(), CommandError>,
+) -> ExitCode {
+    let diag = Diag::new(program);
+    match parse::<A>(diag) {
+        Ok(args) => finish(diag, run(&args, diag)),
+        Err(code) => code,
+    }
+}
+
 /// Turns a command's result into its exit code, writing the reason of a
 /// failure as one line on stderr.
 pub(crate) fn finish(diag: Diag, result: Result<(), CommandError>) -> ExitCode {

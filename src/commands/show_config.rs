@@ -7,9 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::config::{CommonArgs, Config, RunnerArgs, Setting};
-use crate::diag::Diag;
 
-use super::{CommandError, finish, parse, print_json, print_line};
+use super::{CommandError, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-show-config";
 
@@ -39,12 +38,7 @@ struct ShowConfigArgs {
 
 /// `main` of `ao-show-config`.
 pub fn main() -> ExitCode {
-    let diag = Diag::new(PROGRAM);
-    let args: ShowConfigArgs = match parse(diag) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    finish(diag, run(&args))
+    main_with::<ShowConfigArgs>(PROGRAM, |args, _| run(args))
 }
 
 fn run(args: &ShowConfigArgs) -> Result<(), CommandError> {

@@ -15,7 +15,7 @@ use crate::wire::{SessionStatus, StatusValue};
 
 use super::local::{Settled, settle, tell_api};
 use super::lookup::{Found, Scope, find};
-use super::{AnswerSource, CommandError, Ctx, block_on, finish, parse, print_json, print_line};
+use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-status";
 
@@ -57,12 +57,7 @@ pub struct StatusReport {
 
 /// `main` of `ao-status`.
 pub fn main() -> ExitCode {
-    let diag = Diag::new(PROGRAM);
-    let args: StatusArgs = match parse(diag) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    finish(diag, run(&args, diag))
+    main_with::<StatusArgs>(PROGRAM, run)
 }
 
 fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use super::{CommandError, Ctx, block_on, finish, parse, print_json, print_line};
+use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 use crate::backup::list_metas;
 use crate::config::{CommonArgs, RunnerArgs};
 use crate::diag::Diag;
@@ -50,12 +50,7 @@ struct SyncArgs {
 
 /// `main` of `ao-sync`.
 pub fn main() -> ExitCode {
-    let diag = Diag::new(PROGRAM);
-    let args: SyncArgs = match parse(diag) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    finish(diag, run(&args, diag))
+    main_with::<SyncArgs>(PROGRAM, run)
 }
 
 fn run(args: &SyncArgs, diag: Diag) -> Result<(), CommandError> {

@@ -119,14 +119,17 @@ pub async fn run(
     let now = now_rfc3339();
     // Refuse before touching the disk, then decide again under the lock,
     // which no other runner of this session can hold at the same time.
-    plan(
-        mode,
-        name,
-        &project,
-        known.as_ref(),
-        files.read_meta()?,
-        &now,
-    )?;
+    let decide = || {
+        plan(
+            mode,
+            name,
+            &project,
+            known.as_ref(),
+            files.read_meta()?,
+            &now,
+        )
+    };
+    decide()?;
     let _lock = match files.try_lock()? {
         Ok(lock) => lock,
         Err(state) => {
@@ -136,14 +139,7 @@ pub async fn run(
             });
         }
     };
-    let (resume_id, mut meta) = plan(
-        mode,
-        name,
-        &project,
-        known.as_ref(),
-        files.read_meta()?,
-        &now,
-    )?;
+    let (resume_id, mut meta) = decide()?;
 
     // A run left open by a runner that died is closed first (we hold the
     // lock, so no runner is alive): the backup gets its closing line, and the
