@@ -20,6 +20,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use args::ServerArgs;
+/// For `benches/session_manager.rs` only; not part of the API.
+#[doc(hidden)]
+pub use store::bench_support;
 pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
 
 use live::Hub;

@@ -6,7 +6,7 @@
 
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -182,8 +182,14 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub)
     }
 }
 
+/// Starts a write transaction the way the writer does: taking the write
+/// lock at once, so that it cannot fail half way for want of it.
+pub(super) fn begin_write(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
 fn apply_all(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut tx = begin_write(conn)?;
     for job in batch.iter_mut() {
         let mut sp = tx.savepoint()?;
         job.apply(&sp);
