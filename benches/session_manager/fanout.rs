@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{read_stamp, session_body, stamped_event};
@@ -239,7 +240,9 @@ async fn read_ws(
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> ClientResult {
     let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    // The default 128 KiB read buffer is zeroed on every read; keep it small.
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .expect("ws connect");
     match ws.next().await {
