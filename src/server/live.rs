@@ -9,6 +9,8 @@
 //! to several waiting messages gets them in one write.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -49,6 +51,8 @@ pub struct Frame {
     text: Utf8Bytes,
     /// `event: TYPE\ndata: JSON\n\n`, sent as is on SSE streams.
     sse: Bytes,
+    /// Whether it announces a change to a session (as opposed to an event).
+    changes_sessions: bool,
 }
 
 #[derive(Serialize)]
@@ -100,6 +104,7 @@ impl Frame {
         Frame {
             text: json.into(),
             sse: sse.into(),
+            changes_sessions: !matches!(kind, "event" | "resync"),
         }
     }
 
@@ -144,6 +149,8 @@ const INIT_START: &[u8] = br#"{"type":"init","sessions":"#;
 #[derive(Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Frame>,
+    /// Frames published so far that change a session.
+    session_changes: Arc<AtomicU64>,
 }
 
 impl Hub {
@@ -151,12 +158,22 @@ impl Hub {
     pub fn new(capacity: usize) -> Self {
         Hub {
             tx: broadcast::channel(capacity.max(1)).0,
+            session_changes: Arc::default(),
         }
     }
 
-    /// Sends a frame to every connected client (none connected is fine).
+    /// Sends a committed change to every connected client (none connected
+    /// is fine), counting it first if it changes a session.
     pub fn publish(&self, frame: Frame) {
+        if frame.changes_sessions {
+            self.session_changes.fetch_add(1, Ordering::SeqCst);
+        }
         let _ = self.tx.send(frame);
+    }
+
+    /// How many session changes were published so far.
+    pub fn session_changes(&self) -> u64 {
+        self.session_changes.load(Ordering::SeqCst)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Frame> {
@@ -171,15 +188,11 @@ async fn subscribe_with_snapshot(
     state: &AppState,
 ) -> Result<(Bytes, broadcast::Receiver<Frame>), ApiError> {
     let rx = state.hub.subscribe();
-    let sessions = state.store.list_sessions(None, None).await?;
-    let json = serde_json::to_vec(&sessions).map_err(|e| {
-        tracing::error!("cannot serialize the session list: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot encode the sessions",
-        )
-    })?;
-    Ok((Bytes::from(json), rx))
+    let sessions = state
+        .snapshots
+        .sessions_json(&state.store, &state.hub)
+        .await?;
+    Ok((sessions, rx))
 }
 
 /// Waits for the next frame for this client, or `None` at shutdown.

@@ -10,11 +10,13 @@ mod error;
 mod extract;
 mod live;
 mod routes;
+mod snapshot;
 mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +28,7 @@ pub use store::bench_support;
 pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
 
 use live::Hub;
+use snapshot::Snapshots;
 use store::{Store, WriterThread};
 
 /// The default cap on a request body.
@@ -47,6 +50,7 @@ pub struct ServerConfig {
 pub struct AppState {
     store: Store,
     hub: Hub,
+    snapshots: Arc<Snapshots>,
     max_body_bytes: usize,
     shutdown: CancellationToken,
 }
@@ -79,6 +83,7 @@ impl Server {
             state: AppState {
                 store,
                 hub,
+                snapshots: Arc::default(),
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
             },

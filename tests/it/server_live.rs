@@ -219,3 +219,34 @@ async fn a_long_init_arrives_whole_on_both_feeds() {
     assert_eq!(ws.next().await.unwrap()["type"], "session_deleted");
     assert_eq!(sse.next().await.unwrap().0, "session_deleted");
 }
+
+/// The session list is shared between requests while nothing changes; every
+/// kind of change must show in the very next `GET /sessions` and init.
+#[tokio::test]
+async fn the_session_list_shows_every_change_at_once() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    let list = || async { http.get("/sessions").await.1["sessions"].clone() };
+    assert_eq!(list().await, json!([]));
+    http.create("a", "first", None).await;
+    assert_eq!(list().await[0]["session_name"], "first");
+    http.patch("/sessions/a", json!({"session_name": "renamed"}))
+        .await;
+    assert_eq!(list().await[0]["session_name"], "renamed");
+    http.event("a", event("a", "run_completed")).await;
+    assert_eq!(list().await[0]["status"], "finished");
+    http.event("a", event("a", "run_start")).await;
+    assert_eq!(list().await[0]["status"], "running");
+    http.event("a", assistant("a", "no change to the session"))
+        .await;
+    let mut legacy = event("b", "session_start");
+    legacy["session_name"] = "legacy".into();
+    assert_eq!(http.post("/events", legacy).await.0, 200);
+    assert_eq!(list().await[0]["session_id"], "b", "created by an event");
+    let mut ws = WsClient::connect(&sm.url).await;
+    assert_eq!(ws.next().await.unwrap()["sessions"], list().await);
+    http.delete("/sessions/a").await;
+    assert_eq!(list().await.as_array().unwrap().len(), 1);
+    let mut ws = WsClient::connect(&sm.url).await;
+    assert_eq!(ws.next().await.unwrap()["sessions"], list().await);
+}
