@@ -224,11 +224,28 @@ async fn read_phase(config: &Config, server: &Server, rows: &mut Vec<Row>) {
     server.note("reads: GET /sessions");
     let mut list = reads::list_sessions(base, config.list_requests).await;
     rows.push(Row::info(
-        format!("GET /sessions ({} sessions)", thousands(list.items as f64)),
+        format!(
+            "GET /sessions ({} sessions), nothing changing",
+            thousands(list.items as f64)
+        ),
         format!(
             "{:.1} req/s; {}",
             list.per_second(),
             list.latencies.summary()
+        ),
+    ));
+    server.note("reads: GET /sessions after a change");
+    let mut cold =
+        reads::list_sessions_after_change(base, "bench-session-0", config.list_requests).await;
+    rows.push(Row::info(
+        format!(
+            "GET /sessions ({} sessions), each after a change",
+            thousands(cold.items as f64)
+        ),
+        format!(
+            "{:.1} req/s; {}",
+            cold.per_second(),
+            cold.latencies.summary()
         ),
     ));
     server.note("reads: GET /sessions/{id}/events");

@@ -44,6 +44,41 @@ pub async fn list_sessions(base: &str, n: usize) -> Reads {
     .await
 }
 
+/// `GET /sessions`, `n` times, each right after a change to a session (an
+/// untimed `PATCH`), so that no answer can be one the server kept from
+/// before.
+pub async fn list_sessions_after_change(base: &str, changed: &str, n: usize) -> Reads {
+    let client = http::client();
+    let url = format!("{base}/sessions");
+    let patch_url = format!("{base}/sessions/{changed}");
+    let mut reads = Reads {
+        requests: 0,
+        elapsed: Duration::ZERO,
+        latencies: Latencies::default(),
+        items: 0,
+    };
+    for i in 0..n {
+        let change = serde_json::json!({"agent_name": format!("agent-{i}")}).to_string();
+        let resp = client
+            .patch(&patch_url)
+            .header("content-type", "application/json")
+            .body(change)
+            .send()
+            .await
+            .expect("PATCH");
+        assert_eq!(resp.status(), 200, "PATCH {patch_url}");
+        let (took, body) = http::get(&client, &url).await.expect("read");
+        reads.items = serde_json::from_slice::<SessionsAnswer>(&body)
+            .expect("a session list")
+            .sessions
+            .len();
+        reads.latencies.record(took);
+        reads.elapsed += took;
+        reads.requests += 1;
+    }
+    reads
+}
+
 /// `GET /sessions/{id}/events`, `n` times, one after another.
 pub async fn session_events(base: &str, session: &str, n: usize) -> Reads {
     sequential(&format!("{base}/sessions/{session}/events"), n, |body| {
