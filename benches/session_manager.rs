@@ -289,10 +289,11 @@ fn fanout_rows(config: &Config, live: &mut fanout::Fanout, stored: u64, rows: &m
             thousands(f64::from(config.fanout_rate))
         ),
         value: format!(
-            "{} ev/s achieved, {} events, {} errors",
+            "{} ev/s achieved, {} events, {} errors; POST {}",
             thousands(live.send_rate),
             thousands(live.sent as f64),
-            live.send_errors
+            live.send_errors,
+            live.send_latencies.summary()
         ),
         target: "0 errors".to_owned(),
         ratio: String::new(),

@@ -19,8 +19,9 @@ use crate::stats::Latencies;
 /// Clients connect this many at a time, as dashboards opening one by one
 /// would, rather than all 200 in the same millisecond.
 const CONNECT_WAVE: usize = 10;
-/// Concurrent senders sharing the posting rate.
-const SENDERS: u64 = 4;
+/// Connections sharing the posting rate, each with one request in flight:
+/// enough that the rate holds even when an acknowledgement takes 10 ms.
+const SENDERS: u64 = 16;
 /// How long clients may take to receive the last events after sending ends.
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -45,6 +46,8 @@ pub struct Fanout {
     pub sent: u64,
     pub send_errors: u64,
     pub send_rate: f64,
+    /// How long each `POST` took (stamp to acknowledgement).
+    pub send_latencies: Latencies,
     pub ws: Seen,
     pub sse: Seen,
     /// `(peak, current)` server RSS, read while every client was connected.
@@ -109,7 +112,7 @@ pub async fn run(
             ready.await.expect("a live client connected");
         }
     }
-    let (sent, send_errors, send_rate) = send(base, session, rate, total).await;
+    let (sent, send_errors, send_rate, send_latencies) = send(base, session, rate, total).await;
     let mut complete = 0;
     let _ = tokio::time::timeout(GRACE, async {
         while complete < readers.len() && done_rx.recv().await.is_some() {
@@ -123,6 +126,7 @@ pub async fn run(
         sent,
         send_errors,
         send_rate,
+        send_latencies,
         ws: Seen::default(),
         sse: Seen::default(),
         rss,
@@ -143,8 +147,8 @@ pub async fn run(
 }
 
 /// Posts `total` stamped events at `rate` per second from `SENDERS`
-/// connections: `(acknowledged, failed, achieved rate)`.
-async fn send(base: &str, session: &str, rate: u32, total: u64) -> (u64, u64, f64) {
+/// connections: `(acknowledged, failed, achieved rate, POST latencies)`.
+async fn send(base: &str, session: &str, rate: u32, total: u64) -> (u64, u64, f64, Latencies) {
     let start = tokio::time::Instant::now();
     let interval = Duration::from_secs(1) / rate;
     let senders: Vec<_> = (0..SENDERS)
@@ -154,11 +158,15 @@ async fn send(base: &str, session: &str, rate: u32, total: u64) -> (u64, u64, f6
             tokio::spawn(async move {
                 let client = http::client();
                 let (mut ok, mut failed) = (0u64, 0u64);
+                let mut latencies = Latencies::default();
                 for seq in (w..total).step_by(SENDERS as usize) {
                     tokio::time::sleep_until(start + interval * seq as u32).await;
                     let body = stamped_event(&session, seq, now_us());
                     match http::post(&client, &url, body).await {
-                        Ok(_) => ok += 1,
+                        Ok(took) => {
+                            ok += 1;
+                            latencies.record(took);
+                        }
                         Err(e) => {
                             if failed == 0 {
                                 eprintln!("  live sender error: {e}");
@@ -167,17 +175,24 @@ async fn send(base: &str, session: &str, rate: u32, total: u64) -> (u64, u64, f6
                         }
                     }
                 }
-                (ok, failed)
+                (ok, failed, latencies)
             })
         })
         .collect();
     let (mut ok, mut failed) = (0, 0);
+    let mut latencies = Latencies::default();
     for sender in senders {
-        let (o, f) = sender.await.expect("sender");
+        let (o, f, l) = sender.await.expect("sender");
         ok += o;
         failed += f;
+        latencies.merge(l);
     }
-    (ok, failed, ok as f64 / start.elapsed().as_secs_f64())
+    (
+        ok,
+        failed,
+        ok as f64 / start.elapsed().as_secs_f64(),
+        latencies,
+    )
 }
 
 /// What a client does with each message it reads.
