@@ -165,7 +165,7 @@ fn ingest_row(run: &mut ingest::Ingest, limit: f64) -> Row {
     let value = format!(
         "{} ev/s; {}; {} errors; server CPU {cpu_per_event:.0} us/ev",
         thousands(rate),
-        run.latencies.summary(),
+        run.latencies.summary_with_max(),
         run.errors
     );
     let ratio = format!("{:.2}x storage limit", rate / limit);

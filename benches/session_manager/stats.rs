@@ -44,6 +44,15 @@ impl Latencies {
             self.percentile_ms(99.0)
         )
     }
+
+    /// "p50 0.41 ms, p99 1.90 ms, max 7.3 ms"
+    pub fn summary_with_max(&mut self) -> String {
+        format!(
+            "{}, max {:.1} ms",
+            self.summary(),
+            self.percentile_ms(100.0)
+        )
+    }
 }
 
 /// 12345.6 -> "12,346"
