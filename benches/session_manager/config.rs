@@ -7,13 +7,16 @@ use agent_orchestrator::server::Synchronous;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Time spent writing per storage-limit measurement.
+    /// Each storage-limit and ingest figure is the median of this many runs,
+    /// so that a burst from another process on the machine moves it less.
+    pub rounds: usize,
+    /// Time spent writing per storage-limit run.
     pub storage_time: Duration,
     /// Rows per commit in the batched storage measurement.
     pub storage_batch: usize,
     /// The client counts of the ingest measurements.
     pub ingest_clients: Vec<usize>,
-    /// Time spent per ingest measurement.
+    /// Time spent per ingest run.
     pub ingest_time: Duration,
     /// Sessions stored for `GET /sessions` and the name lookups.
     pub sessions: usize,
@@ -46,16 +49,17 @@ impl Config {
         let quick = flag("AO_BENCH_QUICK");
         let pick = |full: u64, quick_value: u64| if quick { quick_value } else { full };
         Config {
-            storage_time: secs("AO_BENCH_STORAGE_SECS", pick(2, 1)),
+            rounds: num("AO_BENCH_ROUNDS", pick(3, 1)).max(1) as usize,
+            storage_time: secs("AO_BENCH_STORAGE_SECS", 1),
             storage_batch: num("AO_BENCH_STORAGE_BATCH", 100) as usize,
             ingest_clients: list("AO_BENCH_INGEST_CLIENTS", "1,8,32")
                 .iter()
                 .map(|n| n.parse().expect("AO_BENCH_INGEST_CLIENTS: numbers"))
                 .collect(),
-            ingest_time: secs("AO_BENCH_INGEST_SECS", pick(5, 2)),
+            ingest_time: secs("AO_BENCH_INGEST_SECS", pick(3, 2)),
             sessions: num("AO_BENCH_SESSIONS", pick(10_000, 2_000)) as usize,
             big_session_events: num("AO_BENCH_EVENTS", pick(100_000, 10_000)) as usize,
-            list_requests: num("AO_BENCH_LIST_REQUESTS", pick(30, 5)) as usize,
+            list_requests: num("AO_BENCH_LIST_REQUESTS", pick(100, 10)) as usize,
             event_reads: num("AO_BENCH_EVENT_READS", pick(5, 2)) as usize,
             lookup_time: secs("AO_BENCH_LOOKUP_SECS", pick(3, 1)),
             lookup_clients: 8,

@@ -24,15 +24,17 @@ impl Ingest {
 }
 
 /// Posts events from `clients` clients for `time`.
-/// `cpu_time` reads the server's CPU time.
+/// `round` tells runs apart (each has its own sessions); `cpu_time` reads
+/// the server's CPU time.
 pub async fn run(
     base: &str,
     clients: usize,
+    round: usize,
     time: Duration,
     cpu_time: impl Fn() -> Duration,
 ) -> Ingest {
     let sessions: Vec<String> = (0..clients)
-        .map(|w| format!("bench-ingest-{clients}-{w}"))
+        .map(|w| format!("bench-ingest-{clients}-{round}-{w}"))
         .collect();
     let setup = http::client();
     for id in &sessions {

@@ -55,6 +55,30 @@ impl Latencies {
     }
 }
 
+/// The index of the median of `values` (the lower one for an even count).
+pub fn median_index(values: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order[(values.len() - 1) / 2]
+}
+
+/// "7,923 ev/s" for one run, "7,923 ev/s (median of 3: 7,100-8,012)" for more.
+pub fn rate_summary(values: &[f64]) -> String {
+    let median = values[median_index(values)];
+    if values.len() == 1 {
+        return format!("{} ev/s", thousands(median));
+    }
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!(
+        "{} ev/s (median of {}: {}-{})",
+        thousands(median),
+        values.len(),
+        thousands(min),
+        thousands(max)
+    )
+}
+
 /// 12345.6 -> "12,346"
 pub fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x.max(0.0));
