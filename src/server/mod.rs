@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -100,6 +101,14 @@ impl Server {
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
         let app = routes::router(self.state);
+        // Streamed answers (SSE, WebSocket messages, long lists) go out in
+        // several small writes; with Nagle's algorithm a small write waits
+        // for the client's delayed ACK, up to 40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
