@@ -82,36 +82,7 @@ pub async fn run(
     let total = u64::from(rate) * time.as_secs().max(1);
     let stop = CancellationToken::new();
     let (done_tx, mut done_rx) = mpsc::channel(ws_clients + sse_clients + 1);
-    let mut readers = Vec::new();
-    // Alternate the kinds while connecting: `true` is SSE.
-    let mut kinds: Vec<bool> = (0..ws_clients.max(sse_clients))
-        .flat_map(|i| {
-            [
-                (i < ws_clients).then_some(false),
-                (i < sse_clients).then_some(true),
-            ]
-        })
-        .flatten()
-        .collect();
-    kinds.shrink_to_fit();
-    for wave in kinds.chunks(CONNECT_WAVE) {
-        let mut connecting = Vec::new();
-        for &sse in wave {
-            let (base, stop, done) = (base.to_owned(), stop.clone(), done_tx.clone());
-            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-            readers.push(tokio::spawn(async move {
-                if sse {
-                    read_sse(&base, total, stop, done, ready_tx).await
-                } else {
-                    read_ws(&base, total, stop, done, ready_tx).await
-                }
-            }));
-            connecting.push(ready_rx);
-        }
-        for ready in connecting {
-            ready.await.expect("a live client connected");
-        }
-    }
+    let readers = connect(base, ws_clients, sse_clients, total, &stop, &done_tx).await;
     let (sent, send_errors, send_rate, send_latencies) = send(base, session, rate, total).await;
     let mut complete = 0;
     let _ = tokio::time::timeout(GRACE, async {
@@ -144,6 +115,48 @@ pub async fn run(
         seen.resync_missed += r.resync_missed;
     }
     fanout
+}
+
+/// Connects the clients, [`CONNECT_WAVE`] at a time, alternating the kinds;
+/// returns once each has read its init.
+async fn connect(
+    base: &str,
+    ws_clients: usize,
+    sse_clients: usize,
+    total: u64,
+    stop: &CancellationToken,
+    done: &mpsc::Sender<()>,
+) -> Vec<tokio::task::JoinHandle<ClientResult>> {
+    // `true` is SSE.
+    let kinds: Vec<bool> = (0..ws_clients.max(sse_clients))
+        .flat_map(|i| {
+            [
+                (i < ws_clients).then_some(false),
+                (i < sse_clients).then_some(true),
+            ]
+        })
+        .flatten()
+        .collect();
+    let mut readers = Vec::new();
+    for wave in kinds.chunks(CONNECT_WAVE) {
+        let mut connecting = Vec::new();
+        for &sse in wave {
+            let (base, stop, done) = (base.to_owned(), stop.clone(), done.clone());
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+            readers.push(tokio::spawn(async move {
+                if sse {
+                    read_sse(&base, total, stop, done, ready_tx).await
+                } else {
+                    read_ws(&base, total, stop, done, ready_tx).await
+                }
+            }));
+            connecting.push(ready_rx);
+        }
+        for ready in connecting {
+            ready.await.expect("a live client connected");
+        }
+    }
+    readers
 }
 
 /// Posts `total` stamped events at `rate` per second from `SENDERS`
