@@ -11,20 +11,26 @@ mod error;
 mod extract;
 mod live;
 mod routes;
+mod snapshot;
 mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use args::ServerArgs;
+/// For `benches/session_manager.rs` only; not part of the API.
+#[doc(hidden)]
+pub use store::bench_support;
 pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
 
 use live::Hub;
+use snapshot::Snapshots;
 use store::{Store, WriterThread};
 
 /// The default cap on a request body.
@@ -46,6 +52,7 @@ pub struct ServerConfig {
 pub struct AppState {
     store: Store,
     hub: Hub,
+    snapshots: Arc<Snapshots>,
     max_body_bytes: usize,
     shutdown: CancellationToken,
 }
@@ -78,6 +85,7 @@ impl Server {
             state: AppState {
                 store,
                 hub,
+                snapshots: Arc::default(),
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
             },
@@ -94,9 +102,9 @@ impl Server {
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
         let app = routes::router(self.state);
-        // A streamed answer (the events list) ends with a small write that
-        // Nagle's algorithm would hold until the client's delayed ACK,
-        // adding ~40 ms to a request that takes well under one.
+        // Streamed answers (SSE, WebSocket messages, long lists) go out in
+        // several small writes; with Nagle's algorithm a small write waits
+        // for the client's delayed ACK, up to 40 ms.
         let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");

@@ -253,6 +253,7 @@ async fn each_bad_request_gets_a_4xx_that_names_the_problem() {
             "malformed JSON",
         ),
         ("GET", "/sessions/%FF%FE", b"", None, 400, "path"),
+        ("GET", "/ws", b"", None, 400, "WebSocket upgrade"),
     ];
     for (method, path, body, ct, want, needle) in raw {
         let (status, answer) = http.send_raw(method, path, body.to_vec(), ct).await;

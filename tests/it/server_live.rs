@@ -184,3 +184,69 @@ async fn a_stalled_client_gets_resync_and_others_miss_nothing() {
     );
     assert_eq!(sse_events + sse_missed, 120);
 }
+
+/// A long init (many sessions, names of multi-byte characters) goes out in
+/// WebSocket fragments; both feeds must still deliver it whole and equal to
+/// `GET /sessions`.
+#[tokio::test]
+async fn a_long_init_arrives_whole_on_both_feeds() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    for i in 0..300 {
+        let name = format!("セッション-{i}-{}", "é".repeat(i % 7));
+        http.create(&format!("s{i}"), &name, Some("/tmp/プロジェクト"))
+            .await;
+    }
+    let (_, listed) = http.get("/sessions").await;
+    assert!(
+        listed.to_string().len() > 3 * 16 * 1024,
+        "long enough for several 16 KiB fragments"
+    );
+
+    let mut ws = WsClient::connect(&sm.url).await;
+    let init = ws.next().await.unwrap();
+    assert_eq!(init["type"], "init");
+    assert_eq!(init["sessions"], listed["sessions"]);
+    assert_eq!(init["sessions"][0]["session_id"], "s299", "newest first");
+
+    let mut sse = SseClient::connect(&sm.url).await;
+    let (name, init) = sse.next().await.unwrap();
+    assert_eq!(name, "init");
+    assert_eq!(init["sessions"], listed["sessions"]);
+
+    // Live messages follow the fragmented init as usual.
+    http.delete("/sessions/s0").await;
+    assert_eq!(ws.next().await.unwrap()["type"], "session_deleted");
+    assert_eq!(sse.next().await.unwrap().0, "session_deleted");
+}
+
+/// The session list is shared between requests while nothing changes; every
+/// kind of change must show in the very next `GET /sessions` and init.
+#[tokio::test]
+async fn the_session_list_shows_every_change_at_once() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    let list = || async { http.get("/sessions").await.1["sessions"].clone() };
+    assert_eq!(list().await, json!([]));
+    http.create("a", "first", None).await;
+    assert_eq!(list().await[0]["session_name"], "first");
+    http.patch("/sessions/a", json!({"session_name": "renamed"}))
+        .await;
+    assert_eq!(list().await[0]["session_name"], "renamed");
+    http.event("a", event("a", "run_completed")).await;
+    assert_eq!(list().await[0]["status"], "finished");
+    http.event("a", event("a", "run_start")).await;
+    assert_eq!(list().await[0]["status"], "running");
+    http.event("a", assistant("a", "no change to the session"))
+        .await;
+    let mut legacy = event("b", "session_start");
+    legacy["session_name"] = "legacy".into();
+    assert_eq!(http.post("/events", legacy).await.0, 200);
+    assert_eq!(list().await[0]["session_id"], "b", "created by an event");
+    let mut ws = WsClient::connect(&sm.url).await;
+    assert_eq!(ws.next().await.unwrap()["sessions"], list().await);
+    http.delete("/sessions/a").await;
+    assert_eq!(list().await.as_array().unwrap().len(), 1);
+    let mut ws = WsClient::connect(&sm.url).await;
+    assert_eq!(ws.next().await.unwrap()["sessions"], list().await);
+}

@@ -2,7 +2,10 @@
 //! sessions, and the status and result lookups the commands poll.
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -75,18 +78,34 @@ pub struct ListQuery {
     project_dir: Option<String>,
 }
 
-/// `GET /sessions[?name=N[&project_dir=P]]`
+/// `GET /sessions[?name=N[&project_dir=P]]`. The whole list comes from the
+/// copy shared with live clients (see `server::snapshot`).
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListQuery),
     responses((status = 200, description = "Sessions, newest first", body = SessionsAnswer)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<SessionsAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
+    if query.name.is_none() && query.project_dir.is_none() {
+        let sessions = state
+            .snapshots
+            .sessions_json(&state.store, &state.hub)
+            .await?;
+        let pieces = [
+            Bytes::from_static(br#"{"sessions":"#),
+            sessions,
+            Bytes::from_static(b"}"),
+        ];
+        let body = Body::from_stream(futures_util::stream::iter(
+            pieces.map(Ok::<_, std::convert::Infallible>),
+        ));
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let sessions = state
         .store
         .list_sessions(query.name, query.project_dir)
         .await?;
-    Ok(Json(SessionsAnswer { sessions }))
+    Ok(Json(SessionsAnswer { sessions }).into_response())
 }
 
 /// `GET /sessions/{id}`

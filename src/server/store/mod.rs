@@ -5,6 +5,7 @@
 //! No request is answered before its change is committed, and broadcasts go
 //! out after the commit, in commit order.
 
+pub mod bench_support;
 mod ops;
 mod reader;
 mod schema;

@@ -123,22 +123,9 @@ impl Op for AddEvent {
                 )));
             }
         };
-        let inserted = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO events (session_id, event_id, event_type, role, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                event.session_id,
-                event.event_id.map(|id| id.to_string()),
-                event.event_type.as_str(),
-                event.role.map(|r| r.as_str()),
-                self.body,
-            ])?;
-        if inserted == 0 {
+        let Some(id) = insert_event_row(conn, event, &self.body)? else {
             return Ok(true);
-        }
-        let id = conn.last_insert_rowid();
+        };
         frames.push(Frame::event(&with_id(id, &self.body)));
         if let Some(status) = event.event_type.status_effect()
             && status != session.status
@@ -150,6 +137,28 @@ impl Op for AddEvent {
         }
         Ok(false)
     }
+}
+
+/// Inserts one event row; `None` when an event with its `event_id` is
+/// already stored in that session, else the row's `id`.
+pub(super) fn insert_event_row(
+    conn: &Connection,
+    event: &Event,
+    body: &str,
+) -> Result<Option<i64>, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (session_id, event_id, event_type, role, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            event.session_id,
+            event.event_id.map(|id| id.to_string()),
+            event.event_type.as_str(),
+            event.role.map(|r| r.as_str()),
+            body,
+        ])?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
 /// Puts the server's `id` first in a stored event body (a JSON object that

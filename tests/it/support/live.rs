@@ -44,7 +44,8 @@ impl WsClient {
 
 pub struct SseClient {
     response: reqwest::Response,
-    buffer: String,
+    /// Bytes, not text: a read may end inside a multi-byte character.
+    buffer: Vec<u8>,
 }
 
 impl SseClient {
@@ -66,15 +67,16 @@ impl SseClient {
         );
         SseClient {
             response,
-            buffer: String::new(),
+            buffer: Vec::new(),
         }
     }
 
     /// The next event as (SSE event name, JSON data); `None` at end of stream.
     pub async fn next(&mut self) -> Option<(String, Value)> {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block).expect("UTF-8 event");
                 let mut name = String::from("message");
                 let mut data = String::new();
                 for line in block.lines() {
@@ -93,7 +95,7 @@ impl SseClient {
                 .await
                 .expect("no SSE data in time")
                 .ok()??;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            self.buffer.extend_from_slice(&chunk);
         }
     }
 }
