@@ -53,8 +53,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))
-        .routes(routes!(live::ws))
-        .routes(routes!(live::sse))
+        .routes(routes!(live::ws::ws))
+        .routes(routes!(live::sse::sse))
 }
 
 /// The whole API over `state`.
