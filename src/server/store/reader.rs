@@ -80,8 +80,28 @@ impl ReaderPool {
     }
 }
 
-const SESSION_COLUMNS: &str =
-    "session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at";
+/// `SELECT <every session column> FROM sessions <rest>`.
+macro_rules! select_sessions {
+    ($rest:literal) => {
+        concat!(
+            "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at FROM sessions ",
+            $rest
+        )
+    };
+}
+
+const SESSION_BY_ID: &str = select_sessions!("WHERE session_id = ?1");
+const SESSION_BY_NAME_IN_PROJECT: &str =
+    select_sessions!("WHERE session_name = ?1 AND IFNULL(project_dir, '') = IFNULL(?2, '')");
+const SESSIONS_BY_NAME: &str = select_sessions!("WHERE session_name = ?1 ORDER BY seq DESC");
+const SESSIONS_IN_PROJECT: &str =
+    select_sessions!("WHERE IFNULL(project_dir, '') = ?1 ORDER BY seq DESC");
+const ALL_SESSIONS: &str = select_sessions!("ORDER BY seq DESC");
+const LAST_ANSWER: &str = "SELECT body FROM events
+    WHERE session_id = ?1 AND event_type = 'message' AND role = 'assistant'
+    ORDER BY id DESC LIMIT 1";
+const EVENTS_PAGE: &str =
+    "SELECT id, body FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let status: String = row.get(2)?;
@@ -98,9 +118,7 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
 
 pub(super) fn get_session(conn: &Connection, id: &str) -> Result<Option<Session>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"
-        ))?
+        .prepare_cached(SESSION_BY_ID)?
         .query_row([id], session_from_row)
         .optional()?)
 }
@@ -112,10 +130,7 @@ pub(super) fn session_by_name(
     project_dir: Option<&str>,
 ) -> Result<Option<Session>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions
-             WHERE session_name = ?1 AND IFNULL(project_dir, '') = IFNULL(?2, '')"
-        ))?
+        .prepare_cached(SESSION_BY_NAME_IN_PROJECT)?
         .query_row(rusqlite::params![name, project_dir], session_from_row)
         .optional()?)
 }
@@ -129,25 +144,9 @@ pub(super) fn list_sessions(
         (Some(name), Some(dir)) => Ok(session_by_name(conn, name, Some(dir))?
             .into_iter()
             .collect()),
-        (Some(name), None) => collect(
-            conn,
-            &format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE session_name = ?1 ORDER BY seq DESC"
-            ),
-            [name],
-        ),
-        (None, Some(dir)) => collect(
-            conn,
-            &format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE IFNULL(project_dir, '') = ?1 ORDER BY seq DESC"
-            ),
-            [dir],
-        ),
-        (None, None) => collect(
-            conn,
-            &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY seq DESC"),
-            [],
-        ),
+        (Some(name), None) => collect(conn, SESSIONS_BY_NAME, [name]),
+        (None, Some(dir)) => collect(conn, SESSIONS_IN_PROJECT, [dir]),
+        (None, None) => collect(conn, ALL_SESSIONS, []),
     }
 }
 
@@ -179,11 +178,7 @@ pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreE
         return Ok(ResultLookup::Running);
     }
     let body: Option<String> = tx
-        .prepare_cached(
-            "SELECT body FROM events
-             WHERE session_id = ?1 AND event_type = 'message' AND role = 'assistant'
-             ORDER BY id DESC LIMIT 1",
-        )?
+        .prepare_cached(LAST_ANSWER)?
         .query_row([id], |r| r.get(0))
         .optional()?;
     let Some(body) = body else {
@@ -200,12 +195,47 @@ pub(super) fn events_page(
     after: i64,
     limit: u32,
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, body FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(EVENTS_PAGE)?;
     let rows = stmt.query_map(rusqlite::params![id, after, limit], |r| {
         let id: i64 = r.get(0)?;
         Ok((id, with_id(id, &r.get::<_, String>(1)?)))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every lookup the API serves by name, project, id or session uses an
+    /// index: none reads the whole table.
+    #[test]
+    fn lookups_use_an_index_not_a_scan() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        for sql in [
+            SESSION_BY_ID,
+            SESSION_BY_NAME_IN_PROJECT,
+            SESSIONS_BY_NAME,
+            SESSIONS_IN_PROJECT,
+            LAST_ANSWER,
+            EVENTS_PAGE,
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter().any(|step| step.contains("USING")),
+                "no index for {sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN")),
+                "a full scan for {sql}: {plan:?}"
+            );
+        }
+    }
 }

@@ -34,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_session ON events (session_id, id);
     CREATE UNIQUE INDEX events_event_id ON events (session_id, event_id) WHERE event_id IS NOT NULL;",
+    // 2: the sessions of one project (`GET /sessions?project_dir=P`), newest first.
+    "CREATE INDEX sessions_project ON sessions (IFNULL(project_dir, ''), seq);",
 ];
 
 /// The schema version this build writes.
@@ -85,6 +87,31 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn migrates_a_version_1_file_forward() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(MIGRATIONS[0]).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        tx.commit().unwrap();
+        conn.execute(
+            "INSERT INTO sessions (session_id, session_name, status, created_at) VALUES ('s', 'n', 'finished', 't')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1, "data survives the migration");
     }
 
     #[test]
