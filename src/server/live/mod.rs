@@ -127,7 +127,7 @@ impl Frame {
 
 /// The start of the first message of a connection,
 /// `{"type":"init","sessions":[...]}`; the session list follows.
-const INIT_START: &[u8] = br#"{"type":"init","sessions":"#;
+const INIT_START: &str = r#"{"type":"init","sessions":"#;
 
 /// The fan-out point: the writer publishes, every live client subscribes.
 #[derive(Clone)]

@@ -26,7 +26,7 @@ const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub async fn sse(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (sessions, rx) = subscribe_with_snapshot(&state).await?;
     let mut start = b"event: init\ndata: ".to_vec();
-    start.extend_from_slice(INIT_START);
+    start.extend_from_slice(INIT_START.as_bytes());
     let init = vec![Bytes::from(start), sessions, Bytes::from_static(b"}\n\n")];
     let stream = SseStream {
         init,

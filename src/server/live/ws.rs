@@ -9,11 +9,11 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::{Frame, INIT_START, MAX_COALESCED, next_frame, subscribe_with_snapshot, waiting_frame};
 use crate::server::AppState;
@@ -169,16 +169,17 @@ where
     K: Sink<Message> + Unpin,
 {
     let total = INIT_START.len() + sessions.len() + 1;
-    if total <= WS_FRAGMENT {
-        let mut text = Vec::with_capacity(total);
-        text.extend_from_slice(INIT_START);
-        text.extend_from_slice(&sessions);
-        text.push(b'}');
-        let text = Utf8Bytes::try_from(text).expect("JSON is UTF-8");
-        return sink.send(Message::Text(text)).await;
+    if total <= WS_FRAGMENT
+        && let Ok(list) = std::str::from_utf8(&sessions)
+    {
+        let mut text = String::with_capacity(total);
+        text.push_str(INIT_START);
+        text.push_str(list);
+        text.push('}');
+        return sink.send(Message::Text(text.into())).await;
     }
     let first = WsFrame::message(
-        Bytes::from_static(INIT_START),
+        Bytes::from_static(INIT_START.as_bytes()),
         OpCode::Data(Data::Text),
         false,
     );
