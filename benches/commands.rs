@@ -257,7 +257,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
         created_at: TIMESTAMP.to_owned(),
         last_resumed_at: None,
     })?;
-    let mut log = LogWriter::open(&files.log_path())?;
+    let (mut log, _) = LogWriter::open(&files.log_path())?;
     log.append(
         &UserMessageLine {
             timestamp: TIMESTAMP.to_owned(),

@@ -304,25 +304,10 @@ pub fn replay(name: &str, legacy: bool, lines: &[(u64, Vec<u8>)]) -> (Recorder, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn user(ts: &str, resume: Option<&str>) -> Vec<u8> {
-        UserMessageLine {
-            timestamp: ts.into(),
-            content: "do it".into(),
-            project_dir: "/p".into(),
-            resume_session_id: resume.map(str::to_owned),
-        }
-        .to_line()
-    }
+    use crate::backup::fixtures::{end_line, user_line as user};
 
     fn done(ts: &str, code: i64, reason: RunEndReason) -> Vec<u8> {
-        RunCompletedLine {
-            timestamp: ts.into(),
-            exit_code: Some(code),
-            reason,
-            error: None,
-        }
-        .to_line()
+        end_line(ts, Some(code), reason, None)
     }
 
     /// The real transcript of a new run, with the runner's own lines around it.

@@ -3,7 +3,7 @@
 //! Whoever next holds the session's lock closes the run in the backup
 //! (reason `interrupted`) and gets the actions that tell the API.
 
-use crate::backup::{BackupError, BackupLine, LogWriter, RunCompletedLine, SessionFiles, read_log};
+use crate::backup::{BackupError, BackupLine, LogLines, LogWriter, RunCompletedLine};
 use crate::record::{Action, replay};
 use crate::wire::{RunEndReason, now_rfc3339};
 
@@ -24,15 +24,21 @@ fn last_run(lines: &[(u64, Vec<u8>)]) -> &[(u64, Vec<u8>)] {
     start.map_or(&[], |i| &lines[i..])
 }
 
-/// Closes the session's last run in the backup if it was left open. Call it
-/// only while holding the session's lock (no runner is alive then).
-pub fn close_last_run(files: &SessionFiles, legacy: bool) -> Result<Closed, BackupError> {
-    let lines = read_log(&files.log_path())?;
-    let mut run = last_run(&lines).to_vec();
+/// Closes session `name`'s last run in its backup if it was left open:
+/// appends the closing line through `log` and to `lines` (the log's lines,
+/// as [`LogWriter::open`] read them). Call it only while holding the
+/// session's lock (no runner is alive then).
+pub fn close_last_run(
+    name: &str,
+    log: &mut LogWriter,
+    lines: &mut LogLines,
+    legacy: bool,
+) -> Result<Closed, BackupError> {
+    let run = last_run(lines);
     if run.is_empty() {
         return Ok(Closed::default());
     }
-    let (recorder, _) = replay(files.name().as_str(), legacy, &run);
+    let (mut recorder, mut actions) = replay(name, legacy, run);
     let was_open = recorder.run_open();
     if was_open {
         let end = RunCompletedLine {
@@ -42,50 +48,48 @@ pub fn close_last_run(files: &SessionFiles, legacy: bool) -> Result<Closed, Back
             error: Some("the runner stopped before the run finished".to_owned()),
         };
         let line = end.to_line();
-        let index = LogWriter::open(&files.log_path())?.append(&line)?;
-        run.push((index, line));
+        let index = log.append(&line)?;
+        actions.extend(recorder.feed(index, &BackupLine::RunCompleted(end)));
+        lines.push((index, line));
     }
-    let (_, actions) = replay(files.name().as_str(), legacy, &run);
     Ok(Closed { was_open, actions })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::UserMessageLine;
-    use crate::name::SessionName;
+    use crate::backup::fixtures::{files, user_line};
+    use crate::backup::{SessionFiles, read_log};
 
-    fn files(dir: &std::path::Path) -> SessionFiles {
-        SessionFiles::new(dir, &SessionName::parse("s").unwrap())
-    }
-
-    fn user() -> Vec<u8> {
-        UserMessageLine {
-            timestamp: "2026-01-01T00:00:00Z".into(),
-            content: "p".into(),
-            project_dir: "/p".into(),
-            resume_session_id: None,
-        }
-        .to_line()
+    fn close(f: &SessionFiles) -> Closed {
+        let (mut log, mut lines) = LogWriter::open(&f.log_path()).unwrap();
+        let closed = close_last_run("s", &mut log, &mut lines, false).unwrap();
+        assert_eq!(
+            lines,
+            read_log(&f.log_path()).unwrap(),
+            "lines follow the file"
+        );
+        closed
     }
 
     #[test]
     fn an_open_run_is_closed_once() {
         let dir = tempfile::tempdir().unwrap();
         let f = files(dir.path());
-        let mut log = LogWriter::open(&f.log_path()).unwrap();
-        log.append(&user()).unwrap();
+        let (mut log, _) = LogWriter::open(&f.log_path()).unwrap();
+        log.append(&user_line("2026-01-01T00:00:00Z", None))
+            .unwrap();
         log.append(br#"{"type":"system","subtype":"init","session_id":"sid"}"#)
             .unwrap();
         drop(log);
-        let closed = close_last_run(&f, false).unwrap();
+        let closed = close(&f);
         assert!(closed.was_open);
         let Some(Action::Event(end)) = closed.actions.last() else {
             panic!()
         };
         assert_eq!(end.reason.as_deref(), Some("interrupted"));
         assert_eq!(end.exit_code, None);
-        let again = close_last_run(&f, false).unwrap();
+        let again = close(&f);
         assert!(!again.was_open);
         assert_eq!(
             again.actions, closed.actions,
@@ -97,7 +101,7 @@ mod tests {
     #[test]
     fn no_log_no_run() {
         let dir = tempfile::tempdir().unwrap();
-        let closed = close_last_run(&files(dir.path()), false).unwrap();
+        let closed = close(&files(dir.path()));
         assert!(!closed.was_open && closed.actions.is_empty());
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::backup::{BackupError, SessionFiles, read_log};
+use crate::backup::{BackupError, LogWriter, SessionFiles};
 use crate::client::{ClientError, SessionClient};
 use crate::record::{Action, replay};
 use crate::recover::close_last_run;
@@ -56,8 +56,8 @@ pub async fn sync_session(
         Ok(lock) => lock,
         Err(state) => return Err(SyncError::Running(name, state.holder())),
     };
-    let closed = close_last_run(files, legacy)?;
-    let lines = read_log(&files.log_path())?;
+    let (mut log, mut lines) = LogWriter::open(&files.log_path())?;
+    let closed = close_last_run(&name, &mut log, &mut lines, legacy)?;
     let (recorder, actions) = replay(&name, legacy, &lines);
     let mut report = SyncReport {
         session_name: name,

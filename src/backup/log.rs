@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::BackupError;
 
+/// A log's lines, each with its position.
+pub type LogLines = Vec<(u64, Vec<u8>)>;
+
 /// Appends lines to one `.jsonl` file and knows the position of the next.
 pub struct LogWriter {
     path: PathBuf,
@@ -15,9 +18,10 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Opens (creating) the log for appending. A last line cut short by a
+    /// Opens (creating) the log for appending, and answers the lines it
+    /// already holds, read in the same pass. A last line cut short by a
     /// crash is ended with a newline first, so it stays one line of its own.
-    pub fn open(path: &Path) -> Result<LogWriter, BackupError> {
+    pub fn open(path: &Path) -> Result<(LogWriter, LogLines), BackupError> {
         let err = |e| BackupError::new(path, e);
         let mut file = OpenOptions::new()
             .read(true)
@@ -25,16 +29,18 @@ impl LogWriter {
             .create(true)
             .open(path)
             .map_err(err)?;
-        let (mut lines, ends_with_newline) = count_lines(&mut file).map_err(err)?;
-        if !ends_with_newline {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(err)?;
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
             file.write_all(b"\n").map_err(err)?;
-            lines += 1;
         }
-        Ok(LogWriter {
+        let lines = split_lines(&bytes);
+        let writer = LogWriter {
             path: path.to_owned(),
             file,
-            next_index: lines,
-        })
+            next_index: lines.len() as u64,
+        };
+        Ok((writer, lines))
     }
 
     /// Appends one line (a newline is added) in a single write; answers its
@@ -58,30 +64,19 @@ impl LogWriter {
     }
 }
 
-/// Counts lines, and tells whether the file is empty or ends with a newline.
-fn count_lines(file: &mut File) -> std::io::Result<(u64, bool)> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut lines = 0u64;
-    let mut last = b'\n';
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok((lines, last == b'\n'));
-        }
-        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buf[n - 1];
+/// Every line of a log with its position; a missing file has none.
+pub fn read_log(path: &Path) -> Result<LogLines, BackupError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(split_lines(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(BackupError::new(path, e)),
     }
 }
 
-/// Every line of a log with its position; a missing file has none. A last
-/// line without its newline (cut short) still counts.
-pub fn read_log(path: &Path) -> Result<Vec<(u64, Vec<u8>)>, BackupError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(BackupError::new(path, e)),
-    };
-    let mut lines: Vec<(u64, Vec<u8>)> = bytes
+/// The lines of a log's bytes with their positions. A last line without
+/// its newline (cut short) still counts.
+fn split_lines(bytes: &[u8]) -> LogLines {
+    let mut lines: LogLines = bytes
         .split(|&b| b == b'\n')
         .enumerate()
         .map(|(i, line)| (i as u64, line.to_vec()))
@@ -90,7 +85,7 @@ pub fn read_log(path: &Path) -> Result<Vec<(u64, Vec<u8>)>, BackupError> {
     if bytes.is_empty() || bytes.ends_with(b"\n") {
         lines.pop();
     }
-    Ok(lines)
+    lines
 }
 
 #[cfg(test)]
@@ -101,12 +96,18 @@ mod tests {
     fn positions_continue_across_opens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
-        let mut w = LogWriter::open(&path).unwrap();
+        let (mut w, lines) = LogWriter::open(&path).unwrap();
+        assert!(lines.is_empty());
         assert_eq!(w.append(b"a").unwrap(), 0);
         assert_eq!(w.append(b"b").unwrap(), 1);
         drop(w);
-        let mut w = LogWriter::open(&path).unwrap();
+        let (mut w, lines) = LogWriter::open(&path).unwrap();
         assert_eq!(w.next_index(), 2);
+        assert_eq!(
+            lines,
+            [(0, b"a".to_vec()), (1, b"b".to_vec())],
+            "read in the same pass"
+        );
         assert_eq!(w.append(b"").unwrap(), 2);
         assert_eq!(w.append(b"c").unwrap(), 3);
         let lines = read_log(&path).unwrap();
@@ -122,7 +123,8 @@ mod tests {
         std::fs::write(&path, b"one\ntwo-cut-sh").unwrap();
         let before = read_log(&path).unwrap();
         assert_eq!(before.len(), 2);
-        let mut w = LogWriter::open(&path).unwrap();
+        let (mut w, opened) = LogWriter::open(&path).unwrap();
+        assert_eq!(opened, before, "the cut line counts");
         assert_eq!(w.append(b"three").unwrap(), 2);
         let after = read_log(&path).unwrap();
         assert_eq!(after[..2], before[..]);

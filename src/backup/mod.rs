@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use lines::{BackupLine, RunCompletedLine, UserMessageLine};
 pub use lock::{LockState, RunLock};
-pub use log::{LogWriter, read_log};
+pub use log::{LogLines, LogWriter, read_log};
 pub use meta::{Meta, list_metas};
 
 use crate::name::SessionName;
@@ -103,5 +103,47 @@ impl SessionFiles {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Backup lines and files for the unit tests of the modules that read them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::path::Path;
+
+    use super::{RunCompletedLine, SessionFiles, UserMessageLine};
+    use crate::name::SessionName;
+    use crate::wire::RunEndReason;
+
+    /// The files of session `s` in `dir`.
+    pub fn files(dir: &Path) -> SessionFiles {
+        SessionFiles::new(dir, &SessionName::parse("s").unwrap())
+    }
+
+    /// A run's opening line at `ts` (a resume of `resume`, if given).
+    pub fn user_line(ts: &str, resume: Option<&str>) -> Vec<u8> {
+        UserMessageLine {
+            timestamp: ts.into(),
+            content: "do it".into(),
+            project_dir: "/p".into(),
+            resume_session_id: resume.map(str::to_owned),
+        }
+        .to_line()
+    }
+
+    /// A run's closing line.
+    pub fn end_line(
+        ts: &str,
+        exit_code: Option<i64>,
+        reason: RunEndReason,
+        error: Option<&str>,
+    ) -> Vec<u8> {
+        RunCompletedLine {
+            timestamp: ts.into(),
+            exit_code,
+            reason,
+            error: error.map(str::to_owned),
+        }
+        .to_line()
     }
 }

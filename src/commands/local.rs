@@ -3,7 +3,9 @@
 //! run and the kernel drops it when the runner dies, so a free lock on an
 //! open run means the run will never end by itself.
 
-use crate::backup::{BackupError, BackupLine, LockState, RunCompletedLine, SessionFiles, read_log};
+use crate::backup::{
+    BackupError, BackupLine, LockState, LogWriter, RunCompletedLine, SessionFiles, read_log,
+};
 use crate::claude::protocol::{CliLine, ResultLine};
 use crate::recover::{Closed, close_last_run};
 use crate::report::apply;
@@ -39,7 +41,11 @@ impl LastRun {
     /// Reads the last run: the lines from the last `user_message` on, each
     /// parsed once, walking back from the end of the file.
     pub fn read(files: &SessionFiles) -> Result<LastRun, BackupError> {
-        let lines = read_log(&files.log_path())?;
+        Ok(LastRun::from_lines(&read_log(&files.log_path())?))
+    }
+
+    /// The last run of a log's lines.
+    pub fn from_lines(lines: &[(u64, Vec<u8>)]) -> LastRun {
         let mut run = Vec::new();
         for (_, raw) in lines.iter().rev() {
             let line = BackupLine::parse(raw);
@@ -61,7 +67,7 @@ impl LastRun {
                 BackupLine::Cli(..) | BackupLine::Unreadable => {}
             }
         }
-        Ok(last)
+        last
     }
 
     /// How the run ended. An error result (the CLI said `is_error`) and a
@@ -167,12 +173,10 @@ pub fn settle(
         // A runner took the lock a moment ago: a new run has begun.
         return Ok(Settled::Running);
     };
-    let closed = close_last_run(files, legacy)?;
-    let last = if closed.was_open {
-        LastRun::read(files)?
-    } else {
-        last
-    };
+    // Read again under the lock: a run may have ended in between.
+    let (mut log, mut lines) = LogWriter::open(&files.log_path())?;
+    let closed = close_last_run(files.name().as_str(), &mut log, &mut lines, legacy)?;
+    let last = LastRun::from_lines(&lines);
     drop(lock);
     Ok(Settled::Done {
         last: Box::new(last),
@@ -197,32 +201,15 @@ pub async fn tell_api(ctx: &Ctx, name: &str, closed: &Closed) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::{LogWriter, UserMessageLine};
-    use crate::name::SessionName;
+    use crate::backup::fixtures::{end_line, files, user_line};
     use crate::wire::{ContentBlock, Event};
 
-    fn files(dir: &std::path::Path) -> SessionFiles {
-        SessionFiles::new(dir, &SessionName::parse("s").unwrap())
-    }
-
     fn user() -> Vec<u8> {
-        UserMessageLine {
-            timestamp: "2026-01-01T00:00:00Z".into(),
-            content: "p".into(),
-            project_dir: "/p".into(),
-            resume_session_id: None,
-        }
-        .to_line()
+        user_line("2026-01-01T00:00:00Z", None)
     }
 
     fn end(reason: RunEndReason, error: Option<&str>) -> Vec<u8> {
-        RunCompletedLine {
-            timestamp: "2026-01-01T00:00:01Z".into(),
-            exit_code: Some(1),
-            reason,
-            error: error.map(str::to_owned),
-        }
-        .to_line()
+        end_line("2026-01-01T00:00:01Z", Some(1), reason, error)
     }
 
     fn result(text: &str, is_error: bool) -> Vec<u8> {
@@ -234,7 +221,7 @@ mod tests {
     fn write(dir: &std::path::Path, lines: &[Vec<u8>]) -> SessionFiles {
         let f = files(dir);
         f.ensure_dir().unwrap();
-        let mut log = LogWriter::open(&f.log_path()).unwrap();
+        let (mut log, _) = LogWriter::open(&f.log_path()).unwrap();
         for line in lines {
             log.append(line).unwrap();
         }

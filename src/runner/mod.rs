@@ -145,7 +145,14 @@ pub async fn run(
     // lock, so no runner is alive): the backup gets its closing line, and the
     // API its run_completed, ahead of this run's events.
     let reporter = Reporter::start(api_up.then(|| client.clone()));
-    let stale = close_last_run(&files, config.legacy_events.value)?;
+    let (mut log, mut lines) = LogWriter::open(&files.log_path())?;
+    let stale = close_last_run(
+        name.as_str(),
+        &mut log,
+        &mut lines,
+        config.legacy_events.value,
+    )?;
+    drop(lines);
     let api_says_running = known
         .as_ref()
         .is_some_and(|s| StatusValue::from(s.status) == StatusValue::Running);
@@ -153,7 +160,6 @@ pub async fn run(
         reporter.send(stale.actions);
     }
     files.write_meta(&meta)?;
-    let mut log = LogWriter::open(&files.log_path())?;
     let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
     let opening = UserMessageLine {
         timestamp: now,
