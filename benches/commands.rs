@@ -256,6 +256,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
         project_dir: project.to_owned(),
         created_at: TIMESTAMP.to_owned(),
         last_resumed_at: None,
+        agent_name: None,
     })?;
     let (mut log, _) = LogWriter::open(&files.log_path())?;
     log.append(
@@ -264,6 +265,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
             content: format!("task {i}"),
             project_dir: project.to_owned(),
             resume_session_id: None,
+            agent_name: None,
         }
         .to_line(),
     )?;

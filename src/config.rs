@@ -19,6 +19,7 @@ pub const ENV_CLAUDE_PATH: &str = "AGENT_ORCHESTRATOR_CLAUDE_PATH";
 pub const ENV_MODEL: &str = "AGENT_ORCHESTRATOR_MODEL";
 pub const ENV_LEGACY_EVENTS: &str = "AGENT_ORCHESTRATOR_LEGACY_EVENTS";
 pub const ENV_AUTOSTART: &str = "AGENT_ORCHESTRATOR_AUTOSTART";
+pub const ENV_AGENTS_DIR: &str = "AGENT_ORCHESTRATOR_AGENTS_DIR";
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,6 +80,15 @@ pub struct RunnerArgs {
     pub legacy_events: bool,
 }
 
+/// The flag of the commands that read agent definitions (`ao-new`,
+/// `ao-resume`, `ao-list-agents`, `ao-show-config`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AgentsArgs {
+    /// A folder of agent definitions (NAME/agent.json) searched before the project's and the user's [env: AGENT_ORCHESTRATOR_AGENTS_DIR]
+    #[arg(long, value_name = "DIR")]
+    pub agents_dir: Option<PathBuf>,
+}
+
 /// Every setting, resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -89,6 +99,8 @@ pub struct Config {
     pub model: Setting<Option<String>>,
     pub legacy_events: Setting<bool>,
     pub autostart: Setting<bool>,
+    /// Searched for agent definitions before the project's and the user's.
+    pub agents_dir: Setting<Option<PathBuf>>,
 }
 
 /// A setting that cannot be used.
@@ -219,7 +231,14 @@ impl Config {
                 source: Source::Default,
             },
         };
+        let mut agents_dir = pick(
+            None,
+            env(ENV_AGENTS_DIR).map(|d| Some(PathBuf::from(d))),
+            || None,
+        );
+        agents_dir.value = agents_dir.value.map(|d| absolute(cwd, d));
         Ok(Config {
+            agents_dir,
             session_manager_url: url,
             project_dir,
             sessions_dir,
@@ -228,6 +247,21 @@ impl Config {
             legacy_events,
             autostart,
         })
+    }
+
+    /// Applies `--agents-dir`, which beats the environment variable.
+    pub fn with_agents_args(mut self, args: &AgentsArgs) -> Config {
+        if let Some(dir) = &args.agents_dir {
+            let dir = match std::env::current_dir() {
+                Ok(cwd) => absolute(&cwd, dir.clone()),
+                Err(_) => dir.clone(),
+            };
+            self.agents_dir = Setting {
+                value: Some(dir),
+                source: Source::Flag,
+            };
+        }
+        self
     }
 
     /// The project directory as the text the API stores.

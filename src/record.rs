@@ -39,8 +39,9 @@ pub enum Action {
         at: String,
         create: SessionCreate,
     },
-    /// `POST /sessions/{id}/events`.
-    Event(Event),
+    /// `POST /sessions/{id}/events` (boxed: an event is much larger than
+    /// the other actions).
+    Event(Box<Event>),
 }
 
 impl Action {
@@ -158,7 +159,7 @@ impl Recorder {
                             Value::String(s) => Some(fit_text(s, MAX_TOOL_FIELD)),
                             other => Some(fit_text(other.to_string(), MAX_TOOL_FIELD)),
                         });
-                        actions.push(Action::Event(event));
+                        actions.push(Action::Event(Box::new(event)));
                     }
                 }
             }
@@ -171,7 +172,8 @@ impl Recorder {
                     event.role = Some(Role::Assistant);
                     event.content =
                         Some(vec![ContentBlock::text(fit_text(text.clone(), MAX_TEXT))]);
-                    actions.push(Action::Event(event));
+                    event.structured_output = result.structured_output.clone().map(fit_value);
+                    actions.push(Action::Event(Box::new(event)));
                 }
                 self.last_result = Some(result.clone());
             }
@@ -222,7 +224,7 @@ impl Recorder {
             session_id: session_id.clone(),
             session_name: self.name.clone(),
             project_dir: Some(message.project_dir.clone()),
-            agent_name: None,
+            agent_name: message.agent_name.clone(),
             created_at: Some(message.timestamp.clone()),
         };
         actions.push(match &message.resume_session_id {
@@ -239,13 +241,13 @@ impl Recorder {
         if !self.legacy {
             let mut start = Event::new(EventType::RunStart, &session_id, &self.name, &ts);
             start.event_id = Some(event_id(&session_id, index, "run_start"));
-            actions.push(Action::Event(start));
+            actions.push(Action::Event(Box::new(start)));
         }
         let mut user = Event::new(EventType::Message, &session_id, &self.name, &ts);
         user.event_id = Some(event_id(&session_id, index, "prompt"));
         user.role = Some(Role::User);
         user.content = Some(vec![ContentBlock::text(fit_text(prompt, MAX_TEXT))]);
-        actions.push(Action::Event(user));
+        actions.push(Action::Event(Box::new(user)));
     }
 
     /// Ends the open run with `run_completed` (or `session_stop`), if the
@@ -265,7 +267,7 @@ impl Recorder {
         event.exit_code = end.exit_code;
         event.reason = Some(end.reason.as_str().to_owned());
         event.error = end.error.clone().map(|e| fit_text(e, MAX_TOOL_FIELD));
-        actions.push(Action::Event(event));
+        actions.push(Action::Event(Box::new(event)));
     }
 }
 

@@ -15,6 +15,9 @@ pub struct UserMessageLine {
     /// Set for `ao-resume`: the session this run continues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_session_id: Option<String>,
+    /// The agent the run runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
 }
 
 /// Closes each run: how the CLI ended.
@@ -108,6 +111,7 @@ mod tests {
             content: "hi\nthere".into(),
             project_dir: "/p".into(),
             resume_session_id: Some("abc".into()),
+            agent_name: Some("reviewer".into()),
         };
         let line = m.to_line();
         assert!(line.starts_with(br#"{"type":"user_message""#));

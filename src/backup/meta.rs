@@ -17,6 +17,10 @@ pub struct Meta {
     pub created_at: String,
     #[serde(default)]
     pub last_resumed_at: Option<String>,
+    /// The agent every run of the session runs (`agent` in the original
+    /// system's files).
+    #[serde(default, alias = "agent", skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
 }
 
 impl SessionFiles {
@@ -89,6 +93,7 @@ mod tests {
             project_dir: "/p".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
             last_resumed_at: None,
+            agent_name: None,
         };
         files.write_meta(&meta).unwrap();
         meta.session_id = Some("abc".into());

@@ -127,6 +127,7 @@ pub(crate) mod fixtures {
             content: "do it".into(),
             project_dir: "/p".into(),
             resume_session_id: resume.map(str::to_owned),
+            agent_name: None,
         }
         .to_line()
     }

@@ -14,8 +14,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
-/// The arguments that put the CLI in stream-json mode (DESIGN.md, step 4);
-/// `--resume ID` and `--model M` may follow.
+use super::launch::Launch;
+
+/// The arguments that put the CLI in stream-json mode (DESIGN.md, step 4),
+/// with the default permission mode; [`Launch`] adds the rest.
 pub const STREAM_JSON_ARGS: [&str; 7] = [
     "--output-format",
     "stream-json",
@@ -122,23 +124,11 @@ impl Exit {
 }
 
 impl ClaudeProcess {
-    /// Starts `claude --output-format stream-json --verbose --input-format
-    /// stream-json --permission-mode bypassPermissions [--resume ID] [--model M]`
-    /// in `cwd`. The prompt is never on the command line.
-    pub fn spawn(
-        program: &Path,
-        cwd: &Path,
-        resume: Option<&str>,
-        model: Option<&str>,
-    ) -> Result<ClaudeProcess, SpawnError> {
+    /// Starts the CLI in `cwd` with the arguments of `launch`. The prompt is
+    /// never on the command line.
+    pub fn spawn(program: &Path, cwd: &Path, launch: &Launch) -> Result<ClaudeProcess, SpawnError> {
         let mut cmd = Command::new(program);
-        cmd.args(STREAM_JSON_ARGS);
-        if let Some(id) = resume {
-            cmd.args(["--resume", id]);
-        }
-        if let Some(model) = model {
-            cmd.args(["--model", model]);
-        }
+        cmd.args(launch.args());
         cmd.current_dir(cwd)
             // ao-hook, if the user installed it, leaves runner sessions alone.
             .env(crate::hook::RUNNER_ENV, "1")
@@ -289,7 +279,7 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut p = ClaudeProcess::spawn(&script, dir.path(), None, None).unwrap();
+        let mut p = ClaudeProcess::spawn(&script, dir.path(), &Launch::default()).unwrap();
         p.group().signal(Signal::SIGCONT);
         p.send(&serde_json::json!({"a": 1})).await;
         let mut buf = Vec::new();

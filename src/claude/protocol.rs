@@ -193,6 +193,9 @@ pub struct ResultLine {
     pub session_id: Option<String>,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// With `--json-schema`: the document the model produced.
+    #[serde(default)]
+    pub structured_output: Option<Value>,
 }
 
 impl ResultLine {

@@ -15,7 +15,7 @@ use crate::name::SessionName;
 use crate::record::TRUNCATION_MARK;
 use crate::wire::{Session, SessionStatus};
 
-use super::local::{LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
+use super::local::{Answer, LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
 use super::lookup::{Found, Scope, find};
 use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
@@ -53,6 +53,8 @@ pub struct ResultReport {
     pub session_name: String,
     pub session_id: Option<String>,
     pub result: String,
+    /// The JSON document of a run with an output schema, else `null`.
+    pub structured_output: Option<serde_json::Value>,
     /// Where the text came from: the backup when the API's copy was cut to
     /// fit its request limit, or the API could not be asked.
     pub source: AnswerSource,
@@ -69,6 +71,8 @@ fn run(args: &GetResultArgs, diag: Diag) -> Result<(), CommandError> {
     let report = block_on(result(&ctx, &name))??;
     if args.json {
         print_json(&report)
+    } else if let Some(doc) = &report.structured_output {
+        print_line(&doc.to_string())
     } else {
         print_line(&report.result)
     }
@@ -114,7 +118,11 @@ async fn from_api_with_backup(
     let id = Some(session.session_id.clone());
     match ctx.client.get_result(&session.session_id).await {
         Ok(text) if !text.ends_with(TRUNCATION_MARK) => {
-            Ok(report(name, id, text, AnswerSource::Api))
+            let answer = Answer {
+                text,
+                structured: full.structured,
+            };
+            Ok(report(name, id, answer, AnswerSource::Api))
         }
         Ok(_) => Ok(report(name, id, full, AnswerSource::Backup)),
         Err(ClientError::Api { status: 400, .. }) => Err(CommandError::Running {
@@ -182,10 +190,10 @@ async fn settled(
 }
 
 /// The answer, or why there is none.
-fn answer(name: &SessionName, outcome: RunOutcome) -> Result<String, CommandError> {
+fn answer(name: &SessionName, outcome: RunOutcome) -> Result<Answer, CommandError> {
     let name = name.to_string();
     match outcome {
-        RunOutcome::Answer(text) => Ok(text),
+        RunOutcome::Answer(answer) => Ok(answer),
         RunOutcome::Failed(error) => Err(CommandError::RunFailed { name, error }),
         RunOutcome::Interrupted => Err(CommandError::Interrupted { name }),
         RunOutcome::NoResult => Err(CommandError::NoResult { name }),
@@ -195,13 +203,14 @@ fn answer(name: &SessionName, outcome: RunOutcome) -> Result<String, CommandErro
 fn report(
     name: &SessionName,
     session_id: Option<String>,
-    result: String,
+    answer: Answer,
     source: AnswerSource,
 ) -> ResultReport {
     ResultReport {
         session_name: name.to_string(),
         session_id,
-        result,
+        result: answer.text,
+        structured_output: answer.structured,
         source,
     }
 }

@@ -24,11 +24,27 @@ pub struct LastRun {
     pub end: Option<RunCompletedLine>,
 }
 
+/// A run's answer: its text and, with an output schema, the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    pub structured: Option<serde_json::Value>,
+}
+
+impl From<&str> for Answer {
+    fn from(text: &str) -> Self {
+        Answer {
+            text: text.to_owned(),
+            structured: None,
+        }
+    }
+}
+
 /// How a session's last run ended, as far as `ao-get-result` cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
     /// The run's answer.
-    Answer(String),
+    Answer(Answer),
     /// The run failed; why, in one line.
     Failed(String),
     /// The run was stopped before it answered.
@@ -83,8 +99,13 @@ impl LastRun {
         {
             return RunOutcome::Failed(end_error(end.error.as_deref(), end.exit_code));
         }
-        if let Some(text) = self.result.as_ref().and_then(|r| r.result.clone()) {
-            return RunOutcome::Answer(text);
+        if let Some(result) = &self.result
+            && let Some(text) = &result.result
+        {
+            return RunOutcome::Answer(Answer {
+                text: text.clone(),
+                structured: result.structured_output.clone(),
+            });
         }
         match self.end.as_ref().map(|e| e.reason) {
             Some(RunEndReason::Interrupted) => RunOutcome::Interrupted,
@@ -97,7 +118,7 @@ impl LastRun {
 /// are elsewhere. A run starts at `run_start` (or, for legacy senders that
 /// have none, at the first event after the previous run's end).
 pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
-    let mut answer: Option<String> = None;
+    let mut answer: Option<Answer> = None;
     let mut end: Option<&crate::wire::Event> = None;
     for stored in events {
         let event = &stored.event;
@@ -116,7 +137,10 @@ pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
         if ends {
             end = Some(event);
         } else if event.event_type == EventType::Message && event.role == Some(Role::Assistant) {
-            answer = Some(event.text());
+            answer = Some(Answer {
+                text: event.text(),
+                structured: event.structured_output.clone(),
+            });
         }
     }
     let reason = end.and_then(|e| e.reason.as_deref());
@@ -124,7 +148,7 @@ pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
         return RunOutcome::Failed(end_error(e.error.as_deref(), e.exit_code));
     }
     match (answer, reason) {
-        (Some(text), _) => RunOutcome::Answer(text),
+        (Some(answer), _) => RunOutcome::Answer(answer),
         (None, Some("interrupted")) => RunOutcome::Interrupted,
         (None, _) => RunOutcome::NoResult,
     }

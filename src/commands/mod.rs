@@ -25,6 +25,7 @@ macro_rules! exit_codes {
 pub mod clean;
 mod error;
 pub mod get_result;
+pub mod list_agents;
 pub mod list_sessions;
 mod local;
 mod lookup;

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::config::{CommonArgs, Config, RunnerArgs, Setting};
+use serde::Serialize;
+
+use crate::agents::{Catalog, SearchDir};
+use crate::config::{AgentsArgs, CommonArgs, Config, RunnerArgs, Setting};
 
 use super::{CommandError, main_with, print_json, print_line};
 
@@ -19,7 +22,8 @@ const PROGRAM: &str = "ao-show-config";
     version,
     after_help = concat!(
         "One line per setting: NAME = VALUE (flag|env|default). A flag beats an AGENT_ORCHESTRATOR_* environment variable, ",
-        "which beats the default. The runner's flags (--claude-path, --model, --legacy-events) are accepted so that their effect can be seen.\n\n",
+        "which beats the default. The runner's flags (--claude-path, --model, --legacy-events, --agents-dir) are accepted so that their effect can be seen. ",
+        "The last line lists the folders searched for agent definitions, in order.\n\n",
         "Examples:\n  ao-show-config\n  ao-show-config --json | jq -r .session_manager_url.value\n  AGENT_ORCHESTRATOR_SESSION_MANAGER_URL=http://127.0.0.1:9000 ao-show-config\n\n",
         exit_codes!(),
     ),
@@ -34,6 +38,17 @@ struct ShowConfigArgs {
 
     #[command(flatten)]
     runner: RunnerArgs,
+
+    #[command(flatten)]
+    agents: AgentsArgs,
+}
+
+/// The `--json` answer: every setting, and the agent folders searched.
+#[derive(Serialize)]
+struct ShowConfig<'a> {
+    #[serde(flatten)]
+    config: &'a Config,
+    agent_folders: Vec<SearchDir>,
 }
 
 /// `main` of `ao-show-config`.
@@ -42,12 +57,48 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: &ShowConfigArgs) -> Result<(), CommandError> {
-    let config = Config::load(&args.common, Some(&args.runner))?;
+    let config = Config::load(&args.common, Some(&args.runner))?.with_agents_args(&args.agents);
+    let folders = agent_folders(&config);
     if args.json {
-        print_json(&config)
+        print_json(&ShowConfig {
+            config: &config,
+            agent_folders: folders,
+        })
     } else {
-        print_line(&lines(&config))
+        print_line(&format!(
+            "{}
+{}",
+            lines(&config),
+            folders_line(&folders)
+        ))
     }
+}
+
+fn agent_folders(config: &Config) -> Vec<SearchDir> {
+    Catalog::for_project(
+        &config.project_dir.value,
+        config.agents_dir.value.as_deref(),
+    )
+    .dirs()
+    .to_vec()
+}
+
+/// `agent_folders = DIR (format), ... (searched in this order)`.
+fn folders_line(folders: &[SearchDir]) -> String {
+    let list: Vec<String> = folders
+        .iter()
+        .map(|d| {
+            let format = match d.format {
+                crate::agents::AgentFormat::Folder => "NAME/agent.json",
+                crate::agents::AgentFormat::Subagent => "NAME.md",
+            };
+            format!("{} ({format})", d.path.display())
+        })
+        .collect();
+    format!(
+        "agent_folders = {} (searched in this order)",
+        list.join(", ")
+    )
 }
 
 /// `NAME = VALUE (source)` for every setting, in the order of `Config`.
@@ -79,6 +130,14 @@ fn lines(c: &Config) -> String {
             c.legacy_events.value.to_string(),
         ),
         line("autostart", &c.autostart, c.autostart.value.to_string()),
+        line(
+            "agents_dir",
+            &c.agents_dir,
+            c.agents_dir
+                .value
+                .as_deref()
+                .map_or_else(|| "(none)".to_owned(), path),
+        ),
     ]
     .join("\n")
 }
@@ -98,7 +157,7 @@ mod tests {
         let config = Config::resolve(&common, None, env, &cwd).unwrap();
         let text = lines(&config);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 7);
+        assert_eq!(lines.len(), 8);
         assert_eq!(lines[0], "session_manager_url = http://127.0.0.1:9 (flag)");
         assert_eq!(lines[4], "model = m1 (env)");
         assert_eq!(lines[6], "autostart = true (default)");

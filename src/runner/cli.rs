@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use nix::sys::signal::Signal;
 
-use super::{Mode, Outcome, RunError, run};
-use crate::config::{CommonArgs, Config, RunnerArgs};
+use super::flags::RunFlags;
+use super::{Mode, Outcome, RunError, RunRequest, run};
+use crate::config::{AgentsArgs, CommonArgs, Config, RunnerArgs};
 use crate::diag::{Diag, exit, parse_args};
 use crate::name::SessionName;
 use crate::runner::prompt::read_prompt;
@@ -28,6 +29,12 @@ struct RunnerCli {
 
     #[command(flatten)]
     runner: RunnerArgs,
+
+    #[command(flatten)]
+    agents: AgentsArgs,
+
+    #[command(flatten)]
+    flags: RunFlags,
 }
 
 const NEW_ABOUT: &str =
@@ -40,7 +47,9 @@ stdout carries only the answer. Exit codes: 0 success; 1 the run failed or could
 
 Examples:
   echo \"Summarise README.md\" | ao-new reader
-  ao-resume reader -p \"Now list its open questions\"";
+  ao-resume reader -p \"Now list its open questions\"
+  ao-new review-1 --agent reviewer < task.md
+  ao-new facts --output-schema facts.schema.json -p \"List three facts about Rust\"";
 
 /// `main` of `ao-new` (`Mode::New`) and `ao-resume` (`Mode::Resume`).
 pub fn main(mode: Mode) -> ExitCode {
@@ -66,12 +75,25 @@ pub fn main(mode: Mode) -> ExitCode {
         }
     };
     let config = match Config::load(&args.common, Some(&args.runner)) {
-        Ok(config) => config,
+        Ok(config) => config.with_agents_args(&args.agents),
         Err(e) => {
             diag.error(e);
             return ExitCode::from(exit::USAGE);
         }
     };
+    let flags = match args.flags.settings() {
+        Ok(flags) => flags,
+        Err(e) => {
+            diag.error(e);
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if let Some(agent) = &args.flags.agent
+        && let Err(e) = crate::name::AgentName::parse(agent)
+    {
+        diag.error(e);
+        return ExitCode::from(exit::USAGE);
+    }
     let prompt = match read_prompt(args.prompt) {
         Ok(prompt) => prompt,
         Err(e) => {
@@ -89,7 +111,14 @@ pub fn main(mode: Mode) -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    let report = runtime.block_on(run(mode, &name, &prompt, &config, diag));
+    let request = RunRequest {
+        mode,
+        name,
+        prompt,
+        agent: args.flags.agent,
+        flags,
+    };
+    let report = runtime.block_on(run(&request, &config, diag));
     ExitCode::from(respond(report, diag))
 }
 
@@ -97,15 +126,16 @@ fn respond(report: Result<super::Report, RunError>, diag: Diag) -> u8 {
     let report = match report {
         Ok(report) => report,
         Err(e) => {
-            diag.error(e);
-            return exit::FAILED;
+            diag.error(&e);
+            return e.exit_code();
         }
     };
     match report.outcome {
-        Outcome::Success { result } => {
+        Outcome::Success { result, structured } => {
+            let text = structured.map_or(result, |doc| doc.to_string());
             let mut stdout = std::io::stdout().lock();
             // A reader that went away is not our failure.
-            let _ = writeln!(stdout, "{result}").and_then(|()| stdout.flush());
+            let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
             exit::OK
         }
         Outcome::ErrorResult { message } => {

@@ -5,20 +5,23 @@
 
 pub mod cli;
 mod drive;
+pub mod flags;
 pub mod prompt;
 mod reporter;
+pub mod setup;
 
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::agents::{AgentError, Catalog, RunSettings};
 use crate::autostart::{self, Availability};
 use crate::backup::{
     BackupError, BackupLine, LogWriter, Meta, RunCompletedLine, SessionFiles, UserMessageLine,
 };
 use crate::claude::process::{ClaudeProcess, SpawnError, locate};
 use crate::client::{ClientError, SessionClient};
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::record::Recorder;
@@ -26,6 +29,7 @@ use crate::recover::close_last_run;
 use crate::wire::{RunEndReason, Session, StatusValue, now_rfc3339};
 
 use reporter::{Reporter, Tally};
+use setup::SetupError;
 
 /// How long, after the CLI exits, the queue may take to deliver the rest.
 const DRAIN_WAIT: Duration = Duration::from_secs(3);
@@ -51,6 +55,10 @@ pub enum RunError {
     )]
     Running { name: String, pid: String },
     #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
     Spawn(#[from] SpawnError),
     #[error("backup: {0}")]
     Backup(#[from] BackupError),
@@ -60,11 +68,39 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
+impl RunError {
+    /// The exit code: 2 for bad input (the agent or the settings), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Agent(_)
+            | RunError::Setup(SetupError::AgentSwitch { .. })
+            | RunError::Setup(SetupError::SystemPromptTooLong(_)) => crate::diag::exit::USAGE,
+            _ => crate::diag::exit::FAILED,
+        }
+    }
+}
+
+/// One run to make.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub mode: Mode,
+    pub name: SessionName,
+    pub prompt: String,
+    /// `--agent`: the agent to run (on a resume, only the session's own).
+    pub agent: Option<String>,
+    /// The per-run flags, which win over the agent's settings.
+    pub flags: RunSettings,
+}
+
 /// How a run that started ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The CLI answered and exited 0.
-    Success { result: String },
+    /// The CLI answered and exited 0; with an output schema, `structured`
+    /// is the document.
+    Success {
+        result: String,
+        structured: Option<serde_json::Value>,
+    },
     /// The CLI reported an error result (e.g. the model API refused).
     ErrorResult { message: String },
     /// The CLI ended without a good result: crashed, killed, or non-zero exit.
@@ -80,14 +116,12 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
-/// Runs one prompt in session `name`.
-pub async fn run(
-    mode: Mode,
-    name: &SessionName,
-    prompt: &str,
-    config: &Config,
-    diag: Diag,
-) -> Result<Report, RunError> {
+/// Runs one prompt in a session.
+pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Report, RunError> {
+    let RunRequest {
+        mode, name, prompt, ..
+    } = request;
+    let mode = *mode;
     let claude = locate(&config.claude_path.value)?;
     let files = SessionFiles::new(&config.sessions_dir.value, name);
     let project = config.project_dir_text();
@@ -129,7 +163,35 @@ pub async fn run(
             &now,
         )
     };
-    decide()?;
+    let (resume_id, _) = decide()?;
+    let recorded_agent = files
+        .read_meta()?
+        .and_then(|m| m.agent_name)
+        .or_else(|| known.as_ref().and_then(|s| s.agent_name.clone()));
+    let agent_name = setup::agent_name(
+        name.as_str(),
+        mode == Mode::Resume,
+        request.agent.as_deref(),
+        recorded_agent.as_deref(),
+    )?;
+    let agent = agent_name
+        .as_deref()
+        .map(|agent| {
+            Catalog::for_project(
+                &config.project_dir.value,
+                config.agents_dir.value.as_deref(),
+            )
+            .find(agent)
+        })
+        .transpose()?;
+    let env_model = (config.model.source == Source::Env)
+        .then(|| config.model.value.clone())
+        .flatten();
+    let mut flags = request.flags.clone();
+    if config.model.source == Source::Flag {
+        flags.model = config.model.value.clone();
+    }
+    let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
     let _lock = match files.try_lock()? {
         Ok(lock) => lock,
         Err(state) => {
@@ -140,6 +202,7 @@ pub async fn run(
         }
     };
     let (resume_id, mut meta) = decide()?;
+    meta.agent_name = agent_name.clone();
 
     // A run left open by a runner that died is closed first (we hold the
     // lock, so no runner is alive): the backup gets its closing line, and the
@@ -166,16 +229,14 @@ pub async fn run(
         content: prompt.to_owned(),
         project_dir: project.clone(),
         resume_session_id: resume_id.clone(),
+        agent_name,
     };
     let index = log.append(&opening.to_line())?;
     reporter.send(recorder.feed(index, &BackupLine::UserMessage(opening)));
 
-    let cli = match ClaudeProcess::spawn(
-        &claude,
-        &config.project_dir.value,
-        resume_id.as_deref(),
-        config.model.value.as_deref(),
-    ) {
+    let mut launch = prepared.launch.clone();
+    launch.resume = resume_id.clone();
+    let cli = match ClaudeProcess::spawn(&claude, &config.project_dir.value, &launch) {
         Ok(cli) => cli,
         Err(e) => {
             let end = RunCompletedLine {
@@ -202,6 +263,7 @@ pub async fn run(
         },
     )
     .await?;
+    drop(prepared);
 
     let outcome = judge(&conversation);
     let (reason, error) = match &outcome {
@@ -251,6 +313,7 @@ fn plan(
                 project_dir: project.to_owned(),
                 created_at: now.to_owned(),
                 last_resumed_at: None,
+                agent_name: None,
             };
             Ok((None, meta))
         }
@@ -270,6 +333,7 @@ fn plan(
                 project_dir: project.to_owned(),
                 created_at: known.map_or_else(|| now.to_owned(), |s| s.created_at.clone()),
                 last_resumed_at: None,
+                agent_name: known.and_then(|s| s.agent_name.clone()),
             });
             meta.session_id = Some(id.clone());
             meta.last_resumed_at = Some(now.to_owned());
@@ -327,6 +391,7 @@ fn judge(c: &drive::Conversation) -> Outcome {
         },
         Some(result) if code == 0 => Outcome::Success {
             result: result.result.clone().unwrap_or_default(),
+            structured: result.structured_output.clone(),
         },
         Some(_) => Outcome::Failed {
             message: with_tail(format!("claude exited with code {code} after its answer")),

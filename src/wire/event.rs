@@ -133,6 +133,9 @@ pub struct Event {
     pub role: Option<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Vec<ContentBlock>>,
+    /// On the answer of a run with an output schema: the JSON document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<Value>,
 }
 
 /// The longest session id or name the API accepts.
@@ -160,6 +163,7 @@ impl Event {
             reason: None,
             role: None,
             content: None,
+            structured_output: None,
         }
     }
 

@@ -127,9 +127,12 @@ pub struct StatusAnswer {
 }
 
 /// `GET /sessions/{id}/result`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultAnswer {
     pub result: String,
+    /// The JSON document of a run with an output schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<serde_json::Value>,
 }
 
 /// `POST /sessions/{id}/events`. `duplicate` is present only when the

@@ -1,6 +1,9 @@
 //! Command line, as the real CLI takes it:
 //! `--output-format stream-json --verbose --input-format stream-json
-//!  --permission-mode bypassPermissions [--resume SESSION_ID] [--model MODEL]`.
+//!  --permission-mode bypassPermissions [--resume SESSION_ID] [--model MODEL]`
+//! and the settings an agent adds: `--tools`, `--allowedTools`,
+//! `--disallowedTools`, `--max-turns`, `--append-system-prompt`,
+//! `--system-prompt`, `--mcp-config`, `--json-schema` (one value each).
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Args {
@@ -8,6 +11,9 @@ pub struct Args {
     pub resume: Option<String>,
     pub model: Option<String>,
     pub permission_mode: Option<String>,
+    pub max_turns: Option<u32>,
+    pub mcp_config: Option<String>,
+    pub json_schema: Option<String>,
 }
 
 const PERMISSION_MODES: [&str; 6] = [
@@ -39,10 +45,22 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 | "--resume"
                 | "-r"
                 | "--model"
+                | "--tools"
+                | "--allowedTools"
+                | "--allowed-tools"
+                | "--disallowedTools"
+                | "--disallowed-tools"
+                | "--max-turns"
+                | "--append-system-prompt"
+                | "--system-prompt"
+                | "--mcp-config"
+                | "--json-schema"
         );
+        // `--tools ""` means no tools.
+        let may_be_empty = flag == "--tools";
         let value = if takes_value {
             match inline.or_else(|| it.next().cloned()) {
-                Some(v) if !v.is_empty() => Some(v),
+                Some(v) if !v.is_empty() || may_be_empty => Some(v),
                 _ => return Err(format!("error: option '{flag}' argument missing")),
             }
         } else if inline.is_some() {
@@ -68,6 +86,22 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             }
             ("--resume" | "-r", v) => args.resume = v,
             ("--model", v) => args.model = v,
+            ("--max-turns", Some(v)) => match v.parse() {
+                Ok(n) => args.max_turns = Some(n),
+                Err(_) => return Err(format!("error: --max-turns '{v}' is not a number")),
+            },
+            ("--mcp-config", v) => args.mcp_config = v,
+            ("--json-schema", v) => args.json_schema = v,
+            (
+                "--tools"
+                | "--allowedTools"
+                | "--allowed-tools"
+                | "--disallowedTools"
+                | "--disallowed-tools"
+                | "--append-system-prompt"
+                | "--system-prompt",
+                _,
+            ) => {}
             (f, _) if f.starts_with('-') => return Err(format!("error: unknown option '{f}'")),
             (other, _) => {
                 return Err(format!(
@@ -111,6 +145,14 @@ mod tests {
         let a = parse(&argv(&format!("{BASE} --resume abc --model m1"))).unwrap();
         assert_eq!(a.resume.as_deref(), Some("abc"));
         assert_eq!(a.model.as_deref(), Some("m1"));
+        let a = parse(&argv(&format!(
+            "{BASE} --max-turns 2 --tools Read --json-schema {{}}"
+        )))
+        .unwrap();
+        assert_eq!(
+            (a.max_turns, a.json_schema.as_deref()),
+            (Some(2), Some("{}"))
+        );
     }
 
     #[test]
@@ -139,6 +181,8 @@ mod tests {
             &format!("{BASE} hello prompt"),
             &format!("{BASE} --resume"),
             &format!("{BASE} --verbose=yes"),
+            &format!("{BASE} --max-turns many"),
+            &format!("{BASE} --mcp-config"),
             "--output-format stream-json --verbose --input-format stream-json --permission-mode yolo",
         ] {
             assert!(parse(&argv(line)).is_err(), "{line:?} should be rejected");

@@ -43,6 +43,9 @@ fn main() {
     if let Err(e) = runtime::handle_signals(shared.clone()) {
         shared.fail(1, &e);
     }
+    if let Some(path) = &args.mcp_config {
+        read_mcp_config(&shared, path);
+    }
     let rx = runtime::spawn_reader(shared.clone());
     Session::new(shared, rx, args).run()
 }
@@ -160,8 +163,16 @@ impl Session {
         if sc.garbage {
             self.out.raw(b"this is not json {\n");
         }
-        for n in 1..=sc.tools {
+        let turn_limit = self.args.max_turns.filter(|max| sc.tools >= *max);
+        for n in 1..=turn_limit.unwrap_or(sc.tools) {
             self.tool_call(&ctx, n);
+        }
+        if let Some(max) = turn_limit {
+            // As the real CLI: the turn that would exceed the limit ends the run.
+            self.out
+                .line(&proto::max_turns_result(&ctx, max, self.elapsed_ms()));
+            self.drain();
+            self.shared.finish(1)
         }
         if sc.control {
             let id = proto::new_request_id();
@@ -176,13 +187,25 @@ impl Session {
         let turns = sc.tools + 1;
         match sc.ending {
             Ending::Answer => {
-                let text = match sc.bigline {
-                    Some(len) => big_text(len),
-                    None => format!("fake answer to: {}", head(prompt.trim(), 200)),
+                let structured = self.args.json_schema.as_deref().map(|schema| {
+                    match serde_json::from_str::<Value>(schema) {
+                        Ok(schema) => proto::sample_document(&schema),
+                        Err(e) => self
+                            .shared
+                            .fail(1, &format!("--json-schema is not JSON: {e}")),
+                    }
+                });
+                let text = match (&structured, sc.bigline) {
+                    (Some(doc), _) => doc.to_string(),
+                    (None, Some(len)) => big_text(len),
+                    (None, None) => format!("fake answer to: {}", head(prompt.trim(), 200)),
                 };
                 self.out.line(&proto::assistant_text(&ctx, &text));
-                self.out
-                    .line(&proto::result(&ctx, &text, false, turns, self.elapsed_ms()));
+                let mut result = proto::result(&ctx, &text, false, turns, self.elapsed_ms());
+                if let Some(doc) = structured {
+                    result["structured_output"] = doc;
+                }
+                self.out.line(&result);
                 self.drain();
                 self.shared.finish(sc.exit_code.unwrap_or(0))
             }
@@ -369,6 +392,30 @@ impl Session {
         self.out.line(&proto::noinit_result(&id));
         eprintln!("{}", proto::no_conversation(&id));
         self.shared.finish(1)
+    }
+}
+
+/// Reads `--mcp-config` as the real CLI would before starting, and records
+/// what it read and the file's mode for the log.
+fn read_mcp_config(shared: &Shared, path: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let read = std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
+    match read {
+        Ok(config) if config["mcpServers"].is_object() => {
+            let mode = std::fs::metadata(path)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0);
+            shared.set_mcp_config(
+                serde_json::json!({"content": config, "mode": format!("{mode:o}")}),
+            );
+        }
+        Ok(_) => shared.fail(
+            1,
+            &format!("Invalid MCP configuration in {path}: no mcpServers"),
+        ),
+        Err(e) => shared.fail(1, &format!("Invalid MCP configuration in {path}: {e}")),
     }
 }
 

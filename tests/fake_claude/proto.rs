@@ -266,6 +266,48 @@ pub fn result(ctx: &Ctx, text: &str, is_error: bool, num_turns: u32, duration_ms
     })
 }
 
+/// The result of a run stopped by `--max-turns` (as 2.1.329 prints it).
+pub fn max_turns_result(ctx: &Ctx, max: u32, duration_ms: u128) -> Value {
+    json!({
+        "type": "result",
+        "subtype": "error_max_turns",
+        "duration_ms": duration_ms,
+        "duration_api_ms": duration_ms,
+        "is_error": true,
+        "num_turns": max + 1,
+        "stop_reason": "tool_use",
+        "session_id": ctx.session_id,
+        "total_cost_usd": 0.000188 * f64::from(max + 1),
+        "usage": usage(12, 7),
+        "modelUsage": {},
+        "permission_denials": [],
+        "terminal_reason": "max_turns",
+        "errors": [format!("Reached maximum number of turns ({max})")],
+        "uuid": uuid()
+    })
+}
+
+/// A document that follows `schema` well enough for tests: each property
+/// of an object gets a value of its type (strings say "fake").
+pub fn sample_document(schema: &Value) -> Value {
+    match schema["type"].as_str() {
+        Some("object") | None => {
+            let mut doc = serde_json::Map::new();
+            if let Some(props) = schema["properties"].as_object() {
+                for (key, sub) in props {
+                    doc.insert(key.clone(), sample_document(sub));
+                }
+            }
+            Value::Object(doc)
+        }
+        Some("array") => json!([sample_document(&schema["items"])]),
+        Some("string") => json!("fake"),
+        Some("integer" | "number") => json!(1),
+        Some("boolean") => json!(true),
+        Some(_) => Value::Null,
+    }
+}
+
 /// The assistant line the real CLI makes up when the API fails.
 pub fn synthetic_error_assistant(ctx: &Ctx, text: &str) -> Value {
     json!({

@@ -19,6 +19,8 @@ pub struct Shared {
     stdin: Mutex<Vec<Value>>,
     scenario: Mutex<String>,
     session_id: Mutex<Option<String>>,
+    /// What the process read from `--mcp-config`, for the log.
+    mcp_config: Mutex<Option<Value>>,
     logged: AtomicBool,
 }
 
@@ -37,6 +39,7 @@ impl Shared {
             stdin: Mutex::new(Vec::new()),
             scenario: Mutex::new("plain".to_string()),
             session_id: Mutex::new(None),
+            mcp_config: Mutex::new(None),
             logged: AtomicBool::new(false),
         })
     }
@@ -53,6 +56,10 @@ impl Shared {
         *lock(&self.session_id) = Some(id.to_string());
     }
 
+    pub fn set_mcp_config(&self, read: Value) {
+        *lock(&self.mcp_config) = Some(read);
+    }
+
     /// Appends the one log line of this process (only the first call writes).
     pub fn write_log(&self, exit_code: Option<i32>) {
         let Some(path) = &self.log_path else { return };
@@ -65,6 +72,7 @@ impl Shared {
             "stdin": *lock(&self.stdin),
             "scenario": *lock(&self.scenario),
             "session_id": *lock(&self.session_id),
+            "mcp_config": *lock(&self.mcp_config),
             "exit_code": exit_code,
             "pid": std::process::id()
         });

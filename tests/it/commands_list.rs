@@ -73,6 +73,11 @@ fn show_config_names_every_setting_and_its_source() {
             "model = env-model (env)".to_owned(),
             "legacy_events = false (default)".to_owned(),
             "autostart = false (env)".to_owned(),
+            "agents_dir = (none) (default)".to_owned(),
+            format!(
+                "agent_folders = {dir}/.agent-orchestrator/agents (NAME/agent.json), {dir}/.claude/agents (NAME.md), {home}/.config/agent-orchestrator/agents (NAME/agent.json), {home}/.claude/agents (NAME.md) (searched in this order)",
+                home = p.home().display()
+            ),
         ]
     );
     let out = p.ao("ao-show-config", &["--json"], None);
@@ -99,7 +104,8 @@ fn show_config_names_every_setting_and_its_source() {
         config["session_manager_url"],
         json!({"value": "http://127.0.0.1:1", "source": "flag"})
     );
-    assert_eq!(config.as_object().map(|o| o.len()), Some(7));
+    assert_eq!(config.as_object().map(|o| o.len()), Some(9));
+    assert_eq!(config["agent_folders"].as_array().map(Vec::len), Some(4));
 
     // An unusable setting is a usage error with its reason.
     p.set_env("AGENT_ORCHESTRATOR_AUTOSTART", "maybe");

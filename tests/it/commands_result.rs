@@ -17,7 +17,7 @@ fn prints_the_answer_and_json() {
     let answer: Value = serde_json::from_str(out.ok()).expect("json");
     assert_eq!(
         answer,
-        json!({"session_name": "w1", "session_id": id, "result": "fake answer to: what is 2+2?", "source": "api"})
+        json!({"session_name": "w1", "session_id": id, "result": "fake answer to: what is 2+2?", "structured_output": null, "source": "api"})
     );
 }
 

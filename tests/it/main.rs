@@ -3,6 +3,8 @@
 
 mod support;
 
+mod agents;
+mod agents_real;
 mod commands_clean;
 mod commands_fallback;
 mod commands_list;

@@ -149,7 +149,7 @@ pub async fn result(
     ApiPath(session_id): ApiPath<String>,
 ) -> Result<Json<ResultAnswer>, ApiError> {
     match state.store.result(session_id.clone()).await? {
-        ResultLookup::Found(result) => Ok(Json(ResultAnswer { result })),
+        ResultLookup::Found(answer) => Ok(Json(answer)),
         ResultLookup::UnknownSession => Err(not_found(&session_id)),
         ResultLookup::Running => Err(ApiError::bad_request(format!(
             "session '{session_id}' is still running"

@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use super::ops::with_id;
 use super::{StoreError, Synchronous, open_connection};
-use crate::wire::{Event, Session, SessionStatus};
+use crate::wire::{Event, ResultAnswer, Session, SessionStatus};
 
 /// Readers open at once, at most.
 const MAX_READERS: usize = 8;
@@ -166,7 +166,7 @@ pub enum ResultLookup {
     UnknownSession,
     Running,
     NoResult,
-    Found(String),
+    Found(ResultAnswer),
 }
 
 pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreError> {
@@ -186,7 +186,10 @@ pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreE
     };
     let event: Event = serde_json::from_str(&body)
         .map_err(|e| StoreError::Unavailable(format!("stored event is unreadable: {e}")))?;
-    Ok(ResultLookup::Found(event.text()))
+    Ok(ResultLookup::Found(ResultAnswer {
+        result: event.text(),
+        structured_output: event.structured_output,
+    }))
 }
 
 pub(super) fn events_page(

@@ -11,6 +11,13 @@
 //!   (`invalid_request_error`, `mock: prompt rejected`);
 //! - text containing `USE_TOOL` while the conversation has no `tool_result`
 //!   yet: one `tool_use` block for `Bash` running `echo hello-from-tool`;
+//! - text containing `CALL_MCP:<tool>` (an `mcp__SERVER__TOOL` name) while
+//!   the conversation has no `tool_result` yet: one `tool_use` block for
+//!   that tool with input `{"text": "from-the-mock"}` (MCP tools are
+//!   deferred, so the name need not be in the request's `tools`);
+//! - a request that offers the `StructuredOutput` tool (a run with
+//!   `--json-schema`) and has no `tool_result` yet: a call of it with a
+//!   document that follows the tool's schema (strings are "mock");
 //! - anything else: text `mock answer: <first 100 chars of the prompt>`.
 //!
 //! Every request (any method, any path) is recorded for assertions; paths it
@@ -234,10 +241,33 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 enum Answer {
     Text(String),
     ToolUse,
+    Call { name: String, input: Value },
 }
 
 fn messages(request: &RecordedRequest) -> Response {
+    let structured = request.body["tools"].as_array().and_then(|tools| {
+        tools
+            .iter()
+            .find(|t| t["name"] == "StructuredOutput")
+            .map(|t| sample_document(&t["input_schema"]))
+    });
     let answer = match request.last_user_turn() {
+        UserTurn::Prompt(_) if structured.is_some() && !request.has_tool_result() => Answer::Call {
+            name: "StructuredOutput".to_owned(),
+            input: structured.unwrap_or_default(),
+        },
+        UserTurn::Prompt(prompt) if prompt.contains("CALL_MCP:") && !request.has_tool_result() => {
+            let name = prompt
+                .split("CALL_MCP:")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_default()
+                .to_owned();
+            Answer::Call {
+                name,
+                input: json!({"text": "from-the-mock"}),
+            }
+        }
         UserTurn::ToolResult(output) => {
             Answer::Text(format!("The command printed {output}. Final answer: 4"))
         }
@@ -266,6 +296,15 @@ fn messages(request: &RecordedRequest) -> Response {
                 "id": format!("toolu_mock_{}", uuid::Uuid::new_v4().simple()),
                 "name": "Bash",
                 "input": {"command": TOOL_COMMAND, "description": "print a greeting"},
+            }),
+            "tool_use",
+        ),
+        Answer::Call { name, input } => (
+            json!({
+                "type": "tool_use",
+                "id": format!("toolu_mock_{}", uuid::Uuid::new_v4().simple()),
+                "name": name,
+                "input": input,
             }),
             "tool_use",
         ),
@@ -318,6 +357,29 @@ fn messages(request: &RecordedRequest) -> Response {
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from(sse))
         .expect("SSE response")
+}
+
+/// A document that follows `schema`: each property of an object gets a
+/// value of its type (strings are "mock").
+pub fn sample_document(schema: &Value) -> Value {
+    match schema["type"].as_str() {
+        Some("object") | None => Value::Object(
+            schema["properties"]
+                .as_object()
+                .map(|props| {
+                    props
+                        .iter()
+                        .map(|(k, sub)| (k.clone(), sample_document(sub)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        Some("array") => json!([sample_document(&schema["items"])]),
+        Some("string") => json!("mock"),
+        Some("integer" | "number") => json!(2),
+        Some("boolean") => json!(true),
+        Some(_) => Value::Null,
+    }
 }
 
 fn is_tool_result_message(message: &Value) -> bool {

@@ -1,0 +1,160 @@
+//! The CLI's command line for one run: stream-json mode, the permission
+//! mode, the conversation to resume, and what an agent or the per-run flags
+//! ask for. The prompt is never here (it goes on stdin), nor is an MCP
+//! config (it may hold tokens; the CLI reads it from a private file).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::agents::settings::{PermissionMode, SystemPromptMode};
+
+/// The largest system prompt passed on the command line: Linux refuses a
+/// single argument over 128 KiB.
+pub const MAX_SYSTEM_PROMPT_BYTES: usize = 120 * 1024;
+
+/// What the CLI is started with, besides its executable and directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub resume: Option<String>,
+    pub permission_mode: PermissionMode,
+    pub model: Option<String>,
+    /// `--tools`: the only built-in tools offered (empty: none).
+    pub tools: Option<Vec<String>>,
+    /// `--allowedTools`: rules that pre-approve (they limit nothing).
+    pub allowed_tools: Vec<String>,
+    pub disallowed_tools: Vec<String>,
+    pub max_turns: Option<u32>,
+    pub system_prompt: Option<(String, SystemPromptMode)>,
+    /// A file holding `{"mcpServers": ...}`.
+    pub mcp_config: Option<PathBuf>,
+    /// A JSON Schema, as JSON text.
+    pub json_schema: Option<String>,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            resume: None,
+            permission_mode: PermissionMode::BypassPermissions,
+            model: None,
+            tools: None,
+            allowed_tools: Vec::new(),
+            disallowed_tools: Vec::new(),
+            max_turns: None,
+            system_prompt: None,
+            mcp_config: None,
+            json_schema: None,
+        }
+    }
+}
+
+impl Launch {
+    /// The arguments, in a fixed order: `--output-format stream-json
+    /// --verbose --input-format stream-json --permission-mode MODE`, then
+    /// each setting that is given. Lists go as one comma-separated
+    /// argument, as Claude Code's SDKs pass them.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = super::process::STREAM_JSON_ARGS[..5]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mut push = |flag: &str, value: OsString| {
+            args.push(flag.into());
+            args.push(value);
+        };
+        push("--permission-mode", self.permission_mode.as_str().into());
+        if let Some(id) = &self.resume {
+            push("--resume", id.into());
+        }
+        if let Some(model) = &self.model {
+            push("--model", model.into());
+        }
+        if let Some(tools) = &self.tools {
+            push("--tools", tools.join(",").into());
+        }
+        if !self.allowed_tools.is_empty() {
+            push("--allowedTools", self.allowed_tools.join(",").into());
+        }
+        if !self.disallowed_tools.is_empty() {
+            push("--disallowedTools", self.disallowed_tools.join(",").into());
+        }
+        if let Some(n) = self.max_turns {
+            push("--max-turns", n.to_string().into());
+        }
+        if let Some((text, mode)) = &self.system_prompt {
+            let flag = match mode {
+                SystemPromptMode::Append => "--append-system-prompt",
+                SystemPromptMode::Replace => "--system-prompt",
+            };
+            push(flag, text.into());
+        }
+        if let Some(path) = &self.mcp_config {
+            push("--mcp-config", path.into());
+        }
+        if let Some(schema) = &self.json_schema {
+            push("--json-schema", schema.into());
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(args: Vec<OsString>) -> Vec<String> {
+        args.into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_default_is_the_documented_stream_json_command_line() {
+        assert_eq!(
+            text(Launch::default().args()),
+            super::super::process::STREAM_JSON_ARGS
+        );
+    }
+
+    #[test]
+    fn every_setting_has_its_flag() {
+        let launch = Launch {
+            resume: Some("id".into()),
+            permission_mode: PermissionMode::Plan,
+            model: Some("m".into()),
+            tools: Some(vec![]),
+            allowed_tools: vec!["Bash(git *)".into(), "Edit".into()],
+            disallowed_tools: vec!["Write".into()],
+            max_turns: Some(4),
+            system_prompt: Some(("be brief".into(), SystemPromptMode::Replace)),
+            mcp_config: Some("/tmp/m.json".into()),
+            json_schema: Some("{}".into()),
+        };
+        let args = text(launch.args());
+        assert_eq!(
+            args[5..],
+            [
+                "--permission-mode",
+                "plan",
+                "--resume",
+                "id",
+                "--model",
+                "m",
+                "--tools",
+                "",
+                "--allowedTools",
+                "Bash(git *),Edit",
+                "--disallowedTools",
+                "Write",
+                "--max-turns",
+                "4",
+                "--system-prompt",
+                "be brief",
+                "--mcp-config",
+                "/tmp/m.json",
+                "--json-schema",
+                "{}"
+            ]
+        );
+    }
+}
