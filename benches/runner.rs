@@ -11,6 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{UsageWho, getrusage};
+
+mod common;
+use common::{ms, percentile, start_server, verdict};
 use serde_json::{Value, json};
 
 const SCENARIO: &str = "tools:3";
@@ -46,14 +49,14 @@ fn main() {
     let _ = server.kill();
     let _ = server.wait();
 
-    let bare_med = median(&mut bare_times);
-    let run_med = median(&mut runner_times);
+    let bare_med = percentile(&bare_times, 0.5);
+    let run_med = percentile(&runner_times, 0.5);
     let added = run_med.saturating_sub(bare_med);
     let peak_mb = peak_kib as f64 / 1024.0;
     println!("runner benchmark: {runs} runs each, scenario {SCENARIO}, session manager up");
     println!("{:<34} {:>10} {:>10} {:>10}", "", "median", "p90", "max");
-    row("bare fake claude (minimal driver)", &bare_times);
-    row("ao-new with the fake claude", &runner_times);
+    common::row("bare fake claude (minimal driver)", 34, &bare_times);
+    common::row("ao-new with the fake claude", 34, &runner_times);
     println!();
     println!(
         "added wall time (median)  {:>8.2} ms   target < 20 ms   {}",
@@ -65,51 +68,6 @@ fn main() {
         peak_mb,
         verdict(peak_mb < 20.0)
     );
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn row(label: &str, times: &[Duration]) {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let p = |q: f64| ms(sorted[((sorted.len() - 1) as f64 * q).round() as usize]);
-    println!(
-        "{label:<34} {:>7.2} ms {:>7.2} ms {:>7.2} ms",
-        p(0.5),
-        p(0.9),
-        p(1.0)
-    );
-}
-
-fn start_server(db: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ao-session-manager"))
-        .args(["--port", "0", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ao-session-manager");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening on")
-        .to_owned();
-    (child, url)
 }
 
 /// The conversation with nothing but the protocol: initialize, prompt,

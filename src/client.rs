@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::wire::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, Event, EventsAnswer, ResultAnswer, Session,
     SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer, StatusAnswer, StatusValue,
-    StoredEvent,
+    StopAnswer, StoredEvent,
 };
 
 /// How long one request may take, unless the caller chooses otherwise.
@@ -276,6 +276,18 @@ impl SessionClient {
             )
             .await?;
         Ok(answer.session)
+    }
+
+    /// `POST /sessions/{id}/stop`: asks the session's runner to stop (or,
+    /// with no runner following it, closes its run as interrupted). `Api`
+    /// 409 when it is not running.
+    pub async fn stop_session(&self, session_id: &str) -> Result<StopAnswer, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/sessions/{}/stop", seg(session_id)),
+            None::<&()>,
+        )
+        .await
     }
 
     /// `DELETE /sessions/{id}`: the session and all its events.

@@ -18,6 +18,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod feed;
 pub mod hook;
 pub mod name;
 pub mod paths;

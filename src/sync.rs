@@ -53,7 +53,10 @@ pub async fn sync_session(
         return Err(SyncError::NoBackup(name, files.dir().display().to_string()));
     }
     let _lock = match files.try_lock()? {
-        Ok(lock) => lock,
+        Ok(mut lock) => {
+            lock.end_left_behind();
+            lock
+        }
         Err(state) => return Err(SyncError::Running(name, state.holder())),
     };
     let (mut log, mut lines) = LogWriter::open(&files.log_path())?;

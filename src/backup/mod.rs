@@ -82,6 +82,11 @@ impl SessionFiles {
         self.path("lock")
     }
 
+    /// `<dir>/<name>.log`: the stderr of a detached run.
+    pub fn run_log_path(&self) -> PathBuf {
+        self.path("log")
+    }
+
     /// True when any backup of this session exists.
     pub fn exist(&self) -> bool {
         self.meta_path().exists() || self.log_path().exists()
@@ -95,7 +100,12 @@ impl SessionFiles {
     /// Deletes every file of the session; answers how many existed.
     pub fn remove(&self) -> Result<usize, BackupError> {
         let mut removed = 0;
-        for path in [self.log_path(), self.meta_path(), self.lock_path()] {
+        for path in [
+            self.log_path(),
+            self.meta_path(),
+            self.lock_path(),
+            self.run_log_path(),
+        ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -139,6 +139,7 @@ impl ClaudeProcess {
             // the runner, which records the interruption first.
             .process_group(0)
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => SpawnError::NotFound(program.to_owned()),
             _ => SpawnError::Io {
@@ -198,6 +199,11 @@ impl ClaudeProcess {
         self.group
     }
 
+    /// The CLI's pid, which is also its process group's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.group.0.map(|p| p.as_raw() as u32)
+    }
+
     /// Waits for the CLI to exit (stdin is closed first).
     pub async fn wait(&mut self) -> std::io::Result<Exit> {
         self.stdin = None;
@@ -212,6 +218,33 @@ impl ClaudeProcess {
         })
     }
 }
+
+/// Makes the CLI die with its runner, however the runner dies (SIGKILL
+/// included): Linux sends the child SIGKILL when its parent thread exits.
+/// Elsewhere the next command that takes the session's lock ends the CLI's
+/// process group (see `RunLock::end_left_behind`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes two system calls (prctl, getppid), both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The parent may have died before the death signal was armed.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other(
+                    "the runner exited before the CLI started",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 async fn collect_tail(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
     let mut tail = VecDeque::with_capacity(STDERR_TAIL_LINES);

@@ -22,6 +22,17 @@ pub fn initialize_request() -> Value {
     })
 }
 
+/// Asks the CLI to end its current turn; it answers, prints a `result`
+/// (subtype `error_during_execution`) and waits for more input, so the
+/// conversation stays resumable.
+pub fn interrupt_request() -> Value {
+    json!({
+        "type": "control_request",
+        "request_id": format!("req_stop_{}", uuid::Uuid::new_v4().simple()),
+        "request": {"subtype": "interrupt"},
+    })
+}
+
 /// The prompt, sent as a user message once `initialize` is answered.
 pub fn user_message(prompt: &str) -> Value {
     json!({

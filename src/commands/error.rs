@@ -29,10 +29,24 @@ pub enum CommandError {
     },
     #[error("session '{name}' is still running; wait until `ao-status {name}` says finished")]
     Running { name: String },
+    #[error("no session named '{name}' in {project} (nor a unique one elsewhere)")]
+    UnknownName { name: String, project: String },
+    #[error("gave up after {seconds}s waiting for: {}", names.join(", "))]
+    TimedOut { seconds: f64, names: Vec<String> },
+    #[error("not every run completed: {}", ended.join(", "))]
+    NotCompleted { ended: Vec<String> },
+    #[error("session '{name}' is not running")]
+    NotRunning { name: String },
+    #[error("cannot stop session '{name}': {reason}")]
+    StopFailed { name: String, reason: String },
     #[error("session '{name}' has no result yet")]
     NoResult { name: String },
     #[error("the last run of session '{name}' was interrupted before it produced a result")]
     Interrupted { name: String },
+    #[error(
+        "the last run of session '{name}' was stopped before it produced a result; continue it with `ao-resume {name}`"
+    )]
+    Stopped { name: String },
     #[error("the last run of session '{name}' failed: {error}")]
     RunFailed { name: String, error: String },
     #[error(
@@ -79,7 +93,10 @@ impl CommandError {
     /// The exit code for this failure: 2 for bad usage or input, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::Name(_) | CommandError::Config(_) => exit::USAGE,
+            CommandError::Name(_) | CommandError::Config(_) | CommandError::UnknownName { .. } => {
+                exit::USAGE
+            }
+            CommandError::TimedOut { .. } => exit::TIMEOUT,
             CommandError::Client(ClientError::BadUrl(_)) => exit::USAGE,
             _ => exit::FAILED,
         }

@@ -196,6 +196,7 @@ fn answer(name: &SessionName, outcome: RunOutcome) -> Result<Answer, CommandErro
         RunOutcome::Answer(answer) => Ok(answer),
         RunOutcome::Failed(error) => Err(CommandError::RunFailed { name, error }),
         RunOutcome::Interrupted => Err(CommandError::Interrupted { name }),
+        RunOutcome::Stopped => Err(CommandError::Stopped { name }),
         RunOutcome::NoResult => Err(CommandError::NoResult { name }),
     }
 }

@@ -11,6 +11,8 @@ use crate::recover::{Closed, close_last_run};
 use crate::report::apply;
 use crate::wire::{EventType, Role, RunEndReason, StoredEvent};
 
+use serde::Serialize;
+
 use super::Ctx;
 
 /// The last run of a session as its `.jsonl` records it.
@@ -49,6 +51,8 @@ pub enum RunOutcome {
     Failed(String),
     /// The run was stopped before it answered.
     Interrupted,
+    /// The run was stopped on request (`ao-stop`) before it answered.
+    Stopped,
     /// No run ever answered.
     NoResult,
 }
@@ -89,6 +93,14 @@ impl LastRun {
     /// How the run ended. An error result (the CLI said `is_error`) and a
     /// run closed with reason `error` are failures, even with text.
     pub fn outcome(&self) -> RunOutcome {
+        // A stopped turn ends with an error result of its own; it is no failure.
+        if self
+            .end
+            .as_ref()
+            .is_some_and(|e| e.reason == RunEndReason::Stopped)
+        {
+            return RunOutcome::Stopped;
+        }
         if let Some(result) = self.result.as_ref().filter(|r| r.is_error) {
             return RunOutcome::Failed(result.error_text());
         }
@@ -111,6 +123,77 @@ impl LastRun {
             Some(RunEndReason::Interrupted) => RunOutcome::Interrupted,
             _ => RunOutcome::NoResult,
         }
+    }
+}
+
+/// How a run ended, as `ao-wait` and `ao-stop` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunEnd {
+    /// `completed`, `error`, `interrupted` or `stopped`.
+    pub status: String,
+    /// The reason its closing record gives, as recorded.
+    pub reason: Option<String>,
+    pub exit_code: Option<i64>,
+    /// The answer of a completed run (its JSON document, with an output schema).
+    pub result: Option<String>,
+    /// What went wrong, for a run that did not complete.
+    pub error: Option<String>,
+}
+
+impl RunEnd {
+    fn new(outcome: RunOutcome, reason: Option<String>, exit_code: Option<i64>) -> RunEnd {
+        let (status, result, error) = match outcome {
+            RunOutcome::Answer(answer) => {
+                let text = answer.structured.map_or(answer.text, |doc| doc.to_string());
+                let status = reason.clone().unwrap_or_else(|| "completed".to_owned());
+                (status, Some(text), None)
+            }
+            RunOutcome::Failed(error) => ("error".to_owned(), None, Some(error)),
+            RunOutcome::Interrupted => ("interrupted".to_owned(), None, None),
+            RunOutcome::Stopped => ("stopped".to_owned(), None, None),
+            RunOutcome::NoResult => (
+                reason.clone().unwrap_or_else(|| "error".to_owned()),
+                None,
+                Some("the run produced no result".to_owned()),
+            ),
+        };
+        RunEnd {
+            status,
+            reason,
+            exit_code,
+            result,
+            error,
+        }
+    }
+
+    /// The end of the last run the backup records.
+    pub fn from_last_run(last: &LastRun) -> RunEnd {
+        let reason = last.end.as_ref().map(|e| e.reason.as_str().to_owned());
+        RunEnd::new(
+            last.outcome(),
+            reason,
+            last.end.as_ref().and_then(|e| e.exit_code),
+        )
+    }
+
+    /// The end of the last run the API's events record.
+    pub fn from_events(events: &[StoredEvent]) -> RunEnd {
+        let end = events.iter().rev().map(|s| &s.event).find(|e| {
+            matches!(
+                e.event_type,
+                EventType::RunCompleted | EventType::SessionStop
+            )
+        });
+        RunEnd::new(
+            outcome_from_events(events),
+            end.and_then(|e| e.reason.clone()),
+            end.and_then(|e| e.exit_code),
+        )
+    }
+
+    /// True for a run that answered.
+    pub fn completed(&self) -> bool {
+        self.status == "completed"
     }
 }
 
@@ -150,6 +233,7 @@ pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
     match (answer, reason) {
         (Some(answer), _) => RunOutcome::Answer(answer),
         (None, Some("interrupted")) => RunOutcome::Interrupted,
+        (None, Some("stopped")) => RunOutcome::Stopped,
         (None, _) => RunOutcome::NoResult,
     }
 }
@@ -193,10 +277,11 @@ pub fn settle(
             closed: None,
         });
     }
-    let Ok(lock) = files.try_lock()? else {
+    let Ok(mut lock) = files.try_lock()? else {
         // A runner took the lock a moment ago: a new run has begun.
         return Ok(Settled::Running);
     };
+    lock.end_left_behind();
     // Read again under the lock: a run may have ended in between.
     let (mut log, mut lines) = LogWriter::open(&files.log_path())?;
     let closed = close_last_run(files.name().as_str(), &mut log, &mut lines, legacy)?;
@@ -219,6 +304,25 @@ pub async fn tell_api(ctx: &Ctx, name: &str, closed: &Closed) {
             ));
             return;
         }
+    }
+}
+
+/// How the backup's last run ended, once its runner is gone (a run left
+/// open by a runner that died is closed here, and the API told).
+pub async fn settled_end(
+    ctx: &Ctx,
+    name: &crate::name::SessionName,
+    files: &SessionFiles,
+) -> Result<RunEnd, super::CommandError> {
+    match settle(files, ctx.legacy(), false)? {
+        Settled::Done { last, closed } => {
+            if let Some(closed) = closed.filter(|c| c.was_open) {
+                tell_api(ctx, name.as_str(), &closed).await;
+            }
+            Ok(RunEnd::from_last_run(&last))
+        }
+        // A new run began at once; the one waited for is over all the same.
+        Settled::Running => Ok(RunEnd::from_last_run(&LastRun::read(files)?)),
     }
 }
 

@@ -31,7 +31,9 @@ mod local;
 mod lookup;
 pub mod show_config;
 pub mod status;
+pub mod stop;
 pub mod sync;
+pub mod wait;
 
 use std::cell::Cell;
 use std::future::Future;

@@ -1,26 +1,61 @@
 //! One conversation with the CLI: send `initialize`, then the prompt once it
 //! is answered; for every stdout line, answer at once what needs an answer,
 //! append the line to the backup, and queue what it means for the API.
-//! Signals to the runner are passed on to the CLI.
+//! SIGINT and SIGTERM to the runner are passed on to the CLI. A stop
+//! request (SIGUSR1 from `ao-stop`, or `stop_requested` on the session's
+//! live feed) asks the CLI to interrupt its turn, and escalates to SIGTERM
+//! and SIGKILL if it does not end.
 
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::reporter::Reporter;
 use crate::backup::{BackupLine, LogWriter, Meta, SessionFiles};
 use crate::claude::process::{ClaudeProcess, Exit, Group};
 use crate::claude::protocol::{
-    CliLine, INIT_REQUEST_ID, ResultLine, initialize_request, user_message,
+    CliLine, INIT_REQUEST_ID, ResultLine, initialize_request, interrupt_request, user_message,
 };
+use crate::client::SessionClient;
 use crate::diag::Diag;
+use crate::feed::Feed;
 use crate::record::Recorder;
+use crate::wire::LiveMessage;
 
 /// How long the CLI may take to exit after its result or after a signal,
 /// before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
+/// How long the CLI may take to end after an interrupt request, before SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long the CLI may take to end after SIGTERM, before SIGKILL: the
+/// whole stop stays under 7 s.
+const TERM_GRACE: Duration = Duration::from_millis(1500);
+/// The longest wait between two attempts to reach the live feed.
+const FEED_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The signals a runner handles, installed before it takes the session's
+/// lock so that none of them can end it by its default action.
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    /// `ao-stop` on this machine.
+    stop: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            stop: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
 
 /// The files and queue a conversation writes to.
 pub struct Sinks<'a> {
@@ -30,6 +65,8 @@ pub struct Sinks<'a> {
     pub files: &'a SessionFiles,
     pub meta: &'a mut Meta,
     pub diag: Diag,
+    /// The API to follow for stop requests, when it is up.
+    pub feed: Option<SessionClient>,
 }
 
 /// How a conversation ended.
@@ -37,28 +74,35 @@ pub struct Conversation {
     pub exit: Exit,
     pub result: Option<ResultLine>,
     pub interrupted: Option<Signal>,
+    /// A stop was requested before the CLI answered.
+    pub stopped: bool,
 }
 
 /// Drives the CLI until it exits.
 pub async fn converse(
     mut cli: ClaudeProcess,
     prompt: &str,
+    signals: &mut Signals,
     mut sinks: Sinks<'_>,
 ) -> std::io::Result<Conversation> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let group = cli.group();
     let mut state = State {
         prompt_sent: false,
         result: None,
         interrupted: None,
+        stopped: false,
         backup_failed: false,
+        deadline: None,
     };
-    let mut deadline: Option<Instant> = None;
+    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<()>();
+    let mut follower: Option<JoinHandle<()>> = None;
     cli.send(&initialize_request()).await;
     let mut buf = Vec::new();
     loop {
-        let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        let (until, escalate) = state.deadline.unwrap_or((
+            Instant::now() + Duration::from_secs(86_400 * 365),
+            Signal::SIGKILL,
+        ));
         tokio::select! {
             line = cli.next_line(&mut buf) => match line {
                 Ok(true) => {
@@ -66,18 +110,31 @@ pub async fn converse(
                     state.handle(&mut cli, &buf, &mut sinks, prompt).await;
                     if !had_result && state.result.is_some() {
                         cli.close_stdin();
-                        deadline.get_or_insert(Instant::now() + EXIT_GRACE);
+                        if state.deadline.is_none() {
+                            state.deadline = Some((Instant::now() + EXIT_GRACE, Signal::SIGKILL));
+                        }
+                    }
+                    if follower.is_none()
+                        && let (Some(client), Some(id)) = (&sinks.feed, sinks.recorder.session_id())
+                    {
+                        follower = Some(tokio::spawn(follow(client.clone(), id.to_owned(), stop_tx.clone())));
                     }
                 }
                 Ok(false) | Err(_) => break,
             },
-            _ = sigint.recv() => state.interrupt(Signal::SIGINT, group, &mut deadline),
-            _ = sigterm.recv() => state.interrupt(Signal::SIGTERM, group, &mut deadline),
+            _ = signals.int.recv() => state.interrupt(Signal::SIGINT, group),
+            _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, group),
+            _ = signals.stop.recv() => state.stop(&mut cli).await,
+            Some(()) = stop_rx.recv() => state.stop(&mut cli).await,
             _ = tokio::time::sleep_until(until) => {
-                group.signal(Signal::SIGKILL);
-                deadline = None;
+                group.signal(escalate);
+                state.deadline = (escalate == Signal::SIGTERM)
+                    .then(|| (Instant::now() + TERM_GRACE, Signal::SIGKILL));
             }
         }
+    }
+    if let Some(follower) = follower {
+        follower.abort();
     }
     let exit = match tokio::time::timeout(EXIT_GRACE, cli.wait()).await {
         Ok(exit) => exit?,
@@ -90,18 +147,43 @@ pub async fn converse(
         exit,
         result: state.result,
         interrupted: state.interrupted,
+        stopped: state.stopped,
     })
+}
+
+/// Follows the session's live feed as its runner, and says once when a
+/// stop is requested. Reconnects (quietly, backing off) when the feed drops.
+async fn follow(client: SessionClient, session_id: String, stop: mpsc::UnboundedSender<()>) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        if let Ok(mut feed) = Feed::open(&client, std::slice::from_ref(&session_id), true).await {
+            delay = Duration::from_millis(100);
+            while let Some(message) = feed.next().await {
+                if let LiveMessage::StopRequested { session_id: id } = message
+                    && id == session_id
+                {
+                    let _ = stop.send(());
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(FEED_RETRY_MAX);
+    }
 }
 
 struct State {
     prompt_sent: bool,
     result: Option<ResultLine>,
     interrupted: Option<Signal>,
+    stopped: bool,
     backup_failed: bool,
+    /// When to signal the CLI's group next, and with what.
+    deadline: Option<(Instant, Signal)>,
 }
 
 impl State {
-    fn interrupt(&mut self, sig: Signal, group: Group, deadline: &mut Option<Instant>) {
+    fn interrupt(&mut self, sig: Signal, group: Group) {
         if self.interrupted.is_some() {
             // A second signal: stop waiting.
             group.signal(Signal::SIGKILL);
@@ -109,7 +191,19 @@ impl State {
         }
         self.interrupted = Some(sig);
         group.signal(sig);
-        *deadline = Some(Instant::now() + EXIT_GRACE);
+        self.deadline = Some((Instant::now() + EXIT_GRACE, Signal::SIGKILL));
+    }
+
+    /// Asks the CLI to end its turn (the conversation stays resumable);
+    /// SIGTERM follows if it has not exited in time. A run that has already
+    /// answered, or is being stopped, is left to end as it is.
+    async fn stop(&mut self, cli: &mut ClaudeProcess) {
+        if self.stopped || self.result.is_some() || self.interrupted.is_some() {
+            return;
+        }
+        self.stopped = true;
+        cli.send(&interrupt_request()).await;
+        self.deadline = Some((Instant::now() + STOP_GRACE, Signal::SIGTERM));
     }
 
     async fn handle(
@@ -129,7 +223,12 @@ impl State {
                 if response.request_id() == Some(INIT_REQUEST_ID) && !self.prompt_sent =>
             {
                 self.prompt_sent = true;
-                cli.send(&user_message(prompt)).await;
+                // A stop that came first: no turn to start.
+                if self.stopped {
+                    cli.close_stdin();
+                } else {
+                    cli.send(&user_message(prompt)).await;
+                }
             }
             _ => {}
         }

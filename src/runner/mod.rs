@@ -4,6 +4,7 @@
 //! through one ordered queue, and say how the run ended.
 
 pub mod cli;
+mod detach;
 mod drive;
 pub mod flags;
 pub mod prompt;
@@ -17,7 +18,8 @@ use nix::sys::signal::Signal;
 use crate::agents::{AgentError, Catalog, RunSettings};
 use crate::autostart::{self, Availability};
 use crate::backup::{
-    BackupError, BackupLine, LogWriter, Meta, RunCompletedLine, SessionFiles, UserMessageLine,
+    BackupError, BackupLine, LockState, LogWriter, Meta, RunCompletedLine, SessionFiles,
+    UserMessageLine,
 };
 use crate::claude::process::{ClaudeProcess, SpawnError, locate};
 use crate::client::{ClientError, SessionClient};
@@ -107,6 +109,8 @@ pub enum Outcome {
     Failed { message: String },
     /// We were told to stop and passed the signal on.
     Interrupted { signal: Signal },
+    /// A stop was requested (`ao-stop`, the API) and the CLI ended its turn.
+    Stopped,
 }
 
 /// A finished run.
@@ -116,12 +120,32 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
-/// Runs one prompt in a session.
-pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Report, RunError> {
-    let RunRequest {
-        mode, name, prompt, ..
-    } = request;
-    let mode = *mode;
+/// What a caller may hear of a run while it goes on.
+#[derive(Default)]
+pub struct Hooks {
+    /// Called once the run holds the session's lock and the CLI has
+    /// started, with the CLI's pid.
+    pub on_started: Option<Box<dyn FnOnce(u32) + Send>>,
+}
+
+/// A run checked and ready: nothing has been written yet.
+pub struct Checked {
+    claude: std::path::PathBuf,
+    files: SessionFiles,
+    project: String,
+    client: SessionClient,
+    api_up: bool,
+    known: Option<Session>,
+    agent_name: Option<String>,
+    prepared: setup::Prepared,
+    now: String,
+}
+
+/// Checks everything that can refuse a run, without writing anything: the
+/// CLI is there, the session exists (resume) or not (new) and is not
+/// running, the agent and the settings are usable.
+pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<Checked, RunError> {
+    let RunRequest { mode, name, .. } = request;
     let claude = locate(&config.claude_path.value)?;
     let files = SessionFiles::new(&config.sessions_dir.value, name);
     let project = config.project_dir_text();
@@ -151,26 +175,20 @@ pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Re
         None
     };
     let now = now_rfc3339();
-    // Refuse before touching the disk, then decide again under the lock,
-    // which no other runner of this session can hold at the same time.
-    let decide = || {
-        plan(
-            mode,
-            name,
-            &project,
-            known.as_ref(),
-            files.read_meta()?,
-            &now,
-        )
-    };
-    let (resume_id, _) = decide()?;
-    let recorded_agent = files
-        .read_meta()?
+    let stored = files.read_meta()?;
+    let (resume_id, _) = plan(*mode, name, &project, known.as_ref(), stored.clone(), &now)?;
+    if let LockState::Held(_) = files.lock_state()? {
+        return Err(RunError::Running {
+            name: name.to_string(),
+            pid: files.lock_state()?.holder(),
+        });
+    }
+    let recorded_agent = stored
         .and_then(|m| m.agent_name)
         .or_else(|| known.as_ref().and_then(|s| s.agent_name.clone()));
     let agent_name = setup::agent_name(
         name.as_str(),
-        mode == Mode::Resume,
+        *mode == Mode::Resume,
         request.agent.as_deref(),
         recorded_agent.as_deref(),
     )?;
@@ -192,7 +210,44 @@ pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Re
         flags.model = config.model.value.clone();
     }
     let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
-    let _lock = match files.try_lock()? {
+    Ok(Checked {
+        claude,
+        files,
+        project,
+        client,
+        api_up,
+        known,
+        agent_name,
+        prepared,
+        now,
+    })
+}
+
+/// Runs one prompt in a session.
+pub async fn run(
+    request: &RunRequest,
+    config: &Config,
+    diag: Diag,
+    hooks: Hooks,
+) -> Result<Report, RunError> {
+    // Before anything else, so that no signal ends the runner by its default action.
+    let mut signals = drive::Signals::install()?;
+    let checked = check(request, config, diag).await?;
+    let RunRequest {
+        mode, name, prompt, ..
+    } = request;
+    let Checked {
+        claude,
+        files,
+        project,
+        client,
+        api_up,
+        known,
+        agent_name,
+        prepared,
+        now,
+    } = checked;
+    let mut lock = match files.try_lock()? {
         Ok(lock) => lock,
         Err(state) => {
             return Err(RunError::Running {
@@ -201,7 +256,17 @@ pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Re
             });
         }
     };
-    let (resume_id, mut meta) = decide()?;
+    lock.end_left_behind();
+    // Decide again under the lock, which no other runner of this session
+    // can hold at the same time.
+    let (resume_id, mut meta) = plan(
+        *mode,
+        name,
+        &project,
+        known.as_ref(),
+        files.read_meta()?,
+        &now,
+    )?;
     meta.agent_name = agent_name.clone();
 
     // A run left open by a runner that died is closed first (we hold the
@@ -250,9 +315,16 @@ pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Re
             return Err(e.into());
         }
     };
+    if let Err(e) = lock.record_cli(cli.pid()) {
+        diag.warn(format!("cannot write {}: {e}", files.lock_path().display()));
+    }
+    if let (Some(started), Some(pid)) = (hooks.on_started, cli.pid()) {
+        started(pid);
+    }
     let conversation = drive::converse(
         cli,
         prompt,
+        &mut signals,
         drive::Sinks {
             log: &mut log,
             recorder: &mut recorder,
@@ -260,15 +332,18 @@ pub async fn run(request: &RunRequest, config: &Config, diag: Diag) -> Result<Re
             files: &files,
             meta: &mut meta,
             diag,
+            feed: api_up.then(|| client.clone()),
         },
     )
     .await?;
+    let _ = lock.record_cli(None);
     drop(prepared);
 
     let outcome = judge(&conversation);
     let (reason, error) = match &outcome {
         Outcome::Success { .. } => (RunEndReason::Completed, None),
         Outcome::Interrupted { .. } => (RunEndReason::Interrupted, None),
+        Outcome::Stopped => (RunEndReason::Stopped, None),
         Outcome::ErrorResult { message } | Outcome::Failed { message } => {
             (RunEndReason::Error, Some(message.clone()))
         }
@@ -375,6 +450,9 @@ async fn finish_reporting(reporter: Reporter, diag: &Diag, name: &SessionName, a
 fn judge(c: &drive::Conversation) -> Outcome {
     if let Some(signal) = c.interrupted {
         return Outcome::Interrupted { signal };
+    }
+    if c.stopped {
+        return Outcome::Stopped;
     }
     let code = c.exit.code();
     let tail = c.exit.stderr_summary();

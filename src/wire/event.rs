@@ -74,6 +74,8 @@ pub enum RunEndReason {
     Completed,
     Error,
     Interrupted,
+    /// Stopped on request (`ao-stop`, `POST /sessions/{id}/stop`).
+    Stopped,
 }
 
 impl RunEndReason {
@@ -83,6 +85,7 @@ impl RunEndReason {
             RunEndReason::Completed => "completed",
             RunEndReason::Error => "error",
             RunEndReason::Interrupted => "interrupted",
+            RunEndReason::Stopped => "stopped",
         }
     }
 }

@@ -28,6 +28,10 @@ pub enum LiveMessage {
     Event {
         data: Value,
     },
+    /// `POST /sessions/{id}/stop` asked the session's runner to stop its run.
+    StopRequested {
+        session_id: String,
+    },
     /// This client fell behind and `missed` messages were dropped for it:
     /// it should fetch the state again.
     Resync {
@@ -44,6 +48,7 @@ impl LiveMessage {
             LiveMessage::SessionUpdated { .. } => "session_updated",
             LiveMessage::SessionDeleted { .. } => "session_deleted",
             LiveMessage::Event { .. } => "event",
+            LiveMessage::StopRequested { .. } => "stop_requested",
             LiveMessage::Resync { .. } => "resync",
         }
     }

@@ -14,6 +14,6 @@ pub use live::LiveMessage;
 pub use session::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,
     ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionStatus,
-    SessionsAnswer, StatusAnswer, StatusValue,
+    SessionsAnswer, StatusAnswer, StatusValue, StopAnswer,
 };
 pub use timestamp::{now_rfc3339, parse_timestamp};

@@ -157,6 +157,16 @@ pub struct DeletedCounts {
     pub events_count: u64,
 }
 
+/// `POST /sessions/{id}/stop`: 202 with `delivered` when a runner follows
+/// the session and was asked to stop; 200 with `closed` when none did (its
+/// runner is gone), so the server closed the run as interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StopAnswer {
+    pub ok: bool,
+    pub delivered: bool,
+    pub closed: bool,
+}
+
 /// Every error answer: what is wrong, in one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorAnswer {

@@ -7,9 +7,11 @@
 //   <- GO {json}        a run was made: {"name", "prompt", "result", "tools"}
 //   -> OPENED           its row reached "finished" and its timeline shows the run
 //   <- GO {json}        the session was resumed with another run
-//   -> PASS             the second run appeared live in the open timeline;
-//                       screenshots saved (SCREENSHOT.png, SCREENSHOT-phone.png),
-//                       and the delete button removed the session
+//   -> RESUMED          the second run appeared live in the open timeline;
+//                       screenshots saved (SCREENSHOT.png, SCREENSHOT-phone.png)
+//   <- STOP {json}      another session {"name"} is running
+//   -> STOPPED          its Stop button was clicked and the row turned finished
+//   -> PASS             the delete button removed the first session
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
 
@@ -59,14 +61,19 @@ const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 /** Waits for `GO {json}` from the Rust test and answers the JSON. */
 async function waitForGo() {
+  return waitForCommand("GO");
+}
+
+/** Waits for `WORD {json}` from the Rust test and answers the JSON. */
+async function waitForCommand(word) {
   let timer;
   const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), COMMAND_MS)));
   const next = await Promise.race([stdin.next(), timeout]);
   clearTimeout(timer);
-  if (next.timedOut) await fail("no GO from the test in time");
-  if (next.done) await fail("stdin closed before GO");
-  const match = /^GO (.*)$/.exec(next.value.trim());
-  if (!match) await fail(`expected GO, got ${JSON.stringify(next.value)}`);
+  if (next.timedOut) await fail(`no ${word} from the test in time`);
+  if (next.done) await fail(`stdin closed before ${word}`);
+  const match = new RegExp(`^${word} (.*)$`).exec(next.value.trim());
+  if (!match) await fail(`expected ${word}, got ${JSON.stringify(next.value)}`);
   return JSON.parse(match[1]);
 }
 
@@ -211,16 +218,36 @@ await step("waiting for the phone layout", () =>
   }),
 );
 await step("saving the phone screenshot", () => page.screenshot({ path: phoneScreenshot, fullPage: true }));
+await page.setViewportSize({ width: 1280, height: 800 });
+console.log("RESUMED");
+
+const running = await waitForCommand("STOP");
+await step(`waiting for ${running.name} to be listed as running with a Stop button`, () =>
+  row(running.name).locator("button.stop:not([hidden])").waitFor({ timeout: STEP_MS }),
+);
+await step("clicking Stop", () => row(running.name).locator("button.stop").click({ timeout: STEP_MS }));
+await waitForRow(running.name);
+if (await row(running.name).locator("button.stop").isVisible()) await fail("a finished session still shows Stop");
+await step("opening the stopped session", () => row(running.name).locator("button.session-open").click({ timeout: STEP_MS }));
+await step("waiting for the stopped run in its timeline", () =>
+  page.waitForFunction(
+    () => [...document.querySelectorAll("#events > li")].some((li) => li.innerText.includes("Run stopped")),
+    null,
+    { timeout: STEP_MS },
+  ),
+);
+await step("going back to the first session", () => row(first.name).locator("button.session-open").click({ timeout: STEP_MS }));
+console.log("STOPPED");
 
 page.once("dialog", (dialog) => dialog.accept());
 await step("deleting the session", () => row(first.name).locator("button.delete").click({ timeout: STEP_MS }));
 await step("waiting for the session to leave the list", () =>
   page.waitForFunction(
-    () =>
-      document.querySelectorAll("#session-list > li").length === 0 &&
+    (name) =>
+      ![...document.querySelectorAll("#session-list .name")].some((n) => n.textContent === name) &&
       document.querySelectorAll("#events > li").length === 0 &&
       document.querySelector("#timeline-empty").textContent.includes("deleted"),
-    null,
+    first.name,
     { timeout: STEP_MS },
   ),
 );

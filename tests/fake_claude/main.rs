@@ -59,6 +59,10 @@ struct Session {
     answer_timeout: Duration,
     started: Instant,
     hook_callback_id: Option<String>,
+    /// The session, once init is out: an interrupt then ends the turn.
+    session_id: Option<String>,
+    /// Interrupt requests go unanswered (the `deaf` scenario).
+    deaf: bool,
 }
 
 /// A stdin line, parsed.
@@ -77,6 +81,8 @@ impl Session {
             answer_timeout: Duration::from_millis(DEFAULT_ANSWER_TIMEOUT_MS),
             started: Instant::now(),
             hook_callback_id: None,
+            session_id: None,
+            deaf: false,
         }
     }
 
@@ -126,6 +132,10 @@ impl Session {
             self.noinit();
         }
         self.out.slow = Duration::from_millis(sc.slow_ms);
+        self.deaf = sc.deaf;
+        if sc.noterm {
+            self.shared.ignore_sigterm();
+        }
 
         // 4. init
         let ctx = Ctx {
@@ -158,6 +168,7 @@ impl Session {
         }
         self.out.line(&proto::system_init(&ctx));
         self.out.after_init = true;
+        self.session_id = Some(ctx.session_id.clone());
 
         // 5. The scripted middle part.
         if sc.garbage {
@@ -223,10 +234,15 @@ impl Session {
                 self.shared.fail(2, "fatal: simulated crash\n  at step 2")
             }
             Ending::Sigkill => runtime::sigkill(&self.shared),
-            Ending::Hang => loop {
-                // Until SIGTERM/SIGINT (see runtime::handle_signals) or SIGKILL.
-                std::thread::park();
-            },
+            Ending::Hang => {
+                // Until an interrupt, SIGTERM/SIGINT (see runtime::handle_signals) or SIGKILL.
+                while let Some(Msg::Json(v)) = self.next(None) {
+                    self.incidental(&v);
+                }
+                loop {
+                    std::thread::park();
+                }
+            }
             Ending::NoInit => self.noinit(),
         }
     }
@@ -321,13 +337,28 @@ impl Session {
             .fail(1, "user message without message.content text")
     }
 
-    /// A stdin message that is not the one being waited for: control requests of
-    /// the driver get an error answer, everything else is ignored.
+    /// A stdin message that is not the one being waited for: an `interrupt`
+    /// once the session runs ends the turn as the real CLI does (answer, a
+    /// `result` of subtype `error_during_execution`, then exit 1 at stdin
+    /// EOF); other control requests of the driver get an error answer;
+    /// everything else is ignored.
     fn incidental(&self, v: &Value) {
-        if v["type"] == "control_request" {
-            let subtype = v["request"]["subtype"].as_str().unwrap_or("");
-            self.out
-                .line(&proto::control_error(&v["request_id"], subtype));
+        if v["type"] != "control_request" {
+            return;
+        }
+        let subtype = v["request"]["subtype"].as_str().unwrap_or("");
+        match (&self.session_id, subtype) {
+            (_, "interrupt") if self.deaf => {}
+            (Some(session_id), "interrupt") => {
+                self.out.line(&proto::control_success(&v["request_id"]));
+                self.out
+                    .line(&proto::interrupted_result(session_id, self.elapsed_ms()));
+                self.drain();
+                self.shared.finish(1)
+            }
+            _ => self
+                .out
+                .line(&proto::control_error(&v["request_id"], subtype)),
         }
     }
 

@@ -336,6 +336,34 @@ pub fn synthetic_error_assistant(ctx: &Ctx, text: &str) -> Value {
 }
 
 /// The only line of a run whose session cannot be resumed (bad_resume.txt).
+/// A successful answer to a control request of the driver.
+pub fn control_success(request_id: &Value) -> Value {
+    json!({
+        "type": "control_response",
+        "response": {"subtype": "success", "request_id": request_id, "response": {}}
+    })
+}
+
+/// The result after an `interrupt` (as 2.1.329 prints it).
+pub fn interrupted_result(session_id: &str, duration_ms: u128) -> Value {
+    json!({
+        "type": "result",
+        "subtype": "error_during_execution",
+        "duration_ms": duration_ms,
+        "duration_api_ms": 0,
+        "is_error": true,
+        "num_turns": 1,
+        "stop_reason": null,
+        "session_id": session_id,
+        "total_cost_usd": 0,
+        "usage": usage(0, 0),
+        "modelUsage": {},
+        "permission_denials": [],
+        "uuid": uuid(),
+        "errors": ["Request was aborted."]
+    })
+}
+
 pub fn noinit_result(session_id: &str) -> Value {
     json!({
         "type": "result",

@@ -21,6 +21,8 @@ pub struct Shared {
     session_id: Mutex<Option<String>>,
     /// What the process read from `--mcp-config`, for the log.
     mcp_config: Mutex<Option<Value>>,
+    /// Set by the `noterm` scenario: SIGTERM is ignored.
+    ignore_term: AtomicBool,
     logged: AtomicBool,
 }
 
@@ -40,6 +42,7 @@ impl Shared {
             scenario: Mutex::new("plain".to_string()),
             session_id: Mutex::new(None),
             mcp_config: Mutex::new(None),
+            ignore_term: AtomicBool::new(false),
             logged: AtomicBool::new(false),
         })
     }
@@ -54,6 +57,10 @@ impl Shared {
 
     pub fn set_session_id(&self, id: &str) {
         *lock(&self.session_id) = Some(id.to_string());
+    }
+
+    pub fn ignore_sigterm(&self) {
+        self.ignore_term.store(true, Ordering::SeqCst);
     }
 
     pub fn set_mcp_config(&self, read: Value) {
@@ -154,7 +161,10 @@ pub fn handle_signals(shared: Arc<Shared>) -> Result<(), String> {
     set.thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
     std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
+        while let Ok(sig) = set.wait() {
+            if sig == Signal::SIGTERM && shared.ignore_term.load(Ordering::SeqCst) {
+                continue;
+            }
             eprintln!("fake-claude: interrupted");
             shared.finish(128 + sig as i32);
         }

@@ -51,6 +51,10 @@ pub struct Scenario {
     pub stderr: Option<String>,
     /// Exit code after the result and stdin EOF.
     pub exit_code: Option<i32>,
+    /// Ignore `interrupt` control requests (no answer, no effect).
+    pub deaf: bool,
+    /// Ignore SIGTERM (SIGINT and SIGKILL still end it).
+    pub noterm: bool,
 }
 
 impl Default for Scenario {
@@ -64,6 +68,8 @@ impl Default for Scenario {
             bigline: None,
             stderr: None,
             exit_code: None,
+            deaf: false,
+            noterm: false,
         }
     }
 }
@@ -99,6 +105,14 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
             }
             "control" => {
                 sc.control = true;
+                None
+            }
+            "deaf" => {
+                sc.deaf = true;
+                None
+            }
+            "noterm" => {
+                sc.noterm = true;
                 None
             }
             "tools" => {

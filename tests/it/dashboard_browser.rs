@@ -48,6 +48,20 @@ fn dashboard_shows_runs_live_in_chromium() {
     let prompt = "And once more";
     let result = run(&project, "ao-resume", prompt, 1);
     script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 1}));
+    script.expect("RESUMED");
+
+    // A running session gets a Stop button; clicking it stops the run.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hanging = runtime.block_on(project.start_hanging("long-job"));
+    script.command("STOP", &json!({"name": "long-job"}));
+    script.expect("STOPPED");
+    let out = hanging.wait();
+    assert_eq!(out.code, Some(143), "stopped from the page: {out:?}");
+    let events = runtime.block_on(project.events("long-job"));
+    assert_eq!(events.last().unwrap()["reason"], "stopped");
     script.expect("PASS");
     let code = script.finish();
     eprintln!("browser test took {:.1?}", started.elapsed());
@@ -220,8 +234,12 @@ impl Script {
     }
 
     fn send(&mut self, go: &serde_json::Value) {
+        self.command("GO", go);
+    }
+
+    fn command(&mut self, word: &str, body: &serde_json::Value) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "GO {go}").expect("write to the script");
+        writeln!(stdin, "{word} {body}").expect("write to the script");
         stdin.flush().expect("flush");
     }
 

@@ -16,6 +16,7 @@ mod dashboard_browser;
 mod faults;
 mod hook;
 mod openapi;
+mod orchestrate;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

@@ -20,6 +20,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("patch", "/sessions/{session_id}/metadata"),
     ("get", "/sessions/{session_id}/status"),
     ("get", "/sessions/{session_id}/result"),
+    ("post", "/sessions/{session_id}/stop"),
     ("get", "/sessions/{session_id}/events"),
     ("post", "/sessions/{session_id}/events"),
     ("post", "/events"),

@@ -86,3 +86,53 @@ async fn a_model_api_error_fails_the_run_and_is_recorded() {
     assert!(end["error"].as_str().unwrap().contains("400"));
     assert_eq!(env.api_status("fails").await, "finished");
 }
+
+#[tokio::test]
+async fn a_run_stopped_mid_tool_call_resumes_the_conversation() {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
+        return;
+    };
+    let env = real_project(&claude, &mock);
+    let out = env.ao(
+        "ao-new",
+        &["slow", "--detach"],
+        Some("Please USE_SLOW_TOOL now"),
+    );
+    assert_eq!(out.ok(), "slow");
+    crate::support::project::eventually("the slow tool call to start", async || {
+        env.backup_text("slow").contains("sleep 30")
+    })
+    .await;
+    let out = env.ao("ao-stop", &["slow", "--json"], None);
+    let report: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(report["status"], "stopped");
+    assert_eq!(report["via"], "signal");
+    let lines = env.backup_lines("slow");
+    // The interrupt went through the control protocol, and the CLI took it.
+    assert!(
+        lines.iter().any(|l| l["type"] == "control_response"
+            && l["response"]["request_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("req_stop"))
+            && l["response"]["subtype"] == "success"),
+        "the CLI's answer to the interrupt: {report}"
+    );
+    // How the CLI ends after that depends on where in its turn the
+    // interrupt found it (a result of subtype error_during_execution and
+    // exit 1 mid tool call; under load sometimes no result and exit 0): the
+    // run is stopped either way.
+    let events = env.events("slow").await;
+    assert_eq!(events.last().unwrap()["reason"], "stopped");
+
+    let out = env.ao("ao-resume", &["slow"], Some("What did I ask before?"));
+    assert!(
+        out.ok().starts_with("mock answer: What did I ask before?"),
+        "{out:?}"
+    );
+    let last = mock.message_requests().pop().unwrap();
+    let history = Value::Array(last.messages().to_vec()).to_string();
+    assert!(
+        history.contains("USE_SLOW_TOOL"),
+        "the conversation went on: {history}"
+    );
+}

@@ -250,3 +250,62 @@ async fn the_session_list_shows_every_change_at_once() {
     let mut ws = WsClient::connect(&sm.url).await;
     assert_eq!(ws.next().await.unwrap()["sessions"], list().await);
 }
+
+#[tokio::test]
+async fn a_filtered_feed_carries_only_its_sessions_and_a_short_init() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    for id in ["a", "b", "c"] {
+        let (status, _) = http
+            .post("/sessions", json!({"session_id": id, "session_name": id}))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let mut feed = SseClient::connect_to(&sm.url, "/sse?session_id=a&session_id=c").await;
+    let (name, init) = feed.next().await.unwrap();
+    assert_eq!(name, "init");
+    let mut listed: Vec<&str> = init["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["a", "c"], "only the sessions followed");
+    for id in ["b", "a", "b", "c"] {
+        let event = json!({"event_type": "run_start", "session_id": id, "session_name": id, "timestamp": "2026-01-01T00:00:00Z"});
+        let (status, _) = http.post(&format!("/sessions/{id}/events"), event).await;
+        assert_eq!(status, 200);
+    }
+    // `a` and `c` were created running, so run_start changes no status: events only.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let (name, message) = feed.next().await.unwrap();
+        assert_eq!(name, "event");
+        seen.push(message["data"]["session_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["a", "c"]);
+    // A stop request reaches the followers of that session only.
+    let mut runner = SseClient::connect_to(&sm.url, "/sse?session_id=c&runner=1").await;
+    runner.next().await.unwrap();
+    let (status, answer) = http.post("/sessions/c/stop", json!({})).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"ok": true, "delivered": true, "closed": false})
+    );
+    let (name, message) = runner.next().await.unwrap();
+    assert_eq!(
+        (name.as_str(), &message),
+        (
+            "stop_requested",
+            &json!({"type": "stop_requested", "session_id": "c"})
+        )
+    );
+    let (name, _) = feed.next().await.unwrap();
+    assert_eq!(name, "stop_requested");
+    let (status, answer) = http.get("/sse?session_id=a%2Fb").await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = http.get("/sse?runner=1").await;
+    assert_eq!(status, 400);
+}

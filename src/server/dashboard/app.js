@@ -89,7 +89,7 @@ function fact(label, value) {
 }
 
 function fillRow(li, s) {
-  const [openButton, deleteButton] = li.children;
+  const [openButton, stopButton, deleteButton] = li.children;
   openButton.replaceChildren(
     el("span", { class: "row-head" }, el("span", { class: "name", text: s.session_name }), badge(s.status)),
     el("span", { class: "path", title: s.project_dir || "", text: s.project_dir || "no project folder" }),
@@ -102,6 +102,9 @@ function fillRow(li, s) {
     ),
   );
   openButton.setAttribute("aria-current", String(open?.id === s.session_id));
+  stopButton.hidden = s.status !== "running";
+  stopButton.disabled = false;
+  stopButton.setAttribute("aria-label", `Stop the run of session ${s.session_name}`);
   deleteButton.setAttribute("aria-label", `Delete session ${s.session_name}`);
 }
 
@@ -114,6 +117,7 @@ function upsertSession(s) {
       "li",
       { class: "session", "data-session-id": id },
       el("button", { type: "button", class: "session-open", onclick: () => openSession(id) }),
+      el("button", { type: "button", class: "stop", onclick: (e) => stopSession(id, e.currentTarget) }, "Stop"),
       el("button", { type: "button", class: "delete", onclick: () => deleteSession(id) }, "Delete"),
     );
     rows.set(id, li);
@@ -151,6 +155,19 @@ function replaceSessions(list) {
 function showCount() {
   $("session-count").textContent = sessions.size ? `(${sessions.size})` : "";
   $("sessions-empty").hidden = sessions.size > 0;
+}
+
+/** Asks the session's runner to stop its run; the row turns finished when it has. */
+async function stopSession(id, button) {
+  const s = sessions.get(id);
+  if (!s) return;
+  button.disabled = true;
+  try {
+    await api(`sessions/${encodeURIComponent(id)}/stop`, { method: "POST" });
+  } catch (error) {
+    button.disabled = false;
+    notice(`Could not stop ${s.session_name}: ${error.message}`);
+  }
 }
 
 async function deleteSession(id) {
@@ -250,11 +267,12 @@ function describe(e) {
       return ["Run started", "run", []];
     case "run_completed":
     case "session_stop": {
-      const failed = (e.exit_code ?? 0) !== 0 || (e.reason && e.reason !== "completed") || e.error;
+      const stopped = e.reason === "stopped";
+      const failed = !stopped && ((e.exit_code ?? 0) !== 0 || (e.reason && e.reason !== "completed") || e.error);
       const facts = [e.exit_code != null && `exit code ${e.exit_code}`, e.reason].filter(Boolean).join(" · ");
       return [
-        "Run completed",
-        failed ? "run failed" : "run",
+        stopped ? "Run stopped" : "Run completed",
+        failed ? "run failed" : stopped ? "run stopped" : "run",
         [facts && el("p", { class: "facts", text: facts }), e.error && clipped(String(e.error), CLIP, "error")],
       ];
     }

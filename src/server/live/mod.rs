@@ -9,8 +9,9 @@
 //! to several waiting messages gets them in one write. The transports are
 //! in `ws` and `sse`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use serde::Serialize;
@@ -37,6 +38,9 @@ pub struct Frame {
     sse: Bytes,
     /// Whether it announces a change to a session (as opposed to an event).
     changes_sessions: bool,
+    /// The session it is about, for feeds filtered by session (`None`:
+    /// it concerns every client, as `resync` does).
+    session: Option<Arc<str>>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +52,13 @@ struct SessionMessage<'a> {
 
 #[derive(Serialize)]
 struct DeletedMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    session_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct StopMessage<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     session_id: &'a str,
@@ -82,46 +93,69 @@ fn push_sse(out: &mut Vec<u8>, kind: &str, json: &str) {
 }
 
 impl Frame {
-    fn new(kind: &'static str, json: String) -> Frame {
+    fn new(kind: &'static str, json: String, session: Option<&str>) -> Frame {
         let mut sse = Vec::with_capacity(json.len() + kind.len() + 18);
         push_sse(&mut sse, kind, &json);
         Frame {
             text: json.into(),
             sse: sse.into(),
-            changes_sessions: !matches!(kind, "event" | "resync"),
+            changes_sessions: matches!(
+                kind,
+                "session_created" | "session_updated" | "session_deleted"
+            ),
+            session: session.map(Arc::from),
         }
     }
 
     /// `{"type":"session_created","session":...}`
     pub fn session_created(session: &Session) -> Frame {
         let kind = "session_created";
-        Frame::new(kind, to_json(kind, &SessionMessage { kind, session }))
+        let json = to_json(kind, &SessionMessage { kind, session });
+        Frame::new(kind, json, Some(&session.session_id))
     }
 
     /// `{"type":"session_updated","session":...}`
     pub fn session_updated(session: &Session) -> Frame {
         let kind = "session_updated";
-        Frame::new(kind, to_json(kind, &SessionMessage { kind, session }))
+        let json = to_json(kind, &SessionMessage { kind, session });
+        Frame::new(kind, json, Some(&session.session_id))
     }
 
     /// `{"type":"session_deleted","session_id":...}`
     pub fn session_deleted(session_id: &str) -> Frame {
         let kind = "session_deleted";
-        Frame::new(kind, to_json(kind, &DeletedMessage { kind, session_id }))
+        let json = to_json(kind, &DeletedMessage { kind, session_id });
+        Frame::new(kind, json, Some(session_id))
     }
 
     /// `{"type":"event","data":...}`, from the stored event's JSON.
-    pub fn event(event_json: &str) -> Frame {
+    pub fn event(session_id: &str, event_json: &str) -> Frame {
         Frame::new(
             "event",
             format!(r#"{{"type":"event","data":{event_json}}}"#),
+            Some(session_id),
         )
+    }
+
+    /// `{"type":"stop_requested","session_id":...}`: the session's runner
+    /// should stop its run.
+    pub fn stop_requested(session_id: &str) -> Frame {
+        let kind = "stop_requested";
+        let json = to_json(kind, &StopMessage { kind, session_id });
+        Frame::new(kind, json, Some(session_id))
     }
 
     /// `{"type":"resync","missed":N}`
     pub fn resync(missed: u64) -> Frame {
         let kind = "resync";
-        Frame::new(kind, to_json(kind, &ResyncMessage { kind, missed }))
+        Frame::new(kind, to_json(kind, &ResyncMessage { kind, missed }), None)
+    }
+
+    /// Whether a client following only `sessions` gets this frame.
+    fn concerns(&self, sessions: &std::collections::HashSet<String>) -> bool {
+        self.session
+            .as_deref()
+            .is_none_or(|id| sessions.contains(id))
     }
 }
 
@@ -135,6 +169,31 @@ pub struct Hub {
     tx: broadcast::Sender<Frame>,
     /// Frames published so far that change a session.
     session_changes: Arc<AtomicU64>,
+    /// Runners following their session's feed, by session id: a stop
+    /// request reaches a run only through one of them.
+    runners: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Counts a runner as listening for its sessions while it lives.
+pub struct RunnerGuard {
+    runners: Arc<Mutex<HashMap<String, usize>>>,
+    sessions: Vec<String>,
+}
+
+impl Drop for RunnerGuard {
+    fn drop(&mut self) {
+        let Ok(mut runners) = self.runners.lock() else {
+            return;
+        };
+        for id in &self.sessions {
+            if let Some(n) = runners.get_mut(id) {
+                *n -= 1;
+                if *n == 0 {
+                    runners.remove(id);
+                }
+            }
+        }
+    }
 }
 
 impl Hub {
@@ -143,7 +202,28 @@ impl Hub {
         Hub {
             tx: broadcast::channel(capacity.max(1)).0,
             session_changes: Arc::default(),
+            runners: Arc::default(),
         }
+    }
+
+    /// Registers a runner following `sessions`, until the guard is dropped.
+    pub fn runner_guard(&self, sessions: &[String]) -> RunnerGuard {
+        if let Ok(mut runners) = self.runners.lock() {
+            for id in sessions {
+                *runners.entry(id.clone()).or_default() += 1;
+            }
+        }
+        RunnerGuard {
+            runners: Arc::clone(&self.runners),
+            sessions: sessions.to_vec(),
+        }
+    }
+
+    /// Whether a runner follows `session_id`'s feed now.
+    pub fn has_runner(&self, session_id: &str) -> bool {
+        self.runners
+            .lock()
+            .is_ok_and(|runners| runners.contains_key(session_id))
     }
 
     /// Sends a committed change to every connected client (none connected
@@ -160,7 +240,7 @@ impl Hub {
         self.session_changes.load(Ordering::SeqCst)
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Frame> {
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Frame> {
         self.tx.subscribe()
     }
 }

@@ -50,6 +50,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::update_metadata))
         .routes(routes!(sessions::status))
         .routes(routes!(sessions::result))
+        .routes(routes!(sessions::stop))
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))

@@ -12,11 +12,17 @@ use utoipa::IntoParams;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::server::live::Frame;
 use crate::server::store::ResultLookup;
 use crate::wire::{
-    DeleteAnswer, ErrorAnswer, ResultAnswer, SessionAnswer, SessionCreate, SessionPatch,
-    SessionsAnswer, StatusAnswer, StatusValue, check_id, check_text, now_rfc3339, parse_timestamp,
+    DeleteAnswer, ErrorAnswer, Event, EventType, ResultAnswer, RunEndReason, SessionAnswer,
+    SessionCreate, SessionPatch, SessionStatus, SessionsAnswer, StatusAnswer, StatusValue,
+    StopAnswer, check_id, check_text, now_rfc3339, parse_timestamp,
 };
+
+/// How long a stop request waits for a runner to follow its session
+/// before the run is taken for one whose runner is gone.
+const RUNNER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The longest project directory or agent name accepted.
 const MAX_PATH_LEN: usize = 4096;
@@ -216,4 +222,63 @@ pub async fn delete(
         session_id,
         deleted,
     }))
+}
+
+/// `POST /sessions/{id}/stop`: asks the session's runner, wherever it runs,
+/// to stop its run (it follows its session's feed and acts within 2 s). A
+/// running session that no runner follows has lost its runner: its run is
+/// closed here as interrupted rather than left running.
+#[utoipa::path(post, path = "/sessions/{session_id}/stop", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 202, description = "Its runner was asked to stop (delivered); broadcasts stop_requested", body = StopAnswer),
+        (status = 200, description = "No runner follows the session: the run was closed as interrupted (closed)", body = StopAnswer),
+        (status = 404, body = ErrorAnswer),
+        (status = 409, description = "The session is not running", body = ErrorAnswer),
+    ))]
+pub async fn stop(
+    State(state): State<AppState>,
+    ApiPath(session_id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let session = state
+        .store
+        .get_session(session_id.clone())
+        .await?
+        .ok_or_else(|| not_found(&session_id))?;
+    if session.status != SessionStatus::Running {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!("session '{session_id}' is not running"),
+        ));
+    }
+    // A run started a moment ago may not follow its feed yet.
+    let deadline = tokio::time::Instant::now() + RUNNER_WAIT;
+    while !state.hub.has_runner(&session_id) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if state.hub.has_runner(&session_id) {
+        state.hub.publish(Frame::stop_requested(&session_id));
+        let answer = StopAnswer {
+            ok: true,
+            delivered: true,
+            closed: false,
+        };
+        return Ok((axum::http::StatusCode::ACCEPTED, Json(answer)).into_response());
+    }
+    let mut end = Event::new(
+        EventType::RunCompleted,
+        &session_id,
+        &session.session_name,
+        now_rfc3339(),
+    );
+    end.reason = Some(RunEndReason::Interrupted.as_str().to_owned());
+    end.error = Some("a stop was requested and no runner was following the session; the run is closed as interrupted".to_owned());
+    let body = serde_json::to_string(&end)
+        .map_err(|e| ApiError::bad_request(format!("cannot encode the event: {e}")))?;
+    state.store.add_event(end, body, false).await?;
+    let answer = StopAnswer {
+        ok: true,
+        delivered: false,
+        closed: true,
+    };
+    Ok(Json(answer).into_response())
 }

@@ -126,7 +126,7 @@ impl Op for AddEvent {
         let Some(id) = insert_event_row(conn, event, &self.body)? else {
             return Ok(true);
         };
-        frames.push(Frame::event(&with_id(id, &self.body)));
+        frames.push(Frame::event(&event.session_id, &with_id(id, &self.body)));
         if let Some(status) = event.event_type.status_effect()
             && status != session.status
         {

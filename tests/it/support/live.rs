@@ -50,11 +50,16 @@ pub struct SseClient {
 
 impl SseClient {
     pub async fn connect(base: &str) -> Self {
+        Self::connect_to(base, "/sse").await
+    }
+
+    /// Connects to `path` (`/sse` with a query, for instance).
+    pub async fn connect_to(base: &str, path: &str) -> Self {
         let response = reqwest::Client::builder()
             .no_proxy()
             .build()
             .unwrap()
-            .get(format!("{base}/sse"))
+            .get(format!("{base}{path}"))
             .send()
             .await
             .expect("sse connect");

@@ -11,6 +11,9 @@
 //!   (`invalid_request_error`, `mock: prompt rejected`);
 //! - text containing `USE_TOOL` while the conversation has no `tool_result`
 //!   yet: one `tool_use` block for `Bash` running `echo hello-from-tool`;
+//! - text containing `USE_SLOW_TOOL` while the conversation has no
+//!   `tool_result` yet: one `tool_use` block for `Bash` running
+//!   `sleep 30` (a turn to interrupt);
 //! - text containing `CALL_MCP:<tool>` (an `mcp__SERVER__TOOL` name) while
 //!   the conversation has no `tool_result` yet: one `tool_use` block for
 //!   that tool with input `{"text": "from-the-mock"}` (MCP tools are
@@ -37,6 +40,8 @@ use serde_json::{Value, json};
 
 /// The command of the mock's `Bash` tool call.
 pub const TOOL_COMMAND: &str = "echo hello-from-tool";
+/// The command of the mock's slow `Bash` tool call.
+pub const SLOW_COMMAND: &str = "sleep 30";
 /// What that command prints.
 pub const TOOL_OUTPUT: &str = "hello-from-tool";
 /// The error message of a `FAIL_API` answer.
@@ -256,6 +261,14 @@ fn messages(request: &RecordedRequest) -> Response {
             name: "StructuredOutput".to_owned(),
             input: structured.unwrap_or_default(),
         },
+        UserTurn::Prompt(prompt)
+            if prompt.contains("USE_SLOW_TOOL") && !request.has_tool_result() =>
+        {
+            Answer::Call {
+                name: "Bash".to_owned(),
+                input: json!({"command": SLOW_COMMAND, "description": "wait a while"}),
+            }
+        }
         UserTurn::Prompt(prompt) if prompt.contains("CALL_MCP:") && !request.has_tool_result() => {
             let name = prompt
                 .split("CALL_MCP:")

@@ -1,0 +1,54 @@
+//! What the process benchmarks share: a session manager of their own, and
+//! the way figures are printed.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Starts `ao-session-manager` on a free port with the database `db`;
+/// answers the process and its URL.
+pub fn start_server(db: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ao-session-manager"))
+        .args(["--port", "0", "--db"])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ao-session-manager");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening on")
+        .to_owned();
+    (child, url)
+}
+
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `q` quantile (0 to 1) of `times`.
+pub fn percentile(times: &[Duration], q: f64) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// One table row: the median, p90 and max of `times`.
+pub fn row(label: &str, width: usize, times: &[Duration]) {
+    println!(
+        "{label:<width$} {:>7.2} ms {:>7.2} ms {:>7.2} ms",
+        ms(percentile(times, 0.5)),
+        ms(percentile(times, 0.9)),
+        ms(percentile(times, 1.0))
+    );
+}

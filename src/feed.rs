@@ -1,0 +1,132 @@
+//! Following the session manager's live feed for a few sessions
+//! (`GET /sse?session_id=...`): a runner listens there for stop requests,
+//! and `ao-wait` / `ao-stop` for the end of runs. The filtered feed carries
+//! only those sessions' messages, so following costs the server little
+//! however many sessions it holds.
+
+use std::collections::{HashSet, VecDeque};
+use std::pin::Pin;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+
+use crate::client::{ClientError, SessionClient};
+use crate::wire::{LiveMessage, SessionStatus};
+
+type Events = Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, String>> + Send>>;
+
+/// An open feed; messages arrive in commit order.
+pub struct Feed {
+    events: Events,
+    /// Sessions the `init` showed as ended, not yet handed out.
+    ended: VecDeque<String>,
+}
+
+impl Feed {
+    /// Opens the feed of `sessions` (`runner`: this process runs them, so a
+    /// stop request reaches them through it). The first message is `init`
+    /// with those sessions as they are now.
+    pub async fn open(
+        client: &SessionClient,
+        sessions: &[String],
+        runner: bool,
+    ) -> Result<Feed, ClientError> {
+        let mut url = reqwest::Url::parse(&format!("{}/sse", client.base_url()))
+            .map_err(|_| ClientError::BadUrl(client.base_url().to_owned()))?;
+        {
+            let mut query = url.query_pairs_mut();
+            for id in sessions {
+                query.append_pair("session_id", id);
+            }
+            if runner {
+                query.append_pair("runner", "1");
+            }
+        }
+        let unreachable = |reason: String| ClientError::Unreachable {
+            url: client.base_url().to_owned(),
+            reason,
+        };
+        // No overall timeout: the feed stays open for as long as it is read.
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
+        if crate::client::is_loopback_host(&url) {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| unreachable(e.to_string()))?;
+        let response = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail = response.text().await.unwrap_or_default();
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                detail,
+            });
+        }
+        let events = response
+            .bytes_stream()
+            .eventsource()
+            .map(|item| item.map_err(|e| e.to_string()));
+        Ok(Feed {
+            events: Box::pin(events),
+            ended: VecDeque::new(),
+        })
+    }
+
+    /// The next message; `None` when the feed ended or broke. Messages of
+    /// a type this build does not know are skipped.
+    pub async fn next(&mut self) -> Option<LiveMessage> {
+        loop {
+            let event = self.events.next().await?.ok()?;
+            if event.data.is_empty() {
+                continue;
+            }
+            if let Ok(message) = serde_json::from_str::<LiveMessage>(&event.data) {
+                return Some(message);
+            }
+        }
+    }
+
+    /// Follows the feed until a run of one of `pending` ends (its session
+    /// turns `finished`, or is deleted), and answers that session's id;
+    /// `None` when the feed ends first. A session the `init` shows finished
+    /// or does not show at all has ended already.
+    pub async fn next_end(&mut self, pending: &HashSet<String>) -> Option<String> {
+        loop {
+            if let Some(id) = self.ended.pop_front() {
+                if pending.contains(&id) {
+                    return Some(id);
+                }
+                continue;
+            }
+            match self.next().await? {
+                LiveMessage::Init { sessions } => {
+                    let listed: HashSet<&str> =
+                        sessions.iter().map(|s| s.session_id.as_str()).collect();
+                    let finished = sessions
+                        .iter()
+                        .filter(|s| s.status == SessionStatus::Finished)
+                        .map(|s| s.session_id.clone());
+                    let gone = pending
+                        .iter()
+                        .filter(|id| !listed.contains(id.as_str()))
+                        .cloned();
+                    self.ended.extend(finished.chain(gone));
+                }
+                LiveMessage::SessionUpdated { session }
+                    if session.status == SessionStatus::Finished
+                        && pending.contains(&session.session_id) =>
+                {
+                    return Some(session.session_id);
+                }
+                LiveMessage::SessionDeleted { session_id } if pending.contains(&session_id) => {
+                    return Some(session_id);
+                }
+                _ => {}
+            }
+        }
+    }
+}
