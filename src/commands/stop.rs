@@ -27,8 +27,9 @@ use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-stop";
 /// How long a stopped run may take to end: the runner's 5 s for the CLI
-/// to end its turn, 2 s after SIGTERM, and some margin.
-const STOP_WAIT: Duration = Duration::from_secs(10);
+/// to end its turn, 1.5 s after SIGTERM, and a wide margin for a loaded
+/// machine.
+const STOP_WAIT: Duration = Duration::from_secs(20);
 
 /// Stop the running run of session NAME; its conversation stays resumable.
 #[derive(Debug, Parser)]
