@@ -240,14 +240,21 @@ impl SessionClient {
     /// `POST /sessions/{id}/events`; `Ok(true)` when the event's `event_id`
     /// had already been stored.
     pub async fn add_event(&self, session_id: &str, event: &Event) -> Result<bool, ClientError> {
-        let answer: AddEventAnswer = self
-            .call(
-                Method::POST,
-                &format!("/sessions/{}/events", seg(session_id)),
-                Some(event),
-            )
-            .await?;
-        Ok(answer.duplicate)
+        Ok(self.post_event(session_id, event).await?.duplicate)
+    }
+
+    /// `POST /sessions/{id}/events`, with the whole answer (`duplicate`, `filled`).
+    pub async fn post_event(
+        &self,
+        session_id: &str,
+        event: &Event,
+    ) -> Result<AddEventAnswer, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/sessions/{}/events", seg(session_id)),
+            Some(event),
+        )
+        .await
     }
 
     /// `GET /sessions/{id}/events`: every event, in the order stored.
@@ -288,6 +295,23 @@ impl SessionClient {
             None::<&()>,
         )
         .await
+    }
+
+    /// `GET /usage?group_by=G[&since=T][&project_dir=P]`.
+    pub async fn usage(
+        &self,
+        group_by: &str,
+        since: Option<&str>,
+        project_dir: Option<&str>,
+    ) -> Result<crate::wire::UsageAnswer, ClientError> {
+        let mut path = format!("/usage?group_by={}", seg(group_by));
+        if let Some(since) = since {
+            path.push_str(&format!("&since={}", seg(since)));
+        }
+        if let Some(dir) = project_dir {
+            path.push_str(&format!("&project_dir={}", seg(dir)));
+        }
+        self.call(Method::GET, &path, None::<&()>).await
     }
 
     /// `DELETE /sessions/{id}`: the session and all its events.

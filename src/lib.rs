@@ -10,6 +10,7 @@
 //! - [`name`]: session names, checked before they touch disk or the API.
 //! - [`paths`]: the user's data directory.
 
+pub mod accounting;
 pub mod agents;
 pub mod autostart;
 pub mod backup;

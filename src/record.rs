@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use crate::backup::{BackupLine, RunCompletedLine, UserMessageLine};
 use crate::claude::protocol::{CliLine, ResultLine};
-use crate::wire::{ContentBlock, Event, EventType, Role, RunEndReason, SessionCreate};
+use crate::wire::{
+    ContentBlock, Event, EventType, Role, RunEndReason, RunFigures, SessionCreate, parse_timestamp,
+};
 
 /// The namespace of every derived event id.
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_0a7e_93d2_4c59_8b6e_2a4d_7c31_e9b0);
@@ -68,6 +70,8 @@ struct Run {
     message: UserMessageLine,
     session_id: Option<String>,
     started: bool,
+    /// What its last `result` line reported.
+    figures: RunFigures,
 }
 
 /// Turns backup lines into actions, one line at a time.
@@ -132,6 +136,7 @@ impl Recorder {
                     session_id: message.resume_session_id.clone(),
                     message: message.clone(),
                     started: false,
+                    figures: RunFigures::default(),
                 });
             }
             BackupLine::Cli(CliLine::System(system), _) => {
@@ -145,20 +150,28 @@ impl Recorder {
                 }
             }
             BackupLine::Cli(CliLine::ControlRequest(request), _) => {
-                if let Some(hook) = request.post_tool_use() {
+                if let Some(hook) = request.tool_hook() {
                     self.start(&mut actions);
                     if let Some(session_id) = self.started_session() {
-                        let mut event =
-                            self.event(EventType::PostTool, &session_id, index, "post_tool");
+                        let pre = hook.hook_event_name == "PreToolUse";
+                        let (event_type, kind) = if pre {
+                            (EventType::PreTool, "pre_tool")
+                        } else {
+                            (EventType::PostTool, "post_tool")
+                        };
+                        let mut event = self.event(event_type, &session_id, index, kind);
                         event.tool_name =
                             Some(hook.tool_name.unwrap_or_else(|| "unknown".to_owned()));
+                        event.tool_use_id = hook.tool_use_id;
                         event.tool_input = hook.tool_input.map(fit_value);
-                        event.tool_output = hook.tool_response.map(fit_value);
-                        event.error = hook.error.and_then(|e| match e {
-                            Value::Null => None,
-                            Value::String(s) => Some(fit_text(s, MAX_TOOL_FIELD)),
-                            other => Some(fit_text(other.to_string(), MAX_TOOL_FIELD)),
-                        });
+                        if !pre {
+                            event.tool_output = hook.tool_response.map(fit_value);
+                            event.error = hook.error.and_then(|e| match e {
+                                Value::Null => None,
+                                Value::String(s) => Some(fit_text(s, MAX_TOOL_FIELD)),
+                                other => Some(fit_text(other.to_string(), MAX_TOOL_FIELD)),
+                            });
+                        }
                         actions.push(Action::Event(Box::new(event)));
                     }
                 }
@@ -175,7 +188,10 @@ impl Recorder {
                     event.structured_output = result.structured_output.clone().map(fit_value);
                     actions.push(Action::Event(Box::new(event)));
                 }
-                self.last_result = Some(result.clone());
+                if let Some(run) = &mut self.run {
+                    run.figures = result.figures();
+                }
+                self.last_result = Some((**result).clone());
             }
             BackupLine::RunCompleted(done) => {
                 self.start(&mut actions);
@@ -267,6 +283,17 @@ impl Recorder {
         event.exit_code = end.exit_code;
         event.reason = Some(end.reason.as_str().to_owned());
         event.error = end.error.clone().map(|e| fit_text(e, MAX_TOOL_FIELD));
+        let mut figures = run.figures;
+        // Without the CLI's own figure, the run lasted from its prompt to its end.
+        if figures.duration_ms.is_none()
+            && let (Ok(from), Ok(to)) = (
+                parse_timestamp(&run.message.timestamp),
+                parse_timestamp(&end.timestamp),
+            )
+        {
+            figures.duration_ms = u64::try_from((to - from).num_milliseconds()).ok();
+        }
+        event.set_figures(&figures);
         actions.push(Action::Event(Box::new(event)));
     }
 }

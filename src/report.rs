@@ -11,6 +11,8 @@ use crate::wire::SessionPatch;
 pub enum Applied {
     Added,
     AlreadyThere,
+    /// A run end was there without its figures, and got them.
+    Filled,
 }
 
 /// Applies one action.
@@ -50,10 +52,14 @@ pub async fn apply(client: &SessionClient, action: &Action) -> Result<Applied, C
                 Err(e) => Err(e),
             }
         }
-        Action::Event(event) => match client.add_event(&event.session_id, event).await? {
-            false => Ok(Applied::Added),
-            true => Ok(Applied::AlreadyThere),
-        },
+        Action::Event(event) => {
+            let answer = client.post_event(&event.session_id, event).await?;
+            Ok(match (answer.duplicate, answer.filled) {
+                (false, _) => Applied::Added,
+                (true, true) => Applied::Filled,
+                (true, false) => Applied::AlreadyThere,
+            })
+        }
     }
 }
 

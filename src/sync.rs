@@ -25,6 +25,8 @@ pub struct SyncReport {
     pub updated_session: bool,
     pub events_added: usize,
     pub events_present: usize,
+    /// Runs stored without their figures (by an older release) that got them.
+    pub runs_filled: usize,
     /// A run whose runner had died was closed as interrupted.
     pub closed_stale_run: bool,
 }
@@ -71,13 +73,19 @@ pub async fn sync_session(
     let Some(session_id) = report.session_id.clone() else {
         return Ok(report); // no run ever named its session: nothing the API could hold
     };
-    let (mut session, present) = match client.get_session(&session_id).await {
+    let (mut session, present, bare) = match client.get_session(&session_id).await {
         Ok(session) => {
             let events = client.list_events(&session_id).await?;
             let ids: HashSet<uuid::Uuid> = events.iter().filter_map(|e| e.event.event_id).collect();
-            (Some(session), ids)
+            // Run ends stored without figures: a replay can fill them in.
+            let bare: HashSet<uuid::Uuid> = events
+                .iter()
+                .filter(|e| e.event.figures().is_empty())
+                .filter_map(|e| e.event.event_id)
+                .collect();
+            (Some(session), ids, bare)
         }
-        Err(ClientError::NotFound(_)) => (None, HashSet::new()),
+        Err(ClientError::NotFound(_)) => (None, HashSet::new(), HashSet::new()),
         Err(e) => return Err(e.into()),
     };
     for action in &actions {
@@ -87,6 +95,16 @@ pub async fn sync_session(
                 if session
                     .as_ref()
                     .is_some_and(|s| !is_later(at, s.last_resumed_at.as_deref())) => {}
+            Action::Event(event)
+                if event
+                    .event_id
+                    .is_some_and(|id| bare.contains(&id) && !event.figures().is_empty()) =>
+            {
+                report.events_present += 1;
+                if apply(client, action).await? == Applied::Filled {
+                    report.runs_filled += 1;
+                }
+            }
             Action::Event(event) if event.event_id.is_some_and(|id| present.contains(&id)) => {
                 report.events_present += 1;
             }
@@ -102,7 +120,12 @@ pub async fn sync_session(
                         session = Some(client.get_session(&session_id).await?);
                     }
                     Action::Event(_) if applied == Applied::Added => report.events_added += 1,
-                    Action::Event(_) => report.events_present += 1,
+                    Action::Event(_) => {
+                        report.events_present += 1;
+                        if applied == Applied::Filled {
+                            report.runs_filled += 1;
+                        }
+                    }
                 }
             }
         }

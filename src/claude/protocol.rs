@@ -5,19 +5,27 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::wire::RunFigures;
+
 /// The id our `initialize` request carries.
 pub const INIT_REQUEST_ID: &str = "req_1_init";
 /// The callback id registered for PostToolUse.
 pub const POST_TOOL_HOOK_ID: &str = "hook_0";
+/// The callback id registered for PreToolUse.
+pub const PRE_TOOL_HOOK_ID: &str = "hook_1";
 
-/// The first line we send: register a PostToolUse hook.
+/// The first line we send: register a PostToolUse hook (what a tool did)
+/// and a PreToolUse hook (what is running now).
 pub fn initialize_request() -> Value {
     json!({
         "type": "control_request",
         "request_id": INIT_REQUEST_ID,
         "request": {
             "subtype": "initialize",
-            "hooks": {"PostToolUse": [{"matcher": null, "hookCallbackIds": [POST_TOOL_HOOK_ID]}]},
+            "hooks": {
+                "PostToolUse": [{"matcher": null, "hookCallbackIds": [POST_TOOL_HOOK_ID]}],
+                "PreToolUse": [{"matcher": null, "hookCallbackIds": [PRE_TOOL_HOOK_ID]}],
+            },
         },
     })
 }
@@ -67,7 +75,7 @@ pub enum CliLine {
     System(SystemLine),
     ControlRequest(ControlRequest),
     ControlResponse(ControlResponseLine),
-    Result(ResultLine),
+    Result(Box<ResultLine>),
     #[serde(other)]
     Other,
 }
@@ -108,13 +116,25 @@ impl ControlRequest {
             .unwrap_or("")
     }
 
-    /// The hook input, when this is a PostToolUse hook callback.
-    pub fn post_tool_use(&self) -> Option<HookInput> {
+    /// The hook input, when this is a PreToolUse or PostToolUse hook
+    /// callback. Claude Code before 2.0.31 puts `tool_use_id` only beside
+    /// the input; it is read from there too.
+    pub fn tool_hook(&self) -> Option<HookInput> {
         if self.subtype() != "hook_callback" {
             return None;
         }
-        let input = HookInput::deserialize(self.request.get("input")?).ok()?;
-        (input.hook_event_name == "PostToolUse").then_some(input)
+        let mut input = HookInput::deserialize(self.request.get("input")?).ok()?;
+        if !matches!(input.hook_event_name.as_str(), "PreToolUse" | "PostToolUse") {
+            return None;
+        }
+        if input.tool_use_id.is_none() {
+            input.tool_use_id = self
+                .request
+                .get("tool_use_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        Some(input)
     }
 
     /// What we answer: hooks succeed with no changes, tool permission is
@@ -207,9 +227,35 @@ pub struct ResultLine {
     /// With `--json-schema`: the document the model produced.
     #[serde(default)]
     pub structured_output: Option<Value>,
+    // The run's figures, kept as sent: a bad one must not make the whole
+    // line unreadable (see `figures`).
+    #[serde(default)]
+    total_cost_usd: Value,
+    #[serde(default)]
+    usage: Value,
+    #[serde(default, rename = "modelUsage")]
+    model_usage: Value,
+    #[serde(default)]
+    num_turns: Value,
+    #[serde(default)]
+    duration_ms: Value,
+    #[serde(default)]
+    duration_api_ms: Value,
 }
 
 impl ResultLine {
+    /// What the run cost and took, each figure only when it makes sense.
+    pub fn figures(&self) -> RunFigures {
+        RunFigures::from_result(&json!({
+            "total_cost_usd": self.total_cost_usd,
+            "usage": self.usage,
+            "modelUsage": self.model_usage,
+            "num_turns": self.num_turns,
+            "duration_ms": self.duration_ms,
+            "duration_api_ms": self.duration_api_ms,
+        }))
+    }
+
     /// What went wrong, for an error result: its text, else its `errors`.
     pub fn error_text(&self) -> String {
         match &self.result {
@@ -278,7 +324,7 @@ mod tests {
         let hook = parsed
             .iter()
             .find_map(|l| match l {
-                CliLine::ControlRequest(r) => r.post_tool_use(),
+                CliLine::ControlRequest(r) => r.tool_hook(),
                 _ => None,
             })
             .unwrap();

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 
+use crate::accounting::SessionTotals;
 use crate::backup::{LockState, SessionFiles, list_metas};
 use crate::config::CommonArgs;
 use crate::diag::Diag;
@@ -45,7 +46,7 @@ struct ListArgs {
 
 /// One session in the list: the API's session record; from the backups,
 /// what the `.meta.json` knows (the status from the session's lock).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListedSession {
     /// `null` only from a backup whose first run never reached the CLI's init line.
     pub session_id: Option<String>,
@@ -55,11 +56,15 @@ pub struct ListedSession {
     pub project_dir: Option<String>,
     pub agent_name: Option<String>,
     pub last_resumed_at: Option<String>,
+    /// What its runs cost and how the last one ended.
+    #[serde(flatten)]
+    pub totals: SessionTotals,
 }
 
 impl From<Session> for ListedSession {
     fn from(s: Session) -> Self {
         ListedSession {
+            totals: SessionTotals::of_session(&s),
             session_id: Some(s.session_id),
             session_name: s.session_name,
             status: s.status,
@@ -72,7 +77,7 @@ impl From<Session> for ListedSession {
 }
 
 /// The `--json` answer of `ao-list-sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListReport {
     pub sessions: Vec<ListedSession>,
     pub source: AnswerSource,
@@ -151,7 +156,11 @@ fn from_backups(ctx: &Ctx, project_only: bool) -> Result<Vec<ListedSession>, Com
                 Ok(LockState::Held(_))
             )
         });
+        let totals = SessionName::parse(&meta.session_name)
+            .map(|name| SessionTotals::of_backup(&SessionFiles::new(dir, &name)))
+            .unwrap_or_default();
         sessions.push(ListedSession {
+            totals,
             session_id: meta.session_id,
             session_name: meta.session_name,
             status: if running {
@@ -161,7 +170,7 @@ fn from_backups(ctx: &Ctx, project_only: bool) -> Result<Vec<ListedSession>, Com
             },
             created_at: meta.created_at,
             project_dir: Some(meta.project_dir),
-            agent_name: None,
+            agent_name: meta.agent_name,
             last_resumed_at: meta.last_resumed_at,
         });
     }

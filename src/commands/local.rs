@@ -79,7 +79,7 @@ impl LastRun {
         for line in run.into_iter().rev() {
             match line {
                 BackupLine::UserMessage(_) => last.open = true,
-                BackupLine::Cli(CliLine::Result(result), _) => last.result = Some(result),
+                BackupLine::Cli(CliLine::Result(result), _) => last.result = Some(*result),
                 BackupLine::RunCompleted(end) => {
                     last.open = false;
                     last.end = Some(end);

@@ -60,15 +60,18 @@ pub async fn find(
         Err(e) => return Err(e.into()),
     }
     if files.exist() {
+        // A run under way may not have reached the API yet: no warning then.
+        let running = matches!(files.lock_state()?, crate::backup::LockState::Held(_));
         let found = backup(files)?;
-        if let Some(Found::Backup {
-            meta:
-                Some(Meta {
-                    session_id: Some(id),
-                    ..
-                }),
-            ..
-        }) = &found
+        if !running
+            && let Some(Found::Backup {
+                meta:
+                    Some(Meta {
+                        session_id: Some(id),
+                        ..
+                    }),
+                ..
+            }) = &found
         {
             ctx.diag.warn(format!(
                 "the session manager has no record of session '{name}' ({id}); answering from the backup files (`ao-sync {name}` sends them)"

@@ -33,6 +33,7 @@ pub mod show_config;
 pub mod status;
 pub mod stop;
 pub mod sync;
+pub mod usage;
 pub mod wait;
 
 use std::cell::Cell;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 
+use crate::accounting::SessionTotals;
 use crate::backup::{LockState, SessionFiles};
 use crate::config::CommonArgs;
 use crate::diag::Diag;
@@ -45,7 +46,7 @@ struct StatusArgs {
 }
 
 /// The `--json` answer of `ao-status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusReport {
     pub session_name: String,
     /// `null` when the session does not exist, or its first run never
@@ -53,6 +54,9 @@ pub struct StatusReport {
     pub session_id: Option<String>,
     pub status: StatusValue,
     pub source: AnswerSource,
+    /// What its runs cost and how the last one ended.
+    #[serde(flatten)]
+    pub totals: SessionTotals,
 }
 
 /// `main` of `ao-status`.
@@ -73,11 +77,12 @@ fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
 
 /// Answers the status of `name`.
 async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
-    let report = |session_id, status, source| StatusReport {
+    let report = |session_id, status, source, totals| StatusReport {
         session_name: name.to_string(),
         session_id,
         status,
         source,
+        totals,
     };
     match find(ctx, name, Scope::AnyProject).await? {
         None => {
@@ -86,10 +91,16 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
             } else {
                 AnswerSource::Api
             };
-            Ok(report(None, StatusValue::NotExistent, source))
+            Ok(report(
+                None,
+                StatusValue::NotExistent,
+                source,
+                SessionTotals::default(),
+            ))
         }
         Some(Found::Api { session, files }) => {
             let api_running = session.status == SessionStatus::Running;
+            let mut totals = SessionTotals::of_session(&session);
             let mut status = StatusValue::from(session.status);
             // Only this session's own backups can tell a dead runner from a
             // live one; the lock decides.
@@ -99,13 +110,22 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
                     Some(Settled::Done { closed, .. }) => {
                         if let Some(closed) = closed {
                             tell_api(ctx, name.as_str(), &closed).await;
+                            // The run just closed counts too.
+                            if let Ok(fresh) = ctx.client.get_session(&session.session_id).await {
+                                totals = SessionTotals::of_session(&fresh);
+                            }
                         }
                         status = StatusValue::Finished;
                     }
                     None => {}
                 }
             }
-            Ok(report(Some(session.session_id), status, AnswerSource::Api))
+            Ok(report(
+                Some(session.session_id),
+                status,
+                AnswerSource::Api,
+                totals,
+            ))
         }
         Some(Found::Backup { files, meta }) => {
             let status = match settle(&files, ctx.legacy(), false)? {
@@ -116,6 +136,7 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
                 meta.and_then(|m| m.session_id),
                 status,
                 AnswerSource::Backup,
+                SessionTotals::of_backup(&files),
             ))
         }
     }

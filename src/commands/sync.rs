@@ -128,6 +128,13 @@ fn describe(r: &SyncReport) -> String {
         if r.events_added == 1 { "" } else { "s" },
         r.events_present
     ));
+    if r.runs_filled > 0 {
+        parts.push(format!(
+            "filled in the cost of {} run{}",
+            r.runs_filled,
+            if r.runs_filled == 1 { "" } else { "s" }
+        ));
+    }
     format!(
         "{} (session-id: {id}): {}",
         r.session_name,

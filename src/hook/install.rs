@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 /// The hook events `ao-hook` listens to.
-pub const EVENTS: [&str; 4] = ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"];
+pub const EVENTS: [&str; 5] = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "Stop",
+];
 /// Claude Code's own limit for one hook run, in seconds (ao-hook needs ~2 at most).
 const TIMEOUT_SECS: u64 = 5;
 /// What marks an entry as ours.
@@ -39,7 +45,7 @@ pub fn settings(command: &str) -> Value {
     };
     let hooks: Map<String, Value> = EVENTS
         .iter()
-        .map(|e| (e.to_string(), json!([entry(*e == "PostToolUse")])))
+        .map(|e| (e.to_string(), json!([entry(e.ends_with("ToolUse"))])))
         .collect();
     json!({ "hooks": hooks })
 }
@@ -180,7 +186,7 @@ mod tests {
         assert_eq!(merged["hooks"]["PostToolUse"][0]["matcher"], "*");
         assert!(dir.path().join(".claude/settings.json.bak").exists());
 
-        assert_eq!(uninstall(&path).unwrap(), 4);
+        assert_eq!(uninstall(&path).unwrap(), 5);
         let back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back, theirs);
     }

@@ -1,7 +1,8 @@
 //! `ao-hook`: the command hook that lets any Claude Code session, even an
 //! interactive one started by hand (the seeds' "standalone mode"), report to
 //! the session manager. Claude Code runs it on SessionStart,
-//! UserPromptSubmit, PostToolUse and Stop with the hook's JSON on stdin.
+//! UserPromptSubmit, PreToolUse, PostToolUse and Stop with the hook's JSON
+//! on stdin.
 //!
 //! A hook must never slow or break the user's session: everything happens
 //! within a short deadline, nothing is printed (hook stdout would reach the
@@ -54,7 +55,7 @@ pub async fn report(input: &HookInput, base_url: &str) -> Result<(), ClientError
     match input.hook_event_name.as_str() {
         "SessionStart" => hook.session_start().await,
         "UserPromptSubmit" => hook.prompt().await,
-        "PostToolUse" => hook.tool().await,
+        "PreToolUse" | "PostToolUse" => hook.tool().await,
         "Stop" => hook.stop().await,
         _ => Ok(()),
     }
@@ -139,7 +140,12 @@ impl Hook<'_> {
     }
 
     async fn tool(&self) -> Result<(), ClientError> {
-        let mut event = self.event(EventType::PostTool);
+        let pre = self.input.hook_event_name == "PreToolUse";
+        let mut event = self.event(if pre {
+            EventType::PreTool
+        } else {
+            EventType::PostTool
+        });
         event.tool_name = Some(
             self.input
                 .tool_name
@@ -147,13 +153,18 @@ impl Hook<'_> {
                 .unwrap_or_else(|| "unknown".to_owned()),
         );
         event.tool_input = self.input.tool_input.clone();
-        event.tool_output = self.input.tool_response.clone();
+        event.tool_use_id = self.input.tool_use_id.clone();
+        if !pre {
+            event.tool_output = self.input.tool_response.clone();
+        }
         // Claude Code may run a hook twice for one call; the id makes that harmless.
         event.event_id = self.input.tool_use_id.as_deref().map(|t| {
-            Uuid::new_v5(
-                &Uuid::NAMESPACE_OID,
-                format!("{}/{t}", self.id()).as_bytes(),
-            )
+            let key = if pre {
+                format!("{}/{t}/pre", self.id())
+            } else {
+                format!("{}/{t}", self.id())
+            };
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes())
         });
         self.post(&[event]).await
     }

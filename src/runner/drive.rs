@@ -253,7 +253,7 @@ impl State {
                     }
                 }
             }
-            BackupLine::Cli(CliLine::Result(result), _) => self.result = Some(result.clone()),
+            BackupLine::Cli(CliLine::Result(result), _) => self.result = Some((**result).clone()),
             _ => {}
         }
         sinks.reporter.send(sinks.recorder.feed(index, &line));

@@ -35,11 +35,7 @@ impl Snapshots {
             return Ok(json.clone());
         }
         *cached = None;
-        let sessions = store.list_sessions(None, None).await?;
-        let mut json = Vec::with_capacity(2 + sessions.len() * 256);
-        serde_json::to_writer(&mut json, &sessions)
-            .map_err(|e| StoreError::Unavailable(format!("cannot encode the sessions: {e}")))?;
-        let json = Bytes::from(json);
+        let json = Bytes::from(store.sessions_json().await?);
         *cached = Some((generation, json.clone()));
         Ok(json)
     }

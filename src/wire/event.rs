@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::SessionStatus;
 use super::timestamp::parse_timestamp;
+use super::usage::{RunFigures, Usage};
 
 /// The kinds of event the session manager accepts. `SessionStart` and
 /// `SessionStop` are the names older clients send for `RunStart` and
@@ -139,6 +140,23 @@ pub struct Event {
     /// On the answer of a run with an output schema: the JSON document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_output: Option<Value>,
+    /// On `pre_tool` / `post_tool`: the tool call they belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
+    /// On `run_completed`: what the CLI said the run cost, in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_turns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_api_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Per model, as the CLI gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_usage: Option<Value>,
 }
 
 /// The longest session id or name the API accepts.
@@ -167,6 +185,13 @@ impl Event {
             role: None,
             content: None,
             structured_output: None,
+            tool_use_id: None,
+            cost_usd: None,
+            num_turns: None,
+            duration_ms: None,
+            duration_api_ms: None,
+            usage: None,
+            model_usage: None,
         }
     }
 
@@ -176,6 +201,13 @@ impl Event {
         check_id("session_id", &self.session_id)?;
         check_text("session_name", &self.session_name)?;
         parse_timestamp(&self.timestamp).map_err(|e| format!("timestamp: {e}"))?;
+        if let Some(cost) = self.cost_usd
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(format!(
+                "cost_usd must be a non-negative number (got {cost})"
+            ));
+        }
         let needs_tool = matches!(self.event_type, EventType::PreTool | EventType::PostTool);
         if self.event_type == EventType::Message {
             if self.role.is_none() {
@@ -191,6 +223,28 @@ impl Event {
             ));
         }
         Ok(())
+    }
+
+    /// Puts a run's figures on this (`run_completed`) event.
+    pub fn set_figures(&mut self, figures: &RunFigures) {
+        self.cost_usd = figures.cost_usd;
+        self.usage = figures.usage;
+        self.model_usage = figures.model_usage.clone();
+        self.num_turns = figures.num_turns;
+        self.duration_ms = figures.duration_ms;
+        self.duration_api_ms = figures.duration_api_ms;
+    }
+
+    /// The run figures this event carries.
+    pub fn figures(&self) -> RunFigures {
+        RunFigures {
+            cost_usd: self.cost_usd,
+            usage: self.usage,
+            model_usage: self.model_usage.clone(),
+            num_turns: self.num_turns,
+            duration_ms: self.duration_ms,
+            duration_api_ms: self.duration_api_ms,
+        }
     }
 
     /// The text of a message's content blocks, joined: what `ao-get-result`

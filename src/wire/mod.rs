@@ -5,6 +5,7 @@ mod event;
 mod live;
 mod session;
 mod timestamp;
+mod usage;
 
 pub use event::{
     ContentBlock, Event, EventType, MAX_ID_LEN, Role, RunEndReason, StoredEvent, check_id,
@@ -17,3 +18,4 @@ pub use session::{
     SessionsAnswer, StatusAnswer, StatusValue, StopAnswer,
 };
 pub use timestamp::{now_rfc3339, parse_timestamp};
+pub use usage::{LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup};

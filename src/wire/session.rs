@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::usage::{LastRunSummary, Usage};
+
 /// Whether a session has a run in progress. A session has many runs; this
 /// follows the last `run_start` / `run_completed` it received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -31,8 +33,8 @@ impl SessionStatus {
     }
 }
 
-/// One session as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// One session as the API returns it, with the totals of its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
     pub session_id: String,
     pub session_name: String,
@@ -41,6 +43,16 @@ pub struct Session {
     pub project_dir: Option<String>,
     pub agent_name: Option<String>,
     pub last_resumed_at: Option<String>,
+    /// Runs that ended.
+    #[serde(default)]
+    pub num_runs: u64,
+    /// The sum of the costs its runs reported; `null` when none did.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    #[serde(default)]
+    pub usage: Usage,
+    #[serde(default)]
+    pub last_run: Option<LastRunSummary>,
 }
 
 /// Body of `POST /sessions`. `created_at` is optional so that a replay from
@@ -78,7 +90,7 @@ pub struct HealthAnswer {
 }
 
 /// `POST /sessions` and `PATCH /sessions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SessionAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok: Option<bool>,
@@ -86,7 +98,7 @@ pub struct SessionAnswer {
 }
 
 /// `GET /sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SessionsAnswer {
     pub sessions: Vec<Session>,
 }
@@ -142,6 +154,9 @@ pub struct AddEventAnswer {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// A repeated `run_completed` brought the figures its stored copy lacked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub filled: bool,
 }
 
 /// `GET /sessions/{id}/events`.

@@ -9,8 +9,12 @@
 //   <- GO {json}        the session was resumed with another run
 //   -> RESUMED          the second run appeared live in the open timeline;
 //                       screenshots saved (SCREENSHOT.png, SCREENSHOT-phone.png)
-//   <- STOP {json}      another session {"name"} is running
-//   -> STOPPED          its Stop button was clicked and the row turned finished
+//                       (the row shows both runs' cost, the header their total,
+//                       and the filter box narrows the list)
+//   <- STOP {json}      another session {"name"} is running a slow tool call
+//   -> STOPPED          its row ticked its running time, its timeline showed the
+//                       tool as running until it finished, the filter found it by
+//                       status; its Stop button was clicked and the row turned finished
 //   -> PASS             the delete button removed the first session
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
@@ -80,7 +84,7 @@ async function waitForCommand(word) {
 /** The timeline as data, read from the page. */
 function readTimeline() {
   return page.evaluate(() =>
-    [...document.querySelectorAll("#events > li")].map((li) => ({
+    [...document.querySelectorAll("#events > li:not([hidden])")].map((li) => ({
       id: Number(li.dataset.eventId),
       type: li.dataset.type,
       role: li.dataset.role ?? null,
@@ -105,7 +109,7 @@ async function waitForRuns(runs) {
   const shape = (events) => events.map((e) => (e.role ? `${e.type}:${e.role}` : e.type));
   await step(`waiting for the timeline to show ${expected.join(", ")}`, () =>
     page.waitForFunction(
-      (want) => [...document.querySelectorAll("#events > li")].length >= want,
+      (want) => [...document.querySelectorAll("#events > li:not([hidden])")].length >= want,
       expected.length,
       { timeout: STEP_MS },
     ),
@@ -130,8 +134,12 @@ async function waitForRuns(runs) {
     if (!/"command": "echo tool-\d+"/.test(tool.content)) await fail(`tool call ${i + 1} has no input: ${tool.content}`);
     if (!/"stdout": "tool-\d+"/.test(tool.all)) await fail(`tool call ${i + 1} shows no output: ${tool.all}`);
   }
-  for (const done of events.filter((e) => e.type === "run_completed")) {
+  for (const [i, done] of events.filter((e) => e.type === "run_completed").entries()) {
     if (!done.all.includes("exit code 0 · completed")) await fail(`run end reads ${JSON.stringify(done.all)}`);
+    const turns = `${runs[i].tools + 1} turns`;
+    if (!done.all.includes(runs[i].cost) || !done.all.includes(turns)) {
+      await fail(`run end ${i + 1} shows no ${runs[i].cost} or ${turns}: ${JSON.stringify(done.all)}`);
+    }
   }
 }
 
@@ -206,9 +214,30 @@ console.log("OPENED");
 const second = await waitForGo();
 // The resume shows live: the row gets a "resumed" time, the timeline grows.
 await waitForRow(first.name, "resumed");
+// The first run's figures came with the first GO; the second GO carries the second's.
 await waitForRuns([first, second]);
 const resumed = await row(first.name).locator(".fact").nth(2).innerText();
 if (!/resumed\s+\S/.test(resumed) || resumed.includes("—")) await fail(`the row reads ${resumed}`);
+await step("waiting for the row's totals", () =>
+  page.waitForFunction(
+    ([name, cost]) =>
+      [...document.querySelectorAll("#session-list > li")].some(
+        (li) =>
+          li.querySelector(".name")?.textContent === name &&
+          li.querySelector(".runs")?.textContent === "2" &&
+          li.querySelector(".cost")?.textContent === cost,
+      ) && document.querySelector("#sessions-total").textContent.startsWith(cost),
+    [first.name, second.total],
+    { timeout: STEP_MS },
+  ),
+);
+await step("filtering the list", async () => {
+  await page.fill("#filter", "no-such-session");
+  await page.waitForFunction(() => !document.querySelector("#sessions-none-match").hidden, null, { timeout: STEP_MS });
+  await page.fill("#filter", first.name.slice(0, 6));
+  await page.waitForFunction(() => document.querySelector("#sessions-none-match").hidden, null, { timeout: STEP_MS });
+  await page.fill("#filter", "");
+});
 
 await step("saving the laptop screenshot", () => page.screenshot({ path: screenshot, fullPage: true }));
 await page.setViewportSize({ width: 390, height: 844 });
@@ -225,10 +254,45 @@ const running = await waitForCommand("STOP");
 await step(`waiting for ${running.name} to be listed as running with a Stop button`, () =>
   row(running.name).locator("button.stop:not([hidden])").waitFor({ timeout: STEP_MS }),
 );
+await step("filtering by status", async () => {
+  await page.fill("#filter", "running");
+  await page.waitForFunction(
+    () => [...document.querySelectorAll("#session-list > li")].filter((li) => !li.hidden).length === 1,
+    null,
+    { timeout: STEP_MS },
+  );
+  if (!(await row(running.name).isVisible())) await fail("the running session is filtered out");
+  if (!(await page.locator("#session-count").innerText()).includes("1 of 2")) await fail("the count does not say 1 of 2");
+  await page.fill("#filter", "");
+});
+const ticking = row(running.name).locator(".elapsed");
+const before = await step("reading the running time", () => ticking.innerText({ timeout: STEP_MS }));
+await step("waiting for the running time to tick", () =>
+  page.waitForFunction(
+    ([name, before]) =>
+      [...document.querySelectorAll("#session-list > li")].some(
+        (li) => li.querySelector(".name")?.textContent === name && li.querySelector(".elapsed")?.textContent !== before,
+      ),
+    [running.name, before],
+    { timeout: STEP_MS },
+  ),
+);
+await step("opening the running session", () => row(running.name).locator("button.session-open").click({ timeout: STEP_MS }));
+await step("waiting for its tool call to show as running", () =>
+  page.locator('#events > li.running:not([hidden])').filter({ hasText: "Tool running · Bash" }).waitFor({ timeout: STEP_MS }),
+);
+await step("waiting for the tool call to finish", () =>
+  page.waitForFunction(
+    () =>
+      document.querySelectorAll('#events > li[data-type="pre_tool"]:not([hidden])').length === 0 &&
+      document.querySelectorAll('#events > li[data-type="post_tool"]').length === 1,
+    null,
+    { timeout: STEP_MS },
+  ),
+);
 await step("clicking Stop", () => row(running.name).locator("button.stop").click({ timeout: STEP_MS }));
 await waitForRow(running.name);
 if (await row(running.name).locator("button.stop").isVisible()) await fail("a finished session still shows Stop");
-await step("opening the stopped session", () => row(running.name).locator("button.session-open").click({ timeout: STEP_MS }));
 await step("waiting for the stopped run in its timeline", () =>
   page.waitForFunction(
     () => [...document.querySelectorAll("#events > li")].some((li) => li.innerText.includes("Run stopped")),

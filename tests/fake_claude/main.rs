@@ -59,6 +59,8 @@ struct Session {
     answer_timeout: Duration,
     started: Instant,
     hook_callback_id: Option<String>,
+    /// The PreToolUse callback id, when the driver registered one.
+    pre_hook_callback_id: Option<String>,
     /// The session, once init is out: an interrupt then ends the turn.
     session_id: Option<String>,
     /// Interrupt requests go unanswered (the `deaf` scenario).
@@ -81,6 +83,7 @@ impl Session {
             answer_timeout: Duration::from_millis(DEFAULT_ANSWER_TIMEOUT_MS),
             started: Instant::now(),
             hook_callback_id: None,
+            pre_hook_callback_id: None,
             session_id: None,
             deaf: false,
         }
@@ -216,6 +219,7 @@ impl Session {
                 if let Some(doc) = structured {
                     result["structured_output"] = doc;
                 }
+                self.override_result(&mut result);
                 self.out.line(&result);
                 self.drain();
                 self.shared.finish(sc.exit_code.unwrap_or(0))
@@ -304,10 +308,13 @@ impl Session {
             match v["type"].as_str() {
                 Some("user") => return self.prompt_text(&v),
                 Some("control_request") if v["request"]["subtype"] == "initialize" => {
-                    self.hook_callback_id =
-                        v["request"]["hooks"]["PostToolUse"][0]["hookCallbackIds"][0]
-                            .as_str()
-                            .map(String::from);
+                    let hooks = &v["request"]["hooks"];
+                    self.hook_callback_id = hooks["PostToolUse"][0]["hookCallbackIds"][0]
+                        .as_str()
+                        .map(String::from);
+                    self.pre_hook_callback_id = hooks["PreToolUse"][0]["hookCallbackIds"][0]
+                        .as_str()
+                        .map(String::from);
                     let model = self.args.model.as_deref().unwrap_or(proto::DEFAULT_MODEL);
                     let mode = self.args.permission_mode.as_deref().unwrap_or("default");
                     self.out
@@ -367,12 +374,19 @@ impl Session {
         let tool_use_id = proto::new_tool_use_id();
         self.out
             .line(&proto::assistant_tool_use(ctx, &tool_use_id, n));
-        if let Some(callback_id) = &self.hook_callback_id {
+        for (callback_id, event) in [
+            (&self.pre_hook_callback_id, "PreToolUse"),
+            (&self.hook_callback_id, "PostToolUse"),
+        ] {
+            let Some(callback_id) = callback_id else {
+                continue;
+            };
             let request_id = proto::new_request_id();
             self.out.line(&proto::hook_callback(
                 ctx,
                 &request_id,
                 callback_id,
+                event,
                 &tool_use_id,
                 n,
             ));
@@ -400,6 +414,24 @@ impl Session {
                     .shared
                     .fail(3, &format!("no answer to {what} {request_id}{detail}")),
             }
+        }
+    }
+
+    /// `FAKE_CLAUDE_RESULT`, a JSON object, replaces fields of the result
+    /// line (cost, usage, turns...): known or broken figures for tests.
+    fn override_result(&self, result: &mut Value) {
+        let Ok(text) = std::env::var("FAKE_CLAUDE_RESULT") else {
+            return;
+        };
+        match serde_json::from_str::<serde_json::Map<String, Value>>(&text) {
+            Ok(fields) => {
+                for (key, value) in fields {
+                    result[key] = value;
+                }
+            }
+            Err(e) => self
+                .shared
+                .fail(1, &format!("FAKE_CLAUDE_RESULT is not a JSON object: {e}")),
         }
     }
 

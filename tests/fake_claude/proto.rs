@@ -153,14 +153,17 @@ pub fn transcript_path(ctx: &Ctx) -> String {
     format!("{home}/.claude/projects/{project}/{}.jsonl", ctx.session_id)
 }
 
+/// A tool hook callback; `event` is `PreToolUse` (no tool response yet)
+/// or `PostToolUse`.
 pub fn hook_callback(
     ctx: &Ctx,
     request_id: &str,
     callback_id: &str,
+    event: &str,
     tool_use_id: &str,
     n: u32,
 ) -> Value {
-    json!({
+    let mut line = json!({
         "type": "control_request",
         "request_id": request_id,
         "request": {
@@ -171,7 +174,7 @@ pub fn hook_callback(
                 "transcript_path": transcript_path(ctx),
                 "cwd": ctx.cwd,
                 "permission_mode": ctx.permission_mode,
-                "hook_event_name": "PostToolUse",
+                "hook_event_name": event,
                 "tool_name": "Bash",
                 "tool_input": tool_input(n),
                 "tool_response": tool_response(n),
@@ -180,7 +183,15 @@ pub fn hook_callback(
             },
             "tool_use_id": tool_use_id
         }
-    })
+    });
+    if event == "PreToolUse" {
+        let input = &mut line["request"]["input"];
+        if let Some(input) = input.as_object_mut() {
+            input.remove("tool_response");
+            input.remove("duration_ms");
+        }
+    }
+    line
 }
 
 pub fn user_tool_result(ctx: &Ctx, tool_use_id: &str, n: u32) -> Value {
@@ -414,7 +425,7 @@ mod tests {
 
     #[test]
     fn hook_callback_shape() {
-        let v = hook_callback(&ctx(), "r1", "hook_0", "toolu_1", 2);
+        let v = hook_callback(&ctx(), "r1", "hook_0", "PostToolUse", "toolu_1", 2);
         assert_eq!(v["request"]["subtype"], "hook_callback");
         assert_eq!(v["request"]["callback_id"], "hook_0");
         assert_eq!(

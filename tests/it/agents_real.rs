@@ -101,7 +101,7 @@ async fn the_model_sees_the_agents_prompt_model_tools_and_mcp_server() {
     assert!(kinds(&events).contains(&"post_tool".to_owned()));
     let call = events
         .iter()
-        .find(|e| e["tool_name"] == "mcp__notes__echo")
+        .find(|e| e["tool_name"] == "mcp__notes__echo" && e["event_type"] == "post_tool")
         .expect("the MCP tool call");
     assert!(
         call["tool_output"]

@@ -11,15 +11,25 @@ fn finished_and_not_existent() {
     let p = Project::with_server();
     let id = p.new_session("w1", "hello");
     assert_eq!(p.ao("ao-status", &["w1"], None).ok(), "finished");
+    let status = p.status_json("w1");
+    let keys = ["session_name", "session_id", "status", "source", "num_runs"];
+    let picked: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .map(|k| (k.to_string(), status[*k].clone()))
+        .collect();
     assert_eq!(
-        p.status_json("w1"),
-        json!({"session_name": "w1", "session_id": id, "status": "finished", "source": "api"})
+        serde_json::Value::Object(picked),
+        json!({"session_name": "w1", "session_id": id, "status": "finished", "source": "api", "num_runs": 1})
     );
+    assert_eq!(status["usage"]["output_tokens"], 7, "the fake's tokens");
+    assert_eq!(status["last_run"]["reason"], "completed");
     // Not an error: the command answered the question.
     assert_eq!(p.ao("ao-status", &["nope"], None).ok(), "not_existent");
     assert_eq!(
         p.status_json("nope"),
-        json!({"session_name": "nope", "session_id": null, "status": "not_existent", "source": "api"})
+        json!({"session_name": "nope", "session_id": null, "status": "not_existent", "source": "api",
+            "num_runs": 0, "cost_usd": null, "usage": {"input_tokens": 0, "output_tokens": 0,
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}, "last_run": null})
     );
 }
 

@@ -38,24 +38,48 @@ fn dashboard_shows_runs_live_in_chromium() {
 
     let mut script = Script::spawn(&chromium, project.url(), &shot);
     script.expect("READY");
-
-    // Text that would become markup if the page used innerHTML, and a newline.
-    let prompt = "List the <b>files</b>\nthen say hello";
-    let result = run(&project, "ao-new", prompt, 2);
-    script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 2}));
-    script.expect("OPENED");
-
-    let prompt = "And once more";
-    let result = run(&project, "ao-resume", prompt, 1);
-    script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 1}));
-    script.expect("RESUMED");
-
-    // A running session gets a Stop button; clicking it stops the run.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let hanging = runtime.block_on(project.start_hanging("long-job"));
+    // What the last run cost, as the page should show it.
+    let last_cost = || {
+        let events = runtime.block_on(project.events(NAME));
+        let end = events.last().expect("the run's end");
+        format!("${:.6}", end["cost_usd"].as_f64().expect("a cost"))
+    };
+
+    // Text that would become markup if the page used innerHTML, and a newline.
+    let prompt = "List the <b>files</b>\nthen say hello";
+    let result = run(&project, "ao-new", prompt, 2);
+    let first_cost = last_cost();
+    script.send(
+        &json!({"name": NAME, "prompt": prompt, "result": result, "tools": 2, "cost": first_cost}),
+    );
+    script.expect("OPENED");
+
+    let prompt = "And once more";
+    let result = run(&project, "ao-resume", prompt, 1);
+    let cost = last_cost();
+    let session = runtime
+        .block_on(project.session(NAME))
+        .expect("the session");
+    let total = format!("${:.6}", session.cost_usd.expect("a cost"));
+    script.send(&json!({"name": NAME, "prompt": prompt, "result": result, "tools": 1, "cost": cost, "total": total}));
+    script.expect("RESUMED");
+
+    // A running session ticks, shows its running tool call, and gets a
+    // Stop button; clicking it stops the run.
+    let hanging = project.spawn(
+        "ao-new",
+        &["long-job"],
+        "please wait",
+        "tools:1,slow:2000,hang",
+    );
+    runtime.block_on(crate::support::project::eventually(
+        "long-job to run",
+        async || project.session("long-job").await.is_some(),
+    ));
     script.command("STOP", &json!({"name": "long-job"}));
     script.expect("STOPPED");
     let out = hanging.wait();

@@ -79,7 +79,7 @@ async fn api_down_for_a_whole_run_then_sync_restores_an_equal_record() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         out.stdout
-            .contains("created the session, added 14 events (0 already there)"),
+            .contains("created the session, added 20 events (0 already there)"),
         "{out:?}"
     );
     let synced = env.events("w").await;
@@ -102,7 +102,7 @@ async fn api_down_for_a_whole_run_then_sync_restores_an_equal_record() {
     let out = env.ao("ao-sync", &["w"], None);
     assert_eq!(out.code, Some(0));
     assert!(
-        out.stdout.contains("added 0 events (14 already there)"),
+        out.stdout.contains("added 0 events (20 already there)"),
         "{out:?}"
     );
     assert_eq!(env.events("w").await, synced);
@@ -119,7 +119,7 @@ async fn a_replay_equals_the_live_record_field_for_field() {
     let out = env.ao("ao-sync", &["w"], None);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        out.stdout.contains("added 0 events (10 already there)"),
+        out.stdout.contains("added 0 events (12 already there)"),
         "live == replay: {out:?}"
     );
 
@@ -132,7 +132,7 @@ async fn a_replay_equals_the_live_record_field_for_field() {
     assert_eq!(status, 200);
     let out = env.ao("ao-sync", &["w"], None);
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("added 10 events"), "{out:?}");
+    assert!(out.stdout.contains("added 12 events"), "{out:?}");
     assert_eq!(without_ids(&env.events("w").await), without_ids(&live));
     let replayed = env.session("w").await.unwrap();
     assert_eq!(replayed.created_at, live_session.created_at);
@@ -163,7 +163,7 @@ async fn api_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
     assert_eq!(runner.wait().ok(), "fake answer to: go");
     let events = env.events("busy").await;
     assert_eq!(kinds(&events), run_kinds(30));
-    let outputs: Vec<&str> = events[2..32]
+    let outputs: Vec<&str> = crate::support::http::tool_calls(&events)
         .iter()
         .map(|e| e["tool_output"]["stdout"].as_str().unwrap())
         .collect();
@@ -310,7 +310,7 @@ async fn fifty_concurrent_runs_lose_nothing() {
     assert_eq!(list["sessions"].as_array().unwrap().len(), 50);
     for i in 0..50 {
         let events = env.events(&format!("par-{i}")).await;
-        assert_eq!(events.len(), 8, "par-{i}: {:?}", kinds(&events));
+        assert_eq!(events.len(), 12, "par-{i}: {:?}", kinds(&events));
         assert_eq!(events.last().unwrap()["reason"], "completed");
     }
     let log = env.sm().log_text();

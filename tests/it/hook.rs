@@ -60,6 +60,10 @@ async fn each_hook_event_becomes_the_matching_session_and_events() {
         json!({"hook_event_name": "PostToolUse", "tool_name": "Bash",
         "tool_input": {"command": "ls"}, "tool_response": {"stdout": "a b"}, "tool_use_id": "toolu_1"}),
     );
+    let mut starting = tool.clone();
+    starting["hook_event_name"] = json!("PreToolUse");
+    starting.as_object_mut().unwrap().remove("tool_response");
+    silent_success(&hook(&sm.url, &starting));
     silent_success(&hook(&sm.url, &tool));
     silent_success(&hook(&sm.url, &tool)); // fired twice: stored once
     silent_success(&hook(
@@ -80,8 +84,10 @@ async fn each_hook_event_becomes_the_matching_session_and_events() {
     let events = sm.http().events(id).await;
     assert_eq!(kinds(&events), run_kinds(1));
     assert_eq!(events[1]["content"][0]["text"], "fix the bug");
-    assert_eq!(events[2]["tool_output"]["stdout"], "a b");
-    assert_eq!(events[3]["content"][0]["text"], "All done.");
+    assert_eq!(events[2]["tool_input"]["command"], "ls");
+    assert_eq!(events[2]["tool_use_id"], events[3]["tool_use_id"]);
+    assert_eq!(events[3]["tool_output"]["stdout"], "a b");
+    assert_eq!(events[4]["content"][0]["text"], "All done.");
     // The session is usable by the query commands by its name.
     assert_eq!(sm.client().get_result(id).await.unwrap(), "All done.");
 }
@@ -124,7 +130,13 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
     let out = hook_command(&["install", "--settings", path.to_str().unwrap()]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let settings: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    for event in ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] {
+    for event in [
+        "SessionStart",
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "Stop",
+    ] {
         let cmd = settings["hooks"][event][0]["hooks"][0]["command"]
             .as_str()
             .unwrap();
@@ -136,7 +148,7 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
     let out = hook_command(&["install", "--settings", path.to_str().unwrap()]);
     assert!(out.stdout.contains("already installed"));
     let out = hook_command(&["uninstall", "--settings", path.to_str().unwrap()]);
-    assert!(out.stdout.contains("removed 4"), "{}", out.stdout);
+    assert!(out.stdout.contains("removed 5"), "{}", out.stdout);
     let out = hook_command(&["print-settings"]);
     let printed: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(printed["hooks"]["Stop"].is_array());
@@ -146,7 +158,13 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
             .unwrap(),
     )
     .unwrap();
-    for event in ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"] {
+    for event in [
+        "SessionStart",
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "Stop",
+    ] {
         assert_eq!(shipped["hooks"][event][0]["hooks"][0]["command"], "ao-hook");
     }
 }
@@ -181,8 +199,9 @@ async fn a_real_claude_session_reports_through_the_hooks() {
     let events = sm.http().events(&id).await;
     assert_eq!(kinds(&events), run_kinds(1));
     assert_eq!(events[2]["tool_input"]["command"], "echo hello-from-tool");
+    assert_eq!(events[3]["tool_output"]["stdout"], "hello-from-tool");
     assert_eq!(
-        events[3]["content"][0]["text"],
+        events[4]["content"][0]["text"],
         "The command printed hello-from-tool. Final answer: 4"
     );
     assert_eq!(
@@ -212,5 +231,5 @@ async fn hooks_stay_out_of_runner_sessions() {
         .map(|s| s["session_name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["named"]);
-    assert_eq!(env.events("named").await.len(), 5, "no event twice");
+    assert_eq!(env.events("named").await.len(), 6, "no event twice");
 }

@@ -25,3 +25,4 @@ mod server_api;
 mod server_bad_input;
 mod server_durability;
 mod server_live;
+mod usage;

@@ -21,6 +21,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/status"),
     ("get", "/sessions/{session_id}/result"),
     ("post", "/sessions/{session_id}/stop"),
+    ("get", "/usage"),
     ("get", "/sessions/{session_id}/events"),
     ("post", "/sessions/{session_id}/events"),
     ("post", "/events"),

@@ -33,11 +33,12 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
     assert_eq!(session.status.as_str(), "finished");
     let events = env.events("real").await;
     assert_eq!(kinds(&events), run_kinds(1));
-    let tool = &events[2];
+    assert_eq!(events[2]["tool_name"], "Bash", "the call as it starts");
+    let tool = &events[3];
     assert_eq!(tool["tool_name"], "Bash");
     assert_eq!(tool["tool_input"]["command"], "echo hello-from-tool");
     assert_eq!(tool["tool_output"]["stdout"], "hello-from-tool");
-    assert_eq!(events[4]["exit_code"], 0);
+    assert_eq!(events[5]["exit_code"], 0);
     assert_eq!(env.meta("real")["session_id"], session.session_id.as_str());
     // The backup holds the CLI's init line with the same session id.
     let lines = env.backup_lines("real");
@@ -61,7 +62,7 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
     );
     assert!(resumed.last_resumed_at.is_some());
     let events = env.events("real").await;
-    assert_eq!(kinds(&events)[5..], run_kinds(0));
+    assert_eq!(kinds(&events)[6..], run_kinds(0));
     // The model saw the first run's conversation in the resumed request.
     let last = mock.message_requests().pop().unwrap();
     let history = Value::Array(last.messages().to_vec()).to_string();

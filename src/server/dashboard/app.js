@@ -25,7 +25,7 @@ function el(tag, attrs = {}, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
+  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
   return node;
 }
 
@@ -88,6 +88,44 @@ function fact(label, value) {
   return el("span", { class: "fact" }, el("span", { class: "label", text: `${label} ` }), value);
 }
 
+/** Dollars, with more digits for the small sums single runs cost. */
+function money(cost) {
+  if (cost === null || cost === undefined) return "—";
+  const digits = cost >= 1 ? 2 : cost >= 0.01 ? 4 : 6;
+  return `$${cost.toFixed(digits)}`;
+}
+
+function tokens(usage) {
+  if (!usage) return "—";
+  const n = (x) => (x ?? 0).toLocaleString();
+  return `${n(usage.input_tokens)} in · ${n(usage.output_tokens)} out`;
+}
+
+/** "1 h 2 min", "3 min 4 s", "5.6 s", "78 ms". */
+function duration(ms) {
+  if (ms === null || ms === undefined || ms < 0) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.floor(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** A span whose text is the time since `iso`, kept ticking by tick(). */
+function elapsedEl(iso, prefix = "") {
+  const span = el("span", { class: "elapsed", "data-since": iso, "data-prefix": prefix });
+  span.textContent = `${prefix}${duration(Date.now() - Date.parse(iso))}`;
+  return span;
+}
+
+function tick() {
+  for (const span of document.querySelectorAll(".elapsed[data-since]")) {
+    span.textContent = `${span.dataset.prefix}${duration(Date.now() - Date.parse(span.dataset.since))}`;
+  }
+}
+setInterval(tick, 1000);
+
 function fillRow(li, s) {
   const [openButton, stopButton, deleteButton] = li.children;
   openButton.replaceChildren(
@@ -99,6 +137,14 @@ function fillRow(li, s) {
       fact("agent", el("span", { class: "agent", text: s.agent_name || "—" })),
       fact("created", timeEl(s.created_at)),
       fact("resumed", s.last_resumed_at ? timeEl(s.last_resumed_at) : el("span", { class: "none", text: "—" })),
+    ),
+    el(
+      "span",
+      { class: "facts totals" },
+      fact("runs", el("span", { class: "runs", text: String(s.num_runs ?? 0) })),
+      fact("cost", el("span", { class: "cost", text: money(s.cost_usd) })),
+      fact("tokens", el("span", { class: "tokens", text: tokens(s.usage) })),
+      s.status === "running" && fact("running for", elapsedEl(s.last_resumed_at || s.created_at)),
     ),
   );
   openButton.setAttribute("aria-current", String(open?.id === s.session_id));
@@ -134,6 +180,23 @@ function upsertSession(s) {
   }
   if (li.parentNode !== list || li.nextElementSibling !== before) list.insertBefore(li, before);
   if (open?.id === s.session_id) showHead(s);
+  applyFilter(li, s);
+  showCount();
+}
+
+/** The text the filter box searches in a session. */
+function searchable(s) {
+  return [s.session_name, s.project_dir, s.agent_name, s.status].filter(Boolean).join("\n").toLowerCase();
+}
+
+function applyFilter(li, s) {
+  const words = $("filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const text = searchable(s);
+  li.hidden = !words.every((w) => text.includes(w));
+}
+
+function refilter() {
+  for (const [id, li] of rows) applyFilter(li, sessions.get(id));
   showCount();
 }
 
@@ -153,8 +216,21 @@ function replaceSessions(list) {
 }
 
 function showCount() {
-  $("session-count").textContent = sessions.size ? `(${sessions.size})` : "";
+  const shown = [...rows].filter(([, li]) => !li.hidden).map(([id]) => sessions.get(id));
+  $("session-count").textContent = !sessions.size
+    ? ""
+    : shown.length === sessions.size
+      ? `(${sessions.size})`
+      : `(${shown.length} of ${sessions.size})`;
   $("sessions-empty").hidden = sessions.size > 0;
+  $("sessions-none-match").hidden = !sessions.size || shown.length > 0;
+  const cost = shown.reduce((sum, s) => sum + (s.cost_usd ?? 0), 0);
+  const runs = shown.reduce((sum, s) => sum + (s.num_runs ?? 0), 0);
+  const input = shown.reduce((sum, s) => sum + (s.usage?.input_tokens ?? 0), 0);
+  const output = shown.reduce((sum, s) => sum + (s.usage?.output_tokens ?? 0), 0);
+  $("sessions-total").textContent = shown.length
+    ? `${money(cost)} · ${runs.toLocaleString()} runs · ${tokens({ input_tokens: input, output_tokens: output })} tokens`
+    : "";
 }
 
 /** Asks the session's runner to stop its run; the row turns finished when it has. */
@@ -183,6 +259,11 @@ async function deleteSession(id) {
 // ---- the timeline ---------------------------------------------------------
 
 function showHead(s) {
+  if (open?.id === s.session_id) {
+    const wasRunning = open.running;
+    open.running = s.status === "running";
+    if (wasRunning && !open.running) settleTools();
+  }
   $("timeline-title").textContent = s.session_name;
   const status = $("timeline-status");
   status.className = `badge status-${s.status}`;
@@ -207,7 +288,7 @@ function openSession(id) {
   const s = sessions.get(id);
   if (!s) return;
   if (open?.id !== id) {
-    open = { id, events: new Map() };
+    open = { id, events: new Map(), running: s.status === "running" };
     $("events").replaceChildren();
     $("timeline-empty").textContent = "Loading…";
     $("timeline-empty").hidden = false;
@@ -243,6 +324,20 @@ function addEvent(event) {
   }
   list.insertBefore(eventItem(event), before);
   $("timeline-empty").hidden = true;
+  settleTools();
+}
+
+/** A tool call shows as running from its pre_tool until its post_tool
+ * arrives; then the post_tool tells the whole story and the running item goes. */
+function settleTools() {
+  const done = new Set();
+  for (const e of open.events.values()) if (e.event_type === "post_tool" && e.tool_use_id) done.add(e.tool_use_id);
+  for (const li of $("events").querySelectorAll('li[data-type="pre_tool"]')) {
+    const e = open.events.get(Number(li.dataset.eventId));
+    const finished = e?.tool_use_id ? done.has(e.tool_use_id) : !open.running;
+    li.hidden = finished;
+    if (finished) li.querySelector(".elapsed")?.removeAttribute("data-since");
+  }
 }
 
 function messageText(content) {
@@ -269,7 +364,16 @@ function describe(e) {
     case "session_stop": {
       const stopped = e.reason === "stopped";
       const failed = !stopped && ((e.exit_code ?? 0) !== 0 || (e.reason && e.reason !== "completed") || e.error);
-      const facts = [e.exit_code != null && `exit code ${e.exit_code}`, e.reason].filter(Boolean).join(" · ");
+      const facts = [
+        e.exit_code != null && `exit code ${e.exit_code}`,
+        e.reason,
+        e.cost_usd != null && money(e.cost_usd),
+        e.num_turns != null && `${e.num_turns} turn${e.num_turns === 1 ? "" : "s"}`,
+        e.duration_ms != null && duration(e.duration_ms),
+        e.usage && `${tokens(e.usage)} tokens`,
+      ]
+        .filter(Boolean)
+        .join(" · ");
       return [
         stopped ? "Run stopped" : "Run completed",
         failed ? "run failed" : stopped ? "run stopped" : "run",
@@ -284,10 +388,12 @@ function describe(e) {
     case "post_tool": {
       const input = e.tool_input;
       const hint = input && (input.command ?? input.file_path ?? input.pattern ?? input.url ?? input.description);
+      const running = e.event_type === "pre_tool";
       return [
-        `${e.event_type === "pre_tool" ? "Tool starting" : "Tool call"} · ${e.tool_name ?? "?"}`,
-        "tool",
+        `${running ? "Tool running" : "Tool call"} · ${e.tool_name ?? "?"}`,
+        running ? "tool running" : "tool",
         [
+          running && el("p", { class: "facts" }, elapsedEl(e.timestamp, "for ")),
           typeof hint === "string" && el("code", { class: "hint", title: hint, text: hint }),
           input !== undefined && jsonBlock("Input", input, typeof hint === "string"),
           e.tool_output !== undefined && e.tool_output !== null && jsonBlock("Output", e.tool_output),
@@ -364,4 +470,5 @@ function connect() {
   });
 }
 
+$("filter").addEventListener("input", refilter);
 connect();

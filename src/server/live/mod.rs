@@ -159,6 +159,40 @@ impl Frame {
     }
 }
 
+/// A committed change, turned into a [`Frame`] only when some live client
+/// is connected to receive it: ingest with nobody watching encodes nothing.
+#[derive(Debug, Clone)]
+pub enum Change {
+    SessionCreated(Session),
+    SessionUpdated(Session),
+    SessionDeleted(String),
+    /// A stored event: its row id and stored JSON (without the id).
+    Event {
+        session_id: String,
+        id: i64,
+        body: String,
+    },
+}
+
+impl Change {
+    fn changes_sessions(&self) -> bool {
+        !matches!(self, Change::Event { .. })
+    }
+
+    fn frame(&self) -> Frame {
+        match self {
+            Change::SessionCreated(session) => Frame::session_created(session),
+            Change::SessionUpdated(session) => Frame::session_updated(session),
+            Change::SessionDeleted(id) => Frame::session_deleted(id),
+            Change::Event {
+                session_id,
+                id,
+                body,
+            } => Frame::event(session_id, &crate::server::store::with_id(*id, body)),
+        }
+    }
+}
+
 /// The start of the first message of a connection,
 /// `{"type":"init","sessions":[...]}`; the session list follows.
 const INIT_START: &str = r#"{"type":"init","sessions":"#;
@@ -233,6 +267,20 @@ impl Hub {
             self.session_changes.fetch_add(1, Ordering::SeqCst);
         }
         let _ = self.tx.send(frame);
+    }
+
+    /// Publishes a committed change: counted first if it changes a
+    /// session, encoded and sent only if a live client is connected.
+    pub fn publish_change(&self, change: &Change) {
+        if change.changes_sessions() {
+            self.session_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        if self.tx.receiver_count() > 0 {
+            let mut frame = change.frame();
+            // Counted above already.
+            frame.changes_sessions = false;
+            let _ = self.tx.send(frame);
+        }
     }
 
     /// How many session changes were published so far.

@@ -64,13 +64,14 @@ async fn store_event(
         object,
     } = body;
     event.validate().map_err(ApiError::unprocessable)?;
-    let duplicate = state
+    let added = state
         .store
         .add_event(event, stored_body(object), create_if_missing)
         .await?;
     Ok(Json(AddEventAnswer {
         ok: true,
-        duplicate,
+        duplicate: added.duplicate,
+        filled: added.filled,
     }))
 }
 

@@ -3,6 +3,7 @@
 
 mod events;
 mod sessions;
+mod usage;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::status))
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
+        .routes(routes!(usage::usage))
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))

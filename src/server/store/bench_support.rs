@@ -33,3 +33,32 @@ pub fn insert_event_row(
 ) -> Result<Option<i64>, StoreError> {
     ops::insert_event_row(conn, event, body)
 }
+
+/// Records the run a stored run end (row `id`) ends, with its figures, as
+/// the writer does for a `run_completed` event.
+pub fn record_run(conn: &Connection, id: i64, event: &Event) -> Result<(), StoreError> {
+    let mut session = super::reader::get_session(conn, &event.session_id)?
+        .ok_or_else(|| StoreError::NotFound(event.session_id.clone()))?;
+    super::runs::insert(
+        conn,
+        id,
+        event,
+        &mut session,
+        crate::wire::SessionStatus::Finished,
+    )
+}
+
+/// Every session as the JSON array `GET /sessions` serves, read and
+/// written as the server does.
+pub fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+    super::reader::sessions_json(conn)
+}
+
+/// Creates a session row as `POST /sessions` does.
+pub fn create_session(
+    conn: &Connection,
+    create: crate::wire::SessionCreate,
+    created_at: &str,
+) -> Result<(), StoreError> {
+    ops::insert_session(conn, create, created_at.to_owned()).map(|_| ())
+}

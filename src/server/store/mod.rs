@@ -8,6 +8,7 @@
 pub mod bench_support;
 mod ops;
 mod reader;
+mod runs;
 mod schema;
 mod writer;
 
@@ -20,7 +21,9 @@ use rusqlite::Connection;
 use super::live::Hub;
 use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
 
-pub use reader::ResultLookup;
+pub use ops::Added;
+pub(crate) use ops::with_id;
+pub use reader::{GroupBy, ResultLookup};
 pub use schema::SCHEMA_VERSION;
 pub use writer::WriterThread;
 
@@ -123,15 +126,15 @@ impl Store {
             .await
     }
 
-    /// Stores an event; `Ok(true)` means its `event_id` was already stored.
-    /// With `create_if_missing` (legacy `session_start`), an unknown
-    /// session is created from the event.
+    /// Stores an event (a repeated run end may fill in figures its stored
+    /// copy lacks). With `create_if_missing` (legacy `session_start`), an
+    /// unknown session is created from the event.
     pub async fn add_event(
         &self,
         event: Event,
         body: String,
         create_if_missing: bool,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Added, StoreError> {
         self.writer
             .run(ops::AddEvent {
                 event,
@@ -169,6 +172,11 @@ impl Store {
             .await
     }
 
+    /// Every session, newest first, as the JSON array `GET /sessions` serves.
+    pub async fn sessions_json(&self) -> Result<Vec<u8>, StoreError> {
+        self.readers.run(reader::sessions_json).await
+    }
+
     /// One session, if it exists.
     pub async fn get_session(&self, session_id: String) -> Result<Option<Session>, StoreError> {
         self.readers
@@ -180,6 +188,18 @@ impl Store {
     pub async fn result(&self, session_id: String) -> Result<ResultLookup, StoreError> {
         self.readers
             .run(move |c| reader::result(c, &session_id))
+            .await
+    }
+
+    /// Totals per group of the runs that ended at or after `since`.
+    pub async fn usage(
+        &self,
+        group_by: GroupBy,
+        since: Option<String>,
+        project: Option<String>,
+    ) -> Result<crate::wire::UsageAnswer, StoreError> {
+        self.readers
+            .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
             .await
     }
 

@@ -4,8 +4,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::reader::{get_session, session_by_name};
+use super::runs;
 use super::writer::Op;
-use crate::server::live::Frame;
+use crate::server::live::Change;
 use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
 
 pub(super) struct CreateSession {
@@ -16,15 +17,15 @@ pub(super) struct CreateSession {
 impl Op for CreateSession {
     type Out = Session;
 
-    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<Session, StoreError> {
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Session, StoreError> {
         let created_at = self.create.created_at.clone().unwrap_or(self.created_at);
         let session = insert_session(conn, self.create, created_at)?;
-        frames.push(Frame::session_created(&session));
+        frames.push(Change::SessionCreated(session.clone()));
         Ok(session)
     }
 }
 
-fn insert_session(
+pub(super) fn insert_session(
     conn: &Connection,
     create: SessionCreate,
     created_at: String,
@@ -61,6 +62,10 @@ fn insert_session(
         project_dir: create.project_dir,
         agent_name: create.agent_name,
         last_resumed_at: None,
+        num_runs: 0,
+        cost_usd: None,
+        usage: Default::default(),
+        last_run: None,
     })
 }
 
@@ -93,11 +98,19 @@ pub(super) struct AddEvent {
     pub create_if_missing: bool,
 }
 
-impl Op for AddEvent {
-    /// True when the event's `event_id` was already stored.
-    type Out = bool;
+/// What storing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    /// Its `event_id` was already stored.
+    pub duplicate: bool,
+    /// A repeated run end brought the figures its stored copy lacked.
+    pub filled: bool,
+}
 
-    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<bool, StoreError> {
+impl Op for AddEvent {
+    type Out = Added;
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Added, StoreError> {
         let event = &self.event;
         let mut session = match get_session(conn, &event.session_id)? {
             Some(session) => session,
@@ -113,7 +126,7 @@ impl Op for AddEvent {
                     },
                     crate::wire::now_rfc3339(),
                 )?;
-                frames.push(Frame::session_created(&session));
+                frames.push(Change::SessionCreated(session.clone()));
                 session
             }
             None => {
@@ -123,19 +136,38 @@ impl Op for AddEvent {
                 )));
             }
         };
+        let ends_run = runs::ends_run(event);
         let Some(id) = insert_event_row(conn, event, &self.body)? else {
-            return Ok(true);
+            let filled = ends_run && runs::fill(conn, event, &self.body)?;
+            if filled && let Some(session) = get_session(conn, &event.session_id)? {
+                frames.push(Change::SessionUpdated(session.clone()));
+            }
+            return Ok(Added {
+                duplicate: true,
+                filled,
+            });
         };
-        frames.push(Frame::event(&event.session_id, &with_id(id, &self.body)));
-        if let Some(status) = event.event_type.status_effect()
+        frames.push(Change::Event {
+            session_id: event.session_id.clone(),
+            id,
+            body: self.body.clone(),
+        });
+        if ends_run {
+            // The status (finished) is set with the run's totals.
+            runs::insert(conn, id, event, &mut session, SessionStatus::Finished)?;
+            frames.push(Change::SessionUpdated(session.clone()));
+        } else if let Some(status) = event.event_type.status_effect()
             && status != session.status
         {
             conn.prepare_cached("UPDATE sessions SET status = ?1 WHERE session_id = ?2")?
                 .execute(params![status.as_str(), event.session_id])?;
             session.status = status;
-            frames.push(Frame::session_updated(&session));
+            frames.push(Change::SessionUpdated(session.clone()));
         }
-        Ok(false)
+        Ok(Added {
+            duplicate: false,
+            filled: false,
+        })
     }
 }
 
@@ -163,7 +195,7 @@ pub(super) fn insert_event_row(
 
 /// Puts the server's `id` first in a stored event body (a JSON object that
 /// has no `id` of its own).
-pub(super) fn with_id(id: i64, body: &str) -> String {
+pub(crate) fn with_id(id: i64, body: &str) -> String {
     let rest = body.strip_prefix('{').unwrap_or(body);
     let sep = if rest.trim_start().starts_with('}') {
         ""
@@ -181,12 +213,13 @@ pub(super) struct UpdateSession {
 impl Op for UpdateSession {
     type Out = Session;
 
-    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<Session, StoreError> {
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Session, StoreError> {
         let mut session = get_session(conn, &self.session_id)?.ok_or_else(|| {
             StoreError::NotFound(format!("session '{}' not found", self.session_id))
         })?;
         let patch = self.patch;
         let renamed = patch.session_name.is_some() || patch.project_dir.is_some();
+        let regrouped = patch.project_dir.is_some() || patch.agent_name.is_some();
         if let Some(name) = patch.session_name {
             session.session_name = name;
         }
@@ -198,6 +231,14 @@ impl Op for UpdateSession {
         }
         if let Some(at) = patch.last_resumed_at {
             session.last_resumed_at = Some(at);
+        }
+        if regrouped {
+            runs::follow_session(
+                conn,
+                &session.session_id,
+                session.project_dir.as_deref(),
+                session.agent_name.as_deref(),
+            )?;
         }
         if renamed {
             check_name_free(
@@ -218,7 +259,7 @@ impl Op for UpdateSession {
             session.last_resumed_at,
             session.session_id,
         ])?;
-        frames.push(Frame::session_updated(&session));
+        frames.push(Change::SessionUpdated(session.clone()));
         Ok(session)
     }
 }
@@ -233,7 +274,7 @@ impl Op for DeleteSession {
     fn apply(
         self,
         conn: &Connection,
-        frames: &mut Vec<Frame>,
+        frames: &mut Vec<Change>,
     ) -> Result<DeletedCounts, StoreError> {
         let exists = conn
             .prepare_cached("SELECT 1 FROM sessions WHERE session_id = ?1")?
@@ -246,12 +287,14 @@ impl Op for DeleteSession {
                 self.session_id
             )));
         }
+        runs::delete(conn, &self.session_id)?;
         let events = conn
             .prepare_cached("DELETE FROM events WHERE session_id = ?1")?
             .execute([&self.session_id])?;
+
         conn.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
             .execute([&self.session_id])?;
-        frames.push(Frame::session_deleted(&self.session_id));
+        frames.push(Change::SessionDeleted(self.session_id.clone()));
         Ok(DeletedCounts {
             session: true,
             events_count: events as u64,

@@ -8,7 +8,10 @@ use tokio::sync::Semaphore;
 
 use super::ops::with_id;
 use super::{StoreError, Synchronous, open_connection};
-use crate::wire::{Event, ResultAnswer, Session, SessionStatus};
+use crate::wire::{
+    Event, LastRunSummary, ResultAnswer, Session, SessionStatus, Usage, UsageAnswer, UsageFigures,
+    UsageGroup,
+};
 
 /// Readers open at once, at most.
 const MAX_READERS: usize = 8;
@@ -84,7 +87,9 @@ impl ReaderPool {
 macro_rules! select_sessions {
     ($rest:literal) => {
         concat!(
-            "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at FROM sessions ",
+            "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, \
+             num_runs, cost_usd, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
+             last_reason, last_exit_code, last_duration_ms, last_ended_at FROM sessions ",
             $rest
         )
     };
@@ -105,6 +110,8 @@ const EVENTS_PAGE: &str =
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let status: String = row.get(2)?;
+    let count = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
+    let ended_at: Option<String> = row.get(16)?;
     Ok(Session {
         session_id: row.get(0)?,
         session_name: row.get(1)?,
@@ -113,7 +120,116 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         project_dir: row.get(4)?,
         agent_name: row.get(5)?,
         last_resumed_at: row.get(6)?,
+        num_runs: count(7)?,
+        cost_usd: row.get(8)?,
+        usage: Usage {
+            input_tokens: count(9)?,
+            output_tokens: count(10)?,
+            cache_creation_input_tokens: count(11)?,
+            cache_read_input_tokens: count(12)?,
+        },
+        last_run: match ended_at {
+            Some(ended_at) => Some(LastRunSummary {
+                reason: row.get(13)?,
+                exit_code: row.get(14)?,
+                duration_ms: row.get::<_, Option<i64>>(15)?.map(|d| d.max(0) as u64),
+                ended_at,
+            }),
+            None => None,
+        },
     })
+}
+
+/// Every session, newest first, as the JSON array `GET /sessions` serves:
+/// written straight from the rows (no `Session` per row, no string copies),
+/// the same bytes as encoding [`list_sessions`]'s answer.
+pub(super) fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+    use rusqlite::types::ValueRef;
+    fn text(out: &mut Vec<u8>, value: ValueRef<'_>) -> rusqlite::Result<()> {
+        let written = match value {
+            ValueRef::Null => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            ValueRef::Text(bytes) => {
+                serde_json::to_writer(&mut *out, &String::from_utf8_lossy(bytes))
+            }
+            ValueRef::Integer(n) => serde_json::to_writer(&mut *out, &n),
+            ValueRef::Real(f) => serde_json::to_writer(&mut *out, &f),
+            ValueRef::Blob(_) => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+        };
+        written.map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
+    fn count(out: &mut Vec<u8>, value: ValueRef<'_>) {
+        let n = match value {
+            ValueRef::Integer(n) => n.max(0),
+            _ => 0,
+        };
+        out.extend_from_slice(n.to_string().as_bytes());
+    }
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.push(b'[');
+    let mut stmt = conn.prepare_cached(ALL_SESSIONS)?;
+    let mut rows = stmt.query([])?;
+    let mut first = true;
+    while let Some(r) = rows.next()? {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let status = match r.get_ref(2)? {
+            ValueRef::Text(b"running") => "running",
+            _ => "finished",
+        };
+        out.extend_from_slice(b"{\"session_id\":");
+        text(&mut out, r.get_ref(0)?)?;
+        out.extend_from_slice(b",\"session_name\":");
+        text(&mut out, r.get_ref(1)?)?;
+        out.extend_from_slice(b",\"status\":\"");
+        out.extend_from_slice(status.as_bytes());
+        out.extend_from_slice(b"\",\"created_at\":");
+        text(&mut out, r.get_ref(3)?)?;
+        out.extend_from_slice(b",\"project_dir\":");
+        text(&mut out, r.get_ref(4)?)?;
+        out.extend_from_slice(b",\"agent_name\":");
+        text(&mut out, r.get_ref(5)?)?;
+        out.extend_from_slice(b",\"last_resumed_at\":");
+        text(&mut out, r.get_ref(6)?)?;
+        out.extend_from_slice(b",\"num_runs\":");
+        count(&mut out, r.get_ref(7)?);
+        out.extend_from_slice(b",\"cost_usd\":");
+        text(&mut out, r.get_ref(8)?)?;
+        out.extend_from_slice(b",\"usage\":{\"input_tokens\":");
+        count(&mut out, r.get_ref(9)?);
+        out.extend_from_slice(b",\"output_tokens\":");
+        count(&mut out, r.get_ref(10)?);
+        out.extend_from_slice(b",\"cache_creation_input_tokens\":");
+        count(&mut out, r.get_ref(11)?);
+        out.extend_from_slice(b",\"cache_read_input_tokens\":");
+        count(&mut out, r.get_ref(12)?);
+        out.extend_from_slice(b"},\"last_run\":");
+        if let ValueRef::Null = r.get_ref(16)? {
+            out.extend_from_slice(b"null}");
+            continue;
+        }
+        out.extend_from_slice(b"{\"reason\":");
+        text(&mut out, r.get_ref(13)?)?;
+        out.extend_from_slice(b",\"exit_code\":");
+        text(&mut out, r.get_ref(14)?)?;
+        out.extend_from_slice(b",\"duration_ms\":");
+        match r.get_ref(15)? {
+            ValueRef::Integer(n) => out.extend_from_slice(n.max(0).to_string().as_bytes()),
+            _ => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"ended_at\":");
+        text(&mut out, r.get_ref(16)?)?;
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b']');
+    Ok(out)
 }
 
 pub(super) fn get_session(conn: &Connection, id: &str) -> Result<Option<Session>, StoreError> {
@@ -192,6 +308,106 @@ pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreE
     }))
 }
 
+/// How `GET /usage` groups runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Project,
+    Agent,
+    Day,
+    Session,
+}
+
+impl GroupBy {
+    /// Parses `project`, `agent`, `day` or `session`.
+    pub fn parse(text: &str) -> Option<GroupBy> {
+        match text {
+            "project" => Some(GroupBy::Project),
+            "agent" => Some(GroupBy::Agent),
+            "day" => Some(GroupBy::Day),
+            "session" => Some(GroupBy::Session),
+            _ => None,
+        }
+    }
+
+    /// The name `GET /usage` answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Project => "project",
+            GroupBy::Agent => "agent",
+            GroupBy::Day => "day",
+            GroupBy::Session => "session",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            GroupBy::Project => "IFNULL(project_dir, '')",
+            GroupBy::Agent => "IFNULL(agent_name, '')",
+            GroupBy::Day => "substr(ended_at, 1, 10)",
+            GroupBy::Session => "session_id",
+        }
+    }
+}
+
+/// Totals per group over the runs that ended at or after `since` (a
+/// normalized UTC timestamp) in project `project`, added up by SQLite.
+pub(super) fn usage(
+    conn: &Connection,
+    group_by: GroupBy,
+    since: Option<&str>,
+    project: Option<&str>,
+) -> Result<UsageAnswer, StoreError> {
+    // Without a time limit, the sessions' own totals add up to the same
+    // figures as their runs, from one row per session instead of one per run.
+    let sql = match (since, group_by) {
+        (None, GroupBy::Project | GroupBy::Agent | GroupBy::Session) => format!(
+            "SELECT {key}, sum(num_runs), total(cost_usd), sum(input_tokens), sum(output_tokens), \
+             sum(cache_creation_input_tokens), sum(cache_read_input_tokens), max(session_name) \
+             FROM sessions WHERE num_runs > 0 AND (?1 IS NULL OR 1) AND (?2 IS NULL OR IFNULL(project_dir, '') = ?2) \
+             GROUP BY 1 ORDER BY 3 DESC, 1",
+            key = group_by.key()
+        ),
+        _ => format!(
+            "SELECT {key}, count(*), total(cost_usd), IFNULL(sum(input_tokens), 0), IFNULL(sum(output_tokens), 0), \
+             IFNULL(sum(cache_creation_input_tokens), 0), IFNULL(sum(cache_read_input_tokens), 0), NULL \
+             FROM runs WHERE (?1 IS NULL OR ended_at >= ?1) AND (?2 IS NULL OR IFNULL(project_dir, '') = ?2) \
+             GROUP BY 1 ORDER BY 3 DESC, 1",
+            key = group_by.key()
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params![since, project], |r| {
+        let count = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        Ok(UsageGroup {
+            key: r.get(0)?,
+            session_name: r.get(7)?,
+            figures: UsageFigures {
+                runs: count(1)?,
+                cost_usd: r.get(2)?,
+                input_tokens: count(3)?,
+                output_tokens: count(4)?,
+                cache_creation_input_tokens: count(5)?,
+                cache_read_input_tokens: count(6)?,
+            },
+        })
+    })?;
+    let mut groups: Vec<UsageGroup> = rows.collect::<Result<_, _>>()?;
+    let mut total = UsageFigures::default();
+    for group in &mut groups {
+        total.merge(&group.figures);
+        if group_by != GroupBy::Session {
+            group.session_name = None;
+        } else if group.session_name.is_none() {
+            group.session_name = get_session(conn, &group.key)?.map(|s| s.session_name);
+        }
+    }
+    Ok(UsageAnswer {
+        group_by: group_by.as_str().to_owned(),
+        groups,
+        total,
+    })
+}
+
 pub(super) fn events_page(
     conn: &Connection,
     id: &str,
@@ -209,6 +425,30 @@ pub(super) fn events_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The list written straight from the rows is what encoding the
+    /// sessions gives, byte for byte, totals and odd values included.
+    #[test]
+    fn the_session_list_json_equals_the_encoded_sessions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name)
+                 VALUES ('a', 'n"1', 'running', 't1', NULL, 'ag\ent');
+               INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, last_resumed_at,
+                   num_runs, cost_usd, input_tokens, output_tokens, cache_creation_input_tokens,
+                   cache_read_input_tokens, last_reason, last_exit_code, last_duration_ms, last_ended_at)
+                 VALUES ('b', 'é ☃', 'finished', 't2', '/p', 't3', 3, 0.125, 10, 20, 30, 40, 'completed', 0, 1500, 't4');
+               INSERT INTO sessions (session_id, session_name, status, created_at, num_runs, cost_usd, last_ended_at)
+                 VALUES ('c', 'x', 'finished', 't5', 1, NULL, 't6');"#,
+        )
+        .unwrap();
+        let encoded = serde_json::to_vec(&list_sessions(&conn, None, None).unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8(sessions_json(&conn).unwrap()).unwrap(),
+            String::from_utf8(encoded).unwrap()
+        );
+    }
 
     /// Every lookup the API serves by name, project, id or session uses an
     /// index: none reads the whole table.

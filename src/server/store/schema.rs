@@ -36,6 +36,56 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX events_event_id ON events (session_id, event_id) WHERE event_id IS NOT NULL;",
     // 2: the sessions of one project (`GET /sessions?project_dir=P`), newest first.
     "CREATE INDEX sessions_project ON sessions (IFNULL(project_dir, ''), seq);",
+    // 3: what runs cost. One `runs` row per run end (its id is the row id
+    // of the run_completed event), with the figures in columns SQLite can
+    // add up, and the project and agent copied in so that `GET /usage`
+    // groups without a join; each session keeps its totals. Runs stored
+    // before this migration get a row without figures (`ao-sync` fills
+    // them in from the backups). A run's id is its event's, so the runs of
+    // a session are found through the events' index: `runs` keeps only the
+    // table itself: no index to write per run (`since` reads the whole
+    // table, a few megabytes for 100,000 runs).
+    "ALTER TABLE sessions ADD COLUMN num_runs INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN cost_usd REAL;
+    ALTER TABLE sessions ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN cache_read_input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN last_reason TEXT;
+    ALTER TABLE sessions ADD COLUMN last_exit_code INTEGER;
+    ALTER TABLE sessions ADD COLUMN last_duration_ms INTEGER;
+    ALTER TABLE sessions ADD COLUMN last_ended_at TEXT;
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        project_dir TEXT,
+        agent_name TEXT,
+        ended_at TEXT NOT NULL,
+        reason TEXT,
+        exit_code INTEGER,
+        cost_usd REAL,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cache_creation_input_tokens INTEGER,
+        cache_read_input_tokens INTEGER,
+        num_turns INTEGER,
+        duration_ms INTEGER,
+        duration_api_ms INTEGER
+    );
+    CREATE INDEX runs_session_once ON runs (session_id, id);
+    INSERT INTO runs (id, session_id, project_dir, agent_name, ended_at, reason, exit_code)
+        SELECT e.id, e.session_id, s.project_dir, s.agent_name,
+               IFNULL(strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(e.body, '$.timestamp')),
+                      IFNULL(json_extract(e.body, '$.timestamp'), '')),
+               json_extract(e.body, '$.reason'), json_extract(e.body, '$.exit_code')
+        FROM events e JOIN sessions s ON s.session_id = e.session_id
+        WHERE e.event_type IN ('run_completed', 'session_stop');
+    UPDATE sessions SET
+        num_runs = (SELECT count(*) FROM runs r WHERE r.session_id = sessions.session_id),
+        last_reason = (SELECT reason FROM runs r WHERE r.session_id = sessions.session_id ORDER BY id DESC LIMIT 1),
+        last_exit_code = (SELECT exit_code FROM runs r WHERE r.session_id = sessions.session_id ORDER BY id DESC LIMIT 1),
+        last_ended_at = (SELECT ended_at FROM runs r WHERE r.session_id = sessions.session_id ORDER BY id DESC LIMIT 1);
+    DROP INDEX runs_session_once;",
 ];
 
 /// The schema version this build writes.

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use crate::server::live::{Frame, Hub};
+use crate::server::live::{Change, Hub};
 
 /// Requests taken into one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -20,14 +20,14 @@ const QUEUE_DEPTH: usize = 4096;
 /// One write: its SQL, and the frames to broadcast once it is committed.
 pub(super) trait Op: Send + 'static {
     type Out: Send + 'static;
-    fn apply(self, conn: &Connection, frames: &mut Vec<Frame>) -> Result<Self::Out, StoreError>;
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Self::Out, StoreError>;
 }
 
 /// A queued write with its reply channel, type-erased so one queue holds all kinds.
 trait Job: Send {
     fn apply(&mut self, conn: &Connection);
     /// Hands the frames of a successful write to the caller of `finish`.
-    fn take_frames(&mut self) -> Vec<Frame>;
+    fn take_frames(&mut self) -> Vec<Change>;
     /// True when the write was refused, so its savepoint must be undone.
     fn failed(&self) -> bool;
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
@@ -37,7 +37,7 @@ struct Pending<O: Op> {
     op: Option<O>,
     reply: oneshot::Sender<Result<O::Out, StoreError>>,
     result: Option<Result<O::Out, StoreError>>,
-    frames: Vec<Frame>,
+    frames: Vec<Change>,
 }
 
 impl<O: Op> Job for Pending<O> {
@@ -47,7 +47,7 @@ impl<O: Op> Job for Pending<O> {
         }
     }
 
-    fn take_frames(&mut self) -> Vec<Frame> {
+    fn take_frames(&mut self) -> Vec<Change> {
         match self.result {
             Some(Ok(_)) => std::mem::take(&mut self.frames),
             _ => Vec::new(),
@@ -174,8 +174,8 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub)
     }
     for mut job in batch.drain(..) {
         if committed.is_ok() {
-            for frame in job.take_frames() {
-                hub.publish(frame);
+            for change in job.take_frames() {
+                hub.publish_change(&change);
             }
         }
         job.finish(committed.as_ref().map(|_| ()));
@@ -214,7 +214,7 @@ mod tests {
 
     impl Op for InsertThenMaybeFail {
         type Out = ();
-        fn apply(self, conn: &Connection, _: &mut Vec<Frame>) -> Result<(), StoreError> {
+        fn apply(self, conn: &Connection, _: &mut Vec<Change>) -> Result<(), StoreError> {
             conn.execute("INSERT INTO t (v) VALUES (?1)", [self.0])?;
             if self.1 {
                 return Err(StoreError::Invalid("refused".to_owned()));

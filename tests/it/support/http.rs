@@ -167,11 +167,21 @@ pub fn kinds(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The `post_tool` events among `events`: what each tool call did.
+pub fn tool_calls(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["event_type"] == "post_tool")
+        .collect()
+}
+
 /// The [`kinds`] of one complete run with `tools` tool calls: `run_start`,
-/// the prompt, a `post_tool` per call, the answer, `run_completed`.
+/// the prompt, `pre_tool` and `post_tool` per call, the answer, `run_completed`.
 pub fn run_kinds(tools: usize) -> Vec<String> {
     let mut kinds = vec!["run_start".to_owned(), "message:user".to_owned()];
-    kinds.extend(std::iter::repeat_n("post_tool".to_owned(), tools));
+    for _ in 0..tools {
+        kinds.extend(["pre_tool".to_owned(), "post_tool".to_owned()]);
+    }
     kinds.extend(["message:assistant".to_owned(), "run_completed".to_owned()]);
     kinds
 }

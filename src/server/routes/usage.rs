@@ -1,0 +1,58 @@
+//! `/usage`: what runs cost, added up by SQLite per project, agent, day or
+//! session.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::extract::ApiQuery;
+use crate::server::store::GroupBy;
+use crate::wire::{ErrorAnswer, UsageAnswer, parse_timestamp};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// `project` (the default), `agent`, `day` (UTC) or `session`
+    group_by: Option<String>,
+    /// Only runs that ended at or after this time (RFC 3339)
+    since: Option<String>,
+    /// Only the runs of sessions of this project directory
+    project_dir: Option<String>,
+}
+
+/// `GET /usage?group_by=project|agent|day|session[&since=RFC3339][&project_dir=P]`
+#[utoipa::path(get, path = "/usage", tag = "sessions", params(UsageQuery),
+    responses(
+        (status = 200, description = "Runs, cost and tokens per group, and their total", body = UsageAnswer),
+        (status = 400, description = "An unknown group_by, or a since that is not a time", body = ErrorAnswer),
+    ))]
+pub async fn usage(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<UsageAnswer>, ApiError> {
+    let group_by = match query.group_by.as_deref() {
+        None => GroupBy::Project,
+        Some(text) => GroupBy::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "group_by '{text}' is not one of project, agent, day, session"
+            ))
+        })?,
+    };
+    let since = query
+        .since
+        .as_deref()
+        .map(|s| {
+            parse_timestamp(s)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .map_err(|e| ApiError::bad_request(format!("since: {e}")))
+        })
+        .transpose()?;
+    let answer = state
+        .store
+        .usage(group_by, since, query.project_dir)
+        .await?;
+    Ok(Json(answer))
+}

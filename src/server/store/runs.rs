@@ -1,0 +1,202 @@
+//! Run records: one `runs` row per run end (its `run_completed` or
+//! `session_stop` event), with the run's figures in columns, and the totals
+//! each session keeps. Written by the writer thread inside the event's
+//! savepoint, so a run and its event are stored together or not at all.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::wire::{
+    Event, EventType, LastRunSummary, RunFigures, Session, SessionStatus, parse_timestamp,
+};
+
+/// True for the events that end a run.
+pub(super) fn ends_run(event: &Event) -> bool {
+    matches!(
+        event.event_type,
+        EventType::RunCompleted | EventType::SessionStop
+    )
+}
+
+/// The time as stored: RFC 3339 UTC with milliseconds, so that text order
+/// is time order.
+pub(super) fn normalize(timestamp: &str) -> String {
+    parse_timestamp(timestamp)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|_| timestamp.to_owned())
+}
+
+fn signed(n: Option<u64>) -> Option<i64> {
+    n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Records the run that `event` (stored as row `id`) ends in `session`,
+/// and adds it to the session's totals, in the row and in `session` (whose
+/// status becomes `status`): one insert and one update.
+pub(super) fn insert(
+    conn: &Connection,
+    id: i64,
+    event: &Event,
+    session: &mut Session,
+    status: SessionStatus,
+) -> Result<(), StoreError> {
+    let f = event.figures();
+    let usage = f.usage;
+    let ended_at = normalize(&event.timestamp);
+    conn.prepare_cached(
+        "INSERT INTO runs (id, session_id, project_dir, agent_name, ended_at, reason, exit_code, cost_usd,
+             input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens,
+             num_turns, duration_ms, duration_api_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        id,
+        event.session_id,
+        session.project_dir,
+        session.agent_name,
+        ended_at,
+        event.reason,
+        event.exit_code,
+        f.cost_usd,
+        signed(usage.map(|u| u.input_tokens)),
+        signed(usage.map(|u| u.output_tokens)),
+        signed(usage.map(|u| u.cache_creation_input_tokens)),
+        signed(usage.map(|u| u.cache_read_input_tokens)),
+        signed(f.num_turns),
+        signed(f.duration_ms),
+        signed(f.duration_api_ms),
+    ])?;
+    session.status = status;
+    session.num_runs += 1;
+    if let Some(cost) = f.cost_usd {
+        session.cost_usd = Some(session.cost_usd.unwrap_or(0.0) + cost);
+    }
+    if let Some(usage) = usage {
+        session.usage = session.usage.plus(usage);
+    }
+    session.last_run = Some(LastRunSummary {
+        reason: event.reason.clone(),
+        exit_code: event.exit_code,
+        duration_ms: f.duration_ms,
+        ended_at,
+    });
+    let total = session.usage;
+    let last = session.last_run.as_ref();
+    conn.prepare_cached(
+        "UPDATE sessions SET status = ?1, num_runs = ?2, cost_usd = ?3, input_tokens = ?4,
+             output_tokens = ?5, cache_creation_input_tokens = ?6, cache_read_input_tokens = ?7,
+             last_reason = ?8, last_exit_code = ?9, last_duration_ms = ?10, last_ended_at = ?11
+         WHERE session_id = ?12",
+    )?
+    .execute(params![
+        status.as_str(),
+        signed(Some(session.num_runs)),
+        session.cost_usd,
+        signed(Some(total.input_tokens)),
+        signed(Some(total.output_tokens)),
+        signed(Some(total.cache_creation_input_tokens)),
+        signed(Some(total.cache_read_input_tokens)),
+        last.and_then(|l| l.reason.as_deref()),
+        last.and_then(|l| l.exit_code),
+        signed(last.and_then(|l| l.duration_ms)),
+        last.map(|l| l.ended_at.as_str()),
+        event.session_id,
+    ])?;
+    Ok(())
+}
+
+/// A run end sent again with the figures its stored copy lacks (a replay
+/// of an old run by `ao-sync`): fills them in, in the run, its event and
+/// the session's totals. True when something was filled.
+pub(super) fn fill(conn: &Connection, event: &Event, body: &str) -> Result<bool, StoreError> {
+    let f = event.figures();
+    let Some(event_id) = event.event_id.filter(|_| !f.is_empty()) else {
+        return Ok(false);
+    };
+    let bare: Option<i64> = conn
+        .prepare_cached(
+            "SELECT r.id FROM events e JOIN runs r ON r.id = e.id
+             WHERE e.session_id = ?1 AND e.event_id = ?2 AND r.cost_usd IS NULL
+               AND r.input_tokens IS NULL AND r.num_turns IS NULL AND r.duration_ms IS NULL",
+        )?
+        .query_row(params![event.session_id, event_id.to_string()], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(id) = bare else { return Ok(false) };
+    let usage = f.usage;
+    conn.prepare_cached(
+        "UPDATE runs SET cost_usd = ?1, input_tokens = ?2, output_tokens = ?3,
+             cache_creation_input_tokens = ?4, cache_read_input_tokens = ?5, num_turns = ?6,
+             duration_ms = ?7, duration_api_ms = ?8 WHERE id = ?9",
+    )?
+    .execute(params![
+        f.cost_usd,
+        signed(usage.map(|u| u.input_tokens)),
+        signed(usage.map(|u| u.output_tokens)),
+        signed(usage.map(|u| u.cache_creation_input_tokens)),
+        signed(usage.map(|u| u.cache_read_input_tokens)),
+        signed(f.num_turns),
+        signed(f.duration_ms),
+        signed(f.duration_api_ms),
+        id,
+    ])?;
+    conn.prepare_cached("UPDATE events SET body = ?1 WHERE id = ?2")?
+        .execute(params![body, id])?;
+    // The session's last run may be this one.
+    conn.prepare_cached(&format!(
+        "UPDATE sessions SET last_duration_ms = ?1 WHERE session_id = ?2
+             AND (SELECT max(id) FROM ({})) = ?3",
+        RUNS_OF_SESSION.replace("?1", "?2")
+    ))?
+    .execute(params![signed(f.duration_ms), event.session_id, id])?;
+    add_to_totals(conn, &event.session_id, &f)?;
+    Ok(true)
+}
+
+fn add_to_totals(conn: &Connection, session_id: &str, f: &RunFigures) -> Result<(), StoreError> {
+    let usage = f.usage.unwrap_or_default();
+    conn.prepare_cached(
+        "UPDATE sessions SET
+             cost_usd = CASE WHEN ?1 IS NULL THEN cost_usd ELSE IFNULL(cost_usd, 0) + ?1 END,
+             input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
+             cache_creation_input_tokens = cache_creation_input_tokens + ?4,
+             cache_read_input_tokens = cache_read_input_tokens + ?5
+         WHERE session_id = ?6",
+    )?
+    .execute(params![
+        f.cost_usd,
+        signed(Some(usage.input_tokens)),
+        signed(Some(usage.output_tokens)),
+        signed(Some(usage.cache_creation_input_tokens)),
+        signed(Some(usage.cache_read_input_tokens)),
+        session_id,
+    ])?;
+    Ok(())
+}
+
+/// The ids of a session's runs: those of its run-end events, found
+/// through the events' index (runs share their event's id).
+const RUNS_OF_SESSION: &str = "SELECT id FROM events WHERE session_id = ?1
+     AND event_type IN ('run_completed', 'session_stop')";
+
+/// Keeps the runs' copy of a session's project and agent in step.
+pub(super) fn follow_session(
+    conn: &Connection,
+    session_id: &str,
+    project_dir: Option<&str>,
+    agent_name: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "UPDATE runs SET project_dir = ?2, agent_name = ?3 WHERE id IN ({RUNS_OF_SESSION})"
+    ))?
+    .execute(params![session_id, project_dir, agent_name])?;
+    Ok(())
+}
+
+/// Removes a session's runs (before its events, which find them).
+pub(super) fn delete(conn: &Connection, session_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!("DELETE FROM runs WHERE id IN ({RUNS_OF_SESSION})"))?
+        .execute([session_id])?;
+    Ok(())
+}
