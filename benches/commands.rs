@@ -257,6 +257,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
         created_at: TIMESTAMP.to_owned(),
         last_resumed_at: None,
         agent_name: None,
+        conversation_id: None,
     })?;
     let (mut log, _) = LogWriter::open(&files.log_path())?;
     log.append(
@@ -265,6 +266,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
             content: format!("task {i}"),
             project_dir: project.to_owned(),
             resume_session_id: None,
+            session_id: None,
             agent_name: None,
         }
         .to_line(),

@@ -142,11 +142,17 @@ impl SessionClient {
         }
     }
 
-    /// `GET /health`: Ok when a session manager answers.
+    /// `GET /health`: Ok when a session manager answers at all. Any HTTP
+    /// answer counts (the original system's server has no `/health`).
     pub async fn health(&self) -> Result<(), ClientError> {
-        self.call::<serde_json::Value>(Method::GET, "/health", None::<&()>)
+        match self
+            .call::<serde_json::Value>(Method::GET, "/health", None::<&()>)
             .await
-            .map(|_| ())
+        {
+            Ok(_) | Err(ClientError::NotFound(_) | ClientError::Api { .. }) => Ok(()),
+            Err(ClientError::Decode(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `POST /sessions`.
@@ -206,7 +212,12 @@ impl SessionClient {
     ) -> Result<Vec<Session>, ClientError> {
         let path = format!("/sessions?project_dir={}", seg(project_dir));
         let answer: SessionsAnswer = self.call(Method::GET, &path, None::<&()>).await?;
-        Ok(answer.sessions)
+        // Checked here too: an older server ignores the filter.
+        Ok(answer
+            .sessions
+            .into_iter()
+            .filter(|s| s.project_dir.as_deref().unwrap_or("") == project_dir)
+            .collect())
     }
 
     /// `GET /sessions?name=N[&project_dir=P]`: sessions with this name,
@@ -221,7 +232,15 @@ impl SessionClient {
             path.push_str(&format!("&project_dir={}", seg(dir)));
         }
         let answer: SessionsAnswer = self.call(Method::GET, &path, None::<&()>).await?;
-        Ok(answer.sessions)
+        // Checked here too: an older server ignores the filters.
+        Ok(answer
+            .sessions
+            .into_iter()
+            .filter(|s| {
+                s.session_name == name
+                    && project_dir.is_none_or(|dir| s.project_dir.as_deref().unwrap_or("") == dir)
+            })
+            .collect())
     }
 
     /// The session with this name in this project directory, if any.
@@ -269,19 +288,21 @@ impl SessionClient {
         Ok(answer.events)
     }
 
-    /// `PATCH /sessions/{id}`.
+    /// `PATCH /sessions/{id}`, or `PATCH /sessions/{id}/metadata` where
+    /// the first is not served (the original system's server).
     pub async fn update_session(
         &self,
         session_id: &str,
         patch: &SessionPatch,
     ) -> Result<Session, ClientError> {
-        let answer: SessionAnswer = self
-            .call(
-                Method::PATCH,
-                &format!("/sessions/{}", seg(session_id)),
-                Some(patch),
-            )
-            .await?;
+        let path = format!("/sessions/{}", seg(session_id));
+        let answer: SessionAnswer = match self.call(Method::PATCH, &path, Some(patch)).await {
+            Err(ClientError::NotFound(_) | ClientError::Api { status: 405, .. }) => {
+                self.call(Method::PATCH, &format!("{path}/metadata"), Some(patch))
+                    .await?
+            }
+            other => other?,
+        };
         Ok(answer.session)
     }
 

@@ -133,7 +133,12 @@ impl Recorder {
                 }
                 self.run = Some(Run {
                     index,
-                    session_id: message.resume_session_id.clone(),
+                    // A resume's identity is the session's, whatever the CLI
+                    // calls the conversation now.
+                    session_id: message
+                        .session_id
+                        .clone()
+                        .or_else(|| message.resume_session_id.clone()),
                     message: message.clone(),
                     started: false,
                     figures: RunFigures::default(),
@@ -143,6 +148,7 @@ impl Recorder {
                 if let Some(id) = system.init_session_id() {
                     if let Some(run) = &mut self.run
                         && !run.started
+                        && run.session_id.is_none()
                     {
                         run.session_id = Some(id.to_owned());
                     }
@@ -178,8 +184,10 @@ impl Recorder {
             }
             BackupLine::Cli(CliLine::Result(result), _) => {
                 self.start(&mut actions);
+                // An error result's text is the CLI's error, not an answer:
+                // it goes with the run's end, never as an assistant message.
                 if let Some(session_id) = self.started_session()
-                    && let Some(text) = &result.result
+                    && let Some(text) = result.result.as_ref().filter(|_| !result.is_error)
                 {
                     let mut event = self.event(EventType::Message, &session_id, index, "message");
                     event.role = Some(Role::Assistant);

@@ -16,6 +16,28 @@ pub struct Closed {
     pub actions: Vec<Action>,
 }
 
+impl Closed {
+    /// What to send the API about the closed run. A session the API knows
+    /// is never created again (the original system's server wedges on
+    /// that), and a legacy server, which stores repeats twice, gets only
+    /// the closing event.
+    pub fn for_api(&self, known: bool, legacy: bool) -> Vec<Action> {
+        if !known {
+            return self.actions.clone();
+        }
+        let mut events = self
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Event(_)))
+            .cloned();
+        if legacy {
+            events.next_back().into_iter().collect()
+        } else {
+            events.collect()
+        }
+    }
+}
+
 /// The lines of the last run: from its `user_message` line to the end.
 fn last_run(lines: &[(u64, Vec<u8>)]) -> &[(u64, Vec<u8>)] {
     let start = lines

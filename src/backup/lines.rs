@@ -12,9 +12,14 @@ pub struct UserMessageLine {
     pub timestamp: String,
     pub content: String,
     pub project_dir: String,
-    /// Set for `ao-resume`: the session this run continues.
+    /// Set for `ao-resume`: the conversation this run continues (the id
+    /// given to the CLI's `--resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_session_id: Option<String>,
+    /// The session's identity, when it differs from `resume_session_id`
+    /// (a CLI that renamed the conversation on an earlier resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// The agent the run runs, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
@@ -111,6 +116,7 @@ mod tests {
             content: "hi\nthere".into(),
             project_dir: "/p".into(),
             resume_session_id: Some("abc".into()),
+            session_id: None,
             agent_name: Some("reviewer".into()),
         };
         let line = m.to_line();

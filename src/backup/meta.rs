@@ -21,6 +21,21 @@ pub struct Meta {
     /// system's files).
     #[serde(default, alias = "agent", skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
+    /// The CLI's own id for the conversation, when it differs from
+    /// `session_id` (Claude Code before 1.0.124 gives a resumed conversation
+    /// a new id): what the next resume passes to `--resume`. The session
+    /// keeps `session_id` as its identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+}
+
+impl Meta {
+    /// The id to pass to `--resume`: the CLI's latest for the conversation.
+    pub fn conversation(&self) -> Option<&str> {
+        self.conversation_id
+            .as_deref()
+            .or(self.session_id.as_deref())
+    }
 }
 
 impl SessionFiles {
@@ -94,6 +109,7 @@ mod tests {
             created_at: "2026-01-01T00:00:00.000Z".into(),
             last_resumed_at: None,
             agent_name: None,
+            conversation_id: None,
         };
         files.write_meta(&meta).unwrap();
         meta.session_id = Some("abc".into());

@@ -1,7 +1,9 @@
-//! `ao-clean NAME` / `ao-clean --all`: delete sessions of the current
-//! project directory, from the API and from the backup files. Never
-//! reaches into another project, and never deletes a session whose runner
-//! is alive unless told to (`--force`).
+//! `ao-clean NAME` / `ao-clean --all`: delete sessions, from the API and
+//! from the backup files. A name resolves as for `ao-status` (the current
+//! project first, then the one project that has a session of that name;
+//! stderr says which when it is another); `--all` stays within the current
+//! project. A session whose runner is alive is never deleted unless told
+//! to (`--force`).
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -15,17 +17,20 @@ use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 
+use super::lookup::{Found, Scope, find};
 use super::{CommandError, Ctx, block_on, main_with, print_line};
 
 const PROGRAM: &str = "ao-clean";
 
-/// Delete session NAME (or every session with --all) of the current project directory.
+/// Delete session NAME, or with --all every session of the current project directory.
 #[derive(Debug, Parser)]
 #[command(
     name = PROGRAM,
     version,
     after_help = concat!(
-        "Deletes the session's record and events from the session manager, and its .jsonl, .meta.json and .lock backups. ",
+        "Deletes the session's record and events from the session manager, and its .jsonl, .meta.json, .lock and .log backups. ",
+        "NAME is looked up in the current project first, then in the one other project that has a session of that name (stderr says which); ",
+        "when several have one, pass --project-dir DIR. --all deletes only the current project's sessions. ",
         "Prints one line per deleted session: Deleted session NAME (session-id: ID, N events). ",
         "A running session is refused (with --all: skipped, and the exit code is 1) unless --force is given. ",
         "When the session manager cannot be reached, only the backup files are deleted (exit 0), ",
@@ -76,36 +81,54 @@ struct Target {
 }
 
 async fn clean_one(ctx: &Ctx, name: &SessionName, force: bool) -> Result<(), CommandError> {
-    let files = ctx.files(name);
-    let session = match ctx
-        .client
-        .find_sessions(name.as_str(), Some(ctx.project()))
-        .await
-    {
-        Ok(sessions) => sessions.into_iter().next(),
-        Err(e) if e.is_unreachable() => {
-            ctx.fall_back(&e);
-            None
+    let target = match find(ctx, name, Scope::AnyProject).await? {
+        None => {
+            return Err(CommandError::Unknown {
+                name: name.to_string(),
+                project: ctx.project().to_owned(),
+            });
         }
-        Err(e) => return Err(e.into()),
-    };
-    if session.is_none() && !files.exist() {
-        return Err(CommandError::Unknown {
+        Some(Found::Backup { files, .. }) => Target {
             name: name.to_string(),
-            project: ctx.project().to_owned(),
-        });
-    }
-    let line = delete(
-        ctx,
-        Target {
-            name: name.to_string(),
-            session,
+            session: None,
             files: Some(files),
         },
-        force,
-    )
-    .await?;
+        Some(Found::Api { session, files }) => {
+            let elsewhere = session
+                .project_dir
+                .as_deref()
+                .filter(|dir| *dir != ctx.project());
+            // The backups of a session of another project are that project's.
+            let files = match (files, elsewhere) {
+                (Some(files), _) => Some(files),
+                (None, Some(dir)) => their_backups(dir, name, &session.session_id),
+                (None, None) => None,
+            };
+            if let Some(dir) = elsewhere {
+                ctx.diag.note(format!(
+                    "session '{name}' is not in the current project; deleting it from {dir}"
+                ));
+            }
+            Target {
+                name: name.to_string(),
+                session: Some(session),
+                files,
+            }
+        }
+    };
+    let line = delete(ctx, target, force).await?;
     print_line(&line)
+}
+
+/// The backups of session `id` in project `dir`'s default sessions folder,
+/// when they are there and are this session's.
+fn their_backups(dir: &str, name: &SessionName, id: &str) -> Option<SessionFiles> {
+    let files = SessionFiles::new(
+        &std::path::Path::new(dir).join(crate::config::DEFAULT_SESSIONS_SUBDIR),
+        name,
+    );
+    let meta = files.read_meta().ok().flatten()?;
+    (meta.session_id.as_deref() == Some(id)).then_some(files)
 }
 
 async fn clean_all(ctx: &Ctx, force: bool) -> Result<(), CommandError> {

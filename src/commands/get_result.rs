@@ -16,7 +16,7 @@ use crate::record::TRUNCATION_MARK;
 use crate::wire::{Session, SessionStatus};
 
 use super::local::{Answer, LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, warn_if_unsynced};
 use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-get-result";
@@ -80,7 +80,9 @@ fn run(args: &GetResultArgs, diag: Diag) -> Result<(), CommandError> {
 
 /// Answers the result of `name`'s last run.
 async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport, CommandError> {
-    match find(ctx, name, Scope::AnyProject).await? {
+    let found = find(ctx, name, Scope::AnyProject).await?;
+    warn_if_unsynced(ctx, name, &found);
+    match found {
         None => Err(CommandError::Unknown {
             name: name.to_string(),
             project: ctx.project().to_owned(),

@@ -297,7 +297,11 @@ pub fn settle(
 /// already happened in the backup, so a failure here costs one warning
 /// line and nothing else (`ao-sync` can send them later).
 pub async fn tell_api(ctx: &Ctx, name: &str, closed: &Closed) {
-    for action in &closed.actions {
+    let known = match closed.actions.first() {
+        Some(action) => ctx.client.get_session(action.session_id()).await.is_ok(),
+        None => return,
+    };
+    for action in &closed.for_api(known, ctx.legacy()) {
         if let Err(e) = apply(&ctx.client, action).await {
             ctx.diag.warn(format!(
                 "closed the interrupted run of '{name}' in its backup, but could not tell the session manager ({e}); `ao-sync {name}` sends it later"

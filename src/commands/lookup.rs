@@ -60,24 +60,7 @@ pub async fn find(
         Err(e) => return Err(e.into()),
     }
     if files.exist() {
-        // A run under way may not have reached the API yet: no warning then.
-        let running = matches!(files.lock_state()?, crate::backup::LockState::Held(_));
-        let found = backup(files)?;
-        if !running
-            && let Some(Found::Backup {
-                meta:
-                    Some(Meta {
-                        session_id: Some(id),
-                        ..
-                    }),
-                ..
-            }) = &found
-        {
-            ctx.diag.warn(format!(
-                "the session manager has no record of session '{name}' ({id}); answering from the backup files (`ao-sync {name}` sends them)"
-            ));
-        }
-        return Ok(found);
+        return backup(files);
     }
     if scope == Scope::Project {
         return Ok(None);
@@ -98,6 +81,30 @@ pub async fn find(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Says, once, that the API has no record of a session only the backups
+/// know (while the API answers), and how to send it: for the commands that
+/// answer from those backups. A run under way may not have reached the API
+/// yet: no warning then.
+pub fn warn_if_unsynced(ctx: &Ctx, name: &SessionName, found: &Option<Found>) {
+    let Some(Found::Backup {
+        files,
+        meta: Some(Meta {
+            session_id: Some(id),
+            ..
+        }),
+    }) = found
+    else {
+        return;
+    };
+    let running = matches!(files.lock_state(), Ok(crate::backup::LockState::Held(_)));
+    if ctx.fell_back() || running {
+        return;
+    }
+    ctx.diag.warn(format!(
+        "the session manager has no record of session '{name}' ({id}); answering from the backup files (`ao-sync {name}` sends them)"
+    ));
 }
 
 /// The API's session, with the local backups when they are this session's.

@@ -15,7 +15,7 @@ use crate::name::SessionName;
 use crate::wire::{SessionStatus, StatusValue};
 
 use super::local::{Settled, settle, tell_api};
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, warn_if_unsynced};
 use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-status";
@@ -84,7 +84,9 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
         source,
         totals,
     };
-    match find(ctx, name, Scope::AnyProject).await? {
+    let found = find(ctx, name, Scope::AnyProject).await?;
+    warn_if_unsynced(ctx, name, &found);
+    match found {
         None => {
             let source = if ctx.fell_back() {
                 AnswerSource::Backup
@@ -144,14 +146,15 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
 
 /// With the API saying running, a free lock means a dead runner: settle.
 /// With the API saying finished, only a held lock matters: a run whose
-/// runner has not reached the API yet (a resume just begun).
+/// runner has not reached the API yet (a resume just begun). Legacy event
+/// names never mark a session running, so there the backup decides.
 fn settle_if_needed(
     files: &SessionFiles,
     legacy: bool,
     api_running: bool,
 ) -> Result<Option<Settled>, CommandError> {
-    if api_running {
-        return Ok(Some(settle(files, legacy, true)?));
+    if api_running || legacy {
+        return Ok(Some(settle(files, legacy, api_running)?));
     }
     let held = matches!(files.lock_state()?, LockState::Held(_));
     Ok(held.then_some(Settled::Running))

@@ -76,6 +76,9 @@ pub struct Conversation {
     pub interrupted: Option<Signal>,
     /// A stop was requested before the CLI answered.
     pub stopped: bool,
+    /// The CLI refused `initialize`, or never printed its init line: it may
+    /// not speak the protocol this release drives.
+    pub protocol_failed: bool,
 }
 
 /// Drives the CLI until it exits.
@@ -88,6 +91,8 @@ pub async fn converse(
     let group = cli.group();
     let mut state = State {
         prompt_sent: false,
+        init_seen: false,
+        initialize_refused: false,
         result: None,
         interrupted: None,
         stopped: false,
@@ -148,6 +153,7 @@ pub async fn converse(
         result: state.result,
         interrupted: state.interrupted,
         stopped: state.stopped,
+        protocol_failed: state.initialize_refused || !state.init_seen,
     })
 }
 
@@ -174,6 +180,10 @@ async fn follow(client: SessionClient, session_id: String, stop: mpsc::Unbounded
 
 struct State {
     prompt_sent: bool,
+    /// The CLI printed its init line.
+    init_seen: bool,
+    /// The CLI answered `initialize` with an error.
+    initialize_refused: bool,
     result: Option<ResultLine>,
     interrupted: Option<Signal>,
     stopped: bool,
@@ -220,6 +230,11 @@ impl State {
                 cli.send(&request.answer()).await
             }
             BackupLine::Cli(CliLine::ControlResponse(response), _)
+                if response.request_id() == Some(INIT_REQUEST_ID) && !response.is_success() =>
+            {
+                self.initialize_refused = true;
+            }
+            BackupLine::Cli(CliLine::ControlResponse(response), _)
                 if response.request_id() == Some(INIT_REQUEST_ID) && !self.prompt_sent =>
             {
                 self.prompt_sent = true;
@@ -244,11 +259,24 @@ impl State {
         };
         match &line {
             BackupLine::Cli(CliLine::System(system), _) => {
-                if let Some(id) = system.init_session_id()
-                    && sinks.meta.session_id.as_deref() != Some(id)
-                {
-                    sinks.meta.session_id = Some(id.to_owned());
-                    if let Err(e) = sinks.files.write_meta(sinks.meta) {
+                if let Some(id) = system.init_session_id() {
+                    self.init_seen = true;
+                    let meta = &mut *sinks.meta;
+                    // A new session takes the CLI's id as its identity; a
+                    // resumed one keeps its identity and notes what the CLI
+                    // calls the conversation now, when that differs.
+                    let mut changed = false;
+                    if meta.session_id.is_none() {
+                        meta.session_id = Some(id.to_owned());
+                        changed = true;
+                    }
+                    let conversation =
+                        (meta.session_id.as_deref() != Some(id)).then(|| id.to_owned());
+                    if meta.conversation_id != conversation {
+                        meta.conversation_id = conversation;
+                        changed = true;
+                    }
+                    if changed && let Err(e) = sinks.files.write_meta(meta) {
                         sinks.diag.warn(format!("cannot write the backup: {e}"));
                     }
                 }

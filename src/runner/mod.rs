@@ -285,7 +285,7 @@ pub async fn run(
         .as_ref()
         .is_some_and(|s| StatusValue::from(s.status) == StatusValue::Running);
     if stale.was_open || api_says_running {
-        reporter.send(stale.actions);
+        reporter.send(stale.for_api(known.is_some(), config.legacy_events.value));
     }
     files.write_meta(&meta)?;
     let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
@@ -294,6 +294,11 @@ pub async fn run(
         content: prompt.to_owned(),
         project_dir: project.clone(),
         resume_session_id: resume_id.clone(),
+        // The identity, when the CLI knows the conversation by another id.
+        session_id: meta
+            .session_id
+            .clone()
+            .filter(|id| resume_id.as_ref() != Some(id)),
         agent_name,
     };
     let index = log.append(&opening.to_line())?;
@@ -339,7 +344,15 @@ pub async fn run(
     let _ = lock.record_cli(None);
     drop(prepared);
 
-    let outcome = judge(&conversation);
+    let mut outcome = judge(&conversation);
+    // A CLI that refused initialize or never said init may speak another
+    // protocol: name the version found (asked only now, on failure).
+    if conversation.protocol_failed {
+        let note = crate::claude::version_note(&claude).await;
+        if let Outcome::ErrorResult { message } | Outcome::Failed { message } = &mut outcome {
+            message.push_str(&format!(" ({note})"));
+        }
+    }
     let (reason, error) = match &outcome {
         Outcome::Success { .. } => (RunEndReason::Completed, None),
         Outcome::Interrupted { .. } => (RunEndReason::Interrupted, None),
@@ -389,6 +402,7 @@ fn plan(
                 created_at: now.to_owned(),
                 last_resumed_at: None,
                 agent_name: None,
+                conversation_id: None,
             };
             Ok((None, meta))
         }
@@ -402,17 +416,21 @@ fn plan(
                     project: project.to_owned(),
                 });
             };
-            let mut meta = stored.unwrap_or_else(|| Meta {
-                session_name: name.to_string(),
-                session_id: Some(id.clone()),
-                project_dir: project.to_owned(),
-                created_at: known.map_or_else(|| now.to_owned(), |s| s.created_at.clone()),
-                last_resumed_at: None,
-                agent_name: known.and_then(|s| s.agent_name.clone()),
-            });
-            meta.session_id = Some(id.clone());
+            // The backups know what the CLI calls the conversation now.
+            let mut meta = stored
+                .filter(|m| m.session_id.as_deref() == Some(&id))
+                .unwrap_or_else(|| Meta {
+                    session_name: name.to_string(),
+                    session_id: Some(id.clone()),
+                    project_dir: project.to_owned(),
+                    created_at: known.map_or_else(|| now.to_owned(), |s| s.created_at.clone()),
+                    last_resumed_at: None,
+                    agent_name: known.and_then(|s| s.agent_name.clone()),
+                    conversation_id: None,
+                });
             meta.last_resumed_at = Some(now.to_owned());
-            Ok((Some(id), meta))
+            let conversation = meta.conversation().map(str::to_owned);
+            Ok((conversation, meta))
         }
     }
 }

@@ -46,16 +46,44 @@ impl ApiError {
     }
 }
 
+/// Why a request was refused, kept on the answer for [`log_refusals`].
+#[derive(Debug, Clone)]
+pub struct Refusal(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(Detail {
                 detail: &self.detail,
             }),
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(Refusal(self.detail));
+        response
     }
+}
+
+/// Logs every refused request (a 4xx) at info level, with its reason, so
+/// that a client's mistakes can be traced from the server's side.
+pub async fn log_refusals(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if response.status().is_client_error() {
+        let reason = response
+            .extensions()
+            .get::<Refusal>()
+            .map_or("", |r| r.0.as_str());
+        tracing::info!(
+            "refused {method} {path}: {} {reason}",
+            response.status().as_u16()
+        );
+    }
+    response
 }
 
 impl From<StoreError> for ApiError {

@@ -116,6 +116,8 @@ impl ContentBlock {
 pub struct Event {
     pub event_type: EventType,
     pub session_id: String,
+    /// Required when posted; an older server's stored events lack it.
+    #[serde(default)]
     pub session_name: String,
     pub timestamp: String,
     /// Chosen by the sender so that a retried or replayed event is stored once.

@@ -39,9 +39,13 @@ pub struct Session {
     pub session_id: String,
     pub session_name: String,
     pub status: SessionStatus,
+    #[serde(default)]
     pub created_at: String,
+    #[serde(default)]
     pub project_dir: Option<String>,
+    #[serde(default)]
     pub agent_name: Option<String>,
+    #[serde(default)]
     pub last_resumed_at: Option<String>,
     /// Runs that ended.
     #[serde(default)]

@@ -141,10 +141,13 @@ impl Session {
         }
 
         // 4. init
+        // Claude Code before 1.0.124 gave a resumed conversation a new id.
+        let new_id_on_resume =
+            std::env::var("FAKE_CLAUDE_NEW_ID_ON_RESUME").is_ok_and(|v| v == "1");
         let ctx = Ctx {
             session_id: match &self.args.resume {
-                Some(id) => id.clone(),
-                None => uuid::Uuid::new_v4().to_string(),
+                Some(id) if !new_id_on_resume => id.clone(),
+                _ => uuid::Uuid::new_v4().to_string(),
             },
             cwd: self.shared.cwd().to_string(),
             model: self
@@ -159,7 +162,10 @@ impl Session {
                 .unwrap_or_else(|| "default".to_string()),
         };
         self.shared.set_session_id(&ctx.session_id);
-        if let (Some(dir), None) = (&state_dir, &self.args.resume) {
+        if let Some(dir) = state_dir
+            .as_ref()
+            .filter(|_| self.args.resume.is_none() || new_id_on_resume)
+        {
             let made = std::fs::create_dir_all(dir)
                 .and_then(|()| std::fs::write(dir.join(&ctx.session_id), format!("{}\n", ctx.cwd)));
             if let Err(e) = made {

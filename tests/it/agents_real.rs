@@ -23,6 +23,9 @@ async fn the_model_sees_the_agents_prompt_model_tools_and_mcp_server() {
     let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
+    if !claude.supports("--tools") {
+        return;
+    }
     let mut env = Project::with_server();
     env.use_real_claude(&claude, mock.base_url());
     let dir = env.dir.join(".agent-orchestrator/agents/notes-agent");
@@ -117,6 +120,9 @@ async fn an_output_schema_returns_the_document() {
     let Some((claude, mock)) = RealClaude::with_mock() else {
         return;
     };
+    if !claude.supports("--json-schema") {
+        return;
+    }
     let mut env = Project::with_server();
     env.use_real_claude(&claude, mock.base_url());
     let schema = env.scratch().join("facts.json");

@@ -1,5 +1,6 @@
-//! `ao-clean`: deletes from the API and the backups, only in the current
-//! project, never a running session unless forced.
+//! `ao-clean`: deletes from the API and the backups; a name resolves as for
+//! `ao-status` (this project first, then the one other project that has it);
+//! `--all` stays in the current project; never a running session unless forced.
 
 use nix::sys::signal::Signal;
 
@@ -27,21 +28,45 @@ async fn deletes_the_record_the_events_and_the_backups() {
 }
 
 #[tokio::test]
-async fn never_reaches_into_another_project() {
+async fn a_name_resolves_as_for_status_and_says_when_it_is_another_project() {
     let sm = SessionManager::start();
     let a = Project::new(&sm.url);
     let b = Project::new(&sm.url);
+    let c = Project::new(&sm.url);
     let id_a = a.new_session("shared", "a");
     let id_b = b.new_session("shared", "b");
     let only_b = b.new_session("only-b", "b");
-    // Unique across projects, yet not this project's: refused.
-    let line = a.ao("ao-clean", &["only-b"], None).fails(1).to_owned();
-    assert!(line.contains("no session named 'only-b'"), "{line}");
-    assert_eq!(b.ao("ao-status", &["only-b"], None).ok(), "finished");
+    // The current project's comes first.
     assert!(a.ao("ao-clean", &["shared"], None).ok().contains(&id_a));
     assert_eq!(sm.http().get(&format!("/sessions/{id_b}")).await.0, 200);
-    assert_eq!(sm.http().get(&format!("/sessions/{only_b}")).await.0, 200);
     assert!(b.backup("shared", "jsonl").exists());
+    // Unique across projects: deleted there, its backups too, and stderr says where.
+    let out = a.ao("ao-clean", &["only-b"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains(&only_b), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "ao-clean: session 'only-b' is not in the current project; deleting it from {}\n",
+            b.dir_text()
+        )
+    );
+    assert_eq!(sm.http().get(&format!("/sessions/{only_b}")).await.0, 404);
+    assert!(
+        !b.backup("only-b", "jsonl").exists(),
+        "its backups went too"
+    );
+    // In two other projects: refused, naming both.
+    c.new_session("twice", "c");
+    b.new_session("twice", "b");
+    let line = a.ao("ao-clean", &["twice"], None).fails(1).to_owned();
+    assert!(
+        line.contains(&b.dir_text())
+            && line.contains(&c.dir_text())
+            && line.contains("--project-dir"),
+        "{line}"
+    );
+    assert_eq!(b.ao("ao-status", &["twice"], None).ok(), "finished");
 }
 
 #[tokio::test]

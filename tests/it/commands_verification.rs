@@ -23,17 +23,17 @@ async fn phase_3_verification_sequence() {
         p.ao("ao-get-result", &["test-session"], None).ok(),
         "Test result"
     );
-    // ./ao-clean test-session  -> deletes. ao-clean acts only within the
-    // current project, so it is told which one.
-    let line = p
-        .ao("ao-clean", &["test-session"], None)
-        .fails(1)
-        .to_owned();
-    assert!(line.contains("no session named 'test-session'"), "{line}");
+    // ./ao-clean test-session  -> deletes, from /tmp, and says so on stderr.
+    assert_ne!(p.dir_text(), "/tmp", "run from another directory");
+    let out = p.ao("ao-clean", &["test-session"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
-        p.ao("ao-clean", &["test-session", "--project-dir", "/tmp"], None)
-            .ok(),
-        "Deleted session test-session (session-id: test-789, 2 events)"
+        out.stdout,
+        "Deleted session test-session (session-id: test-789, 2 events)\n"
+    );
+    assert_eq!(
+        out.stderr,
+        "ao-clean: session 'test-session' is not in the current project; deleting it from /tmp\n"
     );
     assert_eq!(http.get("/sessions/test-789").await.0, 404);
     assert_eq!(

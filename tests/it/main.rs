@@ -14,6 +14,7 @@ mod commands_verification;
 mod dashboard;
 mod dashboard_browser;
 mod faults;
+mod fidelity;
 mod hook;
 mod openapi;
 mod orchestrate;

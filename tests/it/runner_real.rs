@@ -106,7 +106,7 @@ async fn a_run_stopped_mid_tool_call_resumes_the_conversation() {
     .await;
     let out = env.ao("ao-stop", &["slow", "--json"], None);
     let report: Value = serde_json::from_str(out.ok()).expect("json");
-    assert_eq!(report["status"], "stopped");
+    assert_eq!(report["status"], "stopped", "{report}");
     assert_eq!(report["via"], "signal");
     let lines = env.backup_lines("slow");
     // The interrupt went through the control protocol, and the CLI took it.
@@ -116,7 +116,8 @@ async fn a_run_stopped_mid_tool_call_resumes_the_conversation() {
                 .as_str()
                 .is_some_and(|id| id.starts_with("req_stop"))
             && l["response"]["subtype"] == "success"),
-        "the CLI's answer to the interrupt: {report}"
+        "the CLI's answer to the interrupt: {report}\n{}",
+        env.backup_text("slow")
     );
     // How the CLI ends after that depends on where in its turn the
     // interrupt found it (a result of subtype error_during_execution and

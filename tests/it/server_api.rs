@@ -473,9 +473,6 @@ async fn delete_removes_the_session_and_its_events() {
 async fn legacy_routes_create_on_session_start_and_list_events() {
     let sm = SessionManager::start();
     let http = sm.http();
-    let (status, body) = http.post("/events", event("old", "message")).await;
-    assert_eq!(status, 404, "only session_start creates: {body}");
-
     let (status, body) = http.post("/events", event("old", "session_start")).await;
     assert_eq!((status, body), (200, json!({"ok": true})));
     let (_, session) = http.get("/sessions/old").await;

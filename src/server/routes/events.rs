@@ -14,7 +14,7 @@ use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::server::store::Store;
-use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventType, EventsAnswer};
+use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventsAnswer};
 
 /// Rows fetched per read when streaming a long event list.
 const PAGE: u32 = 1000;
@@ -42,16 +42,16 @@ pub async fn add(
     store_event(&state, body, false).await
 }
 
-/// `POST /events`, for clients that predate `/sessions/{id}/events`: there a
-/// `session_start` creates its session if needed.
+/// `POST /events`, for clients that predate `/sessions/{id}/events`: there
+/// the first event of an unknown session creates it, whatever its type
+/// (hooks installed in the middle of a session send `pre_tool` first).
 #[utoipa::path(post, path = "/events", tag = "events", request_body = Event,
-    responses((status = 200, body = AddEventAnswer), (status = 404, description = "Unknown session (only session_start creates one)", body = ErrorAnswer)))]
+    responses((status = 200, description = "Stored; an unknown session is created first", body = AddEventAnswer)))]
 pub async fn add_legacy(
     State(state): State<AppState>,
     body: JsonBody<Event>,
 ) -> Result<Json<AddEventAnswer>, ApiError> {
-    let creates = body.value.event_type == EventType::SessionStart;
-    store_event(&state, body, creates).await
+    store_event(&state, body, true).await
 }
 
 async fn store_event(
@@ -175,14 +175,18 @@ async fn next_chunk(
     Some((Ok(Bytes::from(chunk)), (!done).then_some(cursor)))
 }
 
-/// `GET /events/{id}`: the older name of `GET /sessions/{id}/events`.
+/// `GET /events/{id}`: the older name of `GET /sessions/{id}/events`; as
+/// the original system did, an unknown session has no events (not a 404).
 #[utoipa::path(get, path = "/events/{session_id}", tag = "events", params(("session_id" = String, Path, description = "The session's id"), EventsQuery),
-    responses((status = 200, body = EventsAnswer), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, description = "The events; none for an unknown session", body = EventsAnswer)))]
 #[deprecated(note = "use GET /sessions/{session_id}/events")]
 pub async fn list_legacy(
     state: State<AppState>,
     path: ApiPath<String>,
     query: ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
+    if state.store.get_session(path.0.clone()).await?.is_none() {
+        return Ok(Json(EventsAnswer { events: Vec::new() }).into_response());
+    }
     list(state, path, query).await
 }

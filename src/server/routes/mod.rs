@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn(super::error::log_refusals))
     .with_state(state)
 }
 

@@ -146,9 +146,10 @@ pub async fn status(
 /// `GET /sessions/{id}/result`
 #[utoipa::path(get, path = "/sessions/{session_id}/result", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
     responses(
-        (status = 200, description = "The text of the last assistant message", body = ResultAnswer),
+        (status = 200, description = "The answer of the session's last run (its last assistant message)", body = ResultAnswer),
         (status = 400, description = "The session is running", body = ErrorAnswer),
         (status = 404, description = "Unknown session, or no result yet", body = ErrorAnswer),
+        (status = 409, description = "The last run failed (the error in detail), or was interrupted or stopped before it answered", body = ErrorAnswer),
     ))]
 pub async fn result(
     State(state): State<AppState>,
@@ -163,6 +164,7 @@ pub async fn result(
         ResultLookup::NoResult => Err(ApiError::not_found(format!(
             "session '{session_id}' has no result yet"
         ))),
+        ResultLookup::Failed(why) => Err(ApiError::new(axum::http::StatusCode::CONFLICT, why)),
     }
 }
 

@@ -102,8 +102,17 @@ const SESSIONS_BY_NAME: &str = select_sessions!("WHERE session_name = ?1 ORDER B
 const SESSIONS_IN_PROJECT: &str =
     select_sessions!("WHERE IFNULL(project_dir, '') = ?1 ORDER BY seq DESC");
 const ALL_SESSIONS: &str = select_sessions!("ORDER BY seq DESC");
+/// The last two run ends: the last run's, and the one before it (where a
+/// legacy sender's last run, without a run_start, began).
+const LAST_RUN_ENDS: &str = "SELECT id, body FROM events
+    WHERE session_id = ?1 AND event_type IN ('run_completed', 'session_stop')
+    ORDER BY id DESC LIMIT 2";
+const LAST_RUN_START: &str = "SELECT id FROM events
+    WHERE session_id = ?1 AND event_type IN ('run_start', 'session_start') AND id <= ?2
+    ORDER BY id DESC LIMIT 1";
+/// The last answer between two event ids (the last run).
 const LAST_ANSWER: &str = "SELECT body FROM events
-    WHERE session_id = ?1 AND event_type = 'message' AND role = 'assistant'
+    WHERE session_id = ?1 AND event_type = 'message' AND role = 'assistant' AND id > ?2 AND id <= ?3
     ORDER BY id DESC LIMIT 1";
 const EVENTS_PAGE: &str =
     "SELECT id, body FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
@@ -283,6 +292,8 @@ pub enum ResultLookup {
     Running,
     NoResult,
     Found(ResultAnswer),
+    /// The last run failed, was interrupted or was stopped: why.
+    Failed(String),
 }
 
 pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreError> {
@@ -293,19 +304,51 @@ pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreE
     if session.status == SessionStatus::Running {
         return Ok(ResultLookup::Running);
     }
-    let body: Option<String> = tx
-        .prepare_cached(LAST_ANSWER)?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    let Some(body) = body else {
-        return Ok(ResultLookup::NoResult);
+    let parse = |body: &str| -> Result<Event, StoreError> {
+        serde_json::from_str(body)
+            .map_err(|e| StoreError::Unavailable(format!("stored event is unreadable: {e}")))
     };
-    let event: Event = serde_json::from_str(&body)
-        .map_err(|e| StoreError::Unavailable(format!("stored event is unreadable: {e}")))?;
-    Ok(ResultLookup::Found(ResultAnswer {
-        result: event.text(),
-        structured_output: event.structured_output,
-    }))
+    // The last run: from its run_start (or the end of the run before it)
+    // to its end. Only its own answer counts.
+    let ends: Vec<(i64, String)> = tx
+        .prepare_cached(LAST_RUN_ENDS)?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let (to, end) = match ends.first() {
+        Some((end_id, body)) => (*end_id, Some(parse(body)?)),
+        None => (i64::MAX, None),
+    };
+    let start: Option<i64> = tx
+        .prepare_cached(LAST_RUN_START)?
+        .query_row(rusqlite::params![id, to], |r| r.get(0))
+        .optional()?;
+    let from = start.max(ends.get(1).map(|(id, _)| *id)).unwrap_or(0);
+    let answer: Option<String> = tx
+        .prepare_cached(LAST_ANSWER)?
+        .query_row(rusqlite::params![id, from, to], |r| r.get(0))
+        .optional()?;
+    let reason = end.as_ref().and_then(|e| e.reason.as_deref());
+    if let (Some(end), Some("error")) = (&end, reason) {
+        let why = match (&end.error, end.exit_code) {
+            (Some(error), _) if !error.trim().is_empty() => error.clone(),
+            (_, Some(code)) => format!("the last run failed (exit code {code})"),
+            _ => "the last run failed".to_owned(),
+        };
+        return Ok(ResultLookup::Failed(why));
+    }
+    match (answer, reason) {
+        (Some(body), _) => {
+            let event = parse(&body)?;
+            Ok(ResultLookup::Found(ResultAnswer {
+                result: event.text(),
+                structured_output: event.structured_output,
+            }))
+        }
+        (None, Some(reason @ ("interrupted" | "stopped"))) => Ok(ResultLookup::Failed(format!(
+            "the last run was {reason} before it produced a result"
+        ))),
+        (None, _) => Ok(ResultLookup::NoResult),
+    }
 }
 
 /// How `GET /usage` groups runs.
@@ -461,6 +504,8 @@ mod tests {
             SESSION_BY_NAME_IN_PROJECT,
             SESSIONS_BY_NAME,
             SESSIONS_IN_PROJECT,
+            LAST_RUN_ENDS,
+            LAST_RUN_START,
             LAST_ANSWER,
             EVENTS_PAGE,
         ] {

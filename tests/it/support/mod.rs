@@ -5,6 +5,7 @@
 
 pub mod fuzz;
 pub mod http;
+pub mod legacy_server;
 pub mod live;
 pub mod manager;
 pub mod mock_anthropic;

@@ -70,6 +70,56 @@ impl RealClaude {
         }
     }
 
+    /// Claude Code `version` as CI installs it beside the pinned one
+    /// (`.ci/cache/claude-<version>`), with a fresh HOME. Skips (or fails
+    /// under `AO_REQUIRE_REAL_CLAUDE=1`) like [`locate`](Self::locate).
+    pub fn locate_version(version: &str) -> Option<Self> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            ".ci/cache/claude-{version}/node_modules/.bin/claude"
+        ));
+        if path.is_file() {
+            return Some(RealClaude {
+                path,
+                home: tempfile::Builder::new()
+                    .prefix("ao-claude-home-")
+                    .tempdir()
+                    .expect("temp HOME for claude"),
+            });
+        }
+        if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
+            panic!(
+                "{REQUIRE_ENV}=1 but Claude Code {version} is not at {}: run \
+                 `npm install --prefix .ci/cache/claude-{version} @anthropic-ai/claude-code@{version}`",
+                path.display()
+            );
+        }
+        eprintln!(
+            "skipping: Claude Code {version} not found at {}",
+            path.display()
+        );
+        None
+    }
+
+    /// Whether this CLI takes `flag` (its `--help` names it): older releases
+    /// lack some of what agents use (`--tools` and `--json-schema` are newer
+    /// than 1.0.100). A test of such a feature skips, with a note, on a CLI
+    /// without it.
+    pub fn supports(&self, flag: &str) -> bool {
+        let help = Command::new(&self.path)
+            .arg("--help")
+            .env("HOME", self.home())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default();
+        let found = help
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .any(|w| w == flag);
+        if !found {
+            eprintln!("skipping: {} has no {flag}", self.path.display());
+        }
+        found
+    }
+
     /// [`locate`](Self::locate), and a mock API for the CLI to talk to.
     /// Use as `let Some((claude, mock)) = RealClaude::with_mock() else { return };`.
     pub fn with_mock() -> Option<(Self, MockAnthropic)> {
