@@ -81,9 +81,9 @@ fn start_detached() -> Result<PathBuf, String> {
     use std::os::unix::process::CommandExt;
     let log_path = paths::server_log_path().map_err(|e| e.to_string())?;
     if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::private::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let log = std::fs::OpenOptions::new()
+    let log = crate::private::open_options()
         .create(true)
         .append(true)
         .open(&log_path)

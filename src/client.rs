@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::token::Token;
 use crate::wire::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, Event, EventsAnswer, ResultAnswer, Session,
     SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer, StatusAnswer, StatusValue,
@@ -31,6 +32,8 @@ pub enum ClientError {
     Decode(String),
     #[error("invalid session manager URL '{0}'")]
     BadUrl(String),
+    #[error(transparent)]
+    Token(#[from] crate::token::TokenError),
 }
 
 impl ClientError {
@@ -59,6 +62,7 @@ struct Detail {
 pub struct SessionClient {
     base: String,
     http: reqwest::Client,
+    token: Option<Token>,
 }
 
 impl SessionClient {
@@ -67,7 +71,8 @@ impl SessionClient {
         Self::with_timeout(base_url, DEFAULT_TIMEOUT)
     }
 
-    /// A client whose every request gives up after `timeout`.
+    /// A client whose every request gives up after `timeout`. It sends the
+    /// token of `AGENT_ORCHESTRATOR_TOKEN`, when set.
     pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, ClientError> {
         let base = base_url.trim_end_matches('/').to_owned();
         let parsed =
@@ -85,7 +90,22 @@ impl SessionClient {
         let http = builder
             .build()
             .map_err(|e| ClientError::BadUrl(format!("{base_url} ({e})")))?;
-        Ok(SessionClient { base, http })
+        let token = Token::from_env().transpose()?;
+        Ok(SessionClient { base, http, token })
+    }
+
+    /// The same client with another token (or none).
+    pub fn with_token(mut self, token: Option<Token>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// `request` with the token, when there is one.
+    pub(crate) fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        }
     }
 
     /// The base URL this client talks to.
@@ -100,7 +120,7 @@ impl SessionClient {
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
+        let mut request = self.authorize(self.http.request(method, &url));
         if let Some(body) = body {
             request = request.json(body);
         }

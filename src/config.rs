@@ -101,6 +101,8 @@ pub struct Config {
     pub autostart: Setting<bool>,
     /// Searched for agent definitions before the project's and the user's.
     pub agents_dir: Setting<Option<PathBuf>>,
+    /// Whether `AGENT_ORCHESTRATOR_TOKEN` is set (its value is never shown).
+    pub token_set: Setting<bool>,
 }
 
 /// A setting that cannot be used.
@@ -237,7 +239,18 @@ impl Config {
             || None,
         );
         agents_dir.value = agents_dir.value.map(|d| absolute(cwd, d));
+        let token_set = match env(crate::token::ENV_TOKEN) {
+            Some(_) => Setting {
+                value: true,
+                source: Source::Env,
+            },
+            None => Setting {
+                value: false,
+                source: Source::Default,
+            },
+        };
         Ok(Config {
+            token_set,
             agents_dir,
             session_manager_url: url,
             project_dir,

@@ -53,8 +53,8 @@ impl Feed {
             builder = builder.no_proxy();
         }
         let http = builder.build().map_err(|e| unreachable(e.to_string()))?;
-        let response = http
-            .get(url)
+        let response = client
+            .authorize(http.get(url))
             .send()
             .await
             .map_err(|e| unreachable(e.to_string()))?;

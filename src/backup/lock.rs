@@ -74,7 +74,7 @@ impl SessionFiles {
         self.ensure_dir()?;
         let path = self.lock_path();
         let err = |e| BackupError::new(&path, e);
-        let file = OpenOptions::new()
+        let file = crate::private::open_options()
             .read(true)
             .write(true)
             .create(true)

@@ -1,7 +1,7 @@
 //! The `.jsonl` log: append-only; a line's position in the file is its
 //! identity (event ids derive from it), so positions never change.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ impl LogWriter {
     /// crash is ended with a newline first, so it stays one line of its own.
     pub fn open(path: &Path) -> Result<(LogWriter, LogLines), BackupError> {
         let err = |e| BackupError::new(path, e);
-        let mut file = OpenOptions::new()
+        let mut file = crate::private::open_options()
             .read(true)
             .append(true)
             .create(true)

@@ -94,7 +94,7 @@ impl SessionFiles {
 
     /// Creates the folder if needed.
     pub fn ensure_dir(&self) -> Result<(), BackupError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| BackupError::new(&self.dir, e))
+        crate::private::create_dir_all(&self.dir).map_err(|e| BackupError::new(&self.dir, e))
     }
 
     /// Deletes every file of the session; answers how many existed.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use agent_orchestrator::server::{Server, ServerArgs, is_loopback};
+use agent_orchestrator::server::{Server, ServerArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -34,12 +34,13 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
-    let server = Server::open(&config)?;
     let addr = listener.local_addr()?;
-    if !is_loopback(&addr) {
-        tracing::warn!(
-            "listening on {addr}, which other machines can reach; the API has no authentication"
-        );
+    if let Some(warning) = args.check_exposure(&config, addr)? {
+        tracing::warn!("{warning}");
+    }
+    let server = Server::open(&config)?;
+    if config.guard.token.is_some() {
+        tracing::info!("a token is needed on every route but /health");
     }
     tracing::info!("database {}", config.db_path.display());
     let mut stdout = std::io::stdout();

@@ -2,6 +2,7 @@
 //! env, default), so a surprising answer from another command can be
 //! traced to its cause. Never contacts the session manager.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,6 +11,8 @@ use serde::Serialize;
 
 use crate::agents::{Catalog, SearchDir};
 use crate::config::{AgentsArgs, CommonArgs, Config, RunnerArgs, Setting};
+use crate::paths;
+use crate::private::{self, WideMode};
 
 use super::{CommandError, main_with, print_json, print_line};
 
@@ -23,7 +26,8 @@ const PROGRAM: &str = "ao-show-config";
     after_help = concat!(
         "One line per setting: NAME = VALUE (flag|env|default). A flag beats an AGENT_ORCHESTRATOR_* environment variable, ",
         "which beats the default. The runner's flags (--claude-path, --model, --legacy-events, --agents-dir) are accepted so that their effect can be seen. ",
-        "The last line lists the folders searched for agent definitions, in order.\n\n",
+        "The last line lists the folders searched for agent definitions, in order. token_set says whether AGENT_ORCHESTRATOR_TOKEN is set, never its value. ",
+        "A warning on stderr names each of our files or folders (database, backups, logs) that other users may read, with the chmod that fixes it.\n\n",
         "Examples:\n  ao-show-config\n  ao-show-config --json | jq -r .session_manager_url.value\n  AGENT_ORCHESTRATOR_SESSION_MANAGER_URL=http://127.0.0.1:9000 ao-show-config\n\n",
         exit_codes!(),
     ),
@@ -43,12 +47,14 @@ struct ShowConfigArgs {
     agents: AgentsArgs,
 }
 
-/// The `--json` answer: every setting, and the agent folders searched.
+/// The `--json` answer: every setting, the agent folders searched, and
+/// the files other users may read.
 #[derive(Serialize)]
 struct ShowConfig<'a> {
     #[serde(flatten)]
     config: &'a Config,
     agent_folders: Vec<SearchDir>,
+    wide_modes: &'a [WideMode],
 }
 
 /// `main` of `ao-show-config`.
@@ -59,10 +65,15 @@ pub fn main() -> ExitCode {
 fn run(args: &ShowConfigArgs) -> Result<(), CommandError> {
     let config = Config::load(&args.common, Some(&args.runner))?.with_agents_args(&args.agents);
     let folders = agent_folders(&config);
+    let wide = wide_modes(&config);
+    for w in &wide {
+        eprintln!("{PROGRAM}: warning: {}", w.warning());
+    }
     if args.json {
         print_json(&ShowConfig {
             config: &config,
             agent_folders: folders,
+            wide_modes: &wide,
         })
     } else {
         print_line(&format!(
@@ -81,6 +92,32 @@ fn agent_folders(config: &Config) -> Vec<SearchDir> {
     )
     .dirs()
     .to_vec()
+}
+
+/// Our files and folders that other users may read: the data folder with
+/// the database, its WAL files and the server's log, and the backups.
+fn wide_modes(config: &Config) -> Vec<WideMode> {
+    let mut found = Vec::new();
+    let db = std::env::var_os("AGENT_ORCHESTRATOR_DB")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| paths::default_db_path().ok());
+    if let Some(db) = db {
+        let name = db.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let (Some(dir), Some(name)) = (db.parent(), name) {
+            let wal = format!("{name}-wal");
+            let shm = format!("{name}-shm");
+            found.extend(private::wide_in(
+                dir,
+                &[&name, &wal, &shm, "session-manager.log"],
+            ));
+        }
+    }
+    found.extend(private::wide_in(
+        &config.sessions_dir.value,
+        &[".jsonl", ".meta.json", ".lock", ".log"],
+    ));
+    found
 }
 
 /// `agent_folders = DIR (format), ... (searched in this order)`.
@@ -138,6 +175,7 @@ fn lines(c: &Config) -> String {
                 .as_deref()
                 .map_or_else(|| "(none)".to_owned(), path),
         ),
+        line("token_set", &c.token_set, c.token_set.value.to_string()),
     ]
     .join("\n")
 }
@@ -157,7 +195,8 @@ mod tests {
         let config = Config::resolve(&common, None, env, &cwd).unwrap();
         let text = lines(&config);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 8);
+        assert_eq!(lines.len(), 9);
+        assert_eq!(lines[8], "token_set = false (default)");
         assert_eq!(lines[0], "session_manager_url = http://127.0.0.1:9 (flag)");
         assert_eq!(lines[4], "model = m1 (env)");
         assert_eq!(lines[6], "autostart = true (default)");

@@ -19,7 +19,8 @@ use crate::diag::{Diag, exit, parse_args};
     version,
     after_help = "Install for every session of this user:   ao-hook install\n\
 Install for one project:                    ao-hook install --settings <project>/.claude/settings.json\n\
-The session manager URL comes from AGENT_ORCHESTRATOR_SESSION_MANAGER_URL (default http://127.0.0.1:8765)."
+The session manager URL comes from AGENT_ORCHESTRATOR_SESSION_MANAGER_URL (default http://127.0.0.1:8765), \
+its token (if it needs one) from AGENT_ORCHESTRATOR_TOKEN."
 )]
 struct HookCli {
     #[command(subcommand)]

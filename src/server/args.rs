@@ -1,11 +1,14 @@
 //! The command line of `ao-session-manager`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::guard::Guard;
 use super::{DEFAULT_LIVE_BUFFER, DEFAULT_MAX_BODY_BYTES, ServerConfig, Synchronous};
 use crate::paths;
+use crate::token::{ENV_TOKEN, Token, TokenError};
 
 /// The session manager: the HTTP API every ao-* command and dashboard talks
 /// to, on an embedded SQLite database, with live updates over /ws and /sse.
@@ -13,7 +16,16 @@ use crate::paths;
 /// Prints `listening on http://HOST:PORT` as its first line on stdout; logs go
 /// to stderr (set RUST_LOG=debug for more).
 #[derive(Debug, Parser)]
-#[command(name = "ao-session-manager", version)]
+#[command(
+    name = "ao-session-manager",
+    version,
+    after_help = "Security: only loopback Host names and the server's own Origin are served, unless allowed; \
+request bodies must be JSON. With a token (--token-file, or AGENT_ORCHESTRATOR_TOKEN, which the ao-* commands also send), \
+every route but /health needs Authorization: Bearer <token>; open the dashboard once as http://HOST:PORT/?token=<token>. \
+Listening on a non-loopback address needs a token.\n\n\
+Examples:\n  ao-session-manager\n  ao-session-manager --port 0 --db /tmp/ao.db\n  \
+AGENT_ORCHESTRATOR_TOKEN=$(openssl rand -hex 32) ao-session-manager --host 0.0.0.0 --allowed-host ao.team.example"
+)]
 pub struct ServerArgs {
     /// Address to listen on. Only loopback is private to this machine.
     #[arg(long, env = "AGENT_ORCHESTRATOR_HOST", default_value = "127.0.0.1")]
@@ -40,23 +52,167 @@ pub struct ServerArgs {
     )]
     pub synchronous: Synchronous,
 
+    /// A host name (as in the Host header) to serve besides loopback ones; repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "AGENT_ORCHESTRATOR_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// An origin (scheme://host[:port]) whose pages may use the API, with CORS; repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "allowed-origin",
+        value_name = "URL",
+        env = "AGENT_ORCHESTRATOR_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// File whose first line is the token every route but /health needs [default: AGENT_ORCHESTRATOR_TOKEN, else none]
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Listen on a non-loopback address without a token (anyone who can reach it can read and delete every session).
+    #[arg(long)]
+    pub no_auth: bool,
+
     /// Messages a live client may fall behind by before it is sent `resync`.
     #[arg(long, env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER, hide = true)]
     pub live_buffer: usize,
 }
 
+/// Arguments the server cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error(transparent)]
+    NoDataDir(#[from] paths::NoDataDir),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(
+        "--allowed-origin '{0}' is not an origin: write scheme://host[:port], as in http://localhost:3000"
+    )]
+    Origin(String),
+    #[error("--allowed-host '{0}' is not a host name")]
+    Host(String),
+    #[error(
+        "refusing to listen on {0} without a token: anyone who reaches it could read and delete every session. \
+Set one (export {ENV_TOKEN}=$(openssl rand -hex 32), or --token-file PATH), or pass --no-auth to accept the risk"
+    )]
+    PublicWithoutToken(SocketAddr),
+}
+
 impl ServerArgs {
     /// The server settings these arguments ask for.
-    pub fn config(&self) -> Result<ServerConfig, paths::NoDataDir> {
+    pub fn config(&self) -> Result<ServerConfig, ArgsError> {
         let db_path = match &self.db {
             Some(path) => path.clone(),
             None => paths::default_db_path()?,
+        };
+        let token = match &self.token_file {
+            Some(path) => Some(Token::read_file(path)?),
+            None => Token::from_env().transpose()?,
         };
         Ok(ServerConfig {
             db_path,
             synchronous: self.synchronous,
             max_body_bytes: self.max_body_bytes,
             live_buffer: self.live_buffer.max(1),
+            guard: Guard {
+                allowed_hosts: self
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| host(h))
+                    .collect::<Result<_, _>>()?,
+                allowed_origins: self
+                    .allowed_origins
+                    .iter()
+                    .map(|o| origin(o))
+                    .collect::<Result<_, _>>()?,
+                token,
+            },
         })
+    }
+
+    /// Refuses a non-loopback address without a token; answers a warning
+    /// when `--no-auth` lets one through.
+    pub fn check_exposure(
+        &self,
+        config: &ServerConfig,
+        addr: SocketAddr,
+    ) -> Result<Option<String>, ArgsError> {
+        if addr.ip().is_loopback() || config.guard.token.is_some() {
+            return Ok(None);
+        }
+        if !self.no_auth {
+            return Err(ArgsError::PublicWithoutToken(addr));
+        }
+        Ok(Some(format!(
+            "listening on {addr} without a token (--no-auth): anyone who reaches it can read and delete every session"
+        )))
+    }
+}
+
+fn host(text: &str) -> Result<String, ArgsError> {
+    let name = text.trim();
+    if name.is_empty() || name.contains(['/', ' ', '@']) {
+        return Err(ArgsError::Host(text.to_owned()));
+    }
+    Ok(name.to_owned())
+}
+
+/// `http://localhost:3000` of `http://localhost:3000/`.
+fn origin(text: &str) -> Result<String, ArgsError> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let bad = || ArgsError::Origin(text.to_owned());
+    let url = reqwest::Url::parse(trimmed).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert_eq!(
+            origin("http://localhost:3000/").unwrap(),
+            "http://localhost:3000"
+        );
+        assert!(origin("https://ao.team.example").is_ok());
+        for bad in ["localhost:3000", "ftp://x", "http://x/path", "*", ""] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_public_address_needs_a_token_or_no_auth() {
+        let args = ServerArgs::parse_from(["ao-session-manager", "--db", "/tmp/x.db"]);
+        let mut config = args.config().unwrap();
+        config.guard.token = None;
+        let public: SocketAddr = "0.0.0.0:8765".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8765".parse().unwrap();
+        assert!(args.check_exposure(&config, local).unwrap().is_none());
+        let err = args
+            .check_exposure(&config, public)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("AGENT_ORCHESTRATOR_TOKEN") && err.contains("--no-auth"),
+            "{err}"
+        );
+        let no_auth = ServerArgs::parse_from(["ao-session-manager", "--db", "/x", "--no-auth"]);
+        assert!(no_auth.check_exposure(&config, public).unwrap().is_some());
+        config.guard.token = Token::new("t", "test").ok();
+        assert!(args.check_exposure(&config, public).unwrap().is_none());
     }
 }

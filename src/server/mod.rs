@@ -9,6 +9,7 @@ mod args;
 mod dashboard;
 mod error;
 mod extract;
+pub mod guard;
 mod live;
 mod routes;
 mod snapshot;
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub synchronous: Synchronous,
     pub max_body_bytes: usize,
     pub live_buffer: usize,
+    /// Hosts, origins and the token the server lets in.
+    pub guard: guard::Guard,
 }
 
 /// Shared by every handler.
@@ -55,6 +58,7 @@ pub struct AppState {
     snapshots: Arc<Snapshots>,
     max_body_bytes: usize,
     shutdown: CancellationToken,
+    guard: Arc<guard::Guard>,
 }
 
 /// An opened database, ready to serve.
@@ -88,6 +92,7 @@ impl Server {
                 snapshots: Arc::default(),
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
+                guard: Arc::new(config.guard.clone()),
             },
             writer,
         })
@@ -122,9 +127,4 @@ impl Server {
         self.writer.close().await;
         served.map_err(ServerError::Serve)
     }
-}
-
-/// Whether binding to `host` exposes the API beyond this machine.
-pub fn is_loopback(addr: &SocketAddr) -> bool {
-    addr.ip().is_loopback()
 }

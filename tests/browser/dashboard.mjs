@@ -19,7 +19,7 @@
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
 
-import { chromium } from "playwright-core";
+import { launch, stepper } from "./chromium.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,13 +53,7 @@ async function fail(message) {
 }
 
 /** Runs one step; a timeout or error becomes a failure naming the step. */
-async function step(what, action) {
-  try {
-    return await action();
-  } catch (error) {
-    await fail(`${what}: ${error.message.split("\n")[0]}`);
-  }
-}
+const step = stepper(fail);
 
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
@@ -164,21 +158,7 @@ async function waitForRow(name, extra) {
 }
 
 context = await step("launching Chromium", () =>
-  chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-    headless: true,
-    timeout: STEP_MS,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  }),
+  launch(profile, { timeout: STEP_MS, viewport: { width: 1280, height: 800 } }),
 );
 page = context.pages()[0] ?? (await context.newPage());
 page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));

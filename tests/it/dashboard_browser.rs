@@ -146,7 +146,7 @@ impl Drop for Artifacts {
 
 /// Chromium's path when node, Chromium and the script's packages are all
 /// there; otherwise `None` after a note, or a panic under AO_REQUIRE_BROWSER=1.
-fn browser_or_skip() -> Option<PathBuf> {
+pub fn browser_or_skip() -> Option<PathBuf> {
     let chromium = PathBuf::from(
         std::env::var_os("CHROMIUM_PATH").unwrap_or_else(|| "/usr/bin/chromium".into()),
     );
@@ -169,11 +169,11 @@ fn browser_or_skip() -> Option<PathBuf> {
     if std::env::var("AO_REQUIRE_BROWSER").as_deref() == Ok("1") {
         panic!("AO_REQUIRE_BROWSER=1 but {missing}");
     }
-    eprintln!("skipping the dashboard browser test: {missing}");
+    eprintln!("skipping a browser test: {missing}");
     None
 }
 
-fn browser_dir() -> PathBuf {
+pub fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 

@@ -22,6 +22,8 @@ mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;
 mod runner_real;
+mod security;
+mod security_browser;
 mod server_api;
 mod server_bad_input;
 mod server_durability;

@@ -1,7 +1,12 @@
 //! Zero set-up: with the default URL and nothing listening, `ao-new` starts
 //! `ao-session-manager` itself; `AGENT_ORCHESTRATOR_AUTOSTART=0` turns it off.
+//! The server it starts takes the same token as the runner, and keeps its
+//! files private.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+use crate::security::TOKEN;
 
 use crate::support::http::{kinds, run_kinds};
 use crate::support::{Http, Project, Running, bin};
@@ -31,7 +36,8 @@ async fn the_runner_starts_a_session_manager_when_none_answers() {
         eprintln!("skipping: something already listens on 127.0.0.1:8765");
         return;
     }
-    let env = Project::offline();
+    let mut env = Project::offline();
+    env.set_env("AGENT_ORCHESTRATOR_TOKEN", TOKEN);
     let run = |auto: Option<&str>, name: &str| {
         let mut cmd = env.command("ao-new");
         cmd.env_remove("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL")
@@ -66,13 +72,24 @@ async fn the_runner_starts_a_session_manager_when_none_answers() {
         "its database is in the data dir"
     );
     assert!(data.join("session-manager.log").exists(), "and its log");
-    let (status, body) = Http::new(DEFAULT_URL).get("/sessions?name=auto").await;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for file in ["session-manager.db", "session-manager.log"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    assert_eq!(
+        Http::new(DEFAULT_URL).get("/sessions").await.0,
+        401,
+        "the server took the runner's token"
+    );
+    let http = Http::new(DEFAULT_URL).with_token(TOKEN);
+    let (status, body) = http.get("/sessions?name=auto").await;
     assert_eq!(status, 200);
     let id = body["sessions"][0]["session_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let events = Http::new(DEFAULT_URL).events(&id).await;
+    let events = http.events(&id).await;
     assert_eq!(kinds(&events), run_kinds(1));
 }
 

@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router {
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        super::guard::guard,
+    ))
     .layer(axum::middleware::from_fn(super::error::log_refusals))
     .with_state(state)
 }

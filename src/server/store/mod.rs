@@ -60,7 +60,7 @@ pub enum StoreError {
     Incompatible(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("cannot create the database folder {path}: {source}")]
+    #[error("cannot create {path}: {source}")]
     Folder {
         path: PathBuf,
         source: std::io::Error,
@@ -101,10 +101,24 @@ impl Store {
         hub: Hub,
     ) -> Result<(Store, WriterThread), StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+            crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
                 path: parent.to_owned(),
                 source,
             })?;
+        }
+        // SQLite gives the WAL and shared-memory files the database's mode.
+        match crate::private::open_options()
+            .create_new(true)
+            .write(true)
+            .open(path)
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Folder {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+            _ => {}
         }
         let mut conn = open_connection(path, sync)?;
         schema::migrate(&mut conn)?;

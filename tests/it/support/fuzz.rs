@@ -242,7 +242,13 @@ pub fn request(rng: &mut Rng) -> Request {
         "\u{7f}bad",
         "",
     ]);
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n");
+    // Mostly hosts and origins the guard lets in, so that requests reach the routes.
+    let host = *rng.pick(&["127.0.0.1", "127.0.0.1", "localhost:8765", "[::1]", "fuzz"]);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if rng.chance(10) {
+        let origin = *rng.pick(&["http://evil.example", "null", "http://127.0.0.1"]);
+        head.push_str(&format!("Origin: {origin}\r\n"));
+    }
     if !content_type.is_empty() {
         head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }

@@ -7,6 +7,8 @@ use serde_json::Value;
 pub struct Http {
     base: String,
     client: reqwest::Client,
+    /// Sent with every request (a token, an Origin, a Host).
+    headers: Vec<(String, String)>,
 }
 
 impl Http {
@@ -17,18 +19,48 @@ impl Http {
                 .no_proxy()
                 .build()
                 .expect("client"),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same helper, sending `name: value` with every request too.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same helper, sending the token.
+    pub fn with_token(self, token: &str) -> Self {
+        self.with_header("authorization", &format!("Bearer {token}"))
+    }
+
+    fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        req
+    }
+
+    /// Sends a request; answers the whole response, headers included.
+    pub async fn send_full(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self.request(method, path);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request")
     }
 
     /// Sends a request with an optional JSON body; answers the status and the
     /// body parsed as JSON (`Value::Null` when it is not JSON).
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request");
+        let resp = self.send_full(method, path, body).await;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.expect("body");
         (
@@ -45,11 +77,7 @@ impl Http {
         body: Vec<u8>,
         content_type: Option<&str>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .body(body);
+        let mut req = self.request(method, path).body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }

@@ -41,6 +41,17 @@ impl SessionManager {
     /// A server on an existing database file, on `port` (0 = any).
     pub fn spawn(db: &Path, extra: &[&str], port: Option<u16>) -> Result<Self, String> {
         let log = db.with_extension(format!("{}.log", std::process::id()));
+        Self::spawn_logged(db, &log, extra, port)
+    }
+
+    /// [`spawn`](Self::spawn), with the server's stderr going to `log`.
+    pub fn spawn_logged(
+        db: &Path,
+        log: &Path,
+        extra: &[&str],
+        port: Option<u16>,
+    ) -> Result<Self, String> {
+        let log = log.to_owned();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

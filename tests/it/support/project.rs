@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use agent_orchestrator::client::SessionClient;
+use agent_orchestrator::token::Token;
 use agent_orchestrator::wire::Session;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -222,7 +223,13 @@ impl Project {
 
     /// A new empty project with a session manager of its own.
     pub fn with_server() -> Project {
-        let sm = SessionManager::start();
+        Self::with_server_args(&[])
+    }
+
+    /// A new empty project with a session manager of its own, started with
+    /// extra arguments.
+    pub fn with_server_args(extra: &[&str]) -> Project {
+        let sm = SessionManager::start_with_args(extra);
         let mut project = Project::new(&sm.url);
         project.sm = Some(sm);
         project
@@ -295,7 +302,13 @@ impl Project {
 
     /// Sets an extra environment variable for every command from now on.
     pub fn set_env(&mut self, key: &str, value: &str) {
+        self.unset_env(key);
         self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Drops an extra environment variable set with [`set_env`](Self::set_env).
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
     }
 
     /// The `claude` the commands run (the fake CLI unless changed).
@@ -475,9 +488,21 @@ impl Project {
         out
     }
 
+    /// A typed client for the commands' session manager, with their token.
+    pub fn client(&self) -> SessionClient {
+        let token = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "AGENT_ORCHESTRATOR_TOKEN")
+            .map(|(_, v)| Token::new(v, "test").expect("token"));
+        SessionClient::new(&self.url)
+            .expect("client")
+            .with_token(token)
+    }
+
     /// The API's session record for `name` in this project.
     pub async fn session(&self, name: &str) -> Option<Session> {
-        let client = SessionClient::new(&self.url).expect("client");
+        let client = self.client();
         client
             .get_session_by_name(name, Some(&self.dir_text()))
             .await
