@@ -221,8 +221,7 @@ async fn create(
             session_id: id.clone(),
             session_name: name.clone(),
             project_dir: Some(project.to_owned()),
-            agent_name: None,
-            created_at: None,
+            ..SessionCreate::default()
         })
         .await?;
     let event = |t| Event::new(t, &id, &name, TIMESTAMP);
@@ -255,9 +254,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
         session_id: Some(id.clone()),
         project_dir: project.to_owned(),
         created_at: TIMESTAMP.to_owned(),
-        last_resumed_at: None,
-        agent_name: None,
-        conversation_id: None,
+        ..Meta::default()
     })?;
     let (mut log, _) = LogWriter::open(&files.log_path())?;
     log.append(
@@ -265,9 +262,7 @@ fn write_backup(dir: &Path, i: usize, project: &str) -> Result<(), Failure> {
             timestamp: TIMESTAMP.to_owned(),
             content: format!("task {i}"),
             project_dir: project.to_owned(),
-            resume_session_id: None,
-            session_id: None,
-            agent_name: None,
+            ..UserMessageLine::default()
         }
         .to_line(),
     )?;

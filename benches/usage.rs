@@ -138,7 +138,7 @@ fn fill(db: &Path, sessions: usize, events: usize) -> usize {
                 session_name: format!("worker-{s}"),
                 project_dir: Some(format!("/home/user/work/project-{}", s % 20)),
                 agent_name: (s % 3 != 0).then(|| format!("reviewer-{}", s % 7)),
-                created_at: None,
+                ..SessionCreate::default()
             },
             "2026-11-01T00:00:00.000Z",
         )

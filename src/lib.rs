@@ -32,3 +32,4 @@ pub mod server;
 pub mod sync;
 pub mod token;
 pub mod wire;
+pub mod worktree;

@@ -250,6 +250,9 @@ impl Recorder {
             project_dir: Some(message.project_dir.clone()),
             agent_name: message.agent_name.clone(),
             created_at: Some(message.timestamp.clone()),
+            worktree: message.worktree.clone(),
+            branch: message.branch.clone(),
+            parent_session_id: message.parent_session_id.clone(),
         };
         actions.push(match &message.resume_session_id {
             Some(_) => Action::Resume {

@@ -7,7 +7,7 @@ use crate::claude::protocol::{CliLine, parse_value};
 use crate::wire::RunEndReason;
 
 /// Opens each run: the prompt and what is needed to replay the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserMessageLine {
     pub timestamp: String,
     pub content: String,
@@ -23,6 +23,14 @@ pub struct UserMessageLine {
     /// The agent the run runs, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
+    /// The git worktree the run runs in, and its branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The session whose run started this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_session_id: Option<String>,
 }
 
 /// Closes each run: how the CLI ended.
@@ -116,8 +124,10 @@ mod tests {
             content: "hi\nthere".into(),
             project_dir: "/p".into(),
             resume_session_id: Some("abc".into()),
-            session_id: None,
             agent_name: Some("reviewer".into()),
+            worktree: Some("/p/.agent-orchestrator/worktrees/w".into()),
+            branch: Some("ao/w".into()),
+            ..UserMessageLine::default()
         };
         let line = m.to_line();
         assert!(line.starts_with(br#"{"type":"user_message""#));

@@ -6,9 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{BackupError, SessionFiles};
+use crate::worktree::Worktree;
 
 /// What the backups know about a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     pub session_name: String,
     /// Unknown until the CLI's init line names it.
@@ -27,6 +28,12 @@ pub struct Meta {
     /// keeps `session_id` as its identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// The git worktree every run of the session runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Worktree>,
+    /// The session whose run started this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_session_id: Option<String>,
 }
 
 impl Meta {
@@ -107,9 +114,7 @@ mod tests {
             session_id: None,
             project_dir: "/p".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
-            last_resumed_at: None,
-            agent_name: None,
-            conversation_id: None,
+            ..Meta::default()
         };
         files.write_meta(&meta).unwrap();
         meta.session_id = Some("abc".into());

@@ -137,8 +137,7 @@ pub(crate) mod fixtures {
             content: "do it".into(),
             project_dir: "/p".into(),
             resume_session_id: resume.map(str::to_owned),
-            session_id: None,
-            agent_name: None,
+            ..UserMessageLine::default()
         }
         .to_line()
     }

@@ -16,6 +16,7 @@ use crate::config::CommonArgs;
 use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
+use crate::worktree::{Removed, Worktree};
 
 use super::lookup::{Found, Scope, find};
 use super::{CommandError, Ctx, block_on, main_with, print_line};
@@ -33,6 +34,8 @@ const PROGRAM: &str = "ao-clean";
         "when several have one, pass --project-dir DIR. --all deletes only the current project's sessions. ",
         "Prints one line per deleted session: Deleted session NAME (session-id: ID, N events). ",
         "A running session is refused (with --all: skipped, and the exit code is 1) unless --force is given. ",
+        "A session's git worktree (ao-new --worktree) is removed too and its branch ao/NAME kept; a worktree with uncommitted changes ",
+        "is refused the same way (the line names the files) unless --force, which discards them. ",
         "When the session manager cannot be reached, only the backup files are deleted (exit 0), ",
         "with one warning line on stderr saying that its record could not be removed; run ao-clean again once it is back.\n\n",
         "Examples:\n  ao-clean worker-1\n  ao-clean --all\n  ao-clean --all --force\n\n",
@@ -48,7 +51,7 @@ struct CleanArgs {
     #[arg(long)]
     all: bool,
 
-    /// Delete running sessions too (their runners keep going, unrecorded)
+    /// Delete running sessions too (their runners keep going, unrecorded), and worktrees with uncommitted changes
     #[arg(long)]
     force: bool,
 
@@ -219,6 +222,10 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
     let meta = files.as_ref().and_then(|f| f.read_meta().ok().flatten());
     // Holding the lock keeps a runner from starting on the files while they go.
     let _lock = lock(files.as_ref(), &name, force)?;
+    let worktree = meta
+        .as_ref()
+        .and_then(|m| m.worktree.clone())
+        .or_else(|| session.as_ref().and_then(Worktree::of_session));
     if let Some(session) = &session {
         let ours = meta
             .as_ref()
@@ -228,6 +235,18 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
             return Err(CommandError::CleanRemoteRunning { name });
         }
     }
+    // The worktree goes first: refused (uncommitted changes), nothing is deleted.
+    let worktree_note = match &worktree {
+        Some(worktree) => match worktree.remove(force) {
+            Ok(Removed::Removed) => format!("; worktree removed, branch {} kept", worktree.branch),
+            Ok(Removed::WasMissing) => format!(
+                "; worktree was already gone, branch {} kept",
+                worktree.branch
+            ),
+            Err(source) => return Err(CommandError::CleanWorktree { name, source }),
+        },
+        None => String::new(),
+    };
     let mut events = None;
     if let Some(session) = &session {
         match ctx.client.delete_session(&session.session_id).await {
@@ -248,10 +267,12 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
         .unwrap_or_else(|| "unknown".to_owned());
     Ok(match events {
         Some(n) => format!(
-            "Deleted session {name} (session-id: {id}, {n} event{})",
+            "Deleted session {name} (session-id: {id}, {n} event{}{worktree_note})",
             if n == 1 { "" } else { "s" }
         ),
-        None => format!("Deleted session {name} (session-id: {id}, backup files only)"),
+        None => {
+            format!("Deleted session {name} (session-id: {id}, backup files only{worktree_note})")
+        }
     })
 }
 

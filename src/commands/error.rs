@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::diag::exit;
 use crate::name::NameError;
 use crate::sync::SyncError;
+use crate::worktree::WorktreeError;
 
 /// A failure of a query command; its `Display` is the one line on stderr.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,8 @@ pub enum CommandError {
         if *count == 1 { "" } else { "s" }
     )]
     CleanFailed { count: usize },
+    #[error("session '{name}' was not deleted: {source}")]
+    CleanWorktree { name: String, source: WorktreeError },
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error(

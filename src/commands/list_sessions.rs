@@ -56,6 +56,11 @@ pub struct ListedSession {
     pub project_dir: Option<String>,
     pub agent_name: Option<String>,
     pub last_resumed_at: Option<String>,
+    /// The git worktree it runs in, and its branch (`ao-new --worktree`).
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+    /// The session whose run started it.
+    pub parent_session_id: Option<String>,
     /// What its runs cost and how the last one ended.
     #[serde(flatten)]
     pub totals: SessionTotals,
@@ -72,6 +77,9 @@ impl From<Session> for ListedSession {
             project_dir: s.project_dir,
             agent_name: s.agent_name,
             last_resumed_at: s.last_resumed_at,
+            worktree: s.worktree,
+            branch: s.branch,
+            parent_session_id: s.parent_session_id,
         }
     }
 }
@@ -172,6 +180,12 @@ fn from_backups(ctx: &Ctx, project_only: bool) -> Result<Vec<ListedSession>, Com
             project_dir: Some(meta.project_dir),
             agent_name: meta.agent_name,
             last_resumed_at: meta.last_resumed_at,
+            worktree: meta
+                .worktree
+                .as_ref()
+                .map(|w| w.path.to_string_lossy().into_owned()),
+            branch: meta.worktree.map(|w| w.branch),
+            parent_session_id: meta.parent_session_id,
         });
     }
     if let Some(first) = unreadable.first() {

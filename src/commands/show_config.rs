@@ -26,7 +26,7 @@ const PROGRAM: &str = "ao-show-config";
     after_help = concat!(
         "One line per setting: NAME = VALUE (flag|env|default). A flag beats an AGENT_ORCHESTRATOR_* environment variable, ",
         "which beats the default. The runner's flags (--claude-path, --model, --legacy-events, --agents-dir) are accepted so that their effect can be seen. ",
-        "The last line lists the folders searched for agent definitions, in order. token_set says whether AGENT_ORCHESTRATOR_TOKEN is set, never its value. ",
+        "Then come the folders searched for agent definitions, in order, and the folder of the sessions' git worktrees. token_set says whether AGENT_ORCHESTRATOR_TOKEN is set, never its value. ",
         "A warning on stderr names each of our files or folders (database, backups, logs) that other users may read, with the chmod that fixes it.\n\n",
         "Examples:\n  ao-show-config\n  ao-show-config --json | jq -r .session_manager_url.value\n  AGENT_ORCHESTRATOR_SESSION_MANAGER_URL=http://127.0.0.1:9000 ao-show-config\n\n",
         exit_codes!(),
@@ -54,6 +54,7 @@ struct ShowConfig<'a> {
     #[serde(flatten)]
     config: &'a Config,
     agent_folders: Vec<SearchDir>,
+    worktrees_dir: PathBuf,
     wide_modes: &'a [WideMode],
 }
 
@@ -73,16 +74,24 @@ fn run(args: &ShowConfigArgs) -> Result<(), CommandError> {
         print_json(&ShowConfig {
             config: &config,
             agent_folders: folders,
+            worktrees_dir: worktrees_dir(&config),
             wide_modes: &wide,
         })
     } else {
         print_line(&format!(
-            "{}
-{}",
+            "{}\n{}\nworktrees_dir = {} (ao-new --worktree: NAME/ there, on branch ao/NAME)",
             lines(&config),
-            folders_line(&folders)
+            folders_line(&folders),
+            worktrees_dir(&config).display()
         ))
     }
+}
+
+fn worktrees_dir(config: &Config) -> PathBuf {
+    config
+        .project_dir
+        .value
+        .join(crate::worktree::WORKTREES_SUBDIR)
 }
 
 fn agent_folders(config: &Config) -> Vec<SearchDir> {

@@ -13,6 +13,7 @@ use crate::config::CommonArgs;
 use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{SessionStatus, StatusValue};
+use crate::worktree::{Worktree, WorktreeState};
 
 use super::local::{Settled, settle, tell_api};
 use super::lookup::{Found, Scope, find, warn_if_unsynced};
@@ -37,7 +38,7 @@ struct StatusArgs {
     /// Session name: 1-60 letters, digits, '-' or '_'
     name: String,
 
-    /// Print {"session_name","session_id","status","source"} instead of the bare word
+    /// Print {"session_name","session_id","status","source",...} instead of the bare word (a worktree session adds "worktree": {path, branch, exists, ahead, dirty, changed_files})
     #[arg(long)]
     json: bool,
 
@@ -57,6 +58,10 @@ pub struct StatusReport {
     /// What its runs cost and how the last one ended.
     #[serde(flatten)]
     pub totals: SessionTotals,
+    /// For a session in a worktree: its branch, commits ahead of the base,
+    /// and uncommitted changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeState>,
 }
 
 /// `main` of `ao-status`.
@@ -77,12 +82,13 @@ fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
 
 /// Answers the status of `name`.
 async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
-    let report = |session_id, status, source, totals| StatusReport {
+    let report = |session_id, status, source, totals, worktree: Option<Worktree>| StatusReport {
         session_name: name.to_string(),
         session_id,
         status,
         source,
         totals,
+        worktree: worktree.map(|w| w.state()),
     };
     let found = find(ctx, name, Scope::AnyProject).await?;
     warn_if_unsynced(ctx, name, &found);
@@ -98,9 +104,15 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
                 StatusValue::NotExistent,
                 source,
                 SessionTotals::default(),
+                None,
             ))
         }
         Some(Found::Api { session, files }) => {
+            let worktree = files
+                .as_ref()
+                .and_then(|f| f.read_meta().ok().flatten())
+                .and_then(|m| m.worktree)
+                .or_else(|| Worktree::of_session(&session));
             let api_running = session.status == SessionStatus::Running;
             let mut totals = SessionTotals::of_session(&session);
             let mut status = StatusValue::from(session.status);
@@ -127,6 +139,7 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
                 status,
                 AnswerSource::Api,
                 totals,
+                worktree,
             ))
         }
         Some(Found::Backup { files, meta }) => {
@@ -134,11 +147,13 @@ async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandEr
                 Settled::Running => StatusValue::Running,
                 Settled::Done { .. } => StatusValue::Finished,
             };
+            let (id, worktree) = meta.map_or((None, None), |m| (m.session_id, m.worktree));
             Ok(report(
-                meta.and_then(|m| m.session_id),
+                id,
                 status,
                 AnswerSource::Backup,
                 SessionTotals::of_backup(&files),
+                worktree,
             ))
         }
     }

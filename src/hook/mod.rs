@@ -80,7 +80,7 @@ impl Hook<'_> {
             session_name: self.name.clone(),
             project_dir: self.input.cwd.clone(),
             agent_name: Some("claude-code".to_owned()),
-            created_at: None,
+            ..SessionCreate::default()
         };
         match self.client.create_session(&create).await {
             Ok(_) => Ok(()),

@@ -129,6 +129,7 @@ fn request(mode: Mode, args: &RunnerCli) -> Result<(RunRequest, Config), String>
         prompt,
         agent: args.flags.agent.clone(),
         flags,
+        base: args.flags.base.clone(),
     };
     Ok((request, config))
 }

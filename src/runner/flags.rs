@@ -53,6 +53,14 @@ pub struct RunFlags {
     /// A JSON Schema (FILE) the answer must follow; stdout is then the JSON document
     #[arg(long, value_name = "FILE", help_heading = "Agent")]
     pub output_schema: Option<PathBuf>,
+
+    /// Run in a git worktree of its own, <project>/.agent-orchestrator/worktrees/NAME, on a new branch ao/NAME (for runs in parallel that edit files); ao-resume runs there again
+    #[arg(long, help_heading = "Worktree")]
+    pub worktree: bool,
+
+    /// With --worktree: the commit the branch starts from [default: HEAD]
+    #[arg(long, value_name = "REF", help_heading = "Worktree")]
+    pub base: Option<String>,
 }
 
 fn parse_mode(text: &str) -> Result<PermissionMode, String> {
@@ -102,7 +110,7 @@ impl RunFlags {
             max_turns: self.max_turns,
             mcp_config,
             output_schema,
-            worktree: None,
+            worktree: self.worktree.then_some(true),
         })
     }
 }

@@ -29,6 +29,7 @@ use crate::name::SessionName;
 use crate::record::Recorder;
 use crate::recover::close_last_run;
 use crate::wire::{RunEndReason, Session, StatusValue, now_rfc3339};
+use crate::worktree::{self, Worktree, WorktreeError};
 
 use reporter::{Reporter, Tally};
 use setup::SetupError;
@@ -61,6 +62,14 @@ pub enum RunError {
     #[error(transparent)]
     Setup(#[from] SetupError),
     #[error(transparent)]
+    Worktree(#[from] WorktreeError),
+    #[error("--base needs --worktree (or an agent with \"worktree\": true)")]
+    BaseWithoutWorktree,
+    #[error(
+        "ao-resume runs session '{name}' where it ran before (its own worktree, if it has one); --worktree and --base belong to ao-new"
+    )]
+    WorktreeOnResume { name: String },
+    #[error(transparent)]
     Spawn(#[from] SpawnError),
     #[error("backup: {0}")]
     Backup(#[from] BackupError),
@@ -74,7 +83,10 @@ impl RunError {
     /// The exit code: 2 for bad input (the agent or the settings), else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
+            RunError::Worktree(e) if e.is_usage() => crate::diag::exit::USAGE,
             RunError::Agent(_)
+            | RunError::BaseWithoutWorktree
+            | RunError::WorktreeOnResume { .. }
             | RunError::Setup(SetupError::AgentSwitch { .. })
             | RunError::Setup(SetupError::SystemPromptTooLong(_)) => crate::diag::exit::USAGE,
             _ => crate::diag::exit::FAILED,
@@ -92,6 +104,8 @@ pub struct RunRequest {
     pub agent: Option<String>,
     /// The per-run flags, which win over the agent's settings.
     pub flags: RunSettings,
+    /// `--base`: where a new worktree's branch starts.
+    pub base: Option<String>,
 }
 
 /// How a run that started ended.
@@ -138,7 +152,14 @@ pub struct Checked {
     known: Option<Session>,
     agent_name: Option<String>,
     prepared: setup::Prepared,
+    worktree: Option<PlannedWorktree>,
     now: String,
+}
+
+/// The worktree a run runs in, and whether the run makes it.
+struct PlannedWorktree {
+    worktree: Worktree,
+    create: bool,
 }
 
 /// Checks everything that can refuse a run, without writing anything: the
@@ -176,6 +197,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
     };
     let now = now_rfc3339();
     let stored = files.read_meta()?;
+    let stored_worktree = stored.as_ref().and_then(|m| m.worktree.clone());
     let (resume_id, _) = plan(*mode, name, &project, known.as_ref(), stored.clone(), &now)?;
     if let LockState::Held(_) = files.lock_state()? {
         return Err(RunError::Running {
@@ -210,6 +232,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         flags.model = config.model.value.clone();
     }
     let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
+    let worktree = plan_worktree(request, config, &prepared, stored_worktree, known.as_ref())?;
     Ok(Checked {
         claude,
         files,
@@ -219,8 +242,60 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         known,
         agent_name,
         prepared,
+        worktree,
         now,
     })
+}
+
+/// The worktree of a run: on a new session, the one `--worktree` (or the
+/// agent) asks for, checked but not made yet; on a resume, the session's own,
+/// which must still be there.
+fn plan_worktree(
+    request: &RunRequest,
+    config: &Config,
+    prepared: &setup::Prepared,
+    stored: Option<Worktree>,
+    known: Option<&Session>,
+) -> Result<Option<PlannedWorktree>, RunError> {
+    let name = &request.name;
+    match request.mode {
+        Mode::New => {
+            if prepared.settings.worktree != Some(true) {
+                return match &request.base {
+                    Some(_) => Err(RunError::BaseWithoutWorktree),
+                    None => Ok(None),
+                };
+            }
+            // A first run whose CLI never started left its worktree: reuse it.
+            if let Some(worktree) = stored.filter(|w| w.path.is_dir()) {
+                return Ok(Some(PlannedWorktree {
+                    worktree,
+                    create: false,
+                }));
+            }
+            let worktree =
+                worktree::plan(&config.project_dir.value, name, request.base.as_deref())?;
+            Ok(Some(PlannedWorktree {
+                worktree,
+                create: true,
+            }))
+        }
+        Mode::Resume => {
+            if request.flags.worktree.is_some() || request.base.is_some() {
+                return Err(RunError::WorktreeOnResume {
+                    name: name.to_string(),
+                });
+            }
+            let Some(worktree) = stored.or_else(|| known.and_then(Worktree::of_session)) else {
+                return Ok(None);
+            };
+            worktree.check_present()?;
+            Ok(Some(PlannedWorktree {
+                worktree,
+                create: false,
+            }))
+        }
+    }
 }
 
 /// Runs one prompt in a session.
@@ -245,6 +320,7 @@ pub async fn run(
         known,
         agent_name,
         prepared,
+        worktree,
         now,
     } = checked;
     let mut lock = match files.try_lock()? {
@@ -268,6 +344,12 @@ pub async fn run(
         &now,
     )?;
     meta.agent_name = agent_name.clone();
+    if let Some(planned) = worktree {
+        if planned.create {
+            worktree::create(&config.project_dir.value, &planned.worktree)?;
+        }
+        meta.worktree = Some(planned.worktree);
+    }
 
     // A run left open by a runner that died is closed first (we hold the
     // lock, so no runner is alive): the backup gets its closing line, and the
@@ -300,13 +382,23 @@ pub async fn run(
             .clone()
             .filter(|id| resume_id.as_ref() != Some(id)),
         agent_name,
+        worktree: meta
+            .worktree
+            .as_ref()
+            .map(|w| w.path.to_string_lossy().into_owned()),
+        branch: meta.worktree.as_ref().map(|w| w.branch.clone()),
+        parent_session_id: meta.parent_session_id.clone(),
     };
     let index = log.append(&opening.to_line())?;
     reporter.send(recorder.feed(index, &BackupLine::UserMessage(opening)));
 
     let mut launch = prepared.launch.clone();
     launch.resume = resume_id.clone();
-    let cli = match ClaudeProcess::spawn(&claude, &config.project_dir.value, &launch) {
+    let cwd = meta
+        .worktree
+        .as_ref()
+        .map_or(config.project_dir.value.as_path(), |w| w.cwd.as_path());
+    let cli = match ClaudeProcess::spawn(&claude, cwd, &launch) {
         Ok(cli) => cli,
         Err(e) => {
             let end = RunCompletedLine {
@@ -401,8 +493,7 @@ fn plan(
                 project_dir: project.to_owned(),
                 created_at: now.to_owned(),
                 last_resumed_at: None,
-                agent_name: None,
-                conversation_id: None,
+                ..Meta::default()
             };
             Ok((None, meta))
         }
@@ -426,7 +517,8 @@ fn plan(
                     created_at: known.map_or_else(|| now.to_owned(), |s| s.created_at.clone()),
                     last_resumed_at: None,
                     agent_name: known.and_then(|s| s.agent_name.clone()),
-                    conversation_id: None,
+                    worktree: known.and_then(Worktree::of_session),
+                    ..Meta::default()
                 });
             meta.last_resumed_at = Some(now.to_owned());
             let conversation = meta.conversation().map(str::to_owned);

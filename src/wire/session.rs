@@ -47,6 +47,15 @@ pub struct Session {
     pub agent_name: Option<String>,
     #[serde(default)]
     pub last_resumed_at: Option<String>,
+    /// The git worktree the session runs in (`ao-new --worktree`).
+    #[serde(default)]
+    pub worktree: Option<String>,
+    /// The branch of that worktree.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The session whose run started this one (through `ao-mcp`).
+    #[serde(default)]
+    pub parent_session_id: Option<String>,
     /// Runs that ended.
     #[serde(default)]
     pub num_runs: u64,
@@ -61,7 +70,7 @@ pub struct Session {
 
 /// Body of `POST /sessions`. `created_at` is optional so that a replay from
 /// the backup files can restore the original creation time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionCreate {
     pub session_id: String,
     pub session_name: String,
@@ -71,6 +80,12 @@ pub struct SessionCreate {
     pub agent_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_session_id: Option<String>,
 }
 
 /// Body of `PATCH /sessions/{id}`: every field optional, absent or null

@@ -103,8 +103,14 @@ impl Session {
         let state_dir = std::env::var_os("FAKE_CLAUDE_STATE_DIR")
             .filter(|d| !d.is_empty())
             .map(std::path::PathBuf::from);
+        // As the real CLI, which keys conversations by directory: a
+        // conversation is found only from the directory it began in.
         let unknown_resume = match (&self.args.resume, &state_dir) {
-            (Some(id), Some(dir)) => uuid::Uuid::parse_str(id).is_err() || !dir.join(id).is_file(),
+            (Some(id), Some(dir)) => {
+                uuid::Uuid::parse_str(id).is_err()
+                    || std::fs::read_to_string(dir.join(id))
+                        .map_or(true, |cwd| cwd.trim_end() != self.shared.cwd())
+            }
             _ => false,
         };
         if unknown_resume
@@ -180,6 +186,21 @@ impl Session {
         self.session_id = Some(ctx.session_id.clone());
 
         // 5. The scripted middle part.
+        if let Some(file) = &sc.edit {
+            let path = std::path::Path::new(self.shared.cwd()).join(file);
+            let edited = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    use std::io::Write;
+                    writeln!(f, "{}", prompt.trim())
+                });
+            if let Err(e) = edited {
+                self.shared
+                    .fail(1, &format!("cannot edit {}: {e}", path.display()));
+            }
+        }
         if sc.garbage {
             self.out.raw(b"this is not json {\n");
         }

@@ -55,6 +55,9 @@ pub struct Scenario {
     pub deaf: bool,
     /// Ignore SIGTERM (SIGINT and SIGKILL still end it).
     pub noterm: bool,
+    /// Append the prompt to this file (relative to the working directory),
+    /// as an edit by the agent would.
+    pub edit: Option<String>,
 }
 
 impl Default for Scenario {
@@ -70,6 +73,7 @@ impl Default for Scenario {
             exit_code: None,
             deaf: false,
             noterm: false,
+            edit: None,
         }
     }
 }
@@ -131,6 +135,13 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
                 sc.exit_code = Some(number(name, arg, 0, 255)? as i32);
                 None
             }
+            "edit" => match arg {
+                Some(file) if !file.is_empty() => {
+                    sc.edit = Some(file.to_string());
+                    None
+                }
+                _ => return Err("scenario \"edit\" needs a file: edit:FILE".to_string()),
+            },
             "stderr" => match arg {
                 Some(text) if !text.is_empty() => {
                     sc.stderr = Some(text.to_string());
@@ -140,7 +151,10 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
             },
             _ => return Err(format!("unknown scenario {name:?} in {spec:?}")),
         };
-        let takes_arg = matches!(name, "tools" | "slow" | "bigline" | "exit" | "stderr");
+        let takes_arg = matches!(
+            name,
+            "tools" | "slow" | "bigline" | "exit" | "stderr" | "edit"
+        );
         if !takes_arg && arg.is_some() {
             return Err(format!(
                 "scenario {name:?} takes no argument (got {item:?})"

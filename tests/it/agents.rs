@@ -592,8 +592,12 @@ async fn ao_list_agents_prints_both_formats_as_the_original_did() {
     assert_eq!(report["searched"].as_array().unwrap().len(), 4);
 
     let out = env.ao("ao-show-config", &[], None);
-    let last = out.ok().lines().last().unwrap().to_owned();
-    assert!(last.starts_with("agent_folders = "), "{last}");
+    let last = out
+        .ok()
+        .lines()
+        .find(|l| l.starts_with("agent_folders = "))
+        .unwrap()
+        .to_owned();
     assert!(
         last.contains(".agent-orchestrator/agents (NAME/agent.json)"),
         "{last}"

@@ -79,6 +79,9 @@ fn show_config_names_every_setting_and_its_source() {
                 "agent_folders = {dir}/.agent-orchestrator/agents (NAME/agent.json), {dir}/.claude/agents (NAME.md), {home}/.config/agent-orchestrator/agents (NAME/agent.json), {home}/.claude/agents (NAME.md) (searched in this order)",
                 home = p.home().display()
             ),
+            format!(
+                "worktrees_dir = {dir}/.agent-orchestrator/worktrees (ao-new --worktree: NAME/ there, on branch ao/NAME)"
+            ),
         ]
     );
     let out = p.ao("ao-show-config", &["--json"], None);
@@ -105,7 +108,7 @@ fn show_config_names_every_setting_and_its_source() {
         config["session_manager_url"],
         json!({"value": "http://127.0.0.1:1", "source": "flag"})
     );
-    assert_eq!(config.as_object().map(|o| o.len()), Some(11));
+    assert_eq!(config.as_object().map(|o| o.len()), Some(12));
     assert_eq!(config["wide_modes"], json!([]), "what we create is private");
     assert_eq!(config["agent_folders"].as_array().map(Vec::len), Some(4));
 

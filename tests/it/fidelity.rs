@@ -107,8 +107,7 @@ async fn claude_code_1_0_100_resumes_under_one_identity() {
         .count();
     assert_eq!(runs, 3, "{:?}", kinds(&events));
     // The third run saw the whole conversation.
-    let last = mock.message_requests().pop().unwrap();
-    let history = Value::Array(last.messages().to_vec()).to_string();
+    let history = mock.last_history();
     assert!(
         history.contains("USE_TOOL") && history.contains("What did I ask before"),
         "{history}"

@@ -29,3 +29,4 @@ mod server_bad_input;
 mod server_durability;
 mod server_live;
 mod usage;
+mod worktree;

@@ -64,8 +64,7 @@ async fn a_real_run_with_a_tool_call_then_a_resume() {
     let events = env.events("real").await;
     assert_eq!(kinds(&events)[6..], run_kinds(0));
     // The model saw the first run's conversation in the resumed request.
-    let last = mock.message_requests().pop().unwrap();
-    let history = Value::Array(last.messages().to_vec()).to_string();
+    let history = mock.last_history();
     assert!(history.contains("USE_TOOL"), "{history}");
     assert!(history.contains("hello-from-tool"));
 }
@@ -131,8 +130,7 @@ async fn a_run_stopped_mid_tool_call_resumes_the_conversation() {
         out.ok().starts_with("mock answer: What did I ask before?"),
         "{out:?}"
     );
-    let last = mock.message_requests().pop().unwrap();
-    let history = Value::Array(last.messages().to_vec()).to_string();
+    let history = mock.last_history();
     assert!(
         history.contains("USE_SLOW_TOOL"),
         "the conversation went on: {history}"

@@ -510,7 +510,7 @@ async fn the_typed_client_covers_every_call() {
             session_name: "worker".into(),
             project_dir: Some("/proj".into()),
             agent_name: Some("coder".into()),
-            created_at: None,
+            ..SessionCreate::default()
         })
         .await
         .unwrap();
@@ -581,8 +581,7 @@ async fn the_typed_client_covers_every_call() {
             session_id: "x%y&z".into(),
             session_name: "a b&c".into(),
             project_dir: Some("/dir with space/ü".into()),
-            agent_name: None,
-            created_at: None,
+            ..SessionCreate::default()
         })
         .await
         .unwrap();

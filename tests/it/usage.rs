@@ -283,6 +283,18 @@ async fn a_database_of_the_previous_release_migrates_and_sync_fills_in_its_costs
         "their costs are not known yet"
     );
     assert_eq!(alpha["last_run"]["reason"], "completed");
+    for key in ["worktree", "branch", "parent_session_id"] {
+        assert_eq!(
+            alpha[key],
+            Value::Null,
+            "{key}: a new column, empty for old sessions"
+        );
+    }
+    assert_eq!(
+        version(&old.db),
+        agent_orchestrator::server::SCHEMA_VERSION,
+        "migrated to this build's schema"
+    );
     let (_, usage) = http.get("/usage").await;
     assert_eq!(usage["total"]["runs"], 4);
     assert_eq!(usage["total"]["cost_usd"], 0.0);

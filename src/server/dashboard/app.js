@@ -135,6 +135,7 @@ function fillRow(li, s) {
       "span",
       { class: "facts" },
       fact("agent", el("span", { class: "agent", text: s.agent_name || "—" })),
+      s.branch && fact("branch", el("span", { class: "branch", title: s.worktree || "", text: s.branch })),
       fact("created", timeEl(s.created_at)),
       fact("resumed", s.last_resumed_at ? timeEl(s.last_resumed_at) : el("span", { class: "none", text: "—" })),
     ),
@@ -186,7 +187,7 @@ function upsertSession(s) {
 
 /** The text the filter box searches in a session. */
 function searchable(s) {
-  return [s.session_name, s.project_dir, s.agent_name, s.status].filter(Boolean).join("\n").toLowerCase();
+  return [s.session_name, s.project_dir, s.agent_name, s.branch, s.status].filter(Boolean).join("\n").toLowerCase();
 }
 
 function applyFilter(li, s) {
@@ -269,7 +270,12 @@ function showHead(s) {
   status.className = `badge status-${s.status}`;
   status.textContent = s.status;
   status.hidden = false;
-  $("timeline-meta").textContent = [s.project_dir, s.agent_name && `agent ${s.agent_name}`, s.session_id]
+  $("timeline-meta").textContent = [
+    s.project_dir,
+    s.agent_name && `agent ${s.agent_name}`,
+    s.branch && `branch ${s.branch} in ${s.worktree}`,
+    s.session_id,
+  ]
     .filter(Boolean)
     .join(" · ");
 }

@@ -43,8 +43,9 @@ pub(super) fn insert_session(
         None,
     )?;
     conn.prepare_cached(
-        "INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name,
+                               worktree, branch, parent_session_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         create.session_id,
@@ -53,6 +54,9 @@ pub(super) fn insert_session(
         created_at,
         create.project_dir,
         create.agent_name,
+        create.worktree,
+        create.branch,
+        create.parent_session_id,
     ])?;
     Ok(Session {
         session_id: create.session_id,
@@ -62,6 +66,9 @@ pub(super) fn insert_session(
         project_dir: create.project_dir,
         agent_name: create.agent_name,
         last_resumed_at: None,
+        worktree: create.worktree,
+        branch: create.branch,
+        parent_session_id: create.parent_session_id,
         num_runs: 0,
         cost_usd: None,
         usage: Default::default(),
@@ -120,9 +127,7 @@ impl Op for AddEvent {
                     SessionCreate {
                         session_id: event.session_id.clone(),
                         session_name: event.session_name.clone(),
-                        project_dir: None,
-                        agent_name: None,
-                        created_at: None,
+                        ..SessionCreate::default()
                     },
                     crate::wire::now_rfc3339(),
                 )?;

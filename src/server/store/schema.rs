@@ -86,6 +86,11 @@ const MIGRATIONS: &[&str] = &[
         last_exit_code = (SELECT exit_code FROM runs r WHERE r.session_id = sessions.session_id ORDER BY id DESC LIMIT 1),
         last_ended_at = (SELECT ended_at FROM runs r WHERE r.session_id = sessions.session_id ORDER BY id DESC LIMIT 1);
     DROP INDEX runs_session_once;",
+    // 4: where a session runs (its git worktree and branch) and which
+    // session started it.
+    "ALTER TABLE sessions ADD COLUMN worktree TEXT;
+    ALTER TABLE sessions ADD COLUMN branch TEXT;
+    ALTER TABLE sessions ADD COLUMN parent_session_id TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -14,6 +14,9 @@
 //! - text containing `USE_SLOW_TOOL` while the conversation has no
 //!   `tool_result` yet: one `tool_use` block for `Bash` running
 //!   `sleep 30` (a turn to interrupt);
+//! - text containing `RUN_BASH: <command>` (to the end of its line) while
+//!   the conversation has no `tool_result` yet: one `tool_use` block for
+//!   `Bash` running that command;
 //! - text containing `CALL_MCP:<tool>` (an `mcp__SERVER__TOOL` name) while
 //!   the conversation has no `tool_result` yet: one `tool_use` block for
 //!   that tool with input `{"text": "from-the-mock"}` (MCP tools are
@@ -174,6 +177,13 @@ impl MockAnthropic {
             .collect()
     }
 
+    /// The conversation the last `POST /v1/messages` carried, as JSON text:
+    /// what the model saw (a resumed run's history included).
+    pub fn last_history(&self) -> String {
+        let last = self.message_requests().pop().expect("a messages request");
+        Value::Array(last.messages().to_vec()).to_string()
+    }
+
     /// How many requests arrived so far (to look only at later ones).
     pub fn request_count(&self) -> usize {
         self.requests.lock().expect("request log").len()
@@ -267,6 +277,19 @@ fn messages(request: &RecordedRequest) -> Response {
             Answer::Call {
                 name: "Bash".to_owned(),
                 input: json!({"command": SLOW_COMMAND, "description": "wait a while"}),
+            }
+        }
+        UserTurn::Prompt(prompt) if prompt.contains("RUN_BASH:") && !request.has_tool_result() => {
+            let command = prompt
+                .split("RUN_BASH:")
+                .nth(1)
+                .and_then(|rest| rest.lines().next())
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            Answer::Call {
+                name: "Bash".to_owned(),
+                input: json!({"command": command, "description": "as asked"}),
             }
         }
         UserTurn::Prompt(prompt) if prompt.contains("CALL_MCP:") && !request.has_tool_result() => {

@@ -1,0 +1,396 @@
+//! `ao-new --worktree`: a git worktree and branch per session, on real git
+//! repositories made in temporary folders; the fake CLI edits files there
+//! (and, as the real CLI, finds a conversation only from the directory it
+//! began in), and the real CLI proves a resume continues the conversation.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::real_claude::RealClaude;
+use crate::support::{Project, Running};
+
+/// Runs git in `dir`; answers its stdout.
+#[track_caller]
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes the project a repository with one commit of `shared.txt`.
+fn repository(p: &Project) {
+    git(&p.dir, &["init", "--quiet", "-b", "main"]);
+    git(&p.dir, &["config", "user.email", "test@example.com"]);
+    git(&p.dir, &["config", "user.name", "test"]);
+    std::fs::write(p.dir.join("shared.txt"), "base\n").unwrap();
+    git(&p.dir, &["add", "shared.txt"]);
+    git(&p.dir, &["commit", "--quiet", "-m", "base"]);
+}
+
+fn worktree_of(p: &Project, name: &str) -> std::path::PathBuf {
+    p.dir.join(".agent-orchestrator/worktrees").join(name)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What `git status` says of the main checkout, leaving out the backups
+/// folder (which is not the worktrees' doing).
+fn main_status(p: &Project) -> String {
+    git(&p.dir, &["status", "--porcelain", "--untracked-files=all"])
+        .lines()
+        .filter(|l| !l.contains(".agent-orchestrator/agent-sessions/"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn parallel_runs_edit_the_same_file_each_on_its_own_branch() {
+    let p = Project::with_server();
+    repository(&p);
+    for name in ["alpha", "beta"] {
+        let out = p.run(
+            "ao-new",
+            &[name, "--worktree", "--detach"],
+            &format!("line from {name}"),
+            "edit:shared.txt,slow:100",
+        );
+        assert_eq!(out.ok(), name);
+    }
+    assert_eq!(
+        p.ao("ao-wait", &["alpha", "beta"], None).ok(),
+        "alpha: completed\nbeta: completed"
+    );
+
+    assert_eq!(read(&p.dir.join("shared.txt")), "base\n", "main untouched");
+    assert_eq!(
+        main_status(&p),
+        "",
+        "the worktrees do not show in the main checkout"
+    );
+    for name in ["alpha", "beta"] {
+        let wt = worktree_of(&p, name);
+        assert_eq!(
+            read(&wt.join("shared.txt")),
+            format!("base\nline from {name}\n")
+        );
+        assert_eq!(
+            git(&wt, &["branch", "--show-current"]).trim(),
+            format!("ao/{name}")
+        );
+
+        let status = p.status_json(name);
+        let w = &status["worktree"];
+        assert_eq!(w["branch"], format!("ao/{name}"), "{status}");
+        assert_eq!(w["path"], wt.to_str().unwrap());
+        assert_eq!(
+            (w["ahead"].as_u64(), w["dirty"].as_bool()),
+            (Some(0), Some(true))
+        );
+        assert_eq!(w["changed_files"], serde_json::json!(["shared.txt"]));
+
+        git(&wt, &["commit", "--quiet", "-am", &format!("{name} edits")]);
+        let w = p.status_json(name)["worktree"].clone();
+        assert_eq!(
+            (w["ahead"].as_u64(), w["dirty"].as_bool()),
+            (Some(1), Some(false))
+        );
+        assert_eq!(
+            git(&p.dir, &["show", &format!("ao/{name}:shared.txt")]),
+            format!("base\nline from {name}\n"),
+            "the edit is on its branch"
+        );
+
+        // The API and the backups know where the session runs.
+        let session = p.session(name).await.expect("session");
+        assert_eq!(
+            session.branch.as_deref(),
+            Some(format!("ao/{name}").as_str())
+        );
+        assert_eq!(session.worktree.as_deref(), wt.to_str());
+        assert_eq!(p.meta(name)["worktree"]["branch"], format!("ao/{name}"));
+        let fake = p.fake_log();
+        assert!(
+            fake.iter().any(|l| l["cwd"].as_str() == wt.to_str()),
+            "the CLI ran in the worktree: {fake:?}"
+        );
+    }
+    let list: Value =
+        serde_json::from_str(p.ao("ao-list-sessions", &["--json"], None).ok()).unwrap();
+    let branches: Vec<&str> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["branch"].as_str())
+        .collect();
+    assert_eq!(branches.len(), 2, "{list}");
+}
+
+#[tokio::test]
+async fn a_resume_runs_in_the_worktree_without_being_told() {
+    let p = Project::with_server();
+    repository(&p);
+    let out = p.run(
+        "ao-new",
+        &["w", "--worktree"],
+        "first edit",
+        "edit:notes.txt",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // The fake, as the real CLI, resumes only from the directory the
+    // conversation began in: a resume elsewhere would fail.
+    let out = p.run("ao-resume", &["w"], "second edit", "edit:notes.txt");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        read(&worktree_of(&p, "w").join("notes.txt")),
+        "first edit\nsecond edit\n"
+    );
+    assert!(!p.dir.join("notes.txt").exists());
+
+    for flags in [&["w", "--worktree"][..], &["w", "--base", "HEAD"][..]] {
+        let out = p.run("ao-resume", flags, "again", "plain");
+        let line = out.fails(2);
+        assert!(line.contains("belong to ao-new"), "{line}");
+    }
+
+    // An agent can ask for a worktree of its own.
+    let agent = p.dir.join(".agent-orchestrator/agents/editor");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(
+        agent.join("agent.json"),
+        r#"{"name": "editor", "description": "edits in a worktree", "worktree": true}"#,
+    )
+    .unwrap();
+    let out = p.run(
+        "ao-new",
+        &["by-agent", "--agent", "editor"],
+        "agent edit",
+        "edit:notes.txt",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        read(&worktree_of(&p, "by-agent").join("notes.txt")),
+        "agent edit\n"
+    );
+    assert_eq!(
+        p.status_json("by-agent")["worktree"]["branch"],
+        "ao/by-agent"
+    );
+}
+
+#[tokio::test]
+async fn clean_removes_the_worktree_keeps_the_branch_and_refuses_uncommitted_work() {
+    let p = Project::with_server();
+    repository(&p);
+    for name in ["dirty", "done", "forced"] {
+        let out = p.run("ao-new", &[name, "--worktree"], name, "edit:shared.txt");
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    git(
+        &worktree_of(&p, "done"),
+        &["commit", "--quiet", "-am", "done"],
+    );
+
+    let line = p.ao("ao-clean", &["dirty"], None).fails(1).to_owned();
+    assert!(
+        line.contains("uncommitted changes (shared.txt)") && line.contains("--force"),
+        "{line}"
+    );
+    assert!(worktree_of(&p, "dirty").join("shared.txt").exists(), "kept");
+    assert!(p.session("dirty").await.is_some(), "nothing was deleted");
+    assert!(p.backup("dirty", "jsonl").exists());
+
+    let out = p.ao("ao-clean", &["done"], None);
+    assert!(
+        out.ok().contains("worktree removed, branch ao/done kept"),
+        "{out:?}"
+    );
+    assert!(!worktree_of(&p, "done").exists());
+    assert_eq!(
+        git(&p.dir, &["show", "ao/done:shared.txt"]),
+        "base\ndone\n",
+        "the work stays reachable"
+    );
+
+    let out = p.ao("ao-clean", &["forced", "--force"], None);
+    assert!(out.ok().contains("worktree removed"), "{out:?}");
+    assert!(!worktree_of(&p, "forced").exists());
+
+    // --all: the dirty one is refused, the exit code says so.
+    let out = p.ao("ao-clean", &["--all"], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("uncommitted changes"), "{out:?}");
+    assert!(worktree_of(&p, "dirty").exists());
+    assert!(
+        p.ao("ao-clean", &["--all", "--force"], None)
+            .ok()
+            .contains("Deleted session dirty")
+    );
+    assert!(!worktree_of(&p, "dirty").exists());
+    assert_eq!(
+        git(&p.dir, &["worktree", "list"]).lines().count(),
+        1,
+        "only main is left"
+    );
+    assert_eq!(read(&p.dir.join("shared.txt")), "base\n");
+}
+
+#[tokio::test]
+async fn a_worktree_deleted_by_hand_is_named_and_cleaned() {
+    let p = Project::with_server();
+    repository(&p);
+    assert_eq!(
+        p.run("ao-new", &["gone", "--worktree"], "x", "plain").code,
+        Some(0)
+    );
+    std::fs::remove_dir_all(worktree_of(&p, "gone")).unwrap();
+    let line = p
+        .run("ao-resume", &["gone"], "y", "plain")
+        .fails(1)
+        .to_owned();
+    assert!(
+        line.contains("is gone") && line.contains("git worktree prune"),
+        "{line}"
+    );
+    let out = p.ao("ao-clean", &["gone"], None);
+    assert!(
+        out.ok()
+            .contains("worktree was already gone, branch ao/gone kept"),
+        "{out:?}"
+    );
+    assert!(p.session("gone").await.is_none());
+    assert_eq!(
+        git(&p.dir, &["worktree", "list"]).lines().count(),
+        1,
+        "pruned"
+    );
+}
+
+#[tokio::test]
+async fn bad_worktree_requests_are_refused_before_anything_is_made() {
+    let p = Project::with_server();
+    // Not a repository.
+    let line = p
+        .run("ao-new", &["a", "--worktree"], "x", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(
+        line.contains("not in one") && line.contains("git init"),
+        "{line}"
+    );
+    // A repository without a commit.
+    git(&p.dir, &["init", "--quiet", "-b", "main"]);
+    let line = p
+        .run("ao-new", &["a", "--worktree"], "x", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("no commit yet"), "{line}");
+
+    repository(&p);
+    git(&p.dir, &["branch", "ao/taken"]);
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["taken", "--worktree"],
+            "a branch 'ao/taken' already exists",
+        ),
+        (
+            &["b", "--worktree", "--base", "no-such-ref"],
+            "--base 'no-such-ref' is not a commit",
+        ),
+        (&["c", "--base", "HEAD"], "--base needs --worktree"),
+    ];
+    for (args, needle) in cases {
+        let line = p.run("ao-new", args, "x", "plain").fails(2).to_owned();
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+    // --detach checks in the foreground too.
+    let line = p
+        .run(
+            "ao-new",
+            &["d", "--worktree", "--detach", "--base", "nope"],
+            "x",
+            "plain",
+        )
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("is not a commit"), "{line}");
+
+    // git missing from PATH.
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = p.command("ao-new");
+    cmd.env("PATH", empty.path())
+        .env("FAKE_CLAUDE_SCENARIO", "plain")
+        .args(["e", "--worktree", "-p", "x"]);
+    let out = Running::start(cmd, None).wait();
+    let line = out.fails(2);
+    assert!(line.contains("no git on PATH"), "{line}");
+
+    // Nothing was made for any of them.
+    assert!(!p.dir.join(".agent-orchestrator/worktrees").exists());
+    assert_eq!(git(&p.dir, &["worktree", "list"]).lines().count(), 1);
+    let list: Value =
+        serde_json::from_str(p.ao("ao-list-sessions", &["--json"], None).ok()).unwrap();
+    assert_eq!(list["sessions"], serde_json::json!([]));
+
+    // A base other than HEAD.
+    std::fs::write(p.dir.join("shared.txt"), "newer\n").unwrap();
+    git(&p.dir, &["commit", "--quiet", "-am", "newer"]);
+    let out = p.run(
+        "ao-new",
+        &["old", "--worktree", "--base", "HEAD~1"],
+        "x",
+        "plain",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(read(&worktree_of(&p, "old").join("shared.txt")), "base\n");
+}
+
+/// The real CLI runs in the worktree, and its conversation continues there
+/// on `ao-resume` (Claude Code keys conversations by directory).
+#[tokio::test]
+async fn a_real_cli_resumes_its_conversation_in_the_worktree() {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
+        return;
+    };
+    let mut p = Project::with_server();
+    repository(&p);
+    p.use_real_claude(&claude, mock.base_url());
+    let out = p.ao(
+        "ao-new",
+        &["real-wt", "--worktree"],
+        Some("RUN_BASH: echo from-the-real-cli >> shared.txt && pwd"),
+    );
+    let wt = worktree_of(&p, "real-wt");
+    assert_eq!(
+        out.ok(),
+        format!("The command printed {}. Final answer: 4", wt.display())
+    );
+    assert_eq!(read(&wt.join("shared.txt")), "base\nfrom-the-real-cli\n");
+    assert_eq!(read(&p.dir.join("shared.txt")), "base\n");
+
+    let out = p.ao("ao-resume", &["real-wt"], Some("What did I ask before?"));
+    assert!(
+        out.ok().starts_with("mock answer: What did I ask before?"),
+        "{out:?}"
+    );
+    let history = mock.last_history();
+    assert!(
+        history.contains("RUN_BASH") && history.contains("from-the-real-cli"),
+        "the resumed request carries the first run: {history}"
+    );
+    let session = p.session("real-wt").await.unwrap();
+    assert_eq!(session.branch.as_deref(), Some("ao/real-wt"));
+    drop(mock);
+}
