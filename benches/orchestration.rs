@@ -13,7 +13,6 @@
 //! Run with `cargo bench --bench orchestration` (AO_BENCH_RUNS=N to change the count).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,9 @@ use agent_orchestrator::client::SessionClient;
 use agent_orchestrator::feed::Feed;
 
 mod common;
-use common::{ms, percentile, start_server, verdict};
+mod project;
+use common::{ms, percentile, verdict};
+use project::{Bench, Env};
 
 fn median(times: &[Duration]) -> Duration {
     percentile(times, 0.5)
@@ -32,18 +33,9 @@ fn row(label: &str, times: &[Duration]) {
 }
 
 fn main() {
-    let runs: usize = std::env::var("AO_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let project = dir.path().join("project");
-    std::fs::create_dir_all(&project).expect("project dir");
-    let (mut server, url) = start_server(&dir.path().join("sm.db"));
-    let env = Env {
-        project: &project,
-        url: &url,
-    };
+    let runs = project::runs(20);
+    let bench = Bench::start();
+    let env = bench.env();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     // Warm up (page cache, first connections).
@@ -83,8 +75,6 @@ fn main() {
     let t = Instant::now();
     env.run("ao-stop", &["stubborn"]);
     let worst = t.elapsed();
-    let _ = server.kill();
-    let _ = server.wait();
 
     println!("orchestration benchmark: {runs} runs each, fake claude, session manager up");
     println!("{:<44} {:>10} {:>10} {:>10}", "", "median", "p90", "max");
@@ -119,31 +109,7 @@ fn main() {
     );
 }
 
-struct Env<'a> {
-    project: &'a Path,
-    url: &'a str,
-}
-
 impl Env<'_> {
-    fn command(&self, program: &str) -> Command {
-        let exe = Path::new(env!("CARGO_BIN_EXE_ao-new")).with_file_name(program);
-        let mut cmd = Command::new(exe);
-        cmd.current_dir(self.project)
-            .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", self.url)
-            .env(
-                "AGENT_ORCHESTRATOR_CLAUDE_PATH",
-                env!("CARGO_BIN_EXE_ao-fake-claude"),
-            )
-            .env("AGENT_ORCHESTRATOR_AUTOSTART", "0");
-        cmd
-    }
-
-    /// Runs a command to its end; answers its stdout.
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        let out = self.command(program).args(args).output().expect("run");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     fn detach(&self, name: &str, scenario: &str) {
         let mut child = self
             .command("ao-new")

@@ -66,15 +66,6 @@ pub async fn ensure_up(config: &Config, client: &SessionClient) -> Availability 
     }
 }
 
-/// The `ao-session-manager` beside this executable, else the one on PATH.
-fn server_program() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .map(|exe| exe.with_file_name("ao-session-manager"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("ao-session-manager"))
-}
-
 /// Starts the server in its own process group, detached from our stdio, its
 /// log appended to the data directory. Answers the log's path.
 fn start_detached() -> Result<PathBuf, String> {
@@ -89,7 +80,7 @@ fn start_detached() -> Result<PathBuf, String> {
         .open(&log_path)
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
-    Command::new(server_program())
+    Command::new(paths::sibling_program("ao-session-manager"))
         .args(["--host", "127.0.0.1", "--port", "8765"])
         .env_remove("AGENT_ORCHESTRATOR_HOST")
         .env_remove("AGENT_ORCHESTRATOR_PORT")

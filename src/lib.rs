@@ -21,6 +21,7 @@ pub mod config;
 pub mod diag;
 pub mod feed;
 pub mod hook;
+pub mod mcp;
 pub mod name;
 pub mod paths;
 pub mod private;

@@ -24,3 +24,13 @@ pub fn default_db_path() -> Result<PathBuf, NoDataDir> {
 pub fn server_log_path() -> Result<PathBuf, NoDataDir> {
     Ok(data_dir()?.join("session-manager.log"))
 }
+
+/// Our program `name`: the one beside this executable (so that one install
+/// is used throughout), else the one on PATH.
+pub fn sibling_program(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(name))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}

@@ -29,6 +29,8 @@ pub struct Launch {
     pub mcp_config: Option<PathBuf>,
     /// A JSON Schema, as JSON text.
     pub json_schema: Option<String>,
+    /// Variables set for the CLI, and so for its tools, hooks and MCP servers.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Launch {
@@ -44,6 +46,7 @@ impl Default for Launch {
             system_prompt: None,
             mcp_config: None,
             json_schema: None,
+            env: Vec::new(),
         }
     }
 }
@@ -129,6 +132,7 @@ mod tests {
             system_prompt: Some(("be brief".into(), SystemPromptMode::Replace)),
             mcp_config: Some("/tmp/m.json".into()),
             json_schema: Some("{}".into()),
+            env: vec![("A".into(), "b".into())],
         };
         let args = text(launch.args());
         assert_eq!(

@@ -132,6 +132,7 @@ impl ClaudeProcess {
         cmd.current_dir(cwd)
             // ao-hook, if the user installed it, leaves runner sessions alone.
             .env(crate::hook::RUNNER_ENV, "1")
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

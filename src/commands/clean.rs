@@ -71,8 +71,13 @@ fn run(args: &CleanArgs, diag: Diag) -> Result<(), CommandError> {
         "deleting the backup files only; the session manager's record, if any, is not removed (run ao-clean again once it is back)",
     );
     match name {
-        Some(name) => block_on(clean_one(&ctx, &name, args.force))?,
-        None => block_on(clean_all(&ctx, args.force))?,
+        Some(name) => print_line(&block_on(clean_one(&ctx, &name, args.force))??),
+        None => block_on(clean_all(&ctx, args.force, |line| match line {
+            Ok(deleted) => {
+                let _ = print_line(deleted);
+            }
+            Err(reason) => diag.warn(reason),
+        }))?,
     }
 }
 
@@ -83,7 +88,12 @@ struct Target {
     files: Option<SessionFiles>,
 }
 
-async fn clean_one(ctx: &Ctx, name: &SessionName, force: bool) -> Result<(), CommandError> {
+/// Deletes session `name`; answers the line that says so.
+pub(crate) async fn clean_one(
+    ctx: &Ctx,
+    name: &SessionName,
+    force: bool,
+) -> Result<String, CommandError> {
     let target = match find(ctx, name, Scope::AnyProject).await? {
         None => {
             return Err(CommandError::Unknown {
@@ -119,8 +129,7 @@ async fn clean_one(ctx: &Ctx, name: &SessionName, force: bool) -> Result<(), Com
             }
         }
     };
-    let line = delete(ctx, target, force).await?;
-    print_line(&line)
+    delete(ctx, target, force).await
 }
 
 /// The backups of session `id` in project `dir`'s default sessions folder,
@@ -134,7 +143,13 @@ fn their_backups(dir: &str, name: &SessionName, id: &str) -> Option<SessionFiles
     (meta.session_id.as_deref() == Some(id)).then_some(files)
 }
 
-async fn clean_all(ctx: &Ctx, force: bool) -> Result<(), CommandError> {
+/// Deletes every session of the current project; `report` hears each
+/// deletion's line, or why a session was kept.
+pub(crate) async fn clean_all(
+    ctx: &Ctx,
+    force: bool,
+    mut report: impl FnMut(Result<&str, &str>),
+) -> Result<(), CommandError> {
     let sessions = match ctx.client.list_project_sessions(ctx.project()).await {
         Ok(sessions) => sessions,
         Err(e) if e.is_unreachable() => {
@@ -184,22 +199,23 @@ async fn clean_all(ctx: &Ctx, force: bool) -> Result<(), CommandError> {
         ));
     }
     if targets.is_empty() {
-        return print_line("No sessions found");
+        report(Ok("No sessions found"));
+        return Ok(());
     }
     let (mut skipped, mut failed) = (0, 0);
     for target in targets {
         let name = target.name.clone();
         match delete(ctx, target, force).await {
-            Ok(line) => print_line(&line)?,
+            Ok(line) => report(Ok(&line)),
             Err(
                 e @ (CommandError::CleanRunning { .. } | CommandError::CleanRemoteRunning { .. }),
             ) => {
                 skipped += 1;
-                ctx.diag.warn(format!("skipped '{name}': {e}"));
+                report(Err(&format!("skipped '{name}': {e}")));
             }
             Err(e) => {
                 failed += 1;
-                ctx.diag.error(format!("'{name}': {e}"));
+                report(Err(&format!("'{name}': {e}")));
             }
         }
     }

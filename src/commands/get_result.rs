@@ -79,7 +79,7 @@ fn run(args: &GetResultArgs, diag: Diag) -> Result<(), CommandError> {
 }
 
 /// Answers the result of `name`'s last run.
-async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport, CommandError> {
+pub(crate) async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport, CommandError> {
     let found = find(ctx, name, Scope::AnyProject).await?;
     warn_if_unsynced(ctx, name, &found);
     match found {

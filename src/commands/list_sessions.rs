@@ -118,7 +118,7 @@ fn run(args: &ListArgs, diag: Diag) -> Result<(), CommandError> {
 }
 
 /// The sessions, newest first: all of them, or only this project's.
-async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, CommandError> {
+pub(crate) async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, CommandError> {
     let answer = if project_only {
         ctx.client.list_project_sessions(ctx.project()).await
     } else {

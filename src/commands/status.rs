@@ -81,7 +81,7 @@ fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
 }
 
 /// Answers the status of `name`.
-async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
+pub(crate) async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
     let report = |session_id, status, source, totals, worktree: Option<Worktree>| StatusReport {
         session_name: name.to_string(),
         session_id,

@@ -34,6 +34,21 @@ use crate::worktree::{self, Worktree, WorktreeError};
 use reporter::{Reporter, Tally};
 use setup::SetupError;
 
+/// Set by a runner for its CLI: the path of its session's `.meta.json`, so
+/// that a session started from inside that run (by `ao-new` in a tool
+/// call, or through `ao-mcp`) records it as its parent.
+pub const PARENT_META_ENV: &str = "AGENT_ORCHESTRATOR_PARENT_META";
+
+/// The session id of the run this runner was started from, if any.
+fn parent_session_id(own_meta: &std::path::Path) -> Option<String> {
+    let path = std::path::PathBuf::from(std::env::var_os(PARENT_META_ENV)?);
+    if path == own_meta {
+        return None;
+    }
+    let text = std::fs::read(&path).ok()?;
+    serde_json::from_slice::<Meta>(&text).ok()?.session_id
+}
+
 /// How long, after the CLI exits, the queue may take to deliver the rest.
 const DRAIN_WAIT: Duration = Duration::from_secs(3);
 
@@ -344,6 +359,9 @@ pub async fn run(
         &now,
     )?;
     meta.agent_name = agent_name.clone();
+    if *mode == Mode::New {
+        meta.parent_session_id = parent_session_id(&files.meta_path());
+    }
     if let Some(planned) = worktree {
         if planned.create {
             worktree::create(&config.project_dir.value, &planned.worktree)?;
@@ -394,6 +412,10 @@ pub async fn run(
 
     let mut launch = prepared.launch.clone();
     launch.resume = resume_id.clone();
+    launch.env.push((
+        PARENT_META_ENV.to_owned(),
+        files.meta_path().to_string_lossy().into_owned(),
+    ));
     let cwd = meta
         .worktree
         .as_ref()

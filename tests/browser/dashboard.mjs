@@ -15,6 +15,8 @@
 //   -> STOPPED          its row ticked its running time, its timeline showed the
 //                       tool as running until it finished, the filter found it by
 //                       status; its Stop button was clicked and the row turned finished
+//   <- CHILD {json}     a session {"child"} was started by session {"parent"}'s run
+//   -> CHILDREN         its row sits right under its parent's, indented, "started by PARENT"
 //   -> PASS             the delete button removed the first session
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
@@ -282,6 +284,29 @@ await step("waiting for the stopped run in its timeline", () =>
 );
 await step("going back to the first session", () => row(first.name).locator("button.session-open").click({ timeout: STEP_MS }));
 console.log("STOPPED");
+
+const family = await waitForCommand("CHILD");
+await step("waiting for the child session under its parent", () =>
+  page.waitForFunction(
+    ({ parent, child }) => {
+      const rows = [...document.querySelectorAll("#session-list > li")];
+      const name = (li) => li.querySelector(".name")?.textContent;
+      const at = rows.findIndex((li) => name(li) === parent);
+      const next = rows[at + 1];
+      return (
+        at >= 0 &&
+        next &&
+        name(next) === child &&
+        next.classList.contains("child") &&
+        next.innerText.includes(`started by ${parent}`) &&
+        !rows[at].classList.contains("child")
+      );
+    },
+    family,
+    { timeout: STEP_MS },
+  ),
+);
+console.log("CHILDREN");
 
 page.once("dialog", (dialog) => dialog.accept());
 await step("deleting the session", () => row(first.name).locator("button.delete").click({ timeout: STEP_MS }));

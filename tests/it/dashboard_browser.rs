@@ -81,11 +81,22 @@ fn dashboard_shows_runs_live_in_chromium() {
         async || project.session("long-job").await.is_some(),
     ));
     script.command("STOP", &json!({"name": "long-job"}));
-    script.expect("STOPPED");
     let out = hanging.wait();
     assert_eq!(out.code, Some(143), "stopped from the page: {out:?}");
     let events = runtime.block_on(project.events("long-job"));
     assert_eq!(events.last().unwrap()["reason"], "stopped");
+    script.expect("STOPPED");
+
+    // A session started from inside the first one's run sits under it.
+    let parent = runtime.block_on(project.session(NAME)).expect("the parent");
+    let (status, _) = runtime.block_on(project.http().post(
+        "/sessions",
+        json!({"session_id": "child-session-id", "session_name": "helper",
+               "project_dir": project.dir_text(), "parent_session_id": parent.session_id}),
+    ));
+    assert_eq!(status, 200);
+    script.command("CHILD", &json!({"parent": NAME, "child": "helper"}));
+    script.expect("CHILDREN");
     script.expect("PASS");
     let code = script.finish();
     eprintln!("browser test took {:.1?}", started.elapsed());

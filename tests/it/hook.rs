@@ -167,6 +167,12 @@ async fn install_and_uninstall_edit_a_settings_file_safely() {
     ] {
         assert_eq!(shipped["hooks"][event][0]["hooks"][0]["command"], "ao-hook");
     }
+    // The plugin's hooks are the same block.
+    let plugin: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/hooks/hooks.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plugin, shipped);
 }
 
 /// The real CLI, with the hooks installed in its settings, reports a

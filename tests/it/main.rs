@@ -16,6 +16,8 @@ mod dashboard_browser;
 mod faults;
 mod fidelity;
 mod hook;
+mod mcp;
+mod mcp_real;
 mod openapi;
 mod orchestrate;
 mod real_cli_protocol;

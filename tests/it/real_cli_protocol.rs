@@ -26,7 +26,7 @@ const FINAL_TEXT: &str = "The command printed hello-from-tool. Final answer: 4";
 /// Everything one run printed, and how it ended.
 pub struct Transcript {
     pub lines: Vec<Value>,
-    stderr: String,
+    pub stderr: String,
     exit_code: Option<i32>,
     elapsed: Duration,
 }
@@ -128,11 +128,25 @@ pub fn drive_with_env(
     prompt: &str,
     env: &[(&str, &str)],
 ) -> Transcript {
+    drive_with_args(claude, mock, project, resume, prompt, env, &[])
+}
+
+/// [`drive_with_env`], with extra arguments for the CLI.
+pub fn drive_with_args(
+    claude: &RealClaude,
+    mock: &MockAnthropic,
+    project: &Path,
+    resume: Option<&str>,
+    prompt: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Transcript {
     let started = Instant::now();
     let deadline = started + RUN_TIMEOUT;
     let mut child = KillOnDrop(
         claude
             .stream_json_command(mock.base_url(), project, resume)
+            .args(args)
             .envs(env.iter().copied())
             .spawn()
             .expect("spawn the real claude CLI"),

@@ -136,6 +136,11 @@ function fillRow(li, s) {
       { class: "facts" },
       fact("agent", el("span", { class: "agent", text: s.agent_name || "—" })),
       s.branch && fact("branch", el("span", { class: "branch", title: s.worktree || "", text: s.branch })),
+      s.parent_session_id &&
+        fact(
+          "started by",
+          el("span", { class: "parent", text: sessions.get(s.parent_session_id)?.session_name || s.parent_session_id }),
+        ),
       fact("created", timeEl(s.created_at)),
       fact("resumed", s.last_resumed_at ? timeEl(s.last_resumed_at) : el("span", { class: "none", text: "—" })),
     ),
@@ -170,19 +175,43 @@ function upsertSession(s) {
     rows.set(id, li);
   }
   fillRow(li, s);
-  // Move the row only when it is out of place, so a focused button keeps focus.
-  const list = $("session-list");
-  let before = null;
-  for (const other of list.children) {
-    if (other !== li && newerFirst(s, sessions.get(other.dataset.sessionId)) < 0) {
-      before = other;
-      break;
-    }
+  placeRow(li, s);
+  // Children that arrived before their parent go under it now.
+  for (const [id, child] of sessions) {
+    if (child.parent_session_id === s.session_id && rows.has(id)) placeRow(rows.get(id), child);
   }
-  if (li.parentNode !== list || li.nextElementSibling !== before) list.insertBefore(li, before);
   if (open?.id === s.session_id) showHead(s);
   applyFilter(li, s);
   showCount();
+}
+
+/** Puts a row in its place: newest first, a child session right under its
+ * parent (newest child first). Moves it only when it is out of place, so a
+ * focused button keeps focus. */
+function placeRow(li, s) {
+  const list = $("session-list");
+  const parent = s.parent_session_id ? rows.get(s.parent_session_id) : null;
+  const underParent = parent?.parentNode === list;
+  li.classList.toggle("child", underParent);
+  let before = null;
+  if (underParent) {
+    before = parent.nextElementSibling;
+    while (
+      before &&
+      before.classList.contains("child") &&
+      (before === li || newerFirst(sessions.get(before.dataset.sessionId), s) < 0)
+    ) {
+      before = before.nextElementSibling;
+    }
+  } else {
+    for (const other of list.children) {
+      if (other !== li && !other.classList.contains("child") && newerFirst(s, sessions.get(other.dataset.sessionId)) < 0) {
+        before = other;
+        break;
+      }
+    }
+  }
+  if (li.parentNode !== list || li.nextElementSibling !== before) list.insertBefore(li, before);
 }
 
 /** The text the filter box searches in a session. */

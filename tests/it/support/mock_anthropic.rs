@@ -17,9 +17,10 @@
 //! - text containing `RUN_BASH: <command>` (to the end of its line) while
 //!   the conversation has no `tool_result` yet: one `tool_use` block for
 //!   `Bash` running that command;
-//! - text containing `CALL_MCP:<tool>` (an `mcp__SERVER__TOOL` name) while
-//!   the conversation has no `tool_result` yet: one `tool_use` block for
-//!   that tool with input `{"text": "from-the-mock"}` (MCP tools are
+//! - text containing `CALL_MCP:<tool> [JSON]` (an `mcp__SERVER__TOOL` name,
+//!   and the rest of the line as its input) while the conversation has no
+//!   `tool_result` yet: one `tool_use` block for that tool with that input
+//!   (default `{"text": "from-the-mock"}`) (MCP tools are
 //!   deferred, so the name need not be in the request's `tools`);
 //! - a request that offers the `StructuredOutput` tool (a run with
 //!   `--json-schema`) and has no `tool_result` yet: a call of it with a
@@ -293,15 +294,17 @@ fn messages(request: &RecordedRequest) -> Response {
             }
         }
         UserTurn::Prompt(prompt) if prompt.contains("CALL_MCP:") && !request.has_tool_result() => {
-            let name = prompt
+            let rest = prompt
                 .split("CALL_MCP:")
                 .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|rest| rest.lines().next())
                 .unwrap_or_default()
-                .to_owned();
+                .trim();
+            let (name, input) = rest.split_once(' ').unwrap_or((rest, ""));
             Answer::Call {
-                name,
-                input: json!({"text": "from-the-mock"}),
+                name: name.to_owned(),
+                input: serde_json::from_str(input.trim())
+                    .unwrap_or_else(|_| json!({"text": "from-the-mock"})),
             }
         }
         UserTurn::ToolResult(output) => {

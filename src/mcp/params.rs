@@ -1,0 +1,100 @@
+//! The tools' arguments, as the original system's MCP server named them.
+//! Their doc comments become the JSON Schema descriptions a model reads.
+
+use rmcp::schemars::{self, JsonSchema};
+use serde::Deserialize;
+
+/// Only a project.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct ProjectParams {
+    /// Absolute path of the project directory the sessions belong to. Leave it out to use the
+    /// directory ao-mcp was started in; set it only when told to work in another project.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}
+
+/// `list_agent_sessions`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct ListParams {
+    /// Absolute path of a project directory: only its sessions are listed. Leave it out to
+    /// list every session the session manager knows.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}
+
+/// `start_agent_session`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StartParams {
+    /// A new, unique session name: 1-60 letters, digits, '-' or '_' (e.g. "review-api").
+    pub session_name: String,
+    /// The complete task for the session. It does not see your conversation: include
+    /// everything it needs, and say what its final answer should contain.
+    pub prompt: String,
+    /// An agent definition to run (see list_agent_definitions), e.g. "reviewer".
+    #[serde(default)]
+    pub agent_name: Option<String>,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+    /// true: return at once while the session runs in the background; collect it later with
+    /// wait_for_agent_sessions and get_agent_session_result. Use it to run several sessions in
+    /// parallel. false (the default): wait for the answer and return it.
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
+}
+
+/// `resume_agent_session`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ResumeParams {
+    /// The name of an existing session that is not running.
+    pub session_name: String,
+    /// The follow-up message; the session remembers its earlier conversation.
+    pub prompt: String,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+    /// true: return at once and let the run go on in the background (see start_agent_session).
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
+}
+
+/// A tool about one session.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SessionParams {
+    /// The session's name.
+    pub session_name: String,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}
+
+/// `get_agent_session_status`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StatusParams {
+    /// The session's name.
+    pub session_name: String,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+    /// Wait up to this many seconds (0-3600) for a running session to finish before answering;
+    /// 0 (the default) answers at once. Cheaper than asking again and again.
+    #[serde(default)]
+    pub wait_seconds: u32,
+}
+
+/// `wait_for_agent_sessions`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WaitParams {
+    /// The sessions to wait for.
+    pub session_names: Vec<String>,
+    /// true: return as soon as the first of them ends. false (the default): wait for all.
+    #[serde(default)]
+    pub any: bool,
+    /// Give up after this many seconds (default 1800, at most 86400); sessions still running
+    /// are listed with status "running".
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}

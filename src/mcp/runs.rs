@@ -1,0 +1,276 @@
+//! Runs through the runner's own programs, `ao-new` and `ao-resume`: each
+//! run is a process of its own, exactly as from a shell, so it holds its
+//! session's lock, outlives a client that goes away, and stops as `ao-stop`
+//! stops it. A run waited for reports its tool calls as MCP progress, read
+//! from its backup as it grows.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
+use rmcp::{Peer, RoleServer};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CommonArgs, Config};
+
+/// How often a waited-for run's backup is read for tool calls.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// How long a cancelled run may take to stop before we answer anyway.
+const STOP_WAIT: Duration = Duration::from_secs(20);
+
+/// One run to make.
+pub struct RunSpec {
+    pub resume: bool,
+    pub name: String,
+    pub prompt: String,
+    pub agent: Option<String>,
+    pub common: CommonArgs,
+    pub detach: bool,
+}
+
+/// Where a run's progress goes: the client, under its progress token.
+pub struct Progress {
+    pub peer: Peer<RoleServer>,
+    pub token: ProgressToken,
+}
+
+/// How a run ended, for the tool's answer.
+pub enum RunAnswer {
+    /// Exit 0: stdout, the answer (or, detached, `{"session_name","pid"}`).
+    Done(String),
+    /// The runner's one-line reason.
+    Failed(String),
+    /// The client cancelled; the run was stopped.
+    Cancelled,
+}
+
+impl RunSpec {
+    fn command(&self) -> tokio::process::Command {
+        let program = if self.resume { "ao-resume" } else { "ao-new" };
+        let mut cmd = tokio::process::Command::new(crate::paths::sibling_program(program));
+        cmd.arg(&self.name);
+        if let Some(agent) = &self.agent {
+            cmd.args(["--agent", agent]);
+        }
+        let common = &self.common;
+        if let Some(dir) = &common.project_dir {
+            cmd.arg("--project-dir").arg(dir);
+        }
+        if let Some(dir) = &common.sessions_dir {
+            cmd.arg("--sessions-dir").arg(dir);
+        }
+        if let Some(url) = &common.session_manager_url {
+            cmd.args(["--session-manager-url", url]);
+        }
+        if self.detach {
+            cmd.args(["--detach", "--json"]);
+        } else {
+            // Its own group: a signal to ours (the client ending us) does
+            // not end the run.
+            cmd.process_group(0);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// The backup the run appends the CLI's lines to.
+    fn backup(&self) -> Option<PathBuf> {
+        let config = Config::load(&self.common, None).ok()?;
+        let name = crate::name::SessionName::parse(&self.name).ok()?;
+        Some(crate::backup::SessionFiles::new(&config.sessions_dir.value, &name).log_path())
+    }
+}
+
+/// Makes the run; with `detach`, answers once it has started.
+pub async fn run(
+    spec: RunSpec,
+    progress: Option<Progress>,
+    cancel: CancellationToken,
+) -> RunAnswer {
+    let backup = spec.backup();
+    let start = match &backup {
+        Some(path) => tokio::fs::metadata(path).await.map_or(0, |m| m.len()),
+        None => 0,
+    };
+    let mut child = match spec.command().spawn() {
+        Ok(child) => child,
+        Err(e) => return RunAnswer::Failed(format!("cannot start the runner: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A runner that refused early may not read its stdin.
+        let _ = stdin.write_all(spec.prompt.as_bytes()).await;
+    }
+    let pid = child.id();
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let read_out = async {
+        let mut text = String::new();
+        if let Some(out) = stdout.as_mut() {
+            let _ = out.read_to_string(&mut text).await;
+        }
+        text
+    };
+    let read_err = async {
+        let mut text = String::new();
+        if let Some(err) = stderr.as_mut() {
+            let _ = err.read_to_string(&mut text).await;
+        }
+        text
+    };
+    let finished = async {
+        let (out, err) = tokio::join!(read_out, read_err);
+        (child.wait().await, out, err)
+    };
+    let mut watcher = backup
+        .zip(progress)
+        .map(|(path, progress)| ToolCallWatcher::new(path, start, progress));
+    let watch = async {
+        match watcher.as_mut() {
+            Some(watcher) => loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                watcher.poll().await;
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(finished);
+    let ended = tokio::select! {
+        ended = &mut finished => Some(ended),
+        () = watch => None,
+        () = cancel.cancelled() => None,
+    };
+    let Some((status, out, err)) = ended else {
+        if let Some(pid) = pid.filter(|_| !spec.detach) {
+            // The runner's stop request: the CLI ends its turn, the run is
+            // recorded as stopped and stays resumable.
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
+        }
+        let _ = tokio::time::timeout(STOP_WAIT, finished).await;
+        return RunAnswer::Cancelled;
+    };
+    // The calls made since the last look.
+    if let Some(watcher) = watcher.as_mut() {
+        watcher.poll().await;
+    }
+    match status {
+        Ok(status) if status.success() => RunAnswer::Done(out.trim_end_matches('\n').to_owned()),
+        Ok(_) => RunAnswer::Failed(reason(&err)),
+        Err(e) => RunAnswer::Failed(format!("the runner could not be waited for: {e}")),
+    }
+}
+
+/// The runner's reason: its last error line, without the program's prefix.
+fn reason(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains(": error: "))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("the run failed without a reason");
+    match line.split_once(": error: ") {
+        Some((_, reason)) => reason.to_owned(),
+        None => line.to_owned(),
+    }
+}
+
+/// Sends one progress notification per tool call the run makes, read from
+/// its backup as it grows.
+struct ToolCallWatcher {
+    path: PathBuf,
+    offset: u64,
+    pending: Vec<u8>,
+    calls: u32,
+    progress: Progress,
+}
+
+impl ToolCallWatcher {
+    fn new(path: PathBuf, offset: u64, progress: Progress) -> Self {
+        ToolCallWatcher {
+            path,
+            offset,
+            pending: Vec::new(),
+            calls: 0,
+            progress,
+        }
+    }
+
+    /// Reads what was appended since the last look; one notification per call.
+    async fn poll(&mut self) {
+        let Ok(mut file) = tokio::fs::File::open(&self.path).await else {
+            return;
+        };
+        if file
+            .seek(std::io::SeekFrom::Start(self.offset))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut bytes = Vec::new();
+        let Ok(read) = file.read_to_end(&mut bytes).await else {
+            return;
+        };
+        self.offset += read as u64;
+        self.pending.extend_from_slice(&bytes);
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            for tool in tool_uses(&line) {
+                self.calls += 1;
+                let calls = self.calls;
+                let note =
+                    ProgressNotificationParam::new(self.progress.token.clone(), f64::from(calls))
+                        .with_message(format!("tool call {calls}: {tool}"));
+                let _ = self.progress.peer.notify_progress(note).await;
+            }
+        }
+    }
+}
+
+/// The names of the tools an `assistant` line of the CLI calls.
+fn tool_uses(line: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return Vec::new();
+    };
+    if value["type"] != "assistant" {
+        return Vec::new();
+    }
+    value["message"]["content"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter(|b| b["type"] == "tool_use")
+                .map(|b| b["name"].as_str().unwrap_or("a tool").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_is_the_last_error_line() {
+        let stderr = "ao-new: warning: slow\nao-new: error: a session named 'x' already exists\n";
+        assert_eq!(reason(stderr), "a session named 'x' already exists");
+        assert_eq!(reason("plain words\n"), "plain words");
+        assert_eq!(reason(""), "the run failed without a reason");
+    }
+
+    #[test]
+    fn tool_calls_are_read_from_assistant_lines() {
+        let line = br#"{"type":"assistant","message":{"content":[{"type":"text","text":"x"},{"type":"tool_use","name":"Bash","input":{}}]}}"#;
+        assert_eq!(tool_uses(line), ["Bash"]);
+        assert!(tool_uses(br#"{"type":"user"}"#).is_empty());
+        assert!(tool_uses(b"not json").is_empty());
+    }
+}
