@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use agent_orchestrator::config::CommonArgs;
+use agent_orchestrator::diag::{Diag, parse_args};
 
 /// An MCP server over stdio: start, resume, inspect, wait for, stop and
 /// delete Claude Code sessions as tools (the ao-* commands for agents that
@@ -34,7 +35,10 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let args = McpArgs::parse();
+    let args: McpArgs = match parse_args(McpArgs::command(), Diag::new("ao-mcp")) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     // One thread serves the connection (tool calls wait on I/O); queries
     // run on short-lived blocking threads, so an idle server stays small.
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -4,9 +4,10 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::CommandFactory;
 use tokio::net::TcpListener;
 
+use agent_orchestrator::diag::{Diag, parse_args};
 use agent_orchestrator::server::{Server, ServerArgs};
 
 #[tokio::main]
@@ -18,7 +19,11 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    match run(ServerArgs::parse()).await {
+    let args = match parse_args(ServerArgs::command(), Diag::new("ao-session-manager")) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ao-session-manager: {e:#}");

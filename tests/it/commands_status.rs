@@ -51,6 +51,38 @@ fn a_bad_name_is_refused_before_disk_or_api() {
 }
 
 #[test]
+fn every_program_answers_an_unknown_flag_with_one_line_and_exit_2() {
+    let p = Project::offline();
+    for bin in [
+        "ao-new",
+        "ao-resume",
+        "ao-status",
+        "ao-get-result",
+        "ao-list-sessions",
+        "ao-list-agents",
+        "ao-clean",
+        "ao-show-config",
+        "ao-sync",
+        "ao-usage",
+        "ao-wait",
+        "ao-stop",
+        "ao-hook",
+        "ao-mcp",
+        "ao-session-manager",
+    ] {
+        let out = p.ao(bin, &["--no-such-flag"], Some(""));
+        let line = out.fails(2);
+        assert!(
+            line.starts_with(&format!(
+                "{bin}: error: unexpected argument '--no-such-flag'"
+            )),
+            "{line}"
+        );
+        assert!(line.ends_with(&format!("(see {bin} --help)")), "{line}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_shows_the_exit_codes() {
     let p = Project::offline();
     assert_eq!(p.ao("ao-status", &[], None).code, Some(2));
