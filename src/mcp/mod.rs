@@ -5,6 +5,7 @@
 //! [`runs`]). Tool names and arguments are the original system's, so
 //! existing prompts keep working.
 
+mod hints;
 mod params;
 mod runs;
 
@@ -36,8 +37,8 @@ const INSTRUCTIONS: &str = "Hand work to Claude Code sessions with names. \
 start_agent_session runs a task in a new session and returns its answer; resume_agent_session \
 sends a follow-up to a session that remembers its conversation. To work in parallel, start \
 several sessions with async=true, then call wait_for_agent_sessions with their names, then \
-get_agent_session_result for each. Sessions that edit files in parallel should be given disjoint \
-files. list_agent_definitions shows specialised agents to pass as agent_name. Errors say what to \
+get_agent_session_result for each. Sessions that edit files in parallel should each get \
+worktree=true (a git worktree and branch of their own). list_agent_definitions shows specialised agents to pass as agent_name. Errors say what to \
 do next.";
 
 /// The MCP server.
@@ -62,7 +63,9 @@ fn json(answer: &impl Serialize) -> ToolResult {
     }
 }
 
+/// A tool error; a command's advice names the tool to call instead.
 fn failure(message: impl Into<String>) -> ToolResult {
+    let message = hints::for_tools(&message.into());
     Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
 }
 
@@ -161,7 +164,7 @@ impl AoMcp {
     }
 
     #[tool(
-        description = "Start a new session that works on `prompt` and return its final answer (or, with an output schema, its JSON document). The session does not see your conversation: put the whole task in the prompt. With async=true it returns at once and runs in the background: start several that way to work in parallel, then wait_for_agent_sessions and get_agent_session_result. A long synchronous run reports each tool call it makes as progress, and stops if you cancel the call."
+        description = "Start a new session that works on `prompt` and return its final answer (or, with an output schema, its JSON document). The session does not see your conversation: put the whole task in the prompt. With async=true it returns at once and runs in the background: start several that way to work in parallel, then wait_for_agent_sessions and get_agent_session_result. Sessions that edit files in parallel should each get worktree=true (in a git repository: a worktree and branch ao/<session_name> of their own). A long synchronous run reports each tool call it makes as progress, and stops if you cancel the call."
     )]
     async fn start_agent_session(
         &self,
@@ -175,6 +178,8 @@ impl AoMcp {
             agent: p.agent_name,
             common: self.common(p.project_dir),
             detach: p.run_async,
+            worktree: p.worktree,
+            base: p.base,
         };
         self.make_run(spec, context).await
     }
@@ -194,6 +199,8 @@ impl AoMcp {
             agent: None,
             common: self.common(p.project_dir),
             detach: p.run_async,
+            worktree: false,
+            base: None,
         };
         self.make_run(spec, context).await
     }

@@ -41,6 +41,14 @@ pub struct StartParams {
     /// parallel. false (the default): wait for the answer and return it.
     #[serde(default, rename = "async")]
     pub run_async: bool,
+    /// true: run in a git worktree of its own on a new branch ao/<session_name>, so that
+    /// sessions editing files in parallel never overwrite each other's work (the project must
+    /// be a git repository). Resuming runs there again; the branch keeps the work.
+    #[serde(default)]
+    pub worktree: bool,
+    /// With worktree: the git ref the branch starts from (default: the project's HEAD).
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 /// `resume_agent_session`.

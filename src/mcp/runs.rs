@@ -30,6 +30,9 @@ pub struct RunSpec {
     pub agent: Option<String>,
     pub common: CommonArgs,
     pub detach: bool,
+    /// `--worktree`, and `--base REF` (ao-new checks them as from a shell).
+    pub worktree: bool,
+    pub base: Option<String>,
 }
 
 /// Where a run's progress goes: the client, under its progress token.
@@ -55,6 +58,12 @@ impl RunSpec {
         cmd.arg(&self.name);
         if let Some(agent) = &self.agent {
             cmd.args(["--agent", agent]);
+        }
+        if self.worktree {
+            cmd.arg("--worktree");
+        }
+        if let Some(base) = &self.base {
+            cmd.args(["--base", base]);
         }
         let common = &self.common;
         if let Some(dir) = &common.project_dir {

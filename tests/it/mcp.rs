@@ -110,7 +110,7 @@ async fn every_tool_is_offered_with_what_a_model_needs_to_know() {
         json!(["session_name", "prompt"]),
         "{schema}"
     );
-    for field in ["async", "agent_name", "project_dir"] {
+    for field in ["async", "agent_name", "project_dir", "worktree", "base"] {
         assert!(
             schema["properties"][field]["description"].is_string(),
             "{field}: {schema}"
@@ -303,7 +303,7 @@ async fn bad_input_is_a_tool_error_that_says_what_is_wrong() {
         (
             "resume_agent_session",
             json!({"session_name": "never", "prompt": "p"}),
-            "no session named 'never'",
+            "start one with start_agent_session with session_name \"never\"",
         ),
         (
             "get_agent_session_result",
@@ -341,6 +341,7 @@ async fn bad_input_is_a_tool_error_that_says_what_is_wrong() {
         assert!(failed, "{tool} {args}: {answer}");
         assert!(answer.contains(needle), "{tool} {args}: {answer}");
         assert_eq!(answer.lines().count(), 1, "one line: {answer}");
+        assert_no_command_advice(&answer);
     }
     // A session that exists cannot be started again.
     assert!(
@@ -359,6 +360,13 @@ async fn bad_input_is_a_tool_error_that_says_what_is_wrong() {
     )
     .await;
     assert!(failed && answer.contains("already exists"), "{answer}");
+    // What to do next is said in tools, not in commands.
+    assert!(
+        answer.contains("resume_agent_session with session_name \"once\"")
+            && answer.contains("delete_agent_session with session_name \"once\""),
+        "{answer}"
+    );
+    assert_no_command_advice(&answer);
     // Still serving.
     let (failed, _) = call(&session, "list_agent_sessions", json!({})).await;
     assert!(!failed);
@@ -509,4 +517,18 @@ fn malformed_json_rpc_gets_an_error_answer_and_never_a_panic() {
             || answers.iter().any(|a| a["error"].is_object()),
         "{answers:?}"
     );
+}
+
+/// A tool error's advice names tools, never the commands that do the same.
+fn assert_no_command_advice(answer: &str) {
+    for command in [
+        "ao-new",
+        "ao-resume",
+        "ao-status",
+        "ao-clean",
+        "ao-list-agents",
+        "ao-stop",
+    ] {
+        assert!(!answer.contains(&format!("`{command}")), "{answer}");
+    }
 }

@@ -394,3 +394,36 @@ async fn a_real_cli_resumes_its_conversation_in_the_worktree() {
     assert_eq!(session.branch.as_deref(), Some("ao/real-wt"));
     drop(mock);
 }
+
+#[tokio::test]
+async fn an_mcp_start_with_worktree_edits_on_its_own_branch() {
+    let p = Project::with_server();
+    repository(&p);
+    let (session, _) = crate::mcp::connect(&p, "edit:shared.txt").await;
+    let (failed, answer) = crate::mcp::call(
+        &session,
+        "start_agent_session",
+        serde_json::json!({"session_name": "tool-edit", "prompt": "from a tool", "worktree": true}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    let wt = worktree_of(&p, "tool-edit");
+    assert_eq!(read(&wt.join("shared.txt")), "base\nfrom a tool\n");
+    assert_eq!(
+        git(&wt, &["branch", "--show-current"]).trim(),
+        "ao/tool-edit"
+    );
+    assert_eq!(read(&p.dir.join("shared.txt")), "base\n", "main untouched");
+    assert_eq!(p.meta("tool-edit")["worktree"]["branch"], "ao/tool-edit");
+
+    // Refused as ao-new refuses it: one line, nothing made.
+    let (failed, answer) = crate::mcp::call(
+        &session,
+        "start_agent_session",
+        serde_json::json!({"session_name": "bad-base", "prompt": "p", "worktree": true, "base": "no-such-ref"}),
+    )
+    .await;
+    assert!(failed && answer.contains("no-such-ref"), "{answer}");
+    assert!(!worktree_of(&p, "bad-base").exists());
+    session.cancel().await.unwrap();
+}

@@ -1,0 +1,108 @@
+//! The commands' messages end with what to do next as a command line
+//! (`` `ao-resume NAME` ``); a model that calls tools is told the tool.
+
+/// `message` with every quoted `ao-*` command that has a tool replaced by
+/// that tool's call; other text is kept as it is.
+pub fn for_tools(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('`');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let mut rest: Vec<&str> = parts.collect();
+    // An odd backtick out has no closing one: the text after it is prose.
+    let unclosed = if rest.len() % 2 == 1 {
+        rest.pop()
+    } else {
+        None
+    };
+    for pair in rest.chunks(2) {
+        let (code, after) = (pair[0], pair[1]);
+        match tool_call(code) {
+            Some(call) => out.push_str(&call),
+            None => {
+                out.push('`');
+                out.push_str(code);
+                out.push('`');
+            }
+        }
+        out.push_str(after);
+    }
+    if let Some(tail) = unclosed {
+        out.push('`');
+        out.push_str(tail);
+    }
+    out
+}
+
+/// The tool call that does what `command` does, when there is one.
+fn tool_call(command: &str) -> Option<String> {
+    let mut words = command.split_whitespace();
+    let tool = match words.next()? {
+        "ao-new" => "start_agent_session",
+        "ao-resume" => "resume_agent_session",
+        "ao-status" => "get_agent_session_status",
+        "ao-get-result" => "get_agent_session_result",
+        "ao-wait" => "wait_for_agent_sessions",
+        "ao-stop" => "stop_agent_session",
+        "ao-clean" => "delete_agent_session",
+        "ao-list-agents" => "list_agent_definitions",
+        "ao-list-sessions" => "list_agent_sessions",
+        _ => return None,
+    };
+    let words: Vec<&str> = words.collect();
+    let name = words.first().filter(|w| !w.starts_with('-'));
+    let mut call = match name {
+        Some(name) if tool == "wait_for_agent_sessions" => {
+            format!("{tool} with session_names [\"{name}\"]")
+        }
+        Some(name) => format!("{tool} with session_name \"{name}\""),
+        None => tool.to_owned(),
+    };
+    if let Some(at) = words.iter().position(|w| *w == "--agent")
+        && let Some(agent) = words.get(at + 1)
+    {
+        call.push_str(&format!(" and agent_name \"{agent}\""));
+    }
+    Some(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_tools;
+
+    #[test]
+    fn command_hints_become_tool_calls() {
+        assert_eq!(
+            for_tools(
+                "a session named 'a' already exists in /p; continue it with `ao-resume a`, or remove it with `ao-clean a`"
+            ),
+            "a session named 'a' already exists in /p; continue it with resume_agent_session with session_name \"a\", or remove it with delete_agent_session with session_name \"a\""
+        );
+        assert_eq!(
+            for_tools("unknown agent 'x' (see `ao-list-agents` and `ao-show-config`)"),
+            "unknown agent 'x' (see list_agent_definitions and `ao-show-config`)"
+        );
+        assert_eq!(
+            for_tools("start one with `ao-new NEW_NAME --agent b`"),
+            "start one with start_agent_session with session_name \"NEW_NAME\" and agent_name \"b\""
+        );
+        assert_eq!(
+            for_tools("run `ao-sync a` once it is back"),
+            "run `ao-sync a` once it is back"
+        );
+    }
+
+    #[test]
+    fn other_text_is_kept() {
+        for text in [
+            "no hint at all",
+            "an `unclosed quote",
+            "",
+            "``",
+            "a ` b ` c `",
+        ] {
+            assert_eq!(for_tools(text), text);
+        }
+    }
+}
