@@ -15,6 +15,8 @@ use rmcp::{Peer, RoleServer};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::backup::BackupLine;
+use crate::claude::protocol::CliLine;
 use crate::config::{CommonArgs, Config};
 
 /// How often a waited-for run's backup is read for tool calls.
@@ -231,7 +233,7 @@ impl ToolCallWatcher {
         self.pending.extend_from_slice(&bytes);
         while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
-            for tool in tool_uses(&line) {
+            if let Some(tool) = tool_call(&line) {
                 self.calls += 1;
                 let calls = self.calls;
                 let note =
@@ -243,24 +245,16 @@ impl ToolCallWatcher {
     }
 }
 
-/// The names of the tools an `assistant` line of the CLI calls.
-fn tool_uses(line: &[u8]) -> Vec<String> {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else {
-        return Vec::new();
+/// The tool a backup line says is about to run: the CLI's PreToolUse hook
+/// callback, the same line the run's `pre_tool` event is made from.
+fn tool_call(line: &[u8]) -> Option<String> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let BackupLine::Cli(CliLine::ControlRequest(request), _) = BackupLine::parse(line) else {
+        return None;
     };
-    if value["type"] != "assistant" {
-        return Vec::new();
-    }
-    value["message"]["content"]
-        .as_array()
-        .map(|blocks| {
-            blocks
-                .iter()
-                .filter(|b| b["type"] == "tool_use")
-                .map(|b| b["name"].as_str().unwrap_or("a tool").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    let hook = request.tool_hook()?;
+    (hook.hook_event_name == "PreToolUse")
+        .then(|| hook.tool_name.unwrap_or_else(|| "a tool".to_owned()))
 }
 
 #[cfg(test)]
@@ -276,10 +270,22 @@ mod tests {
     }
 
     #[test]
-    fn tool_calls_are_read_from_assistant_lines() {
-        let line = br#"{"type":"assistant","message":{"content":[{"type":"text","text":"x"},{"type":"tool_use","name":"Bash","input":{}}]}}"#;
-        assert_eq!(tool_uses(line), ["Bash"]);
-        assert!(tool_uses(br#"{"type":"user"}"#).is_empty());
-        assert!(tool_uses(b"not json").is_empty());
+    fn tool_calls_are_read_from_pre_tool_hook_callbacks() {
+        let hook = |event: &str| {
+            format!(
+                r#"{{"type":"control_request","request_id":"r1","request":{{"subtype":"hook_callback","callback_id":"c","input":{{"hook_event_name":"{event}","session_id":"s","tool_name":"Bash","tool_input":{{}},"tool_use_id":"t1"}}}}}}"#
+            )
+            .into_bytes()
+        };
+        assert_eq!(tool_call(&hook("PreToolUse")).as_deref(), Some("Bash"));
+        let mut with_newline = hook("PreToolUse");
+        with_newline.push(b'\n');
+        assert_eq!(tool_call(&with_newline).as_deref(), Some("Bash"));
+        assert_eq!(tool_call(&hook("PostToolUse")), None);
+        assert_eq!(
+            tool_call(br#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{}}]}}"#),
+            None
+        );
+        assert_eq!(tool_call(b"not json"), None);
     }
 }
