@@ -311,6 +311,19 @@ pub async fn tell_api(ctx: &Ctx, name: &str, closed: &Closed) {
     }
 }
 
+/// Resolves once no runner holds the session's lock. The kernel wakes a
+/// plain thread blocked on the lock (a blocking task would hold the runtime
+/// at exit), so nothing is polled.
+pub async fn lock_freed(files: &SessionFiles) -> Result<(), BackupError> {
+    let files = files.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(files.wait_free());
+    });
+    // A thread that could not report (it cannot panic) leaves the lock as it was.
+    rx.await.unwrap_or(Ok(()))
+}
+
 /// How the backup's last run ended, once its runner is gone (a run left
 /// open by a runner that died is closed here, and the API told).
 pub async fn settled_end(

@@ -6,7 +6,7 @@
 //! Either way the command returns once the run has ended.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use nix::sys::signal::{Signal, kill};
@@ -21,7 +21,7 @@ use crate::feed::Feed;
 use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 
-use super::local::{RunEnd, Settled, settle, settled_end, tell_api};
+use super::local::{RunEnd, Settled, lock_freed, settle, settled_end, tell_api};
 use super::lookup::{Found, Scope, find};
 use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 
@@ -152,7 +152,15 @@ async fn stop_local(
             name: name.to_string(),
             reason: format!("cannot signal its runner (pid {pid}): {e}"),
         })?;
-        wait_free(files, name).await?;
+        match tokio::time::timeout(STOP_WAIT, lock_freed(files)).await {
+            Ok(freed) => freed?,
+            Err(_) => {
+                return Err(CommandError::StopFailed {
+                    name: name.to_string(),
+                    reason: format!("its run did not end within {}s", STOP_WAIT.as_secs()),
+                });
+            }
+        }
         return Ok(Some((
             StopVia::Signal,
             settled_end(ctx, name, files).await?,
@@ -172,21 +180,6 @@ async fn stop_local(
         }
         Settled::Done { .. } => Ok(None),
     }
-}
-
-/// Waits (bounded) until no runner holds the session's lock.
-async fn wait_free(files: &SessionFiles, name: &SessionName) -> Result<(), CommandError> {
-    let deadline = Instant::now() + STOP_WAIT;
-    while let LockState::Held(_) = files.lock_state()? {
-        if Instant::now() > deadline {
-            return Err(CommandError::StopFailed {
-                name: name.to_string(),
-                reason: format!("its run did not end within {}s", STOP_WAIT.as_secs()),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
 }
 
 /// A session run elsewhere: ask through the API and follow its feed until

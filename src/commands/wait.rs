@@ -19,7 +19,7 @@ use crate::diag::Diag;
 use crate::feed::Feed;
 use crate::name::SessionName;
 
-use super::local::{RunEnd, settled_end};
+use super::local::{RunEnd, lock_freed, settled_end};
 use super::lookup::{Found, Scope, find};
 use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 
@@ -158,10 +158,8 @@ pub(crate) async fn wait(
             Watch::Lock(files) => {
                 let files = files.clone();
                 let tx = tx.clone();
-                // Blocks in the kernel until the lock is free. A plain thread:
-                // the runtime would wait for a blocking task at exit.
-                std::thread::spawn(move || {
-                    let _ = files.wait_free();
+                tokio::spawn(async move {
+                    let _ = lock_freed(&files).await;
                     let _ = tx.send(index);
                 });
             }
