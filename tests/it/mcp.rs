@@ -387,8 +387,10 @@ async fn cancelling_a_synchronous_run_stops_it_and_it_stays_resumable() {
         )
         .await
         .unwrap();
+    // Under way, and recorded: the session manager has the session.
     eventually("the run to be under way", async || {
         p.backup_lines("long").iter().any(|l| l["type"] == "system")
+            && p.session("long").await.is_some()
     })
     .await;
     handle.cancel(Some("changed my mind".into())).await.unwrap();

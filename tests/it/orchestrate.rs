@@ -9,6 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use crate::support::http::kinds;
 use crate::support::project::{eventually, is_empty_dir};
 use crate::support::{Project, Running};
 
@@ -306,6 +307,17 @@ async fn stop_through_the_api_from_another_project() {
         "tools:2,slow:100",
     );
     assert_eq!(out.ok(), "far");
+    // The detached run is under way once its CLI has started; the session
+    // manager hears of it at the CLI's init line, a moment later, and a
+    // waiter elsewhere knows only what the session manager knows.
+    eventually("the resumed run to reach the session manager", async || {
+        kinds(&env.events("far").await)
+            .iter()
+            .filter(|k| *k == "run_start")
+            .count()
+            == 2
+    })
+    .await;
     assert_eq!(
         elsewhere.ao("ao-wait", &["far"], None).ok(),
         "far: completed"

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::Project;
 use crate::support::http::{kinds, run_kinds};
-use crate::support::mock_anthropic::MockAnthropic;
+use crate::support::mock_anthropic::{MockAnthropic, SLOW_COMMAND};
 use crate::support::real_claude::RealClaude;
 
 /// A project with its own session manager whose `claude` is the real CLI
@@ -100,7 +100,7 @@ async fn a_run_stopped_mid_tool_call_resumes_the_conversation() {
     );
     assert_eq!(out.ok(), "slow");
     crate::support::project::eventually("the slow tool call to start", async || {
-        env.backup_text("slow").contains("sleep 30")
+        env.backup_text("slow").contains(SLOW_COMMAND)
     })
     .await;
     let out = env.ao("ao-stop", &["slow", "--json"], None);

@@ -13,7 +13,7 @@
 //!   yet: one `tool_use` block for `Bash` running `echo hello-from-tool`;
 //! - text containing `USE_SLOW_TOOL` while the conversation has no
 //!   `tool_result` yet: one `tool_use` block for `Bash` running
-//!   `sleep 30` (a turn to interrupt);
+//!   [`SLOW_COMMAND`] (a turn to interrupt);
 //! - text containing `RUN_BASH: <command>` (to the end of its line) while
 //!   the conversation has no `tool_result` yet: one `tool_use` block for
 //!   `Bash` running that command;
@@ -44,8 +44,10 @@ use serde_json::{Value, json};
 
 /// The command of the mock's `Bash` tool call.
 pub const TOOL_COMMAND: &str = "echo hello-from-tool";
-/// The command of the mock's slow `Bash` tool call.
-pub const SLOW_COMMAND: &str = "sleep 30";
+/// The command of the mock's slow `Bash` tool call: 30 s of waiting that
+/// is not a bare `sleep` (Claude Code 2.1 may refuse a standalone `sleep N`
+/// as a tool error, and the turn then ends at once).
+pub const SLOW_COMMAND: &str = "timeout 30 tail -f /dev/null";
 /// What that command prints.
 pub const TOOL_OUTPUT: &str = "hello-from-tool";
 /// The error message of a `FAIL_API` answer.
