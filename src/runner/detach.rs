@@ -34,12 +34,10 @@ pub enum DetachError {
 /// stderr appended to `log`; answers the detached runner's pid once its
 /// run is under way.
 pub fn start(prompt: &str, log: &Path) -> Result<u32, DetachError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let exe = std::env::current_exe().map_err(DetachError::Spawn)?;
-    let stderr = std::fs::OpenOptions::new()
+    let stderr = crate::private::open_options()
         .create(true)
         .append(true)
-        .mode(0o600)
         .open(log)
         .map_err(DetachError::Spawn)?;
     let log_start = stderr.metadata().map(|m| m.len()).unwrap_or(0);
