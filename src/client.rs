@@ -370,11 +370,14 @@ impl SessionClient {
 
 /// True for `localhost` and loopback addresses.
 pub fn is_loopback_host(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
+    url.host_str().is_some_and(is_loopback_name)
+}
+
+/// True for `localhost` and a loopback address (an IPv6 one with or
+/// without its brackets): the names the session manager serves by default.
+pub fn is_loopback_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("localhost")
+        || name
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()

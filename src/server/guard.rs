@@ -15,8 +15,6 @@
 //!
 //! Every answer says `X-Content-Type-Options: nosniff`.
 
-use std::net::IpAddr;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -47,9 +45,7 @@ impl Guard {
     /// address, or an allowed name.
     fn host_allowed(&self, host: &str) -> bool {
         let name = host_name(host);
-        if name.eq_ignore_ascii_case("localhost")
-            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        {
+        if crate::client::is_loopback_name(name) {
             return true;
         }
         self.allowed_hosts
