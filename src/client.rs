@@ -80,15 +80,7 @@ impl SessionClient {
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
             return Err(ClientError::BadUrl(base_url.to_owned()));
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)));
-        if is_loopback_host(&parsed) {
-            // A proxy from the environment must not intercept a local API.
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .build()
+        let http = http_client(&parsed, Some(timeout))
             .map_err(|e| ClientError::BadUrl(format!("{base_url} ({e})")))?;
         let token = Token::from_env().transpose()?;
         Ok(SessionClient { base, http, token })
@@ -366,6 +358,27 @@ impl SessionClient {
             .await?;
         Ok(answer.deleted)
     }
+}
+
+/// An HTTP client for the session manager at `url`, whose requests give up
+/// after `timeout` (`None`: a stream read for as long as it lasts).
+pub(crate) fn http_client(
+    url: &reqwest::Url,
+    timeout: Option<Duration>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let connect = Duration::from_secs(2);
+    let mut builder = reqwest::Client::builder();
+    builder = match timeout {
+        Some(timeout) => builder
+            .timeout(timeout)
+            .connect_timeout(timeout.min(connect)),
+        None => builder.connect_timeout(connect),
+    };
+    if is_loopback_host(url) {
+        // A proxy from the environment must not intercept a local API.
+        builder = builder.no_proxy();
+    }
+    builder.build()
 }
 
 /// True for `localhost` and loopback addresses.

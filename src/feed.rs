@@ -6,7 +6,6 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
-use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
@@ -48,11 +47,8 @@ impl Feed {
             reason,
         };
         // No overall timeout: the feed stays open for as long as it is read.
-        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
-        if crate::client::is_loopback_host(&url) {
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|e| unreachable(e.to_string()))?;
+        let http =
+            crate::client::http_client(&url, None).map_err(|e| unreachable(e.to_string()))?;
         let response = client
             .authorize(http.get(url))
             .send()
