@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::support::http::url_encode;
 use crate::support::real_claude::RealClaude;
 use crate::support::{Output, Project, Running, SessionManager};
 
@@ -94,7 +95,7 @@ async fn a_runs_figures_reach_the_event_the_totals_usage_and_ao_usage() {
         .http()
         .get(&format!(
             "/usage?group_by=session&project_dir={}",
-            urlencode(&env.dir_text())
+            url_encode(&env.dir_text())
         ))
         .await;
     let names: Vec<&str> = by_session["groups"]
@@ -147,18 +148,6 @@ async fn a_runs_figures_reach_the_event_the_totals_usage_and_ao_usage() {
     let out = env.ao("ao-list-sessions", &["--json", "--project"], None);
     let list: Value = serde_json::from_str(out.ok()).unwrap();
     assert_eq!(list["sessions"][1]["usage"]["input_tokens"], 110);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::http::url_encode;
+
 /// xorshift64*: tiny, fast, deterministic.
 pub struct Rng(u64);
 
@@ -76,18 +78,6 @@ impl Request {
     pub fn describe(&self) -> &str {
         &self.summary
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn random_json(rng: &mut Rng, depth: usize) -> Value {
@@ -187,7 +177,7 @@ pub fn request(rng: &mut Rng) -> Request {
     } else {
         rng.string()
     };
-    let enc = encode(&id);
+    let enc = url_encode(&id);
     let path = match rng.below(16) {
         0 => "/".to_owned(),
         1 => "/health".to_owned(),
@@ -201,8 +191,8 @@ pub fn request(rng: &mut Rng) -> Request {
         10 => format!("/events/{enc}"),
         11 => format!(
             "/sessions?name={}&project_dir={}",
-            encode(&rng.string()),
-            encode(&rng.string())
+            url_encode(&rng.string()),
+            url_encode(&rng.string())
         ),
         12 => format!(
             "/sessions/{enc}/events?after={}&limit={}",

@@ -213,3 +213,16 @@ pub fn run_kinds(tools: usize) -> Vec<String> {
     kinds.extend(["message:assistant".to_owned(), "run_completed".to_owned()]);
     kinds
 }
+
+/// Percent-encodes `text` for a path segment or a query value.
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
