@@ -72,7 +72,7 @@ pub fn main() -> ExitCode {
 fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
     let name = SessionName::parse(&args.name)?;
     let ctx = Ctx::load(&args.common, diag)?;
-    let report = block_on(status(&ctx, &name))??;
+    let report = block_on(status(&ctx, &name, args.json))??;
     if args.json {
         print_json(&report)
     } else {
@@ -80,15 +80,21 @@ fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
     }
 }
 
-/// Answers the status of `name`.
-pub(crate) async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport, CommandError> {
+/// Answers the status of `name`. Only a `full` answer carries what costs
+/// more than the status itself: a worktree's state (git runs) and, from the
+/// backups, the totals (the whole log replayed); agents poll the bare word.
+pub(crate) async fn status(
+    ctx: &Ctx,
+    name: &SessionName,
+    full: bool,
+) -> Result<StatusReport, CommandError> {
     let report = |session_id, status, source, totals, worktree: Option<Worktree>| StatusReport {
         session_name: name.to_string(),
         session_id,
         status,
         source,
         totals,
-        worktree: worktree.map(|w| w.state()),
+        worktree: worktree.filter(|_| full).map(|w| w.state()),
     };
     let found = find(ctx, name, Scope::AnyProject).await?;
     warn_if_unsynced(ctx, name, &found);
@@ -110,6 +116,7 @@ pub(crate) async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport
         Some(Found::Api { session, files }) => {
             let worktree = files
                 .as_ref()
+                .filter(|_| full)
                 .and_then(|f| f.read_meta().ok().flatten())
                 .and_then(|m| m.worktree)
                 .or_else(|| Worktree::of_session(&session));
@@ -152,7 +159,11 @@ pub(crate) async fn status(ctx: &Ctx, name: &SessionName) -> Result<StatusReport
                 id,
                 status,
                 AnswerSource::Backup,
-                SessionTotals::of_backup(&files),
+                if full {
+                    SessionTotals::of_backup(&files)
+                } else {
+                    SessionTotals::default()
+                },
                 worktree,
             ))
         }

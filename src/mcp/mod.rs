@@ -217,7 +217,7 @@ impl AoMcp {
         let answer = self
             .query(p.project_dir, async move |ctx: &Ctx| {
                 let name = SessionName::parse(&session_name)?;
-                let report = commands::status::status(ctx, &name).await?;
+                let report = commands::status::status(ctx, &name, true).await?;
                 if wait == 0 || report.status != crate::wire::StatusValue::Running {
                     return Ok(report);
                 }
@@ -229,7 +229,7 @@ impl AoMcp {
                     |_| {},
                 )
                 .await?;
-                commands::status::status(ctx, &name).await
+                commands::status::status(ctx, &name, true).await
             })
             .await;
         answer.map_or_else(failure, |report| json(&report))
