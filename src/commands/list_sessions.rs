@@ -98,7 +98,7 @@ pub fn main() -> ExitCode {
 
 fn run(args: &ListArgs, diag: Diag) -> Result<(), CommandError> {
     let ctx = Ctx::load(&args.common, diag)?;
-    let report = block_on(list(&ctx, args.project))??;
+    let report = block_on(list(&ctx, args.project, args.json))??;
     if args.json {
         return print_json(&report);
     }
@@ -117,8 +117,14 @@ fn run(args: &ListArgs, diag: Diag) -> Result<(), CommandError> {
     print_line(text.trim_end_matches('\n'))
 }
 
-/// The sessions, newest first: all of them, or only this project's.
-pub(crate) async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, CommandError> {
+/// The sessions, newest first: all of them, or only this project's. From
+/// the backups, only a `full` answer carries the totals (each session's
+/// whole log replayed).
+pub(crate) async fn list(
+    ctx: &Ctx,
+    project_only: bool,
+    full: bool,
+) -> Result<ListReport, CommandError> {
     let answer = if project_only {
         ctx.client.list_project_sessions(ctx.project()).await
     } else {
@@ -132,7 +138,7 @@ pub(crate) async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, Co
         Err(e) if e.is_unreachable() => {
             ctx.fall_back(&e);
             Ok(ListReport {
-                sessions: from_backups(ctx, project_only)?,
+                sessions: from_backups(ctx, project_only, full)?,
                 source: AnswerSource::Backup,
             })
         }
@@ -141,7 +147,11 @@ pub(crate) async fn list(ctx: &Ctx, project_only: bool) -> Result<ListReport, Co
 }
 
 /// The sessions the `.meta.json` files describe, newest first.
-fn from_backups(ctx: &Ctx, project_only: bool) -> Result<Vec<ListedSession>, CommandError> {
+fn from_backups(
+    ctx: &Ctx,
+    project_only: bool,
+    full: bool,
+) -> Result<Vec<ListedSession>, CommandError> {
     let dir = &ctx.config.sessions_dir.value;
     let mut unreadable = Vec::new();
     let mut sessions = Vec::new();
@@ -157,15 +167,17 @@ fn from_backups(ctx: &Ctx, project_only: bool) -> Result<Vec<ListedSession>, Com
             continue;
         }
         // A meta whose name is not a valid session name was not written by
-        // the runner; its lock cannot be found either.
-        let running = SessionName::parse(&meta.session_name).is_ok_and(|name| {
-            matches!(
-                SessionFiles::new(dir, &name).lock_state(),
-                Ok(LockState::Held(_))
-            )
-        });
-        let totals = SessionName::parse(&meta.session_name)
-            .map(|name| SessionTotals::of_backup(&SessionFiles::new(dir, &name)))
+        // the runner; its lock and log cannot be found either.
+        let files = SessionName::parse(&meta.session_name)
+            .ok()
+            .map(|name| SessionFiles::new(dir, &name));
+        let running = files
+            .as_ref()
+            .is_some_and(|f| matches!(f.lock_state(), Ok(LockState::Held(_))));
+        let totals = files
+            .as_ref()
+            .filter(|_| full)
+            .map(SessionTotals::of_backup)
             .unwrap_or_default();
         sessions.push(ListedSession {
             totals,

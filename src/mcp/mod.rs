@@ -157,7 +157,7 @@ impl AoMcp {
         let project_only = p.project_dir.is_some();
         let answer = self
             .query(p.project_dir, async move |ctx: &Ctx| {
-                commands::list_sessions::list(ctx, project_only).await
+                commands::list_sessions::list(ctx, project_only, true).await
             })
             .await;
         answer.map_or_else(failure, |report| json(&report))
