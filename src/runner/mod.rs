@@ -380,6 +380,8 @@ pub async fn run(
         &mut lines,
         config.legacy_events.value,
     )?;
+    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
+    recorder.catch_up(&lines);
     drop(lines);
     let api_says_running = known
         .as_ref()
@@ -388,8 +390,8 @@ pub async fn run(
         reporter.send(stale.for_api(known.is_some(), config.legacy_events.value));
     }
     files.write_meta(&meta)?;
-    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
     let opening = UserMessageLine {
+        run_id: Some(crate::record::new_run_id()),
         timestamp: now,
         content: prompt.to_owned(),
         project_dir: project.clone(),

@@ -3,6 +3,7 @@
 //! which to run the `ao-*` binaries, and the real Claude Code CLI against a
 //! mock Anthropic API.
 
+pub mod fixtures;
 pub mod fuzz;
 pub mod http;
 pub mod legacy_server;
