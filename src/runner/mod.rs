@@ -45,7 +45,7 @@ fn parent_session_id(own_meta: &std::path::Path) -> Option<String> {
     if path == own_meta {
         return None;
     }
-    let text = std::fs::read(&path).ok()?;
+    let text = crate::bounded::read(&path, crate::bounded::SETTINGS).ok()?;
     serde_json::from_slice::<Meta>(&text).ok()?.session_id
 }
 
@@ -99,6 +99,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Worktree(e) if e.is_usage() => crate::diag::exit::USAGE,
+            RunError::Backup(e) if e.is_too_large() => crate::diag::exit::USAGE,
             RunError::Agent(_)
             | RunError::BaseWithoutWorktree
             | RunError::WorktreeOnResume { .. }
@@ -587,6 +588,11 @@ fn judge(c: &drive::Conversation) -> Outcome {
     }
     if c.stopped {
         return Outcome::Stopped;
+    }
+    if let Some(why) = &c.unreadable {
+        return Outcome::Failed {
+            message: format!("{why}; the run was ended"),
+        };
     }
     let code = c.exit.code();
     let tail = c.exit.stderr_summary();

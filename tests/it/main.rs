@@ -6,6 +6,7 @@ mod support;
 mod agents;
 mod agents_real;
 mod backup_edits;
+mod bounded_reads;
 mod commands_clean;
 mod commands_fallback;
 mod commands_list;
