@@ -427,3 +427,30 @@ async fn an_mcp_start_with_worktree_edits_on_its_own_branch() {
     assert!(!worktree_of(&p, "bad-base").exists());
     session.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn clean_all_force_stops_each_run_before_its_worktree_goes() {
+    let p = Project::with_server();
+    repository(&p);
+    let runner = p.spawn(
+        "ao-new",
+        &["live", "--worktree"],
+        "x",
+        "edit:shared.txt,hang",
+    );
+    crate::support::project::eventually("the run to be under way", async || {
+        p.backup_text("live").contains("\"subtype\":\"init\"")
+    })
+    .await;
+    let cli = p.cli_pid("live");
+    let out = p.ao("ao-clean", &["--all", "--force"], None);
+    assert!(
+        out.ok().starts_with("Deleted session live (") && out.stdout.contains("worktree removed"),
+        "{out:?}"
+    );
+    // Stopped first: the CLI was gone before its folder went.
+    assert!(!crate::support::procs::alive(cli), "the CLI runs on");
+    assert_eq!(runner.wait().code, Some(143));
+    assert!(!worktree_of(&p, "live").exists());
+    assert_eq!(git(&p.dir, &["worktree", "list"]).lines().count(), 1);
+}
