@@ -38,7 +38,8 @@ const PROGRAM: &str = "ao-clean";
         "Prints one line per deleted session: Deleted session NAME (session-id: ID, N events). ",
         "A running session is refused (with --all: skipped, and the exit code is 1) unless --force is given: then its run is stopped first, ",
         "as ao-stop does (through the session manager for a run on another machine), and deleted once it has ended. ",
-        "A session's git worktree (ao-new --worktree) is removed too and its branch ao/NAME kept; a worktree with uncommitted changes ",
+        "A session's git worktree (ao-new --worktree) is removed too and its branch ao/NAME kept (deleted when the session's CLI never ran ",
+        "and the branch has no commit of its own, as after a run killed while git made the worktree); a worktree with uncommitted changes ",
         "is refused the same way (the line names the files) unless --force, which discards them. ",
         "When the session manager cannot be reached, only the backup files are deleted (exit 0), ",
         "with one warning line on stderr saying that its record could not be removed; run ao-clean again once it is back.\n\n",
@@ -260,14 +261,23 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
     }
     // The worktree goes first: refused (uncommitted changes), nothing is deleted.
     let worktree_note = match &worktree {
-        Some(worktree) => match worktree.remove(force) {
-            Ok(Removed::Removed) => format!("; worktree removed, branch {} kept", worktree.branch),
-            Ok(Removed::WasMissing) => format!(
-                "; worktree was already gone, branch {} kept",
-                worktree.branch
-            ),
-            Err(source) => return Err(CommandError::CleanWorktree { name, source }),
-        },
+        Some(worktree) => {
+            let removed = match worktree.remove(force) {
+                Ok(Removed::Removed) => "worktree removed",
+                Ok(Removed::WasMissing) => "worktree was already gone",
+                Err(source) => return Err(CommandError::CleanWorktree { name, source }),
+            };
+            // A session whose CLI never ran (its runner died while git made
+            // the worktree, say) has put nothing on its branch.
+            let never_ran =
+                session.is_none() && meta.as_ref().is_some_and(|m| m.session_id.is_none());
+            let branch = if never_ran && worktree.delete_branch_if_unused().unwrap_or(false) {
+                "deleted (it had no commit of its own)"
+            } else {
+                "kept"
+            };
+            format!("; {removed}, branch {} {branch}", worktree.branch)
+        }
         None => String::new(),
     };
     let mut events = None;
