@@ -59,6 +59,11 @@ pub enum WorktreeError {
         "--worktree needs a git repository, and {0} is not in one (run `git init` and commit, or drop --worktree)"
     )]
     NotARepo(PathBuf),
+    #[error(
+        "--worktree needs a work tree to branch from, and {} is a bare git repository, which has no work tree; run ao-new in a checkout of it (`git clone {} CHECKOUT`), or drop --worktree",
+        .0.display(), quoted(.0)
+    )]
+    Bare(PathBuf),
     #[error("the repository at {0} has no commit yet; commit once before using --worktree")]
     NoCommits(PathBuf),
     #[error("--base '{0}' is not a commit of this repository")]
@@ -154,7 +159,11 @@ pub fn plan(
     let top = match git(project_dir, &["rev-parse", "--show-toplevel"]) {
         Ok(top) => PathBuf::from(top),
         Err(WorktreeError::Git { .. }) => {
-            return Err(WorktreeError::NotARepo(project_dir.to_owned()));
+            let bare = git(project_dir, &["rev-parse", "--is-bare-repository"]);
+            return Err(match bare.as_deref() {
+                Ok("true") => WorktreeError::Bare(project_dir.to_owned()),
+                _ => WorktreeError::NotARepo(project_dir.to_owned()),
+            });
         }
         Err(e) => return Err(e),
     };

@@ -428,6 +428,23 @@ async fn an_mcp_start_with_worktree_edits_on_its_own_branch() {
     session.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_bare_repository_is_named_as_one() {
+    let p = Project::with_server();
+    git(&p.dir, &["init", "--quiet", "--bare"]);
+    let line = p
+        .run("ao-new", &["a", "--worktree"], "x", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(
+        line.contains("is a bare git repository")
+            && line.contains("no work tree")
+            && line.contains("git clone"),
+        "{line}"
+    );
+    assert!(!p.dir.join(".agent-orchestrator/worktrees").exists());
+}
+
 /// The commands in backquotes of an advice line, run one after the other
 /// in the project directory with the project's settings (our binaries on
 /// PATH); each must succeed.
