@@ -1,7 +1,7 @@
 //! The `claude` child process: spawned in stream-json mode in its own
-//! process group, fed on stdin, read line by line on stdout. Its stderr is
-//! drained concurrently (so a noisy CLI never blocks) and its tail kept for
-//! error messages.
+//! process group (under its guardian, see [`super::guard`]), fed on stdin,
+//! read line by line on stdout. Its stderr is drained concurrently (so a
+//! noisy CLI never blocks) and its tail kept for error messages.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::task::JoinHandle;
 
+use super::guard::{self, Lifeline};
 use super::launch::Launch;
 
 /// The arguments that put the CLI in stream-json mode (DESIGN.md, step 4),
@@ -77,6 +78,9 @@ pub struct ClaudeProcess {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     stderr: Option<JoinHandle<VecDeque<String>>>,
+    /// Held while the CLI runs under a guardian; dropped, the guardian ends
+    /// the CLI and everything it started.
+    _lifeline: Option<Lifeline>,
 }
 
 /// The CLI's process group, to signal it while its pipes are borrowed.
@@ -127,7 +131,11 @@ impl ClaudeProcess {
     /// Starts the CLI in `cwd` with the arguments of `launch`. The prompt is
     /// never on the command line.
     pub fn spawn(program: &Path, cwd: &Path, launch: &Launch) -> Result<ClaudeProcess, SpawnError> {
-        let mut cmd = Command::new(program);
+        let io = |source| SpawnError::Io {
+            path: program.to_owned(),
+            source,
+        };
+        let (mut cmd, guardian) = guard::command(program).map_err(io)?;
         cmd.args(launch.args());
         cmd.current_dir(cwd)
             // ao-hook, if the user installed it, leaves runner sessions alone.
@@ -139,8 +147,8 @@ impl ClaudeProcess {
             // Signals are ours to forward: a Ctrl-C in the terminal reaches
             // the runner, which records the interruption first.
             .process_group(0)
-            .kill_on_drop(true);
-        die_with_parent(&mut cmd);
+            // A guardian ends all once its lifeline is dropped.
+            .kill_on_drop(guardian.is_none());
         let mut child = cmd.spawn().map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => SpawnError::NotFound(program.to_owned()),
             _ => SpawnError::Io {
@@ -148,10 +156,8 @@ impl ClaudeProcess {
                 source,
             },
         })?;
-        let missing = || SpawnError::Io {
-            path: program.to_owned(),
-            source: std::io::Error::other("child pipes missing"),
-        };
+        let lifeline = guardian.map(guard::Pending::started);
+        let missing = || io(std::io::Error::other("child pipes missing"));
         let stdin = child.stdin.take().ok_or_else(missing)?;
         let stdout = child.stdout.take().ok_or_else(missing)?;
         let stderr = child.stderr.take().ok_or_else(missing)?;
@@ -162,6 +168,7 @@ impl ClaudeProcess {
             stdin: Some(stdin),
             stdout: BufReader::with_capacity(256 * 1024, stdout),
             stderr: Some(tokio::spawn(collect_tail(stderr))),
+            _lifeline: lifeline,
         })
     }
 
@@ -215,7 +222,8 @@ impl ClaudeProcess {
         self.group
     }
 
-    /// The CLI's pid, which is also its process group's id.
+    /// The id of the CLI's process group: the pid of its guardian, or of
+    /// the CLI itself when it runs without one.
     pub fn pid(&self) -> Option<u32> {
         self.group.0.map(|p| p.as_raw() as u32)
     }
@@ -234,33 +242,6 @@ impl ClaudeProcess {
         })
     }
 }
-
-/// Makes the CLI die with its runner, however the runner dies (SIGKILL
-/// included): Linux sends the child SIGKILL when its parent thread exits.
-/// Elsewhere the next command that takes the session's lock ends the CLI's
-/// process group (see `RunLock::end_left_behind`).
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    let parent = nix::unistd::getpid();
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes two system calls (prctl, getppid), both async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            // The parent may have died before the death signal was armed.
-            if nix::unistd::getppid() != parent {
-                return Err(std::io::Error::other(
-                    "the runner exited before the CLI started",
-                ));
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
 
 async fn collect_tail(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
     let mut tail = VecDeque::with_capacity(STDERR_TAIL_LINES);

@@ -51,16 +51,16 @@ pub enum CommandError {
     #[error("the last run of session '{name}' failed: {error}")]
     RunFailed { name: String, error: String },
     #[error(
-        "session '{name}' is running{}; wait for it, or pass --force to delete it anyway",
+        "session '{name}' is running{}; wait for it (`ao-wait {name}`), or pass --force to stop it and delete it",
         pid.map(|p| format!(" (runner pid {p})")).unwrap_or_default()
     )]
     CleanRunning { name: String, pid: Option<u32> },
     #[error(
-        "session '{name}' is running according to the session manager and no runner of it is known here; pass --force to delete it anyway"
+        "session '{name}' is running according to the session manager and no runner of it is known here; pass --force to stop it (through the session manager) and delete it"
     )]
     CleanRemoteRunning { name: String },
     #[error(
-        "{count} running session{} not deleted; wait for {}, or pass --force to delete {} anyway",
+        "{count} running session{} not deleted; wait for {}, or pass --force to stop and delete {}",
         if *count == 1 { " was" } else { "s were" },
         if *count == 1 { "it" } else { "them" },
         if *count == 1 { "it" } else { "them" }

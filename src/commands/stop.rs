@@ -138,9 +138,9 @@ pub(crate) async fn stop(ctx: &Ctx, name: &SessionName) -> Result<StopReport, Co
     }
 }
 
-/// A session whose backups are here: signal its runner, or close the run
-/// of a runner that died. `None` when nothing runs.
-async fn stop_local(
+/// A session whose backups are here: signal its runner and wait for its
+/// end, or close the run of a runner that died. `None` when nothing runs.
+pub(crate) async fn stop_local(
     ctx: &Ctx,
     name: &SessionName,
     files: &SessionFiles,
@@ -184,7 +184,7 @@ async fn stop_local(
 
 /// A session run elsewhere: ask through the API and follow its feed until
 /// the run ends. `None` when it is not running.
-async fn stop_remote(
+pub(crate) async fn stop_remote(
     ctx: &Ctx,
     session: &Session,
 ) -> Result<Option<(StopVia, RunEnd)>, CommandError> {

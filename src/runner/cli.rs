@@ -80,6 +80,10 @@ struct DetachedReport<'a> {
 
 /// `main` of `ao-new` (`Mode::New`) and `ao-resume` (`Mode::Resume`).
 pub fn main(mode: Mode) -> ExitCode {
+    // Started again as its own CLI's guardian?
+    if let Some(code) = crate::claude::guard::dispatch() {
+        return code;
+    }
     let (program, about) = match mode {
         Mode::New => ("ao-new", NEW_ABOUT),
         Mode::Resume => ("ao-resume", RESUME_ABOUT),

@@ -282,8 +282,10 @@ fn plan_worktree(
                     None => Ok(None),
                 };
             }
-            // A first run whose CLI never started left its worktree: reuse it.
+            // A first run whose CLI never started left its worktree: reuse it,
+            // unless git never finished making it.
             if let Some(worktree) = stored.filter(|w| w.path.is_dir()) {
+                worktree.check_whole(name)?;
                 return Ok(Some(PlannedWorktree {
                     worktree,
                     create: false,
@@ -351,23 +353,28 @@ pub async fn run(
     lock.end_left_behind();
     // Decide again under the lock, which no other runner of this session
     // can hold at the same time.
-    let (resume_id, mut meta) = plan(
-        *mode,
-        name,
-        &project,
-        known.as_ref(),
-        files.read_meta()?,
-        &now,
-    )?;
+    let stored = files.read_meta()?;
+    let had_meta = stored.is_some();
+    let (resume_id, mut meta) = plan(*mode, name, &project, known.as_ref(), stored, &now)?;
     meta.agent_name = agent_name.clone();
     if *mode == Mode::New {
         meta.parent_session_id = parent_session_id(&files.meta_path());
     }
     if let Some(planned) = worktree {
-        if planned.create {
-            worktree::create(&config.project_dir.value, &planned.worktree)?;
-        }
         meta.worktree = Some(planned.worktree);
+        if planned.create
+            && let Some(planned) = &meta.worktree
+        {
+            // Recorded first: a runner killed while git makes the worktree
+            // leaves a session the commands know, which `ao-clean` clears.
+            files.write_meta(&meta)?;
+            if let Err(e) = worktree::create(&config.project_dir.value, planned) {
+                if !had_meta {
+                    let _ = std::fs::remove_file(files.meta_path());
+                }
+                return Err(e.into());
+            }
+        }
     }
 
     // A run left open by a runner that died is closed first (we hold the

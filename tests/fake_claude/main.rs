@@ -215,6 +215,9 @@ impl Session {
         }
         let turn_limit = self.args.max_turns.filter(|max| sc.tools >= *max);
         for n in 1..=turn_limit.unwrap_or(sc.tools) {
+            if let Some(file) = &sc.children {
+                self.start_children(file);
+            }
             self.tool_call(&ctx, n);
         }
         if let Some(max) = turn_limit {
@@ -434,6 +437,46 @@ impl Session {
         }
         self.out
             .line(&proto::user_tool_result(ctx, &tool_use_id, n));
+    }
+
+    /// What a Bash command may leave running: a `sleep 3600` in a session of
+    /// its own that stays our child (Claude Code runs each command so), and
+    /// one double-forked away, an orphan at once (as `(server &)` does).
+    /// Their pids are appended to `file`.
+    fn start_children(&self, file: &str) {
+        use std::process::{Command, Stdio};
+        let own_session = Command::new("setsid")
+            .args(["sleep", "3600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(|child| child.id().to_string());
+        let orphan = Command::new("sh")
+            .args([
+                "-c",
+                "setsid sleep 3600 </dev/null >/dev/null 2>&1 & echo $!",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        let path = std::path::Path::new(self.shared.cwd()).join(file);
+        let written = own_session
+            .and_then(|a| orphan.map(|b| format!("{a}\n{b}\n")))
+            .and_then(|pids| {
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?
+                    .write_all(pids.as_bytes())
+            });
+        if let Err(e) = written {
+            self.shared.fail(
+                1,
+                &format!("cannot start children ({}): {e}", path.display()),
+            );
+        }
     }
 
     /// Waits for the `control_response` to `request_id`; exit 3 when none comes

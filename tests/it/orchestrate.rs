@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::support::http::kinds;
+use crate::support::procs::{Leftovers, alive, parent};
 use crate::support::project::{eventually, is_empty_dir};
 use crate::support::{Project, Running};
 
@@ -21,25 +22,6 @@ fn detach(env: &Project, name: &str, scenario: &str) -> i32 {
     let report: Value = serde_json::from_str(out.ok()).expect("json");
     assert_eq!(report["session_name"], name);
     report["pid"].as_i64().expect("pid") as i32
-}
-
-/// Whether process `pid` still runs (a zombie does not).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit(')').next()?.trim().chars().next()?;
-            Some(state != 'Z' && state != 'X')
-        })
-        .unwrap_or(false)
-}
-
-/// The pid of the fake CLI of session `name` (it puts it in its answer to `initialize`).
-fn cli_pid(env: &Project, name: &str) -> i32 {
-    env.backup_lines(name)
-        .iter()
-        .find_map(|line| line["response"]["response"]["pid"].as_i64())
-        .expect("the fake's pid in the backup") as i32
 }
 
 fn wait_json(env: &Project, args: &[&str]) -> (Option<i32>, Vec<Value>) {
@@ -328,7 +310,7 @@ async fn stop_through_the_api_from_another_project() {
 async fn stopping_a_dead_runners_run_closes_it_as_interrupted() {
     let env = Project::with_server();
     let runner = env.start_hanging("dead").await;
-    let cli = cli_pid(&env, "dead");
+    let cli = env.cli_pid("dead");
     let out = runner.stop(Signal::SIGKILL);
     assert_eq!(out.code, None);
     // The CLI died with its runner (parent-death signal): no orphan.
@@ -380,7 +362,7 @@ async fn a_runner_killed_mid_tool_call_takes_its_cli_along_and_wait_returns() {
         env.backup_text("k").contains("hook_callback")
     })
     .await;
-    let cli = cli_pid(&env, "k");
+    let cli = env.cli_pid("k");
     assert!(alive(cli));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     // ao-wait returns: the lock is free; the run is recorded as interrupted.
@@ -390,6 +372,89 @@ async fn a_runner_killed_mid_tool_call_takes_its_cli_along_and_wait_returns() {
     eventually("no CLI of that run to survive", async || !alive(cli)).await;
     let events = env.events("k").await;
     assert_eq!(events.last().unwrap()["reason"], "interrupted");
+}
+
+/// The pids a fake playing `children:FILE` wrote to FILE (in the project
+/// directory), once there are `count` of them; all of them go to `leftovers`.
+async fn tool_children(
+    env: &Project,
+    file: &str,
+    count: usize,
+    leftovers: &mut Leftovers,
+) -> Vec<i32> {
+    let path = env.dir.join(file);
+    let read = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect::<Vec<i32>>()
+    };
+    eventually("the tool's processes to start", async || {
+        read().len() >= count
+    })
+    .await;
+    let pids = read();
+    leftovers.watch(pids.iter().copied());
+    assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
+    pids
+}
+
+/// The process group the runner of `name` recorded for its CLI in the lock.
+fn recorded_group(env: &Project, name: &str) -> i32 {
+    let text = std::fs::read_to_string(env.backup(name, "lock")).expect("lock file");
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a CLI group in the lock")
+}
+
+#[tokio::test]
+async fn a_sigkilled_runners_tool_processes_end_with_it() {
+    let env = Project::with_server();
+    let mut leftovers = Leftovers::default();
+    let runner = detach(&env, "tk", "tools:1,children:pids.txt,hang");
+    let pids = tool_children(&env, "pids.txt", 2, &mut leftovers).await;
+    let cli = env.cli_pid("tk");
+    leftovers.watch([runner, cli]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    let killed = std::time::Instant::now();
+    // A tool's processes, in a session of their own or orphaned at once,
+    // do not wait for the next command on the session to end them.
+    eventually("no process of the tool to survive its runner", async || {
+        !pids.iter().any(|p| alive(*p)) && !alive(cli)
+    })
+    .await;
+    eprintln!(
+        "the tool's processes ended {} ms after the runner's SIGKILL",
+        killed.elapsed().as_millis()
+    );
+    let (code, list) = wait_json(&env, &["tk", "--timeout", "20"]);
+    assert_eq!(
+        (code, &list[0]["status"]),
+        (Some(1), &Value::from("interrupted"))
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_ends_takes_its_guardian_along_and_nothing_else() {
+    let env = Project::with_server();
+    let mut leftovers = Leftovers::default();
+    let runner = detach(&env, "calm", "tools:1,children:pids.txt,hang");
+    let pids = tool_children(&env, "pids.txt", 2, &mut leftovers).await;
+    leftovers.watch([runner, env.cli_pid("calm")]);
+    // The orphan was adopted by the run's guardian, the leader of the group
+    // the lock records, not by init.
+    let guardian = recorded_group(&env, "calm");
+    assert_eq!(parent(pids[1]), Some(guardian), "adopted by the guardian");
+    assert_ne!(guardian, env.cli_pid("calm"));
+    assert_eq!(env.ao("ao-stop", &["calm"], None).ok(), "calm: stopped");
+    eventually("the guardian to exit with its run", async || {
+        !alive(guardian)
+    })
+    .await;
+    // The normal path ends no process the CLI left running.
+    assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
 }
 
 #[tokio::test]

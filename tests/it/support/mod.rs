@@ -10,6 +10,7 @@ pub mod legacy_server;
 pub mod live;
 pub mod manager;
 pub mod mock_anthropic;
+pub mod procs;
 pub mod project;
 pub mod real_claude;
 
