@@ -33,5 +33,6 @@ mod server_api;
 mod server_bad_input;
 mod server_durability;
 mod server_live;
+mod sessions_spec;
 mod usage;
 mod worktree;
