@@ -52,6 +52,7 @@ pub fn dispatch() -> Option<ExitCode> {
 /// The runner's end of a guardian's lifeline: while it is open, the
 /// runner lives. Dropping it (or dying) makes the guardian end the CLI and
 /// all it started.
+#[derive(Debug)]
 pub struct Lifeline(#[allow(dead_code)] std::os::fd::OwnedFd);
 
 /// A guardian being started: both ends of its lifeline.
@@ -233,10 +234,11 @@ mod guardian {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => return pass_on(waitpid(cli, None)),
             }
-            // The runner never writes: readable means it is gone.
+            // The runner never writes: readable means it is gone, or
+            // wants the CLI killed.
             if fds[0].any().unwrap_or(false) {
                 end_all();
-                return ExitCode::SUCCESS;
+                return ExitCode::from(128 + Signal::SIGKILL as u8);
             }
             while let Ok(Some(_)) = children.read_signal() {}
             // Reap every child: the CLI, and the orphans handed to us.

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -78,19 +79,30 @@ pub struct ClaudeProcess {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     stderr: Option<JoinHandle<VecDeque<String>>>,
-    /// Held while the CLI runs under a guardian; dropped, the guardian ends
-    /// the CLI and everything it started.
-    _lifeline: Option<Lifeline>,
 }
 
 /// The CLI's process group, to signal it while its pipes are borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct Group(Option<Pid>);
+#[derive(Debug, Clone)]
+pub struct Group {
+    pid: Option<Pid>,
+    /// Held while the CLI runs under a guardian; dropped, the guardian ends
+    /// the CLI and everything it started.
+    lifeline: Arc<Mutex<Option<Lifeline>>>,
+}
 
 impl Group {
-    /// Sends `signal` to every process of the group.
-    pub fn signal(self, signal: Signal) {
-        if let Some(pid) = self.0 {
+    /// Sends `signal` to every process of the group. SIGKILL of a CLI under
+    /// a guardian is the guardian's to deal: it ends the CLI and whatever
+    /// its tools started (in sessions of their own, out of the group's
+    /// reach), and exits. A second SIGKILL reaches the group itself.
+    pub fn signal(&self, signal: Signal) {
+        if signal == Signal::SIGKILL
+            && let Ok(mut lifeline) = self.lifeline.lock()
+            && lifeline.take().is_some()
+        {
+            return;
+        }
+        if let Some(pid) = self.pid {
             let _ = kill(Pid::from_raw(-pid.as_raw()), signal);
         }
     }
@@ -161,14 +173,16 @@ impl ClaudeProcess {
         let stdin = child.stdin.take().ok_or_else(missing)?;
         let stdout = child.stdout.take().ok_or_else(missing)?;
         let stderr = child.stderr.take().ok_or_else(missing)?;
-        let group = Group(child.id().map(|id| Pid::from_raw(id as i32)));
+        let group = Group {
+            pid: child.id().map(|id| Pid::from_raw(id as i32)),
+            lifeline: Arc::new(Mutex::new(lifeline)),
+        };
         Ok(ClaudeProcess {
             child,
             group,
             stdin: Some(stdin),
             stdout: BufReader::with_capacity(256 * 1024, stdout),
             stderr: Some(tokio::spawn(collect_tail(stderr))),
-            _lifeline: lifeline,
         })
     }
 
@@ -219,13 +233,13 @@ impl ClaudeProcess {
 
     /// The CLI's process group.
     pub fn group(&self) -> Group {
-        self.group
+        self.group.clone()
     }
 
     /// The id of the CLI's process group: the pid of its guardian, or of
     /// the CLI itself when it runs without one.
     pub fn pid(&self) -> Option<u32> {
-        self.group.0.map(|p| p.as_raw() as u32)
+        self.group.pid.map(|p| p.as_raw() as u32)
     }
 
     /// Waits for the CLI to exit (stdin is closed first).

@@ -135,8 +135,8 @@ pub async fn converse(
                     break;
                 }
             },
-            _ = signals.int.recv() => state.interrupt(Signal::SIGINT, group),
-            _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, group),
+            _ = signals.int.recv() => state.interrupt(Signal::SIGINT, &group),
+            _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, &group),
             _ = signals.stop.recv() => state.stop(&mut cli).await,
             Some(()) = stop_rx.recv() => state.stop(&mut cli).await,
             _ = tokio::time::sleep_until(until) => {
@@ -204,7 +204,7 @@ struct State {
 }
 
 impl State {
-    fn interrupt(&mut self, sig: Signal, group: Group) {
+    fn interrupt(&mut self, sig: Signal, group: &Group) {
         if self.interrupted.is_some() {
             // A second signal: stop waiting.
             group.signal(Signal::SIGKILL);

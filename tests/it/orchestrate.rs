@@ -437,6 +437,24 @@ async fn a_sigkilled_runners_tool_processes_end_with_it() {
 }
 
 #[tokio::test]
+async fn a_cli_killed_after_ignoring_its_stop_takes_its_tools_along() {
+    let env = Project::with_server();
+    let mut leftovers = Leftovers::default();
+    // It ignores the interrupt and SIGTERM: the stop ends in SIGKILL.
+    let runner = detach(&env, "deaf", "tools:1,children:pids.txt,hang,deaf,noterm");
+    let pids = tool_children(&env, "pids.txt", 2, &mut leftovers).await;
+    let cli = env.cli_pid("deaf");
+    leftovers.watch([runner, cli]);
+    assert_eq!(env.ao("ao-stop", &["deaf"], None).ok(), "deaf: stopped");
+    // What its tools started, in sessions of their own, goes with it.
+    eventually(
+        "no process of the tool to outlive the killed CLI",
+        async || !pids.iter().any(|p| alive(*p)) && !alive(cli),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_run_that_ends_takes_its_guardian_along_and_nothing_else() {
     let env = Project::with_server();
     let mut leftovers = Leftovers::default();
