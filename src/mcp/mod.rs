@@ -273,8 +273,10 @@ impl AoMcp {
             Err(e) => return failure(e.to_string()),
         };
         let timeout = match p.timeout_seconds {
-            Some(t) if !(t.is_finite() && t > 0.0) => {
-                return failure(format!("timeout_seconds {t} is not a positive number"));
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                return failure(format!(
+                    "timeout_seconds {t} is not a number of seconds (0 or more)"
+                ));
             }
             Some(t) => t.min(MAX_WAIT_SECONDS),
             None => DEFAULT_WAIT_SECONDS,

@@ -328,7 +328,7 @@ async fn bad_input_is_a_tool_error_that_says_what_is_wrong() {
         (
             "wait_for_agent_sessions",
             json!({"session_names": ["a"], "timeout_seconds": -1}),
-            "not a positive number",
+            "not a number of seconds",
         ),
         (
             "list_agent_sessions",

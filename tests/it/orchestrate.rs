@@ -186,9 +186,8 @@ async fn bad_waits_are_usage_errors() {
     for (args, needle) in [
         (vec![], "NAME"),
         (vec!["../x"], "letters, digits"),
-        (vec!["one", "--timeout", "0"], "positive number"),
-        (vec!["one", "--timeout", "-3"], "positive number"),
-        (vec!["one", "--timeout", "soon"], "positive number"),
+        (vec!["one", "--timeout", "-3"], "number of seconds"),
+        (vec!["one", "--timeout", "soon"], "number of seconds"),
         (vec!["one", "ghost"], "no session named 'ghost'"),
     ] {
         let out = env.ao("ao-wait", &args, None);
@@ -201,6 +200,43 @@ async fn bad_waits_are_usage_errors() {
     assert_eq!(out.fails(1), "ao-stop: error: session 'one' is not running");
     let out = env.ao("ao-stop", &["ghost"], None);
     assert!(out.fails(1).contains("no session named 'ghost'"));
+}
+
+#[tokio::test]
+async fn sessions_that_are_not_running_end_at_once_whatever_the_timeout() {
+    let env = Project::with_server();
+    for name in ["a", "b", "c"] {
+        env.new_session(name, "x");
+    }
+    // Also one whose backups are elsewhere (followed through the API).
+    let elsewhere = Project::new(env.url());
+    elsewhere.new_session("far", "x");
+    for timeout in ["0.0001", "0"] {
+        let out = env.ao(
+            "ao-wait",
+            &["a", "b", "c", "far", "--timeout", timeout],
+            None,
+        );
+        assert_eq!(
+            out.ok(),
+            "a: completed\nb: completed\nc: completed\nfar: completed",
+            "--timeout {timeout}"
+        );
+        let (code, list) = wait_json(&env, &["c", "a", "--any", "--timeout", timeout]);
+        assert_eq!(code, Some(0), "{list:?}");
+        assert_eq!(list[0]["session_name"], "c");
+        assert_eq!(list[0]["status"], "completed");
+    }
+    // A run still going times out as before.
+    let runner = env.start_hanging("busy").await;
+    let (code, list) = wait_json(&env, &["a", "busy", "--timeout", "0"]);
+    assert_eq!(code, Some(124), "{list:?}");
+    assert_eq!(
+        (list[0]["status"].as_str(), list[1]["status"].as_str()),
+        (Some("completed"), Some("running"))
+    );
+    assert_eq!(env.ao("ao-stop", &["busy"], None).ok(), "busy: stopped");
+    assert_eq!(runner.wait().code, Some(143));
 }
 
 #[tokio::test]
