@@ -72,6 +72,20 @@ pub fn parse_args<T: clap::FromArgMatches>(
     })
 }
 
+/// `text` as one word of a shell command line: as it is when it needs no
+/// quoting, else in single quotes, so advice with a path can be pasted.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,@".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// Folds a message onto one line, so each failure is exactly one line.
 fn one_line(text: &str) -> String {
     text.trim()
@@ -96,4 +110,18 @@ pub mod exit {
     pub const SIGINT: u8 = 130;
     /// Stopped by SIGTERM.
     pub const SIGTERM: u8 = 143;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_they_need_it() {
+        assert_eq!(shell_word("/home/me/proj-1"), "/home/me/proj-1");
+        assert_eq!(shell_word("/home/me/my proj"), "'/home/me/my proj'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+    }
 }

@@ -24,7 +24,7 @@ use crate::backup::{
 use crate::claude::process::{ClaudeProcess, SpawnError, locate};
 use crate::client::{ClientError, SessionClient};
 use crate::config::{Config, Source};
-use crate::diag::Diag;
+use crate::diag::{Diag, shell_word};
 use crate::name::SessionName;
 use crate::record::Recorder;
 use crate::recover::close_last_run;
@@ -74,6 +74,18 @@ pub enum RunError {
     Running { name: String, pid: String },
     #[error(transparent)]
     Agent(#[from] AgentError),
+    #[error(
+        "session '{name}' runs agent '{agent}', which {}; pass the folder that defines it with --agents-dir DIR",
+        match dir {
+            Some(dir) => format!("is no longer in {}, where it was found", shell_word(&dir.to_string_lossy())),
+            None => "is not defined here".to_owned(),
+        }
+    )]
+    AgentGone {
+        name: String,
+        agent: String,
+        dir: Option<std::path::PathBuf>,
+    },
     #[error(transparent)]
     Setup(#[from] SetupError),
     #[error(transparent)]
@@ -100,6 +112,7 @@ impl RunError {
         match self {
             RunError::Worktree(e) if e.is_usage() => crate::diag::exit::USAGE,
             RunError::Agent(_)
+            | RunError::AgentGone { .. }
             | RunError::BaseWithoutWorktree
             | RunError::WorktreeOnResume { .. }
             | RunError::Setup(SetupError::AgentSwitch { .. })
@@ -166,6 +179,8 @@ pub struct Checked {
     api_up: bool,
     known: Option<Session>,
     agent_name: Option<String>,
+    /// The `--agents-dir` folder the agent came from.
+    agents_dir: Option<std::path::PathBuf>,
     prepared: setup::Prepared,
     worktree: Option<PlannedWorktree>,
     now: String,
@@ -220,6 +235,13 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             pid: files.lock_state()?.holder(),
         });
     }
+    // A resume not given --agents-dir searches the folder the agent came from.
+    let agents_dir = config.agents_dir.value.clone().or_else(|| {
+        stored
+            .as_ref()
+            .and_then(|m| m.agents_dir.clone())
+            .filter(|_| *mode == Mode::Resume)
+    });
     let recorded_agent = stored
         .and_then(|m| m.agent_name)
         .or_else(|| known.as_ref().and_then(|s| s.agent_name.clone()));
@@ -232,13 +254,23 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
     let agent = agent_name
         .as_deref()
         .map(|agent| {
-            Catalog::for_project(
-                &config.project_dir.value,
-                config.agents_dir.value.as_deref(),
-            )
-            .find(agent)
+            Catalog::for_project(&config.project_dir.value, agents_dir.as_deref())
+                .find(agent)
+                .map_err(|e| match e {
+                    AgentError::Unknown { .. } if *mode == Mode::Resume => RunError::AgentGone {
+                        name: name.to_string(),
+                        agent: agent.to_owned(),
+                        dir: agents_dir.clone(),
+                    },
+                    e => e.into(),
+                })
         })
         .transpose()?;
+    let agents_dir = agents_dir.filter(|_| {
+        agent
+            .as_ref()
+            .is_some_and(|a| a.level == crate::agents::Level::AgentsDir)
+    });
     let env_model = (config.model.source == Source::Env)
         .then(|| config.model.value.clone())
         .flatten();
@@ -256,6 +288,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         api_up,
         known,
         agent_name,
+        agents_dir,
         prepared,
         worktree,
         now,
@@ -334,6 +367,7 @@ pub async fn run(
         api_up,
         known,
         agent_name,
+        agents_dir,
         prepared,
         worktree,
         now,
@@ -359,6 +393,7 @@ pub async fn run(
         &now,
     )?;
     meta.agent_name = agent_name.clone();
+    meta.agents_dir = agents_dir;
     if *mode == Mode::New {
         meta.parent_session_id = parent_session_id(&files.meta_path());
     }
