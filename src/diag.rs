@@ -22,25 +22,25 @@ impl Diag {
 
     /// `<program>: error: <message>`
     pub fn error(&self, message: impl Display) {
-        eprintln!(
-            "{}: error: {}",
-            self.program,
-            one_line(&message.to_string())
-        );
+        self.line(&format!("error: {}", one_line(&message.to_string())));
     }
 
     /// `<program>: warning: <message>`
     pub fn warn(&self, message: impl Display) {
-        eprintln!(
-            "{}: warning: {}",
-            self.program,
-            one_line(&message.to_string())
-        );
+        self.line(&format!("warning: {}", one_line(&message.to_string())));
     }
 
     /// `<program>: <message>`
     pub fn note(&self, message: impl Display) {
-        eprintln!("{}: {}", self.program, one_line(&message.to_string()));
+        self.line(&one_line(&message.to_string()));
+    }
+
+    /// Writes `<program>: <text>`. A stderr nobody reads any more (the
+    /// caller went away) is no reason to stop: unlike `eprintln!`, this
+    /// never panics.
+    fn line(&self, text: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{}: {text}", self.program);
     }
 }
 
