@@ -48,6 +48,10 @@ pub enum CommandError {
         "the last run of session '{name}' was stopped before it produced a result; continue it with `ao-resume {name}`"
     )]
     Stopped { name: String },
+    #[error(
+        "the last run of session '{name}' was stopped before the CLI began the conversation; start it again with `ao-new {name}`"
+    )]
+    StoppedBeforeStart { name: String },
     #[error("the last run of session '{name}' failed: {error}")]
     RunFailed { name: String, error: String },
     #[error(

@@ -281,6 +281,41 @@ async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
 }
 
 #[tokio::test]
+async fn a_run_stopped_before_the_clis_init_line_is_started_again_with_ao_new() {
+    let env = Project::with_server();
+    // A CLI that never says init (nor reads its stdin): the stop ends it by SIGTERM.
+    let mute = env.scratch().join("mute-claude");
+    std::fs::write(&mute, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&mute, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = env.command("ao-new");
+    cmd.arg("early")
+        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &mute);
+    let runner = Running::start(cmd, Some("task"));
+    eventually("the run to hold its lock", async || {
+        std::fs::read_to_string(env.backup("early", "lock")).is_ok_and(|l| l.lines().count() == 2)
+    })
+    .await;
+    assert_eq!(env.ao("ao-stop", &["early"], None).ok(), "early: stopped");
+    let out = runner.wait();
+    assert_eq!(out.code, Some(143), "{out:?}");
+    // Every piece of advice agrees: there is no conversation to resume.
+    assert!(out.stderr.contains("`ao-new early`"), "{out:?}");
+    let line = env
+        .ao("ao-get-result", &["early"], None)
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("`ao-new early`"), "{line}");
+    for advice in [&out.stderr, &line] {
+        assert!(!advice.contains("ao-resume"), "{advice}");
+    }
+    let resume = env.run("ao-resume", &["early"], "go on", "plain");
+    assert!(resume.fails(1).contains("`ao-new early`"), "{resume:?}");
+    // And the advice works.
+    let again = env.run("ao-new", &["early"], "again", "plain");
+    assert_eq!(again.ok(), "fake answer to: again");
+}
+
+#[tokio::test]
 async fn a_cli_that_ignores_the_interrupt_gets_sigterm_then_sigkill() {
     let env = Project::with_server();
     let deaf = env.spawn("ao-new", &["deaf"], "x", "hang,deaf");
