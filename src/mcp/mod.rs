@@ -350,7 +350,10 @@ impl AoMcp {
                 let outcome = commands::clean::clean_all(ctx, false, |line| {
                     lines.push(match line {
                         Ok(deleted) => deleted.to_owned(),
-                        Err(kept) => format!("Kept {kept}"),
+                        Err(kept) => format!(
+                            "Kept session {}",
+                            kept.strip_prefix("skipped ").unwrap_or(kept)
+                        ),
                     })
                 })
                 .await;

@@ -449,6 +449,61 @@ async fn a_client_that_goes_away_mid_run_leaves_the_run_to_finish_and_be_recorde
 }
 
 #[tokio::test]
+async fn deleting_a_running_session_advises_tools_not_flags() {
+    let p = Project::with_server();
+    let (session, _) = connect(&p, "hang").await;
+    p.new_session("done", "x");
+    let (failed, answer) = call(
+        &session,
+        "start_agent_session",
+        json!({"session_name": "busy", "prompt": "p", "async": true}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    let (failed, answer) = call(
+        &session,
+        "delete_agent_session",
+        json!({"session_name": "busy"}),
+    )
+    .await;
+    assert!(failed, "{answer}");
+    assert_eq!(answer.lines().count(), 1, "{answer}");
+    assert!(
+        answer.contains("is running") && answer.contains("stop_agent_session"),
+        "{answer}"
+    );
+    assert!(!answer.contains("--"), "no flag a tool lacks: {answer}");
+    let (failed, answer) = call(&session, "delete_all_agent_sessions", json!({})).await;
+    assert!(failed, "{answer}");
+    let lines: Vec<&str> = answer.lines().collect();
+    assert_eq!(lines.len(), 3, "{answer}");
+    assert!(lines[0].starts_with("Deleted session done"), "{answer}");
+    assert!(lines[1].starts_with("Kept session 'busy': "), "{answer}");
+    assert!(lines[2].contains("stop_agent_session"), "{answer}");
+    assert!(!answer.contains("--"), "no flag a tool lacks: {answer}");
+    assert!(!answer.contains("Kept skipped"), "{answer}");
+    // The advice works.
+    let (failed, answer) = call(
+        &session,
+        "stop_agent_session",
+        json!({"session_name": "busy"}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    let (failed, answer) = call(
+        &session,
+        "delete_agent_session",
+        json!({"session_name": "busy"}),
+    )
+    .await;
+    assert!(
+        !failed && answer.starts_with("Deleted session busy"),
+        "{answer}"
+    );
+    session.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn wait_seconds_blocks_until_the_run_ends() {
     let p = Project::with_server();
     let (session, _) = connect(&p, "tools:2,slow:200").await;
