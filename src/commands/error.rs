@@ -28,7 +28,7 @@ pub enum CommandError {
         project: String,
         dirs: Vec<String>,
     },
-    #[error("session '{name}' is still running; wait until `ao-status {name}` says finished")]
+    #[error("session '{name}' is still running; wait for its run to end with `ao-wait {name}`")]
     Running { name: String },
     #[error("no session named '{name}' in {project} (nor a unique one elsewhere)")]
     UnknownName { name: String, project: String },

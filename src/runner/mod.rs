@@ -69,9 +69,18 @@ pub enum RunError {
     #[error("there is no session named '{name}' in {project}; start one with `ao-new {name}`")]
     Unknown { name: String, project: String },
     #[error(
-        "session '{name}' is running (runner pid {pid}); wait for it (`ao-status {name}`) before resuming"
+        "session '{name}' is running (runner pid {pid}); {}",
+        if *mode == Mode::New {
+            format!("give the new session another name, or wait for this one with `ao-wait {name}` and continue it with `ao-resume {name}`")
+        } else {
+            format!("wait for its run to end with `ao-wait {name}`, then resume it")
+        }
     )]
-    Running { name: String, pid: String },
+    Running {
+        name: String,
+        pid: String,
+        mode: Mode,
+    },
     #[error(transparent)]
     Agent(#[from] AgentError),
     #[error(
@@ -226,15 +235,17 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         None
     };
     let now = now_rfc3339();
+    // A running session first: its run decides what can be done next.
+    if let state @ LockState::Held(_) = files.lock_state()? {
+        return Err(RunError::Running {
+            name: name.to_string(),
+            pid: state.holder(),
+            mode: *mode,
+        });
+    }
     let stored = files.read_meta()?;
     let stored_worktree = stored.as_ref().and_then(|m| m.worktree.clone());
     let (resume_id, _) = plan(*mode, name, &project, known.as_ref(), stored.clone(), &now)?;
-    if let LockState::Held(_) = files.lock_state()? {
-        return Err(RunError::Running {
-            name: name.to_string(),
-            pid: files.lock_state()?.holder(),
-        });
-    }
     // A resume not given --agents-dir searches the folder the agent came from.
     let agents_dir = config.agents_dir.value.clone().or_else(|| {
         stored
@@ -378,6 +389,7 @@ pub async fn run(
             return Err(RunError::Running {
                 name: name.to_string(),
                 pid: state.holder(),
+                mode: *mode,
             });
         }
     };

@@ -110,7 +110,7 @@ async fn a_running_session_is_running_until_its_run_ends() {
     let line = p.ao("ao-get-result", &["h1"], None).fails(1).to_owned();
     assert_eq!(
         line,
-        "ao-get-result: error: session 'h1' is still running; wait until `ao-status h1` says finished"
+        "ao-get-result: error: session 'h1' is still running; wait for its run to end with `ao-wait h1`"
     );
     assert_eq!(runner.stop(Signal::SIGTERM).code, Some(143));
     assert_eq!(p.ao("ao-status", &["h1"], None).ok(), "finished");

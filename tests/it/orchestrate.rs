@@ -132,6 +132,35 @@ async fn everything_that_can_be_refused_is_refused_in_the_foreground() {
 }
 
 #[tokio::test]
+async fn a_running_name_is_refused_with_advice_that_fits_new_and_resume() {
+    let env = Project::with_server();
+    let runner = env.start_hanging("busy").await;
+    for detach in [false, true] {
+        let mut args = vec!["busy"];
+        if detach {
+            args.push("--detach");
+        }
+        let out = env.run("ao-new", &args, "x", "plain");
+        let line = out.fails(1);
+        assert!(
+            line.contains("session 'busy' is running")
+                && line.contains("another name")
+                && line.contains("`ao-wait busy`"),
+            "{line}"
+        );
+        assert!(!line.contains("before resuming"), "{line}");
+        let out = env.run("ao-resume", &args, "x", "plain");
+        let line = out.fails(1);
+        assert!(
+            line.contains("session 'busy' is running") && line.contains("`ao-wait busy`"),
+            "{line}"
+        );
+    }
+    assert_eq!(env.ao("ao-stop", &["busy"], None).ok(), "busy: stopped");
+    assert_eq!(runner.wait().code, Some(143));
+}
+
+#[tokio::test]
 async fn wait_for_all_for_any_and_until_a_timeout() {
     let env = Project::with_server();
     detach(&env, "slow", "tools:3,slow:200");
