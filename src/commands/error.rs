@@ -4,7 +4,7 @@
 use crate::backup::BackupError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
-use crate::diag::exit;
+use crate::diag::{exit, shell_word};
 use crate::name::NameError;
 use crate::sync::SyncError;
 use crate::worktree::WorktreeError;
@@ -21,7 +21,7 @@ pub enum CommandError {
     #[error(
         "no session named '{name}' in {project}, and {} other projects have one ({}); choose one with --project-dir DIR",
         dirs.len(),
-        dirs.join(", ")
+        dirs.iter().map(|d| shell_word(d)).collect::<Vec<_>>().join(", ")
     )]
     Ambiguous {
         name: String,

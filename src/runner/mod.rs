@@ -216,7 +216,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             diag.note(format!(
                 "started the session manager at {} (log: {})",
                 client.base_url(),
-                log.display()
+                shell_word(&log.to_string_lossy())
             ));
             true
         }
