@@ -49,7 +49,7 @@ struct StopArgs {
     /// Session name: 1-60 letters, digits, '-' or '_'
     name: String,
 
-    /// Print {"session_name","session_id","via","status","reason","exit_code","result","error"}
+    /// Print {"session_name","session_id","via","status","reason","exit_code" (the CLI's),"runner_exit_code" (ao-new's: 143 when stopped),"result","error"}
     #[arg(long)]
     json: bool,
 

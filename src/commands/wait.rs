@@ -53,7 +53,7 @@ struct WaitArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_hyphen_values = true)]
     timeout: Option<f64>,
 
-    /// Print one JSON array of {session_name, status, reason, exit_code, result, error} at the end
+    /// Print one JSON array of {session_name, session_id, status, reason, exit_code (the CLI's), runner_exit_code (ao-new's: 0, 1, 130, 143), result, error} at the end
     #[arg(long)]
     json: bool,
 
@@ -211,13 +211,7 @@ pub(crate) async fn wait(
             entries.push(WaitEntry {
                 session_name: target.name.to_string(),
                 session_id: target.session_id.clone(),
-                end: RunEnd {
-                    status: "running".to_owned(),
-                    reason: None,
-                    exit_code: None,
-                    result: None,
-                    error: None,
-                },
+                end: RunEnd::running(),
             });
         }
     }

@@ -269,7 +269,7 @@ impl AoMcp {
     }
 
     #[tool(
-        description = "Wait until the named sessions' runs end (any=true: the first one) or timeout_seconds pass (default 1800). The way to collect sessions started with async=true. Answers JSON: one entry per session {session_name, session_id, status (completed, error, interrupted, stopped, or running if still going), reason, exit_code, result, error}, and timed_out."
+        description = "Wait until the named sessions' runs end (any=true: the first one) or timeout_seconds pass (default 1800). The way to collect sessions started with async=true. Answers JSON: one entry per session {session_name, session_id, status (completed, error, interrupted, stopped, or running if still going), reason, exit_code (the CLI's), runner_exit_code (the run's: 0 completed, 1 error, 143 stopped), result, error}, and timed_out."
     )]
     async fn wait_for_agent_sessions(&self, Parameters(p): Parameters<WaitParams>) -> ToolResult {
         let names = match p

@@ -194,11 +194,17 @@ async fn wait_for_all_for_any_and_until_a_timeout() {
             .contains("API Error: 400")
     );
     assert_eq!(list[0]["exit_code"], 1);
+    assert_eq!(list[0]["runner_exit_code"], 1);
     // A timeout: 124, and the run still going is listed as running.
     let (code, list) = wait_json(&env, &["hangs", "quick", "--timeout", "0.3"]);
     assert_eq!(code, Some(124));
     assert_eq!(list[0]["session_name"], "quick");
+    assert_eq!(
+        (&list[0]["exit_code"], &list[0]["runner_exit_code"]),
+        (&Value::from(0), &Value::from(0))
+    );
     assert_eq!(list[1]["status"], "running");
+    assert_eq!(list[1]["runner_exit_code"], Value::Null);
     let out = env.ao("ao-wait", &["hangs", "--timeout", "0.2"], None);
     assert_eq!(out.code, Some(124));
     assert!(
@@ -278,6 +284,14 @@ async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
     assert_eq!(report["via"], "signal");
     let out = runner.wait();
     assert_eq!(out.code, Some(143), "{out:?}");
+    // Which exit code is which: the CLI's, as recorded, and the runner's.
+    assert_eq!(
+        (&report["exit_code"], &report["runner_exit_code"]),
+        (&Value::from(1), &Value::from(143)),
+        "{report}"
+    );
+    let (_, list) = wait_json(&env, &["h"]);
+    assert_eq!(list[0]["runner_exit_code"], 143, "{list:?}");
     assert!(out.stderr.contains("stopped on request"), "{out:?}");
     // The CLI was asked through the control protocol, and ended its turn.
     let stdin = env.fake_stdin(0);
