@@ -67,7 +67,8 @@ pub fn parse_args<T: clap::FromArgMatches>(
             .collect();
         let text = paragraph.join(" ");
         let text = text.strip_prefix("error: ").unwrap_or(&text);
-        diag.error(format!("{text} (see {} --help)", diag.program()));
+        let near = did_you_mean(&err).unwrap_or_default();
+        diag.error(format!("{text}{near} (see {} --help)", diag.program()));
         std::process::ExitCode::from(exit::USAGE)
     })
 }
@@ -84,6 +85,25 @@ pub fn shell_word(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
     }
+}
+
+/// `; did you mean '--json'?` for a mistyped flag, value or subcommand,
+/// from clap's suggestions (which its usage paragraph would show apart).
+fn did_you_mean(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let near = [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+        ContextKind::SuggestedSubcommand,
+    ]
+    .into_iter()
+    .find_map(|kind| match err.get(kind)? {
+        ContextValue::String(one) => Some(vec![one.clone()]),
+        ContextValue::Strings(some) if !some.is_empty() => Some(some.clone()),
+        _ => None,
+    })?;
+    let quoted: Vec<String> = near.iter().map(|n| format!("'{n}'")).collect();
+    Some(format!("; did you mean {}?", quoted.join(" or ")))
 }
 
 /// Folds a message onto one line, so each failure is exactly one line.

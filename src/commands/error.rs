@@ -6,6 +6,7 @@ use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::diag::{exit, shell_word};
 use crate::name::NameError;
+use crate::suggest::did_you_mean;
 use crate::sync::SyncError;
 use crate::worktree::WorktreeError;
 
@@ -16,8 +17,13 @@ pub enum CommandError {
     Name(#[from] NameError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("no session named '{name}' in {project}")]
-    Unknown { name: String, project: String },
+    #[error("no session named '{name}' in {project}{}", did_you_mean(near))]
+    Unknown {
+        name: String,
+        project: String,
+        /// The project's session with the nearest name.
+        near: Option<String>,
+    },
     #[error(
         "no session named '{name}' in {project}, and {} other projects have one ({}); choose one with --project-dir DIR",
         dirs.len(),
@@ -30,8 +36,15 @@ pub enum CommandError {
     },
     #[error("session '{name}' is still running; wait for its run to end with `ao-wait {name}`")]
     Running { name: String },
-    #[error("no session named '{name}' in {project} (nor a unique one elsewhere)")]
-    UnknownName { name: String, project: String },
+    #[error(
+        "no session named '{name}' in {project} (nor a unique one elsewhere){}",
+        did_you_mean(near)
+    )]
+    UnknownName {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
     #[error("gave up after {seconds}s waiting for: {}", names.join(", "))]
     TimedOut { seconds: f64, names: Vec<String> },
     #[error("not every run completed: {}", ended.join(", "))]

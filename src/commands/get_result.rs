@@ -16,7 +16,7 @@ use crate::record::TRUNCATION_MARK;
 use crate::wire::{Session, SessionStatus};
 
 use super::local::{Answer, LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
-use super::lookup::{Found, Scope, find, warn_if_unsynced};
+use super::lookup::{Found, Scope, find, unknown, warn_if_unsynced};
 use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-get-result";
@@ -83,10 +83,7 @@ pub(crate) async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport
     let found = find(ctx, name, Scope::AnyProject).await?;
     warn_if_unsynced(ctx, name, &found);
     match found {
-        None => Err(CommandError::Unknown {
-            name: name.to_string(),
-            project: ctx.project().to_owned(),
-        }),
+        None => Err(unknown(ctx, name).await),
         Some(Found::Api {
             session,
             files: Some(files),

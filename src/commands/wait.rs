@@ -21,7 +21,7 @@ use crate::name::SessionName;
 use crate::wire::SessionStatus;
 
 use super::local::{RunEnd, lock_freed, settled_end};
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, near};
 use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-wait";
@@ -236,6 +236,7 @@ async fn target(ctx: &Ctx, name: &SessionName) -> Result<Target, CommandError> {
         None => Err(CommandError::UnknownName {
             name: name.to_string(),
             project: ctx.project().to_owned(),
+            near: near(ctx, name).await,
         }),
         Some(Found::Backup { files, meta }) => {
             target(meta.and_then(|m| m.session_id), Watch::Lock(files))

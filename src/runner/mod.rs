@@ -66,8 +66,16 @@ pub enum RunError {
         "a session named '{name}' already exists in {project}; continue it with `ao-resume {name}`, or remove it with `ao-clean {name}`"
     )]
     Exists { name: String, project: String },
-    #[error("there is no session named '{name}' in {project}; start one with `ao-new {name}`")]
-    Unknown { name: String, project: String },
+    #[error(
+        "there is no session named '{name}' in {project}{}; start one with `ao-new {name}`",
+        crate::suggest::did_you_mean(near)
+    )]
+    Unknown {
+        name: String,
+        project: String,
+        /// The project's session with the nearest name.
+        near: Option<String>,
+    },
     #[error(
         "session '{name}' is running (runner pid {pid}); {}",
         if *mode == Mode::New {
@@ -245,7 +253,24 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
     }
     let stored = files.read_meta()?;
     let stored_worktree = stored.as_ref().and_then(|m| m.worktree.clone());
-    let (resume_id, _) = plan(*mode, name, &project, known.as_ref(), stored.clone(), &now)?;
+    let (resume_id, _) = match plan(*mode, name, &project, known.as_ref(), stored.clone(), &now) {
+        Err(RunError::Unknown { name, project, .. }) => {
+            let near = crate::suggest::near_session(
+                &client,
+                &project,
+                &config.sessions_dir.value,
+                &name,
+                api_up,
+            )
+            .await;
+            return Err(RunError::Unknown {
+                name,
+                project,
+                near,
+            });
+        }
+        planned => planned?,
+    };
     // A resume not given --agents-dir searches the folder the agent came from.
     let agents_dir = config.agents_dir.value.clone().or_else(|| {
         stored
@@ -574,6 +599,7 @@ fn plan(
                 return Err(RunError::Unknown {
                     name: name.to_string(),
                     project: project.to_owned(),
+                    near: None,
                 });
             };
             // The backups know what the CLI calls the conversation now.

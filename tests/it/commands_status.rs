@@ -264,3 +264,49 @@ fn read_only_queries_need_no_write_access_to_the_sessions_folder() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_mistyped_flag_or_session_name_gets_a_did_you_mean() {
+    let p = Project::with_server();
+    let line = p.ao("ao-status", &["x", "--jsn"], None).fails(2).to_owned();
+    assert!(line.contains("did you mean '--json'?"), "{line}");
+    let line = p
+        .ao("ao-usage", &["--by", "projct"], None)
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("did you mean 'project'?"), "{line}");
+    let line = p
+        .run("ao-new", &["x", "--agnet", "a"], "task", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("did you mean '--agent'?"), "{line}");
+
+    p.new_session("reviewer-1", "x");
+    let hint = "did you mean 'reviewer-1'?";
+    for (program, code) in [
+        ("ao-get-result", 1),
+        ("ao-stop", 1),
+        ("ao-clean", 1),
+        ("ao-wait", 2),
+    ] {
+        let out = p.ao(program, &["revewer-1"], None);
+        let line = out.fails(code);
+        assert!(
+            line.contains("no session named 'revewer-1'") && line.contains(hint),
+            "{program}: {line}"
+        );
+    }
+    let line = p
+        .run("ao-resume", &["reveiwer-1"], "more", "plain")
+        .fails(1)
+        .to_owned();
+    assert!(line.contains(hint), "{line}");
+    // ao-status answers the question, and says the near name on stderr.
+    let out = p.ao("ao-status", &["Reviewer-1"], None);
+    assert_eq!(out.stdout, "not_existent\n");
+    assert!(out.stderr.contains(hint), "{out:?}");
+    // Nothing near: no hint.
+    let line = p.ao("ao-get-result", &["zzz"], None).fails(1).to_owned();
+    assert!(!line.contains("did you mean"), "{line}");
+    assert_eq!(p.ao("ao-status", &["zzz"], None).ok(), "not_existent");
+}
