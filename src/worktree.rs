@@ -195,7 +195,7 @@ pub fn plan(
 pub fn create(project_dir: &Path, worktree: &Worktree) -> Result<(), WorktreeError> {
     exclude(project_dir)?;
     if let Some(parent) = worktree.path.parent() {
-        crate::private::create_dir_all(parent).map_err(|e| WorktreeError::Git {
+        crate::ignored_dir::create(parent, true).map_err(|e| WorktreeError::Git {
             what: "worktree add".to_owned(),
             detail: format!("{}: {e}", parent.display()),
         })?;

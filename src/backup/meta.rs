@@ -71,7 +71,7 @@ impl SessionFiles {
 }
 
 fn read_meta_file(path: &Path) -> Result<Option<Meta>, BackupError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::bounded::read(path, crate::bounded::SETTINGS) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(BackupError::new(path, e)),

@@ -1,5 +1,6 @@
 //! The Claude Code CLI: its stream-json protocol and the child process.
 
+pub mod figures;
 pub mod launch;
 pub mod process;
 

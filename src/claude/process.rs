@@ -182,15 +182,30 @@ impl ClaudeProcess {
     }
 
     /// Reads the next stdout line into `buf` (without its newline); false at
-    /// end of output. Lines of any length are read whole.
+    /// end of output. A line longer than [`crate::bounded::LINE`] is an
+    /// error: no backup could keep it whole.
     pub async fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<bool> {
         buf.clear();
-        let n = self.stdout.read_until(b'\n', buf).await?;
+        let limit = crate::bounded::LINE as u64 + 1;
+        let n = (&mut self.stdout)
+            .take(limit)
+            .read_until(b'\n', buf)
+            .await?;
         if n == 0 {
             return Ok(false);
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
+        }
+        if buf.len() > crate::bounded::LINE {
+            buf.clear();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "claude printed a line longer than {}, the most a backup keeps",
+                    crate::bounded::size(crate::bounded::LINE as u64)
+                ),
+            ));
         }
         Ok(true)
     }

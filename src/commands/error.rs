@@ -117,6 +117,11 @@ impl CommandError {
                 exit::USAGE
             }
             CommandError::TimedOut { .. } => exit::TIMEOUT,
+            CommandError::Backup(e) | CommandError::Sync(SyncError::Backup(e))
+                if e.is_too_large() =>
+            {
+                exit::USAGE
+            }
             CommandError::Client(ClientError::BadUrl(_)) => exit::USAGE,
             _ => exit::FAILED,
         }

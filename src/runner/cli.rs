@@ -2,7 +2,7 @@
 //! prompt, run (here, or detached), and turn the outcome into stdout,
 //! stderr and an exit code.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -115,11 +115,9 @@ fn request(mode: Mode, args: &RunnerCli) -> Result<(RunRequest, Config), String>
     }
     let prompt = if args.detached_child {
         // The whole prompt, as the caller read it (its -p included).
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
+        let bytes = crate::bounded::read_all(std::io::stdin().lock(), crate::bounded::PROMPT)
             .map_err(|e| format!("cannot read the prompt: {e}"))?;
-        text
+        String::from_utf8(bytes).map_err(|_| "the prompt is not valid UTF-8".to_owned())?
     } else {
         read_prompt(args.prompt.clone()).map_err(|e| e.to_string())?
     };

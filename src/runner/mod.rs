@@ -45,7 +45,7 @@ fn parent_session_id(own_meta: &std::path::Path) -> Option<String> {
     if path == own_meta {
         return None;
     }
-    let text = std::fs::read(&path).ok()?;
+    let text = crate::bounded::read(&path, crate::bounded::SETTINGS).ok()?;
     serde_json::from_slice::<Meta>(&text).ok()?.session_id
 }
 
@@ -128,6 +128,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Worktree(e) if e.is_usage() => crate::diag::exit::USAGE,
+            RunError::Backup(e) if e.is_too_large() => crate::diag::exit::USAGE,
             RunError::Agent(_)
             | RunError::AgentGone { .. }
             | RunError::BaseWithoutWorktree
@@ -452,6 +453,8 @@ pub async fn run(
         &mut lines,
         config.legacy_events.value,
     )?;
+    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
+    recorder.catch_up(&lines);
     drop(lines);
     let api_says_running = known
         .as_ref()
@@ -460,8 +463,8 @@ pub async fn run(
         reporter.send(stale.for_api(known.is_some(), config.legacy_events.value));
     }
     files.write_meta(&meta)?;
-    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
     let opening = UserMessageLine {
+        run_id: Some(crate::record::new_run_id()),
         timestamp: now,
         content: prompt.to_owned(),
         project_dir: project.clone(),
@@ -658,6 +661,11 @@ fn judge(c: &drive::Conversation) -> Outcome {
     }
     if c.stopped {
         return Outcome::Stopped;
+    }
+    if let Some(why) = &c.unreadable {
+        return Outcome::Failed {
+            message: format!("{why}; the run was ended"),
+        };
     }
     let code = c.exit.code();
     let tail = c.exit.stderr_summary();

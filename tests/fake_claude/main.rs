@@ -3,6 +3,7 @@
 //! See `tests/fake_claude/README.md` for the scenarios and environment variables.
 
 mod args;
+mod ledger;
 mod proto;
 mod runtime;
 mod scenario;
@@ -29,7 +30,7 @@ fn main() {
         }
     };
     if args.version {
-        println!("{} (Claude Code fake)", proto::VERSION);
+        println!("{} (Claude Code fake)", ledger::release());
         return;
     }
     let cwd = match std::env::current_dir() {
@@ -65,6 +66,8 @@ struct Session {
     session_id: Option<String>,
     /// Interrupt requests go unanswered (the `deaf` scenario).
     deaf: bool,
+    /// What the conversation spent before this run, and after.
+    ledger: ledger::Ledger,
 }
 
 /// A stdin line, parsed.
@@ -86,6 +89,7 @@ impl Session {
             pre_hook_callback_id: None,
             session_id: None,
             deaf: false,
+            ledger: ledger::Ledger::new(None, None, ""),
         }
     }
 
@@ -181,6 +185,11 @@ impl Session {
                 );
             }
         }
+        self.ledger = ledger::Ledger::new(
+            state_dir.as_ref(),
+            self.args.resume.as_deref(),
+            &ctx.session_id,
+        );
         self.out.line(&proto::system_init(&ctx));
         self.out.after_init = true;
         self.session_id = Some(ctx.session_id.clone());
@@ -210,8 +219,9 @@ impl Session {
         }
         if let Some(max) = turn_limit {
             // As the real CLI: the turn that would exceed the limit ends the run.
-            self.out
-                .line(&proto::max_turns_result(&ctx, max, self.elapsed_ms()));
+            let mut result = proto::max_turns_result(&ctx, max, self.elapsed_ms());
+            self.ledger.report(&mut result, |_| {});
+            self.out.line(&result);
             self.drain();
             self.shared.finish(1)
         }
@@ -246,7 +256,9 @@ impl Session {
                 if let Some(doc) = structured {
                     result["structured_output"] = doc;
                 }
-                self.override_result(&mut result);
+                let shared = &self.shared;
+                self.ledger
+                    .report(&mut result, |r| override_result(shared, r));
                 self.out.line(&result);
                 self.drain();
                 self.shared.finish(sc.exit_code.unwrap_or(0))
@@ -254,8 +266,9 @@ impl Session {
             Ending::Error => {
                 let text = "API Error: 400 fake: prompt rejected";
                 self.out.line(&proto::synthetic_error_assistant(&ctx, text));
-                self.out
-                    .line(&proto::result(&ctx, text, true, turns, self.elapsed_ms()));
+                let mut result = proto::result(&ctx, text, true, turns, self.elapsed_ms());
+                self.ledger.report(&mut result, |_| {});
+                self.out.line(&result);
                 self.drain();
                 self.shared.finish(sc.exit_code.unwrap_or(1))
             }
@@ -444,24 +457,6 @@ impl Session {
         }
     }
 
-    /// `FAKE_CLAUDE_RESULT`, a JSON object, replaces fields of the result
-    /// line (cost, usage, turns...): known or broken figures for tests.
-    fn override_result(&self, result: &mut Value) {
-        let Ok(text) = std::env::var("FAKE_CLAUDE_RESULT") else {
-            return;
-        };
-        match serde_json::from_str::<serde_json::Map<String, Value>>(&text) {
-            Ok(fields) => {
-                for (key, value) in fields {
-                    result[key] = value;
-                }
-            }
-            Err(e) => self
-                .shared
-                .fail(1, &format!("FAKE_CLAUDE_RESULT is not a JSON object: {e}")),
-        }
-    }
-
     /// After the result: read stdin until EOF.
     fn drain(&self) {
         while let Some(Msg::Json(v)) = self.next(None) {
@@ -537,6 +532,22 @@ fn big_text(len: usize) -> String {
         text.push('x');
     }
     text
+}
+
+/// `FAKE_CLAUDE_RESULT`, a JSON object, replaces fields of the result
+/// line (cost, usage, turns...): known or broken figures for tests.
+fn override_result(shared: &Shared, result: &mut Value) {
+    let Ok(text) = std::env::var("FAKE_CLAUDE_RESULT") else {
+        return;
+    };
+    match serde_json::from_str::<serde_json::Map<String, Value>>(&text) {
+        Ok(fields) => {
+            for (key, value) in fields {
+                result[key] = value;
+            }
+        }
+        Err(e) => shared.fail(1, &format!("FAKE_CLAUDE_RESULT is not a JSON object: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ mod support;
 
 mod agents;
 mod agents_real;
+mod backup_edits;
+mod bounded_reads;
 mod commands_clean;
 mod commands_fallback;
 mod commands_list;
@@ -20,6 +22,7 @@ mod mcp;
 mod mcp_real;
 mod openapi;
 mod orchestrate;
+mod own_figures;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

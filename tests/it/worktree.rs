@@ -46,14 +46,12 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// What `git status` says of the main checkout, leaving out the backups
-/// folder (which is not the worktrees' doing).
+/// What `git status` says of the main checkout (the backups folder ignores
+/// itself, so it is never in it).
 fn main_status(p: &Project) -> String {
     git(&p.dir, &["status", "--porcelain", "--untracked-files=all"])
-        .lines()
-        .filter(|l| !l.contains(".agent-orchestrator/agent-sessions/"))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .trim_end()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -476,4 +474,41 @@ async fn an_mcp_start_with_worktree_edits_on_its_own_branch() {
     assert!(failed && answer.contains("no-such-ref"), "{answer}");
     assert!(!worktree_of(&p, "bad-base").exists());
     session.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn backups_and_worktrees_ignore_themselves_and_agents_stay_visible() {
+    let p = Project::with_server();
+    repository(&p);
+    assert_eq!(p.run("ao-new", &["plain"], "hi", "plain").code, Some(0));
+    let out = p.run("ao-new", &["apart", "--worktree"], "hi", "plain");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        main_status(&p),
+        "",
+        "nothing of ours is one `git add -A` away"
+    );
+    // Even where the repository's own exclude file lacks the worktrees
+    // (another clone of the project, a user who reset it).
+    let exclude = p.dir.join(".git/info/exclude");
+    std::fs::write(&exclude, "").unwrap();
+    assert_eq!(main_status(&p), "");
+    // Agent definitions are the project's, for git to see.
+    let agent = p.dir.join(".agent-orchestrator/agents/reviewer");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("agent.json"), r#"{"name":"reviewer"}"#).unwrap();
+    assert_eq!(
+        main_status(&p),
+        "?? .agent-orchestrator/agents/reviewer/agent.json"
+    );
+    // A backups folder of an earlier release gets its ignore file on the next run.
+    let ignore = p.sessions_dir().join(".gitignore");
+    std::fs::remove_file(&ignore).unwrap();
+    assert!(main_status(&p).contains("agent-sessions/plain.jsonl"));
+    assert_eq!(
+        p.run("ao-resume", &["plain"], "again", "plain").code,
+        Some(0)
+    );
+    assert!(ignore.is_file());
+    assert!(!main_status(&p).contains("agent-sessions"));
 }

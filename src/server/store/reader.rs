@@ -10,7 +10,7 @@ use super::ops::with_id;
 use super::{StoreError, Synchronous, open_connection};
 use crate::wire::{
     Event, LastRunSummary, ResultAnswer, Session, SessionStatus, Usage, UsageAnswer, UsageFigures,
-    UsageGroup, money,
+    UsageGroup, round_usd,
 };
 
 /// Readers open at once, at most.
@@ -221,7 +221,7 @@ pub(super) fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
         count(&mut out, r.get_ref(7)?);
         out.extend_from_slice(b",\"cost_usd\":");
         match r.get_ref(8)? {
-            ValueRef::Real(cost) => text(&mut out, ValueRef::Real(money::round(cost)))?,
+            ValueRef::Real(cost) => text(&mut out, ValueRef::Real(round_usd(cost)))?,
             other => text(&mut out, other)?,
         }
         out.extend_from_slice(b",\"usage\":{\"input_tokens\":");
