@@ -477,8 +477,11 @@ async fn deleting_a_running_session_advises_tools_not_flags() {
     assert!(failed, "{answer}");
     let lines: Vec<&str> = answer.lines().collect();
     assert_eq!(lines.len(), 3, "{answer}");
-    assert!(lines[0].starts_with("Deleted session done"), "{answer}");
-    assert!(lines[1].starts_with("Kept session 'busy': "), "{answer}");
+    // One line per session, then why the command failed.
+    let mut sessions = lines[..2].to_vec();
+    sessions.sort_unstable();
+    assert!(sessions[0].starts_with("Deleted session done"), "{answer}");
+    assert!(sessions[1].starts_with("Kept session 'busy': "), "{answer}");
     assert!(lines[2].contains("stop_agent_session"), "{answer}");
     assert!(!answer.contains("--"), "no flag a tool lacks: {answer}");
     assert!(!answer.contains("Kept skipped"), "{answer}");
