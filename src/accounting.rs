@@ -45,6 +45,7 @@ pub fn runs_from_backup(name: &str, lines: &LogLines) -> Vec<RunCost> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SessionTotals {
     pub num_runs: u64,
+    #[serde(serialize_with = "crate::wire::money::serialize_option")]
     pub cost_usd: Option<f64>,
     pub usage: Usage,
     pub last_run: Option<LastRunSummary>,

@@ -8,6 +8,7 @@
 //! - [`commands`]: the query commands (`ao-status`, `ao-get-result`, `ao-list-sessions`,
 //!   `ao-clean`, `ao-show-config`).
 //! - [`name`]: session names, checked before they touch disk or the API.
+//! - [`suggest`]: "did you mean" for a session name nobody knows.
 //! - [`paths`]: the user's data directory.
 
 pub mod accounting;
@@ -32,6 +33,7 @@ pub mod recover;
 pub mod report;
 pub mod runner;
 pub mod server;
+pub mod suggest;
 pub mod sync;
 pub mod token;
 pub mod wire;

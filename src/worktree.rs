@@ -93,7 +93,9 @@ pub enum WorktreeError {
     )]
     Dirty(PathBuf, String),
     #[error(
-        "the worktree {0} is gone (deleted by hand?); run `git worktree prune`, then `ao-clean` the session or restore the folder with `git worktree add {0} {1}`"
+        "the worktree {0} is gone (deleted by hand?); run `git worktree prune`, then `ao-clean` the session or restore the folder with `git worktree add {path} {branch}`",
+        path = crate::diag::shell_word(&.0.to_string_lossy()),
+        branch = crate::diag::shell_word(.1)
     )]
     Missing(PathBuf, String),
     #[error("git {what} failed: {detail}")]

@@ -20,7 +20,7 @@ use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 use crate::worktree::{Removed, Worktree};
 
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, unknown};
 use super::stop::{stop_local, stop_remote};
 use super::{CommandError, Ctx, block_on, main_with, print_line};
 
@@ -100,12 +100,7 @@ pub(crate) async fn clean_one(
     force: bool,
 ) -> Result<String, CommandError> {
     let target = match find(ctx, name, Scope::AnyProject).await? {
-        None => {
-            return Err(CommandError::Unknown {
-                name: name.to_string(),
-                project: ctx.project().to_owned(),
-            });
-        }
+        None => return Err(unknown(ctx, name).await),
         Some(Found::Backup { files, .. }) => Target {
             name: name.to_string(),
             session: None,

@@ -4,8 +4,9 @@
 use crate::backup::BackupError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
-use crate::diag::exit;
+use crate::diag::{exit, shell_word};
 use crate::name::NameError;
+use crate::suggest::did_you_mean;
 use crate::sync::SyncError;
 use crate::worktree::WorktreeError;
 
@@ -16,22 +17,34 @@ pub enum CommandError {
     Name(#[from] NameError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("no session named '{name}' in {project}")]
-    Unknown { name: String, project: String },
+    #[error("no session named '{name}' in {project}{}", did_you_mean(near))]
+    Unknown {
+        name: String,
+        project: String,
+        /// The project's session with the nearest name.
+        near: Option<String>,
+    },
     #[error(
         "no session named '{name}' in {project}, and {} other projects have one ({}); choose one with --project-dir DIR",
         dirs.len(),
-        dirs.join(", ")
+        dirs.iter().map(|d| shell_word(d)).collect::<Vec<_>>().join(", ")
     )]
     Ambiguous {
         name: String,
         project: String,
         dirs: Vec<String>,
     },
-    #[error("session '{name}' is still running; wait until `ao-status {name}` says finished")]
+    #[error("session '{name}' is still running; wait for its run to end with `ao-wait {name}`")]
     Running { name: String },
-    #[error("no session named '{name}' in {project} (nor a unique one elsewhere)")]
-    UnknownName { name: String, project: String },
+    #[error(
+        "no session named '{name}' in {project} (nor a unique one elsewhere){}",
+        did_you_mean(near)
+    )]
+    UnknownName {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
     #[error("gave up after {seconds}s waiting for: {}", names.join(", "))]
     TimedOut { seconds: f64, names: Vec<String> },
     #[error("not every run completed: {}", ended.join(", "))]
@@ -48,6 +61,10 @@ pub enum CommandError {
         "the last run of session '{name}' was stopped before it produced a result; continue it with `ao-resume {name}`"
     )]
     Stopped { name: String },
+    #[error(
+        "the last run of session '{name}' was stopped before the CLI began the conversation; start it again with `ao-new {name}`"
+    )]
+    StoppedBeforeStart { name: String },
     #[error("the last run of session '{name}' failed: {error}")]
     RunFailed { name: String, error: String },
     #[error(

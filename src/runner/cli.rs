@@ -213,6 +213,7 @@ fn respond(report: Result<super::Report, RunError>, diag: Diag, name: &SessionNa
             return e.exit_code();
         }
     };
+    let started = report.session_id.is_some();
     match report.outcome {
         Outcome::Success { result, structured } => {
             let text = structured.map_or(result, |doc| doc.to_string());
@@ -240,9 +241,15 @@ fn respond(report: Result<super::Report, RunError>, diag: Diag, name: &SessionNa
                 exit::SIGINT
             }
         }
-        Outcome::Stopped => {
+        Outcome::Stopped if started => {
             diag.error(format!(
                 "stopped on request; the run is recorded as stopped (continue it with `ao-resume {name}`)"
+            ));
+            exit::SIGTERM
+        }
+        Outcome::Stopped => {
+            diag.error(format!(
+                "stopped on request before the CLI began the conversation; the run is recorded as stopped (start it again with `ao-new {name}`)"
             ));
             exit::SIGTERM
         }

@@ -3,6 +3,7 @@
 
 mod event;
 mod live;
+pub mod money;
 mod session;
 mod timestamp;
 mod usage;

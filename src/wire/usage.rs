@@ -100,6 +100,7 @@ pub struct LastRunSummary {
 pub struct UsageFigures {
     pub runs: u64,
     /// The sum of the costs the CLI reported (runs without one count 0).
+    #[serde(serialize_with = "super::money::serialize")]
     pub cost_usd: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,

@@ -114,6 +114,35 @@ async fn everything_that_can_be_refused_is_refused_in_the_foreground() {
 }
 
 #[tokio::test]
+async fn a_running_name_is_refused_with_advice_that_fits_new_and_resume() {
+    let env = Project::with_server();
+    let runner = env.start_hanging("busy").await;
+    for detach in [false, true] {
+        let mut args = vec!["busy"];
+        if detach {
+            args.push("--detach");
+        }
+        let out = env.run("ao-new", &args, "x", "plain");
+        let line = out.fails(1);
+        assert!(
+            line.contains("session 'busy' is running")
+                && line.contains("another name")
+                && line.contains("`ao-wait busy`"),
+            "{line}"
+        );
+        assert!(!line.contains("before resuming"), "{line}");
+        let out = env.run("ao-resume", &args, "x", "plain");
+        let line = out.fails(1);
+        assert!(
+            line.contains("session 'busy' is running") && line.contains("`ao-wait busy`"),
+            "{line}"
+        );
+    }
+    assert_eq!(env.ao("ao-stop", &["busy"], None).ok(), "busy: stopped");
+    assert_eq!(runner.wait().code, Some(143));
+}
+
+#[tokio::test]
 async fn wait_for_all_for_any_and_until_a_timeout() {
     let env = Project::with_server();
     detach(&env, "slow", "tools:3,slow:200");
@@ -147,11 +176,17 @@ async fn wait_for_all_for_any_and_until_a_timeout() {
             .contains("API Error: 400")
     );
     assert_eq!(list[0]["exit_code"], 1);
+    assert_eq!(list[0]["runner_exit_code"], 1);
     // A timeout: 124, and the run still going is listed as running.
     let (code, list) = wait_json(&env, &["hangs", "quick", "--timeout", "0.3"]);
     assert_eq!(code, Some(124));
     assert_eq!(list[0]["session_name"], "quick");
+    assert_eq!(
+        (&list[0]["exit_code"], &list[0]["runner_exit_code"]),
+        (&Value::from(0), &Value::from(0))
+    );
     assert_eq!(list[1]["status"], "running");
+    assert_eq!(list[1]["runner_exit_code"], Value::Null);
     let out = env.ao("ao-wait", &["hangs", "--timeout", "0.2"], None);
     assert_eq!(out.code, Some(124));
     assert!(
@@ -168,9 +203,8 @@ async fn bad_waits_are_usage_errors() {
     for (args, needle) in [
         (vec![], "NAME"),
         (vec!["../x"], "letters, digits"),
-        (vec!["one", "--timeout", "0"], "positive number"),
-        (vec!["one", "--timeout", "-3"], "positive number"),
-        (vec!["one", "--timeout", "soon"], "positive number"),
+        (vec!["one", "--timeout", "-3"], "number of seconds"),
+        (vec!["one", "--timeout", "soon"], "number of seconds"),
         (vec!["one", "ghost"], "no session named 'ghost'"),
     ] {
         let out = env.ao("ao-wait", &args, None);
@@ -186,6 +220,43 @@ async fn bad_waits_are_usage_errors() {
 }
 
 #[tokio::test]
+async fn sessions_that_are_not_running_end_at_once_whatever_the_timeout() {
+    let env = Project::with_server();
+    for name in ["a", "b", "c"] {
+        env.new_session(name, "x");
+    }
+    // Also one whose backups are elsewhere (followed through the API).
+    let elsewhere = Project::new(env.url());
+    elsewhere.new_session("far", "x");
+    for timeout in ["0.0001", "0"] {
+        let out = env.ao(
+            "ao-wait",
+            &["a", "b", "c", "far", "--timeout", timeout],
+            None,
+        );
+        assert_eq!(
+            out.ok(),
+            "a: completed\nb: completed\nc: completed\nfar: completed",
+            "--timeout {timeout}"
+        );
+        let (code, list) = wait_json(&env, &["c", "a", "--any", "--timeout", timeout]);
+        assert_eq!(code, Some(0), "{list:?}");
+        assert_eq!(list[0]["session_name"], "c");
+        assert_eq!(list[0]["status"], "completed");
+    }
+    // A run still going times out as before.
+    let runner = env.start_hanging("busy").await;
+    let (code, list) = wait_json(&env, &["a", "busy", "--timeout", "0"]);
+    assert_eq!(code, Some(124), "{list:?}");
+    assert_eq!(
+        (list[0]["status"].as_str(), list[1]["status"].as_str()),
+        (Some("completed"), Some("running"))
+    );
+    assert_eq!(env.ao("ao-stop", &["busy"], None).ok(), "busy: stopped");
+    assert_eq!(runner.wait().code, Some(143));
+}
+
+#[tokio::test]
 async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
     let env = Project::with_server();
     let runner = env.start_hanging("h").await;
@@ -195,6 +266,14 @@ async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
     assert_eq!(report["via"], "signal");
     let out = runner.wait();
     assert_eq!(out.code, Some(143), "{out:?}");
+    // Which exit code is which: the CLI's, as recorded, and the runner's.
+    assert_eq!(
+        (&report["exit_code"], &report["runner_exit_code"]),
+        (&Value::from(1), &Value::from(143)),
+        "{report}"
+    );
+    let (_, list) = wait_json(&env, &["h"]);
+    assert_eq!(list[0]["runner_exit_code"], 143, "{list:?}");
     assert!(out.stderr.contains("stopped on request"), "{out:?}");
     // The CLI was asked through the control protocol, and ended its turn.
     let stdin = env.fake_stdin(0);
@@ -224,6 +303,41 @@ async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
         env.fake_log()[1]["session_id"],
         env.session_id("h").as_str()
     );
+}
+
+#[tokio::test]
+async fn a_run_stopped_before_the_clis_init_line_is_started_again_with_ao_new() {
+    let env = Project::with_server();
+    // A CLI that never says init (nor reads its stdin): the stop ends it by SIGTERM.
+    let mute = env.scratch().join("mute-claude");
+    std::fs::write(&mute, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&mute, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = env.command("ao-new");
+    cmd.arg("early")
+        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &mute);
+    let runner = Running::start(cmd, Some("task"));
+    eventually("the run to hold its lock", async || {
+        std::fs::read_to_string(env.backup("early", "lock")).is_ok_and(|l| l.lines().count() == 2)
+    })
+    .await;
+    assert_eq!(env.ao("ao-stop", &["early"], None).ok(), "early: stopped");
+    let out = runner.wait();
+    assert_eq!(out.code, Some(143), "{out:?}");
+    // Every piece of advice agrees: there is no conversation to resume.
+    assert!(out.stderr.contains("`ao-new early`"), "{out:?}");
+    let line = env
+        .ao("ao-get-result", &["early"], None)
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("`ao-new early`"), "{line}");
+    for advice in [&out.stderr, &line] {
+        assert!(!advice.contains("ao-resume"), "{advice}");
+    }
+    let resume = env.run("ao-resume", &["early"], "go on", "plain");
+    assert!(resume.fails(1).contains("`ao-new early`"), "{resume:?}");
+    // And the advice works.
+    let again = env.run("ao-new", &["early"], "again", "plain");
+    assert_eq!(again.ok(), "fake answer to: again");
 }
 
 #[tokio::test]

@@ -87,6 +87,7 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
         created_at: "t".into(),
         last_resumed_at: Some("t".into()),
         agent_name: Some("a".into()),
+        agents_dir: Some("d".into()),
         conversation_id: Some("c".into()),
         worktree: Some(Worktree {
             path: "w".into(),

@@ -398,3 +398,35 @@ async fn a_real_resumed_conversation_is_charged_run_by_run() {
         "{session:?}"
     );
 }
+
+#[tokio::test]
+async fn costs_are_written_without_float_noise() {
+    let env = Project::with_server();
+    let http = env.http();
+    http.create("noisy-1", "noisy", Some(&env.dir_text())).await;
+    // 0.1 + 0.2 is 0.30000000000000004 in binary floating point.
+    assert_ne!(0.1_f64 + 0.2, 0.3);
+    for cost in [0.1, 0.2] {
+        let mut end = crate::support::http::event("noisy-1", "run_completed");
+        end["session_name"] = "noisy".into();
+        end["reason"] = "completed".into();
+        end["exit_code"] = 0.into();
+        end["cost_usd"] = cost.into();
+        http.event("noisy-1", end).await;
+    }
+    let three = json!(0.3);
+    let (_, one) = http.get("/sessions/noisy-1").await;
+    assert_eq!(one["session"]["cost_usd"], three, "{one}");
+    let (_, all) = http.get("/sessions").await;
+    assert_eq!(all["sessions"][0]["cost_usd"], three, "{all}");
+    let (_, usage) = http.get("/usage?group_by=session").await;
+    assert_eq!(usage["total"]["cost_usd"], three, "{usage}");
+    assert_eq!(usage["groups"][0]["cost_usd"], three, "{usage}");
+    let parse = |out: Output| -> Value { serde_json::from_str(out.ok()).unwrap() };
+    let status = parse(env.ao("ao-status", &["noisy", "--json"], None));
+    assert_eq!(status["cost_usd"], three, "{status}");
+    let list = parse(env.ao("ao-list-sessions", &["--json"], None));
+    assert_eq!(list["sessions"][0]["cost_usd"], three, "{list}");
+    let report = parse(env.ao("ao-usage", &["--json"], None));
+    assert_eq!(report["total"]["cost_usd"], three, "{report}");
+}

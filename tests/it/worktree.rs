@@ -277,6 +277,56 @@ async fn a_worktree_deleted_by_hand_is_named_and_cleaned() {
 }
 
 #[tokio::test]
+async fn paths_in_advice_are_quoted_and_the_advice_runs_as_given() {
+    let p = Project::with_server();
+    // Two projects with spaces in their paths, each with a session "dup".
+    let mut dirs = Vec::new();
+    for project in ["my repo", "other one"] {
+        let dir = p.scratch().join(project);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir.canonicalize().unwrap();
+        git(&dir, &["init", "--quiet", "-b", "main"]);
+        git(&dir, &["config", "user.email", "test@example.com"]);
+        git(&dir, &["config", "user.name", "test"]);
+        git(&dir, &["commit", "--quiet", "--allow-empty", "-m", "base"]);
+        let at = dir.to_str().unwrap();
+        let out = p.run(
+            "ao-new",
+            &["dup", "--worktree", "--project-dir", at],
+            "x",
+            "plain",
+        );
+        assert_eq!(out.code, Some(0), "{out:?}");
+        dirs.push(dir);
+    }
+    let line = p.ao("ao-status", &["dup"], None).fails(1).to_owned();
+    for dir in &dirs {
+        assert!(line.contains(&format!("'{}'", dir.display())), "{line}");
+    }
+    // A worktree deleted by hand: the command that restores it, pasted into a shell, works.
+    let repo = &dirs[0];
+    std::fs::remove_dir_all(repo.join(".agent-orchestrator/worktrees/dup")).unwrap();
+    let at = repo.to_str().unwrap();
+    let line = p
+        .run("ao-resume", &["dup", "--project-dir", at], "y", "plain")
+        .fails(1)
+        .to_owned();
+    let restore = line
+        .split('`')
+        .find(|part| part.starts_with("git worktree add"))
+        .unwrap_or_else(|| panic!("{line}"));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("git worktree prune && {restore}"))
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{restore}: {out:?}");
+    let out = p.run("ao-resume", &["dup", "--project-dir", at], "y", "plain");
+    assert_eq!(out.ok(), "fake answer to: y");
+}
+
+#[tokio::test]
 async fn bad_worktree_requests_are_refused_before_anything_is_made() {
     let p = Project::with_server();
     // Not a repository.
