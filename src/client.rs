@@ -63,6 +63,10 @@ pub struct SessionClient {
     base: String,
     http: reqwest::Client,
     token: Option<Token>,
+    /// For a session manager on this machine without a configured token:
+    /// the user's local token, read once it exists (a session manager
+    /// started after this client makes it).
+    local: Option<std::sync::Arc<std::sync::OnceLock<Token>>>,
 }
 
 impl SessionClient {
@@ -83,18 +87,38 @@ impl SessionClient {
         let http = http_client(&parsed, Some(timeout))
             .map_err(|e| ClientError::BadUrl(format!("{base_url} ({e})")))?;
         let token = Token::from_env().transpose()?;
-        Ok(SessionClient { base, http, token })
+        let loopback = parsed.host_str().is_some_and(is_loopback_name);
+        let local = (token.is_none() && loopback).then(Default::default);
+        Ok(SessionClient {
+            base,
+            http,
+            token,
+            local,
+        })
     }
 
-    /// The same client with another token (or none).
+    /// The same client with another token (or none, and no local token).
     pub fn with_token(mut self, token: Option<Token>) -> Self {
         self.token = token;
+        self.local = None;
         self
     }
 
-    /// `request` with the token, when there is one.
+    /// `request` with the token, when there is one: the configured one,
+    /// else, to a session manager on this machine, the local one.
     pub(crate) fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
+        if let Some(token) = &self.token {
+            return request.bearer_auth(token.expose());
+        }
+        let Some(local) = &self.local else {
+            return request;
+        };
+        if local.get().is_none()
+            && let Some(token) = Token::local()
+        {
+            let _ = local.set(token);
+        }
+        match local.get() {
             Some(token) => request.bearer_auth(token.expose()),
             None => request,
         }

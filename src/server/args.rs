@@ -78,6 +78,10 @@ pub struct ServerArgs {
     #[arg(long)]
     pub no_auth: bool,
 
+    /// The local token's file, made on the first start: what makes this machine act (answering a permission request) needs it, and the same user's ao-* commands read it by themselves [default: <data dir>/agent-orchestrator/local-token]
+    #[arg(long, value_name = "PATH", env = crate::token::ENV_LOCAL_TOKEN_FILE)]
+    pub local_token_file: Option<PathBuf>,
+
     /// Messages a live client may fall behind by before it is sent `resync`.
     #[arg(long, env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER, hide = true)]
     pub live_buffer: usize,
@@ -119,6 +123,10 @@ impl ServerArgs {
             synchronous: self.synchronous,
             max_body_bytes: self.max_body_bytes,
             live_buffer: self.live_buffer.max(1),
+            local_token_file: self
+                .local_token_file
+                .clone()
+                .or_else(crate::token::local_token_path),
             guard: Guard {
                 allowed_hosts: self
                     .allowed_hosts
@@ -131,6 +139,7 @@ impl ServerArgs {
                     .map(|o| origin(o))
                     .collect::<Result<_, _>>()?,
                 token,
+                local_token: None,
             },
         })
     }

@@ -38,6 +38,9 @@ pub struct Guard {
     pub allowed_origins: Vec<String>,
     /// Needed on every route but `/health`, when set.
     pub token: Option<Token>,
+    /// This machine's local token: what makes the machine act needs it,
+    /// when no token is configured.
+    pub local_token: Option<Token>,
 }
 
 impl Guard {
@@ -60,24 +63,71 @@ impl Guard {
     }
 
     fn token_given(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else {
-            return true;
+        match &self.token {
+            Some(token) => given_tokens(headers).any(|given| token.matches(given)),
+            None => true,
+        }
+    }
+
+    /// Whether the request may make this machine act (answer a permission
+    /// request, launch a run): it carries the configured token, or, when
+    /// none is configured, the local token.
+    pub fn may_act(&self, headers: &HeaderMap) -> bool {
+        match (&self.token, &self.local_token) {
+            (Some(_), _) => self.token_given(headers),
+            (None, Some(local)) => given_tokens(headers).any(|given| local.matches(given)),
+            (None, None) => false,
+        }
+    }
+
+    /// The token a browser may log in with (`/?token=`).
+    fn login_token(&self) -> Option<&Token> {
+        self.token.as_ref().or(self.local_token.as_ref())
+    }
+}
+
+/// The tokens a request carries: `Authorization: Bearer`, and the
+/// dashboard's cookie.
+fn given_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='));
+    bearer.into_iter().chain(cookie)
+}
+
+/// A handler's proof that its request may make this machine act; refused
+/// with 401 and how to get the token otherwise.
+pub struct Actor;
+
+impl axum::extract::FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.guard.may_act(&parts.headers) {
+            return Ok(Actor);
+        }
+        let how = if state.guard.token.is_some() {
+            "send the session manager's token (Authorization: Bearer; the ao-* commands send AGENT_ORCHESTRATOR_TOKEN)"
+        } else {
+            "send this machine's local token (Authorization: Bearer): the ao-* commands of the user who runs the session manager send it by themselves; a browser gets it once through the link `ao-dashboard` prints"
         };
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='));
-        bearer
-            .into_iter()
-            .chain(cookie)
-            .any(|given| token.matches(given))
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "this makes the machine act, so it needs proof that it comes from its user: {how}"
+            ),
+        ))
     }
 }
 
@@ -251,7 +301,7 @@ fn with_cors(mut response: Response, origin: &str, preflight: bool) -> Response 
 /// SameSite=Strict cookie, and sends the browser to `/` without it in the
 /// address bar (as Jupyter does).
 fn dashboard_login(guard: &Guard, query: Option<&str>) -> Option<Response> {
-    let token = guard.token.as_ref()?;
+    let token = guard.login_token()?;
     let given = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())?;

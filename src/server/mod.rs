@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub synchronous: Synchronous,
     pub max_body_bytes: usize,
     pub live_buffer: usize,
+    /// Where the local token is (made there on the first start); `None`:
+    /// no local token (only the configured token lets anyone act).
+    pub local_token_file: Option<PathBuf>,
     /// Hosts, origins and the token the server lets in.
     pub guard: guard::Guard,
 }
@@ -85,6 +88,14 @@ impl Server {
                 path: config.db_path.clone(),
                 source,
             })?;
+        let mut guard = config.guard.clone();
+        guard.local_token = config.local_token_file.as_deref().and_then(|path| {
+            crate::token::Token::local_or_create(path)
+                .map_err(|e| {
+                    tracing::warn!("{e}; only the configured token can answer permission requests")
+                })
+                .ok()
+        });
         Ok(Server {
             state: AppState {
                 store,
@@ -92,7 +103,7 @@ impl Server {
                 snapshots: Arc::default(),
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
-                guard: Arc::new(config.guard.clone()),
+                guard: Arc::new(guard),
             },
             writer,
         })

@@ -61,6 +61,11 @@ impl SessionManager {
         let mut child = command("ao-session-manager")
             .args(["--port", &port, "--db"])
             .arg(db)
+            // Its own local token, beside its database: not the user's.
+            .env(
+                agent_orchestrator::token::ENV_LOCAL_TOKEN_FILE,
+                Self::local_token_file_of(db),
+            )
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -91,6 +96,17 @@ impl SessionManager {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             _dir: None,
         })
+    }
+
+    /// The local token file of a server on database `db`.
+    fn local_token_file_of(db: &Path) -> PathBuf {
+        db.with_extension("local-token")
+    }
+
+    /// This server's local token file: the same user's commands read it
+    /// (`AGENT_ORCHESTRATOR_LOCAL_TOKEN_FILE`).
+    pub fn local_token_file(&self) -> PathBuf {
+        Self::local_token_file_of(&self.db)
     }
 
     /// The port the server listens on.

@@ -411,6 +411,12 @@ impl Project {
         cmd.env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", &self.url)
             .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &self.claude)
             .env("AGENT_ORCHESTRATOR_AUTOSTART", "0");
+        if let Some(sm) = &self.sm {
+            cmd.env(
+                agent_orchestrator::token::ENV_LOCAL_TOKEN_FILE,
+                sm.local_token_file(),
+            );
+        }
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
