@@ -101,6 +101,14 @@ struct Run {
 }
 
 impl Run {
+    /// The run's own id, when it has one.
+    fn id(&self) -> Option<String> {
+        match &self.key {
+            RunKey::Id(id) => Some(id.clone()),
+            RunKey::Lines => None,
+        }
+    }
+
     /// The id of the run's event of `kind` (`what`: the thing it is about,
     /// such as a tool call's id), caused by line `index`.
     fn event_id(&self, session_id: &str, index: u64, kind: &str, what: Option<&str>) -> Uuid {
@@ -320,6 +328,7 @@ impl Recorder {
         let mut event = Event::new(event_type, session_id, &self.name, self.timestamp());
         if let Some(run) = &self.run {
             event.event_id = Some(run.event_id(session_id, index, kind, what));
+            event.run_id = run.id();
         }
         event
     }
@@ -363,10 +372,12 @@ impl Recorder {
         if !self.legacy {
             let mut start = Event::new(EventType::RunStart, &session_id, &self.name, &ts);
             start.event_id = Some(run.event_id(&session_id, index, "run_start", None));
+            start.run_id = run.id();
             actions.push(Action::Event(Box::new(start)));
         }
         let mut user = Event::new(EventType::Message, &session_id, &self.name, &ts);
         user.event_id = Some(run.event_id(&session_id, index, "prompt", None));
+        user.run_id = run.id();
         user.role = Some(Role::User);
         user.content = Some(vec![ContentBlock::text(fit_text(prompt, MAX_TEXT))]);
         actions.push(Action::Event(Box::new(user)));
@@ -391,6 +402,7 @@ impl Recorder {
             RunKey::Lines => kind,
         };
         event.event_id = Some(run.event_id(&session_id, index, kind, None));
+        event.run_id = run.id();
         event.exit_code = end.exit_code;
         event.reason = Some(end.reason.as_str().to_owned());
         event.error = end.error.clone().map(|e| fit_text(e, MAX_TOOL_FIELD));

@@ -123,6 +123,10 @@ pub struct Event {
     /// Chosen by the sender so that a retried or replayed event is stored once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<Uuid>,
+    /// The run it belongs to (`run_id` of the run's opening backup line;
+    /// runs written before runs had ids have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +186,7 @@ impl Event {
             session_name: session_name.into(),
             timestamp: timestamp.into(),
             event_id: None,
+            run_id: None,
             tool_name: None,
             tool_input: None,
             tool_output: None,
