@@ -30,5 +30,6 @@ mod server_api;
 mod server_bad_input;
 mod server_durability;
 mod server_live;
+mod server_live_backlog;
 mod usage;
 mod worktree;

@@ -108,6 +108,21 @@ impl SessionManager {
         Http::new(&self.url)
     }
 
+    /// The server's `(peak, current)` resident memory in bytes, from
+    /// `VmHWM` and `VmRSS` in `/proc/PID/status`.
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status (Linux only)");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map_or(0, |kb| kb * 1024)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
     fn pid(&self) -> Pid {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
     }

@@ -11,6 +11,7 @@ pub mod manager;
 pub mod mock_anthropic;
 pub mod project;
 pub mod real_claude;
+pub mod stalled;
 
 pub use http::Http;
 pub use manager::SessionManager;
