@@ -2,6 +2,10 @@
 //! bytes for them, whatever the size of the messages, and tells each one
 //! what it missed (`resync`) when it reads again.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
+use agent_orchestrator::feed::Feed;
 use serde_json::{Value, json};
 
 use crate::support::SessionManager;
@@ -212,4 +216,34 @@ async fn a_lagging_filtered_feed_counts_only_its_own_sessions_as_missed() {
     let (status, _) = http.post("/sessions/a/stop", json!({})).await;
     assert_eq!(status, 202);
     assert_eq!(feed.next().await.unwrap().0, "stop_requested");
+}
+
+/// `ao-wait` and `ao-stop` follow a filtered feed until a run ends. When the
+/// server dropped messages for it (`resync`), among them the end of the
+/// run, the feed reopens, and its fresh `init` shows the run ended.
+#[tokio::test]
+async fn a_feed_that_missed_the_end_of_a_run_learns_it_from_a_fresh_init() {
+    let sm = SessionManager::start_with_args(&["--live-buffer", "8"]);
+    let http = sm.http();
+    http.create("w", "w", None).await;
+    let mut feed = Feed::open(&sm.client(), &["w".to_owned()], false)
+        .await
+        .unwrap();
+    // The feed is not read while the run fills its socket, ends, and goes
+    // on sending past the end (more than the backlog of 8 holds).
+    let output = "x".repeat(EVENT_BYTES);
+    for n in 0..60 {
+        http.event("w", big_event("w", n, &output)).await;
+    }
+    http.event("w", event("w", "run_completed")).await;
+    for n in 60..80 {
+        http.event("w", big_event("w", n, "small")).await;
+    }
+    let pending: HashSet<String> = ["w".to_owned()].into();
+    let ended = tokio::time::timeout(Duration::from_secs(20), feed.next_end(&pending)).await;
+    assert_eq!(
+        ended.ok(),
+        Some(Some("w".to_owned())),
+        "the feed learnt that the run of w ended"
+    );
 }
