@@ -9,8 +9,8 @@ use agent_orchestrator::feed::Feed;
 use serde_json::{Value, json};
 
 use crate::support::SessionManager;
-use crate::support::http::{assistant, event};
-use crate::support::live::{SseClient, WsClient};
+use crate::support::http::{assistant, event, numbered};
+use crate::support::live::{SseClient, WsClient, keep_up};
 use crate::support::stalled::StalledClient;
 
 /// Clients that never read, half WebSocket and half SSE.
@@ -20,14 +20,6 @@ const EVENTS: u64 = 1_000;
 const EVENT_BYTES: usize = 200_000;
 /// The server's resident memory must stay under this (bytes).
 const MEMORY_LIMIT: u64 = 100_000_000;
-
-/// A `post_tool` event numbered `n` (in `tool_input`) with `bytes` of output.
-fn big_event(session: &str, n: u64, output: &str) -> Value {
-    let mut e = event(session, "post_tool");
-    e["tool_input"] = json!({ "n": n });
-    e["tool_output"] = output.into();
-    e
-}
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
@@ -98,44 +90,28 @@ async fn stalled_clients_leave_the_server_small_and_are_told_what_they_missed() 
     let http = sm.http();
     http.create("s", "n", None).await;
 
-    let mut stalled = Vec::new();
-    for i in 0..STALLED {
-        stalled.push(if i % 2 == 0 {
-            StalledClient::ws(&sm.url).await
-        } else {
-            StalledClient::sse(&sm.url, "/sse").await
-        });
-    }
+    let stalled = StalledClient::many(&sm.url, STALLED).await;
     // Two more stalled clients, which read again at the end.
     let mut late_ws = WsClient::connect(&sm.url).await;
     let mut late_sse = SseClient::connect(&sm.url).await;
 
-    // The fast client reports each event it sees and the poster waits for
-    // it, so that it keeps up by construction.
+    // The poster waits for the fast client to see each event, so that it
+    // keeps up by construction.
     let mut fast = WsClient::connect(&sm.url).await;
     assert_eq!(fast.next().await.unwrap()["type"], "init");
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        while let Some(message) = fast.next().await {
-            let kind = message["type"].as_str().unwrap().to_owned();
-            let n = message["data"]["tool_input"]["n"].as_u64();
-            if seen_tx.send((kind, n)).is_err() || n == Some(EVENTS - 1) {
-                break;
-            }
-        }
-    });
+    let mut seen = keep_up(fast, |m| m["data"]["tool_input"]["n"] == EVENTS - 1);
 
     let (_, before) = sm.memory();
     let output = "x".repeat(EVENT_BYTES);
     for n in 0..EVENTS {
-        http.event("s", big_event("s", n, &output)).await;
+        http.event("s", numbered("s", n, &output)).await;
+        let message = seen.recv().await.unwrap();
         assert_eq!(
-            seen_rx.recv().await,
-            Some(("event".to_owned(), Some(n))),
-            "the client that keeps up got event {n}, and nothing else"
+            (&message["type"], &message["data"]["tool_input"]["n"]),
+            (&json!("event"), &json!(n)),
+            "the client that keeps up got event {n}, and no resync"
         );
     }
-    reader.await.unwrap();
     let (peak, now) = sm.memory();
     eprintln!(
         "server memory with {} stalled clients: {:.1} MB before, peak {:.1} MB, now {:.1} MB",
@@ -168,7 +144,7 @@ async fn stalled_clients_leave_the_server_small_and_are_told_what_they_missed() 
     assert!(!sse.resyncs.is_empty(), "the SSE client got a resync");
 
     // Still live after the resync.
-    http.event("s", big_event("s", EVENTS, "again")).await;
+    http.event("s", numbered("s", EVENTS, "again")).await;
     assert_eq!(
         late_ws.next().await.unwrap()["data"]["tool_input"]["n"],
         EVENTS
@@ -197,11 +173,11 @@ async fn a_lagging_filtered_feed_counts_only_its_own_sessions_as_missed() {
     const OWN: u64 = 60;
     let output = "x".repeat(EVENT_BYTES);
     for n in 0..OWN {
-        http.event("a", big_event("a", n, &output)).await;
+        http.event("a", numbered("a", n, &output)).await;
     }
     // ...then a burst about another session passes it by.
     for n in 0..100 {
-        http.event("other", big_event("other", n, "small")).await;
+        http.event("other", numbered("other", n, "small")).await;
     }
     http.event("a", assistant("a", "marker")).await;
 
@@ -233,11 +209,11 @@ async fn a_feed_that_missed_the_end_of_a_run_learns_it_from_a_fresh_init() {
     // on sending past the end (more than the backlog of 8 holds).
     let output = "x".repeat(EVENT_BYTES);
     for n in 0..60 {
-        http.event("w", big_event("w", n, &output)).await;
+        http.event("w", numbered("w", n, &output)).await;
     }
     http.event("w", event("w", "run_completed")).await;
     for n in 60..80 {
-        http.event("w", big_event("w", n, "small")).await;
+        http.event("w", numbered("w", n, "small")).await;
     }
     let pending: HashSet<String> = ["w".to_owned()].into();
     let ended = tokio::time::timeout(Duration::from_secs(20), feed.next_end(&pending)).await;

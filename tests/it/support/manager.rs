@@ -108,19 +108,10 @@ impl SessionManager {
         Http::new(&self.url)
     }
 
-    /// The server's `(peak, current)` resident memory in bytes, from
-    /// `VmHWM` and `VmRSS` in `/proc/PID/status`.
+    /// The server's `(peak, current)` resident memory in bytes (`VmHWM`,
+    /// `VmRSS`).
     pub fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status (Linux only)");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .map_or(0, |kb| kb * 1024)
-        };
-        (field("VmHWM:"), field("VmRSS:"))
+        super::memory::resident(self.pid().as_raw() as u32)
     }
 
     fn pid(&self) -> Pid {

@@ -8,6 +8,7 @@ pub mod http;
 pub mod legacy_server;
 pub mod live;
 pub mod manager;
+pub mod memory;
 pub mod mock_anthropic;
 pub mod project;
 pub mod real_claude;

@@ -16,6 +16,19 @@ pub struct StalledClient {
 }
 
 impl StalledClient {
+    /// `n` of them, every other one WebSocket and SSE (`/sse`).
+    pub async fn many(base: &str, n: usize) -> Vec<Self> {
+        let mut clients = Vec::with_capacity(n);
+        for i in 0..n {
+            clients.push(if i % 2 == 0 {
+                Self::ws(base).await
+            } else {
+                Self::sse(base, "/sse").await
+            });
+        }
+        clients
+    }
+
     /// A WebSocket client of `/ws` on `base` (`http://host:port`).
     pub async fn ws(base: &str) -> Self {
         let request = "GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
