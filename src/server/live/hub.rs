@@ -11,7 +11,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,9 @@ pub struct Hub {
 }
 
 struct Shared {
-    backlog: Mutex<Backlog>,
+    /// Read by every client at once; written by publishers and by clients
+    /// that come and go.
+    backlog: RwLock<Backlog>,
     /// Wakes the clients waiting for a frame.
     published: Notify,
     /// Clients connected: with none, nothing is encoded or kept.
@@ -138,7 +140,7 @@ impl Hub {
         };
         Hub {
             shared: Arc::new(Shared {
-                backlog: Mutex::default(),
+                backlog: RwLock::default(),
                 published: Notify::new(),
                 clients: AtomicUsize::new(0),
                 session_changes: AtomicU64::new(0),
@@ -197,7 +199,7 @@ impl Hub {
         // Counted before the position is taken: a change committed after
         // this is published, and one before is in the snapshot read after.
         self.shared.clients.fetch_add(1, Ordering::SeqCst);
-        let mut backlog = self.shared.backlog();
+        let mut backlog = self.shared.backlog_mut();
         let only = only.map(|(sessions, runner)| Following {
             seen: sessions
                 .into_iter()
@@ -217,14 +219,19 @@ impl Hub {
 }
 
 impl Shared {
-    fn backlog(&self) -> MutexGuard<'_, Backlog> {
-        // Every update leaves the backlog consistent before it can panic.
-        self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
+    // Every update leaves the backlog consistent before it can panic, so a
+    // poisoned lock is used as it is.
+    fn backlog(&self) -> RwLockReadGuard<'_, Backlog> {
+        self.backlog.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn backlog_mut(&self) -> RwLockWriteGuard<'_, Backlog> {
+        self.backlog.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn push(&self, frame: Frame) {
         let dropped = {
-            let mut backlog = self.backlog();
+            let mut backlog = self.backlog_mut();
             if self.clients.load(Ordering::SeqCst) == 0 {
                 return;
             }
@@ -329,7 +336,7 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         let cleared = {
-            let mut backlog = self.shared.backlog();
+            let mut backlog = self.shared.backlog_mut();
             if let Some(only) = &self.only {
                 for id in only.seen.keys() {
                     backlog.unfollow(id, only.runner);
