@@ -19,6 +19,7 @@ use rmcp::{RoleClient, ServiceExt, service::RunningService};
 use serde_json::{Value, json};
 
 mod common;
+mod fake;
 mod project;
 use common::{ms, percentile, verdict};
 use project::Bench;

@@ -20,6 +20,7 @@ use agent_orchestrator::client::SessionClient;
 use agent_orchestrator::feed::Feed;
 
 mod common;
+mod fake;
 mod project;
 use common::{ms, percentile, verdict};
 use project::{Bench, Env};
@@ -167,7 +168,7 @@ async fn wait_latency(env: &Env<'_>, name: &str) -> Duration {
 /// Spawning the fake CLI until it answers `initialize`.
 fn cli_start() -> Duration {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ao-fake-claude"))
+    let mut child = Command::new(fake::fake_claude())
         .args(agent_orchestrator::claude::process::STREAM_JSON_ARGS)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

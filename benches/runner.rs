@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{UsageWho, getrusage};
 
 mod common;
+mod fake;
 use common::{ms, percentile, start_server, verdict};
 use serde_json::{Value, json};
 
@@ -24,7 +25,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let fake = env!("CARGO_BIN_EXE_ao-fake-claude");
+    let fake = fake::fake_claude();
     let ao_new = env!("CARGO_BIN_EXE_ao-new");
     let dir = tempfile::tempdir().expect("temp dir");
     let project = dir.path().join("project");
@@ -72,7 +73,7 @@ fn main() {
 
 /// The conversation with nothing but the protocol: initialize, prompt,
 /// answer each hook, close stdin after the result.
-fn bare(fake: &str, project: &std::path::Path) -> Duration {
+fn bare(fake: &std::path::Path, project: &std::path::Path) -> Duration {
     let start = Instant::now();
     let mut child = Command::new(fake)
         .args(agent_orchestrator::claude::process::STREAM_JSON_ARGS)
@@ -120,7 +121,13 @@ fn bare(fake: &str, project: &std::path::Path) -> Duration {
     start.elapsed()
 }
 
-fn runner(ao_new: &str, fake: &str, project: &std::path::Path, url: &str, name: &str) -> Duration {
+fn runner(
+    ao_new: &str,
+    fake: &std::path::Path,
+    project: &std::path::Path,
+    url: &str,
+    name: &str,
+) -> Duration {
     let start = Instant::now();
     let mut child = Command::new(ao_new)
         .arg(name)

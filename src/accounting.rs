@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::backup::LogLines;
 use crate::record::{Action, replay};
 use crate::wire::{
-    EventType, LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup,
+    EventType, LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup, round_usd,
 };
 
 /// One ended run, as its backup records it.
@@ -45,6 +45,7 @@ pub fn runs_from_backup(name: &str, lines: &LogLines) -> Vec<RunCost> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SessionTotals {
     pub num_runs: u64,
+    #[serde(serialize_with = "crate::wire::money::serialize_option")]
     pub cost_usd: Option<f64>,
     pub usage: Usage,
     pub last_run: Option<LastRunSummary>,
@@ -75,7 +76,7 @@ impl SessionTotals {
         for run in runs {
             totals.num_runs += 1;
             if let Some(cost) = run.figures.cost_usd {
-                totals.cost_usd = Some(totals.cost_usd.unwrap_or(0.0) + cost);
+                totals.cost_usd = Some(round_usd(totals.cost_usd.unwrap_or(0.0) + cost));
             }
             if let Some(usage) = run.figures.usage {
                 totals.usage = totals.usage.plus(usage);

@@ -22,25 +22,25 @@ impl Diag {
 
     /// `<program>: error: <message>`
     pub fn error(&self, message: impl Display) {
-        eprintln!(
-            "{}: error: {}",
-            self.program,
-            one_line(&message.to_string())
-        );
+        self.line(&format!("error: {}", one_line(&message.to_string())));
     }
 
     /// `<program>: warning: <message>`
     pub fn warn(&self, message: impl Display) {
-        eprintln!(
-            "{}: warning: {}",
-            self.program,
-            one_line(&message.to_string())
-        );
+        self.line(&format!("warning: {}", one_line(&message.to_string())));
     }
 
     /// `<program>: <message>`
     pub fn note(&self, message: impl Display) {
-        eprintln!("{}: {}", self.program, one_line(&message.to_string()));
+        self.line(&one_line(&message.to_string()));
+    }
+
+    /// Writes `<program>: <text>`. A stderr nobody reads any more (the
+    /// caller went away) is no reason to stop: unlike `eprintln!`, this
+    /// never panics.
+    fn line(&self, text: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{}: {text}", self.program);
     }
 }
 
@@ -67,9 +67,43 @@ pub fn parse_args<T: clap::FromArgMatches>(
             .collect();
         let text = paragraph.join(" ");
         let text = text.strip_prefix("error: ").unwrap_or(&text);
-        diag.error(format!("{text} (see {} --help)", diag.program()));
+        let near = did_you_mean(&err).unwrap_or_default();
+        diag.error(format!("{text}{near} (see {} --help)", diag.program()));
         std::process::ExitCode::from(exit::USAGE)
     })
+}
+
+/// `text` as one word of a shell command line: as it is when it needs no
+/// quoting, else in single quotes, so advice with a path can be pasted.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,@".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// `; did you mean '--json'?` for a mistyped flag, value or subcommand,
+/// from clap's suggestions (which its usage paragraph would show apart).
+fn did_you_mean(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let near = [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+        ContextKind::SuggestedSubcommand,
+    ]
+    .into_iter()
+    .find_map(|kind| match err.get(kind)? {
+        ContextValue::String(one) => Some(vec![one.clone()]),
+        ContextValue::Strings(some) if !some.is_empty() => Some(some.clone()),
+        _ => None,
+    })?;
+    let quoted: Vec<String> = near.iter().map(|n| format!("'{n}'")).collect();
+    Some(format!("; did you mean {}?", quoted.join(" or ")))
 }
 
 /// Folds a message onto one line, so each failure is exactly one line.
@@ -96,4 +130,18 @@ pub mod exit {
     pub const SIGINT: u8 = 130;
     /// Stopped by SIGTERM.
     pub const SIGTERM: u8 = 143;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_they_need_it() {
+        assert_eq!(shell_word("/home/me/proj-1"), "/home/me/proj-1");
+        assert_eq!(shell_word("/home/me/my proj"), "'/home/me/my proj'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+    }
 }

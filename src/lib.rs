@@ -8,12 +8,14 @@
 //! - [`commands`]: the query commands (`ao-status`, `ao-get-result`, `ao-list-sessions`,
 //!   `ao-clean`, `ao-show-config`).
 //! - [`name`]: session names, checked before they touch disk or the API.
+//! - [`suggest`]: "did you mean" for a session name nobody knows.
 //! - [`paths`]: the user's data directory.
 
 pub mod accounting;
 pub mod agents;
 pub mod autostart;
 pub mod backup;
+pub mod bounded;
 pub mod claude;
 pub mod client;
 pub mod commands;
@@ -21,6 +23,7 @@ pub mod config;
 pub mod diag;
 pub mod feed;
 pub mod hook;
+pub mod ignored_dir;
 pub mod mcp;
 pub mod name;
 pub mod paths;
@@ -30,6 +33,7 @@ pub mod recover;
 pub mod report;
 pub mod runner;
 pub mod server;
+pub mod suggest;
 pub mod sync;
 pub mod token;
 pub mod wire;

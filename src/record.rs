@@ -4,14 +4,22 @@
 //! same actions: same content, same timestamps, same `event_id`s, so the
 //! server can drop what it already has and a replay adds only what is missing.
 //!
-//! Event ids are UUIDv5 of the session id, the position of the backup line
-//! that caused the event, and the kind of event. Timestamps come from the
-//! lines: a line's own `timestamp`, else the last one seen before it.
+//! An event's id derives from what the lines carry, so that it survives
+//! edits of the file (a line inserted, a last line cut): the run's own id
+//! (`run_id` on its opening line) and, for a tool call, the CLI's
+//! `tool_use_id`. Runs written before runs had ids keep the ids they were
+//! stored with then, from line positions. Timestamps come from the lines: a
+//! line's own `timestamp`, else the last one seen before it.
+//!
+//! A run's figures are its own: where a release reports sums over the
+//! conversation ([`crate::claude::figures`]), what the runs before it spent
+//! is taken off.
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::backup::{BackupLine, RunCompletedLine, UserMessageLine};
+use crate::claude::figures::Spent;
 use crate::claude::protocol::{CliLine, ResultLine};
 use crate::wire::{
     ContentBlock, Event, EventType, Role, RunEndReason, RunFigures, SessionCreate, parse_timestamp,
@@ -57,21 +65,56 @@ impl Action {
     }
 }
 
-/// The event id for an event of `kind` caused by line `index` of `session_id`'s backup.
-pub fn event_id(session_id: &str, index: u64, kind: &str) -> Uuid {
+/// A new run's id, for its opening line.
+pub fn new_run_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// The id of an event of `kind` caused by line `index` of `session_id`'s
+/// backup, in a run written before runs had ids.
+fn line_event_id(session_id: &str, index: u64, kind: &str) -> Uuid {
     Uuid::new_v5(
         &EVENT_ID_NAMESPACE,
         format!("{session_id}/{index}/{kind}").as_bytes(),
     )
 }
 
+/// What tells a run's events apart from those of every other run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RunKey {
+    /// The run's own id.
+    Id(String),
+    /// None: the positions of the lines (a run written before runs had ids).
+    Lines,
+}
+
 struct Run {
     index: u64,
+    key: RunKey,
     message: UserMessageLine,
     session_id: Option<String>,
     started: bool,
-    /// What its last `result` line reported.
+    /// Its own figures, from its last `result` line.
     figures: RunFigures,
+    /// What the conversation had spent when the run began.
+    spent_before: Spent,
+}
+
+impl Run {
+    /// The id of the run's event of `kind` (`what`: the thing it is about,
+    /// such as a tool call's id), caused by line `index`.
+    fn event_id(&self, session_id: &str, index: u64, kind: &str, what: Option<&str>) -> Uuid {
+        match &self.key {
+            RunKey::Id(run) => {
+                let name = match what {
+                    Some(what) => format!("{session_id}/run/{run}/{kind}/{what}"),
+                    None => format!("{session_id}/run/{run}/{kind}"),
+                };
+                Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+            }
+            RunKey::Lines => line_event_id(session_id, index, kind),
+        }
+    }
 }
 
 /// Turns backup lines into actions, one line at a time.
@@ -82,6 +125,10 @@ pub struct Recorder {
     run: Option<Run>,
     session_id: Option<String>,
     last_result: Option<ResultLine>,
+    /// The CLI release the last init line named.
+    version: Option<String>,
+    /// What the conversation has spent, summed over its runs.
+    spent: Spent,
 }
 
 impl Recorder {
@@ -95,6 +142,31 @@ impl Recorder {
             run: None,
             session_id: None,
             last_result: None,
+            version: None,
+            spent: Spent::default(),
+        }
+    }
+
+    /// Learns what the lines already in the backup say (the session, the
+    /// CLI release, what the conversation has spent) without acting on
+    /// them, before a new run's lines are fed. Only the lines that carry
+    /// those are parsed.
+    pub fn catch_up(&mut self, lines: &[(u64, Vec<u8>)]) {
+        const MARKS: [&[u8]; 4] = [
+            br#""type":"user_message""#,
+            br#""type":"run_completed""#,
+            br#""type":"result""#,
+            br#""subtype":"init""#,
+        ];
+        let relevant = |line: &[u8]| {
+            MARKS
+                .iter()
+                .any(|mark| line.windows(mark.len()).any(|w| w == *mark))
+        };
+        for (index, line) in lines {
+            if relevant(line) {
+                self.feed(*index, &BackupLine::parse(line));
+            }
         }
     }
 
@@ -133,6 +205,10 @@ impl Recorder {
                 }
                 self.run = Some(Run {
                     index,
+                    key: match &message.run_id {
+                        Some(id) => RunKey::Id(id.clone()),
+                        None => RunKey::Lines,
+                    },
                     // A resume's identity is the session's, whatever the CLI
                     // calls the conversation now.
                     session_id: message
@@ -142,10 +218,12 @@ impl Recorder {
                     message: message.clone(),
                     started: false,
                     figures: RunFigures::default(),
+                    spent_before: self.spent.clone(),
                 });
             }
             BackupLine::Cli(CliLine::System(system), _) => {
                 if let Some(id) = system.init_session_id() {
+                    self.version = system.claude_code_version.clone();
                     if let Some(run) = &mut self.run
                         && !run.started
                         && run.session_id.is_none()
@@ -165,7 +243,9 @@ impl Recorder {
                         } else {
                             (EventType::PostTool, "post_tool")
                         };
-                        let mut event = self.event(event_type, &session_id, index, kind);
+                        let call = hook.tool_use_id.as_deref().unwrap_or(&request.request_id);
+                        let mut event =
+                            self.event(event_type, &session_id, index, kind, Some(call));
                         event.tool_name =
                             Some(hook.tool_name.unwrap_or_else(|| "unknown".to_owned()));
                         event.tool_use_id = hook.tool_use_id;
@@ -189,7 +269,8 @@ impl Recorder {
                 if let Some(session_id) = self.started_session()
                     && let Some(text) = result.result.as_ref().filter(|_| !result.is_error)
                 {
-                    let mut event = self.event(EventType::Message, &session_id, index, "message");
+                    let mut event =
+                        self.event(EventType::Message, &session_id, index, "message", None);
                     event.role = Some(Role::Assistant);
                     event.content =
                         Some(vec![ContentBlock::text(fit_text(text.clone(), MAX_TEXT))]);
@@ -197,7 +278,11 @@ impl Recorder {
                     actions.push(Action::Event(Box::new(event)));
                 }
                 if let Some(run) = &mut self.run {
-                    run.figures = result.figures();
+                    let (own, spent) = run
+                        .spent_before
+                        .own(result.figures(), self.version.as_deref());
+                    run.figures = own;
+                    self.spent = spent;
                 }
                 self.last_result = Some((**result).clone());
             }
@@ -223,9 +308,19 @@ impl Recorder {
         }
     }
 
-    fn event(&self, event_type: EventType, session_id: &str, index: u64, kind: &str) -> Event {
+    /// An event of the open run.
+    fn event(
+        &self,
+        event_type: EventType,
+        session_id: &str,
+        index: u64,
+        kind: &str,
+        what: Option<&str>,
+    ) -> Event {
         let mut event = Event::new(event_type, session_id, &self.name, self.timestamp());
-        event.event_id = Some(event_id(session_id, index, kind));
+        if let Some(run) = &self.run {
+            event.event_id = Some(run.event_id(session_id, index, kind, what));
+        }
         event
     }
 
@@ -267,21 +362,22 @@ impl Recorder {
         let prompt = message.content.clone();
         if !self.legacy {
             let mut start = Event::new(EventType::RunStart, &session_id, &self.name, &ts);
-            start.event_id = Some(event_id(&session_id, index, "run_start"));
+            start.event_id = Some(run.event_id(&session_id, index, "run_start", None));
             actions.push(Action::Event(Box::new(start)));
         }
         let mut user = Event::new(EventType::Message, &session_id, &self.name, &ts);
-        user.event_id = Some(event_id(&session_id, index, "prompt"));
+        user.event_id = Some(run.event_id(&session_id, index, "prompt", None));
         user.role = Some(Role::User);
         user.content = Some(vec![ContentBlock::text(fit_text(prompt, MAX_TEXT))]);
         actions.push(Action::Event(Box::new(user)));
     }
 
     /// Ends the open run with `run_completed` (or `session_stop`), if the
-    /// API ever heard of it.
+    /// API ever heard of it. A run with an id has one end, however it was
+    /// found to end; `kind` names it for a run without.
     fn close(&mut self, actions: &mut Vec<Action>, index: u64, kind: &str, end: &RunCompletedLine) {
         let Some(run) = self.run.take() else { return };
-        let (true, Some(session_id)) = (run.started, run.session_id) else {
+        let (true, Some(session_id)) = (run.started, run.session_id.clone()) else {
             return;
         };
         let event_type = if self.legacy {
@@ -290,7 +386,11 @@ impl Recorder {
             EventType::RunCompleted
         };
         let mut event = Event::new(event_type, &session_id, &self.name, &end.timestamp);
-        event.event_id = Some(event_id(&session_id, index, kind));
+        let kind = match run.key {
+            RunKey::Id(_) => "run_end",
+            RunKey::Lines => kind,
+        };
+        event.event_id = Some(run.event_id(&session_id, index, kind, None));
         event.exit_code = end.exit_code;
         event.reason = Some(end.reason.as_str().to_owned());
         event.error = end.error.clone().map(|e| fit_text(e, MAX_TOOL_FIELD));
@@ -307,6 +407,44 @@ impl Recorder {
         event.set_figures(&figures);
         actions.push(Action::Event(Box::new(event)));
     }
+}
+
+/// Keys that tell a session's events apart by what they are about, whatever
+/// their ids: the run (its start time), the kind, and the rank among its
+/// kind in the run (releases before 0.2 stored no tool call ids). `ao-sync` recognises by them the stored
+/// events of a run written before runs had ids, whose ids came from line
+/// positions that an edit of the file (a line inserted, a last line cut and
+/// closed again) has moved.
+pub fn natural_keys<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<String> {
+    let mut run = String::new();
+    let mut ranks: std::collections::HashMap<&'static str, usize> = Default::default();
+    let mut keys = Vec::new();
+    for event in events {
+        let at = parse_timestamp(&event.timestamp)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_else(|_| event.timestamp.clone());
+        let starts_run = match event.event_type {
+            EventType::RunStart | EventType::SessionStart => true,
+            EventType::Message => event.role == Some(Role::User) && at != run,
+            _ => false,
+        };
+        if starts_run {
+            run = at;
+            ranks.clear();
+        }
+        let kind = match (event.event_type, event.role) {
+            (EventType::RunStart | EventType::SessionStart, _) => "start",
+            (EventType::RunCompleted | EventType::SessionStop, _) => "end",
+            (EventType::PreTool, _) => "pre_tool",
+            (EventType::PostTool, _) => "post_tool",
+            (EventType::Message, Some(Role::User)) => "prompt",
+            (EventType::Message, _) => "message",
+        };
+        let rank = ranks.entry(kind).or_default();
+        *rank += 1;
+        keys.push(format!("{run}/{kind}#{rank}"));
+    }
+    keys
 }
 
 /// Cuts `text` to at most `max` bytes (on a character boundary) and marks it.
@@ -558,6 +696,167 @@ mod tests {
         };
         assert_eq!(end.reason.as_deref(), Some("interrupted"));
         assert!(recorder.run_open(), "the second run is open");
+    }
+
+    /// The real transcript's lines, its run opened with an id.
+    fn new_run_lines_with_id() -> Vec<(u64, Vec<u8>)> {
+        let mut lines = new_run_lines();
+        let mut first: Value = serde_json::from_slice(&lines[0].1).unwrap();
+        first["run_id"] = "run-1".into();
+        lines[0].1 = serde_json::to_vec(&first).unwrap();
+        lines
+    }
+
+    fn ids(actions: &[Action]) -> Vec<Uuid> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => e.event_id,
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The lines with `line` inserted at position `at`, renumbered.
+    fn insert(lines: &[(u64, Vec<u8>)], at: usize, line: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut texts: Vec<Vec<u8>> = lines.iter().map(|(_, l)| l.clone()).collect();
+        texts.insert(at, line.to_vec());
+        texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| (i as u64, l))
+            .collect()
+    }
+
+    #[test]
+    fn a_runs_event_ids_survive_an_inserted_line() {
+        let lines = new_run_lines_with_id();
+        let (_, before) = replay("w1", false, &lines);
+        for at in [1, 3, lines.len() - 1] {
+            let (_, after) = replay("w1", false, &insert(&lines, at, b"garbage {"));
+            assert_eq!(ids(&after), ids(&before), "a line inserted at {at}");
+            assert_eq!(after, before, "and the same events");
+        }
+    }
+
+    #[test]
+    fn a_cut_closing_line_closes_the_run_with_the_same_id() {
+        let lines = new_run_lines_with_id();
+        let (_, whole) = replay("w1", false, &lines);
+        let closing = &lines.last().unwrap().1;
+        let mut cut = lines[..lines.len() - 1].to_vec();
+        cut.push((cut.len() as u64, closing[..closing.len() / 2].to_vec()));
+        let mut recorder = Recorder::new("w1", false);
+        for (i, l) in &cut {
+            recorder.feed(*i, &BackupLine::parse(l));
+        }
+        assert!(recorder.run_open(), "the cut line closes nothing");
+        let closed = recorder.feed(
+            cut.len() as u64,
+            &BackupLine::parse(&done(
+                "2026-11-20T23:00:00.000Z",
+                0,
+                RunEndReason::Interrupted,
+            )),
+        );
+        assert_eq!(
+            ids(&closed),
+            ids(&whole[whole.len() - 1..]),
+            "one run, one end"
+        );
+    }
+
+    #[test]
+    fn runs_without_ids_keep_the_ids_they_were_stored_with() {
+        // What the previous release derived: the line's position and the kind.
+        let (_, actions) = replay("w1", false, &new_run_lines());
+        let sid = "0d8df837-37ba-475d-923b-58be339b3251";
+        let old = |index: u64, kind: &str| {
+            Uuid::new_v5(
+                &EVENT_ID_NAMESPACE,
+                format!("{sid}/{index}/{kind}").as_bytes(),
+            )
+        };
+        let last = new_run_lines().len() as u64 - 1;
+        assert_eq!(ids(&actions)[0], old(0, "run_start"));
+        assert_eq!(ids(&actions)[1], old(0, "prompt"));
+        assert_eq!(*ids(&actions).last().unwrap(), old(last, "run_end"));
+    }
+
+    #[test]
+    fn natural_keys_match_what_an_inserted_line_renumbered() {
+        let lines = new_run_lines();
+        let events = |lines: &[(u64, Vec<u8>)]| -> Vec<Event> {
+            replay("w1", false, lines)
+                .1
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Event(e) => Some(*e),
+                    _ => None,
+                })
+                .collect()
+        };
+        let before = events(&lines);
+        let after = events(&insert(&lines, 3, b"garbage {"));
+        assert_ne!(
+            before.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            after.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            "line positions moved"
+        );
+        let keys = natural_keys(&before);
+        assert_eq!(keys, natural_keys(&after));
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+    }
+
+    #[test]
+    fn a_resumed_runs_figures_are_its_own() {
+        let sid = "11111111-2222-3333-4444-555555555555";
+        let result = |cost: f64, input: u64| {
+            format!(r#"{{"type":"result","subtype":"success","is_error":false,"result":"ok","session_id":"{sid}","total_cost_usd":{cost},"num_turns":1,"usage":{{"input_tokens":12,"output_tokens":7}},"modelUsage":{{"m":{{"inputTokens":{input},"costUSD":{cost}}}}}}}"#).into_bytes()
+        };
+        let init = format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}","claude_code_version":"2.1.329"}}"#).into_bytes();
+        let mut lines = Vec::new();
+        for (n, (cost, input)) in [(0.000188, 12), (0.000376, 24), (0.0005639999999999999, 36)]
+            .into_iter()
+            .enumerate()
+        {
+            let ts = format!("2026-01-01T00:0{n}:00Z");
+            lines.push(user(&ts, (n > 0).then_some(sid)));
+            lines.push(init.clone());
+            lines.push(result(cost, input));
+            lines.push(done(&ts, 0, RunEndReason::Completed));
+        }
+        let lines: Vec<(u64, Vec<u8>)> = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| (i as u64, l))
+            .collect();
+        let ends: Vec<Event> = replay("w1", false, &lines)
+            .1
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Event(e) if e.event_type == EventType::RunCompleted => Some(*e),
+                _ => None,
+            })
+            .collect();
+        let costs: Vec<f64> = ends.iter().map(|e| e.cost_usd.unwrap()).collect();
+        assert_eq!(costs, [0.000188, 0.000188, 0.000188]);
+        assert_eq!(
+            ends[2].model_usage.as_ref().unwrap()["m"]["inputTokens"],
+            12
+        );
+        // The runner knows only the lines before its run, and learns them.
+        let mut live = Recorder::new("w1", false);
+        live.catch_up(&lines[..8]);
+        let mut fed = Vec::new();
+        for (i, l) in &lines[8..] {
+            fed.extend(live.feed(*i, &BackupLine::parse(l)));
+        }
+        let Some(Action::Event(end)) = fed.last() else {
+            panic!()
+        };
+        assert_eq!(end.cost_usd, Some(0.000188));
     }
 
     #[test]

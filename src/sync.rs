@@ -3,16 +3,16 @@
 //! planner the runner uses ([`record::replay`]), with the same event ids, so
 //! a replay adds only what is missing and a second one adds nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::backup::{BackupError, LogWriter, SessionFiles};
 use crate::client::{ClientError, SessionClient};
-use crate::record::{Action, replay};
+use crate::record::{Action, natural_keys, replay};
 use crate::recover::close_last_run;
 use crate::report::{Applied, apply};
-use crate::wire::parse_timestamp;
+use crate::wire::{RunFigures, parse_timestamp};
 
 /// What a sync of one session did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -25,7 +25,9 @@ pub struct SyncReport {
     pub updated_session: bool,
     pub events_added: usize,
     pub events_present: usize,
-    /// Runs stored without their figures (by an older release) that got them.
+    /// Runs stored without their figures, or with figures an older release
+    /// derived wrongly (the sums over the conversation some CLI releases
+    /// report), that got the right ones.
     pub runs_filled: usize,
     /// A run whose runner had died was closed as interrupted.
     pub closed_stale_run: bool,
@@ -73,39 +75,46 @@ pub async fn sync_session(
     let Some(session_id) = report.session_id.clone() else {
         return Ok(report); // no run ever named its session: nothing the API could hold
     };
-    let (mut session, present, bare) = match client.get_session(&session_id).await {
-        Ok(session) => {
-            let events = client.list_events(&session_id).await?;
-            let ids: HashSet<uuid::Uuid> = events.iter().filter_map(|e| e.event.event_id).collect();
-            // Run ends stored without figures: a replay can fill them in.
-            let bare: HashSet<uuid::Uuid> = events
-                .iter()
-                .filter(|e| e.event.figures().is_empty())
-                .filter_map(|e| e.event.event_id)
-                .collect();
-            (Some(session), ids, bare)
-        }
-        Err(ClientError::NotFound(_)) => (None, HashSet::new(), HashSet::new()),
+    let (mut session, stored) = match client.get_session(&session_id).await {
+        Ok(session) => (Some(session), client.list_events(&session_id).await?),
+        Err(ClientError::NotFound(_)) => (None, Vec::new()),
         Err(e) => return Err(e.into()),
     };
+    // The figures of each stored event, by id: a replay that derives other
+    // figures (a run stored without them, or with the sums an older release
+    // took for the run's own) corrects them.
+    let figures: HashMap<uuid::Uuid, RunFigures> = stored
+        .iter()
+        .filter_map(|e| Some((e.event.event_id?, e.event.figures())))
+        .collect();
+    let known_keys: HashSet<String> = natural_keys(stored.iter().map(|e| &e.event))
+        .into_iter()
+        .collect();
+    let replayed_keys = natural_keys(actions.iter().filter_map(|a| match a {
+        Action::Event(event) => Some(&**event),
+        _ => None,
+    }));
+    let mut keys = replayed_keys.iter();
     for action in &actions {
+        let key = matches!(action, Action::Event(_))
+            .then(|| keys.next())
+            .flatten();
         match action {
             Action::Create(_) if session.is_some() => {}
             Action::Resume { at, .. }
                 if session
                     .as_ref()
                     .is_some_and(|s| !is_later(at, s.last_resumed_at.as_deref())) => {}
-            Action::Event(event)
-                if event
-                    .event_id
-                    .is_some_and(|id| bare.contains(&id) && !event.figures().is_empty()) =>
-            {
+            Action::Event(event) if event.event_id.is_some_and(|id| figures.contains_key(&id)) => {
                 report.events_present += 1;
-                if apply(client, action).await? == Applied::Filled {
+                let stored = event.event_id.and_then(|id| figures.get(&id));
+                if stored.is_some_and(|f| *f != event.figures())
+                    && apply(client, action).await? == Applied::Filled
+                {
                     report.runs_filled += 1;
                 }
             }
-            Action::Event(event) if event.event_id.is_some_and(|id| present.contains(&id)) => {
+            Action::Event(_) if key.is_some_and(|k| known_keys.contains(k)) => {
                 report.events_present += 1;
             }
             _ => {

@@ -58,10 +58,13 @@ impl Token {
 
     /// The first line of a file.
     pub fn read_file(path: &Path) -> Result<Token, TokenError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::bounded::read_to_string(path, crate::bounded::SETTINGS).map_err(|source| {
+                TokenError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
         let first = text.lines().next().unwrap_or("");
         Token::new(first, &format!("file {}", path.display()))
     }

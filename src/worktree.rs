@@ -59,6 +59,11 @@ pub enum WorktreeError {
         "--worktree needs a git repository, and {0} is not in one (run `git init` and commit, or drop --worktree)"
     )]
     NotARepo(PathBuf),
+    #[error(
+        "--worktree needs a work tree to branch from, and {} is a bare git repository, which has no work tree; run ao-new in a checkout of it (`git clone {} CHECKOUT`), or drop --worktree",
+        .0.display(), quoted(.0)
+    )]
+    Bare(PathBuf),
     #[error("the repository at {0} has no commit yet; commit once before using --worktree")]
     NoCommits(PathBuf),
     #[error("--base '{0}' is not a commit of this repository")]
@@ -67,6 +72,20 @@ pub enum WorktreeError {
         "a branch '{0}' already exists; pick another session name, or delete the branch (`git branch -D {0}`)"
     )]
     BranchExists(String),
+    #[error(
+        "a branch '{branch}' already exists, checked out in the worktree {}; pick another session name, or remove that worktree and the branch, losing what they hold: {}",
+        quoted(path), clear_advice(path, branch, *locked)
+    )]
+    BranchCheckedOut {
+        branch: String,
+        path: PathBuf,
+        locked: bool,
+    },
+    #[error(
+        "the worktree {path} of session '{name}' was left half made by a run killed while git made it; remove it with `ao-clean {name}`, then start the session again",
+        path = quoted(.0), name = .1
+    )]
+    HalfMade(PathBuf, String),
     #[error("{0} already exists; remove it, or pick another session name")]
     FolderExists(PathBuf),
     #[error(
@@ -74,7 +93,9 @@ pub enum WorktreeError {
     )]
     Dirty(PathBuf, String),
     #[error(
-        "the worktree {0} is gone (deleted by hand?); run `git worktree prune`, then `ao-clean` the session or restore the folder with `git worktree add {0} {1}`"
+        "the worktree {0} is gone (deleted by hand?); run `git worktree prune`, then `ao-clean` the session or restore the folder with `git worktree add {path} {branch}`",
+        path = crate::diag::shell_word(&.0.to_string_lossy()),
+        branch = crate::diag::shell_word(.1)
     )]
     Missing(PathBuf, String),
     #[error("git {what} failed: {detail}")]
@@ -86,7 +107,10 @@ impl WorktreeError {
     pub fn is_usage(&self) -> bool {
         !matches!(
             self,
-            WorktreeError::Dirty(..) | WorktreeError::Missing(..) | WorktreeError::Git { .. }
+            WorktreeError::Dirty(..)
+                | WorktreeError::Missing(..)
+                | WorktreeError::HalfMade(..)
+                | WorktreeError::Git { .. }
         )
     }
 }
@@ -137,7 +161,11 @@ pub fn plan(
     let top = match git(project_dir, &["rev-parse", "--show-toplevel"]) {
         Ok(top) => PathBuf::from(top),
         Err(WorktreeError::Git { .. }) => {
-            return Err(WorktreeError::NotARepo(project_dir.to_owned()));
+            let bare = git(project_dir, &["rev-parse", "--is-bare-repository"]);
+            return Err(match bare.as_deref() {
+                Ok("true") => WorktreeError::Bare(project_dir.to_owned()),
+                _ => WorktreeError::NotARepo(project_dir.to_owned()),
+            });
         }
         Err(e) => return Err(e),
     };
@@ -168,7 +196,20 @@ pub fn plan(
             &format!("refs/heads/{branch}"),
         ],
     )? {
-        return Err(WorktreeError::BranchExists(branch));
+        let reference = format!("refs/heads/{branch}");
+        return Err(
+            match listed(project_dir)?
+                .into_iter()
+                .find(|w| w.branch.as_deref() == Some(&reference))
+            {
+                Some(w) => WorktreeError::BranchCheckedOut {
+                    branch,
+                    locked: w.locked.is_some(),
+                    path: w.path,
+                },
+                None => WorktreeError::BranchExists(branch),
+            },
+        );
     }
     let path = project_dir.join(WORKTREES_SUBDIR).join(name.as_str());
     if path.exists() {
@@ -193,7 +234,7 @@ pub fn plan(
 pub fn create(project_dir: &Path, worktree: &Worktree) -> Result<(), WorktreeError> {
     exclude(project_dir)?;
     if let Some(parent) = worktree.path.parent() {
-        crate::private::create_dir_all(parent).map_err(|e| WorktreeError::Git {
+        crate::ignored_dir::create(parent, true).map_err(|e| WorktreeError::Git {
             what: "worktree add".to_owned(),
             detail: format!("{}: {e}", parent.display()),
         })?;
@@ -251,6 +292,64 @@ fn exclude(project_dir: &Path) -> Result<(), WorktreeError> {
         "# the session worktrees of ao-new --worktree\n{pattern}\n"
     ));
     std::fs::write(&file, new).map_err(err)
+}
+
+/// The reason `git worktree add` locks a worktree with until it is made:
+/// still there, the add was cut short.
+const INITIALIZING: &str = "initializing";
+
+/// A worktree as `git worktree list` names it.
+struct Listed {
+    path: PathBuf,
+    /// `refs/heads/...`, when a branch is checked out.
+    branch: Option<String>,
+    /// The lock's reason (empty when none was given).
+    locked: Option<String>,
+}
+
+/// The worktrees of the repository `dir` is in.
+fn listed(dir: &Path) -> Result<Vec<Listed>, WorktreeError> {
+    let text = git(dir, &["worktree", "list", "--porcelain"])?;
+    let mut all: Vec<Listed> = Vec::new();
+    for line in text.lines() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        match (key, all.last_mut()) {
+            ("worktree", _) => all.push(Listed {
+                path: PathBuf::from(value),
+                branch: None,
+                locked: None,
+            }),
+            ("branch", Some(w)) => w.branch = Some(value.to_owned()),
+            ("locked", Some(w)) => w.locked = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    Ok(all)
+}
+
+/// `path` for a shell command line: in single quotes unless plainly safe.
+fn quoted(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The commands that remove a worktree (and its lock) and then its branch.
+fn clear_advice(path: &Path, branch: &str, locked: bool) -> String {
+    let exists = path.is_dir();
+    let path = quoted(path);
+    let worktree = if exists {
+        format!("`git worktree remove --force --force {path}`")
+    } else if locked {
+        format!("`git worktree unlock {path}`, `git worktree prune`")
+    } else {
+        "`git worktree prune`".to_owned()
+    };
+    format!("{worktree}, then `git branch -D {branch}`")
 }
 
 impl Worktree {
@@ -334,20 +433,51 @@ impl Worktree {
         Err(WorktreeError::Dirty(self.path.clone(), list))
     }
 
-    /// Removes the worktree and keeps its branch; with `force`, discards
-    /// uncommitted changes. A folder already gone is pruned from git's list.
-    pub fn remove(&self, force: bool) -> Result<Removed, WorktreeError> {
+    /// Refuses a worktree that `git worktree add` did not finish (its runner
+    /// was killed meanwhile), which no run may use; `name` is its session.
+    pub fn check_whole(&self, name: &SessionName) -> Result<(), WorktreeError> {
+        match self.listed()? {
+            Some(w) if w.locked.as_deref() != Some(INITIALIZING) => Ok(()),
+            _ => Err(WorktreeError::HalfMade(self.path.clone(), name.to_string())),
+        }
+    }
+
+    /// What `git worktree list` says of this worktree, if it names it.
+    fn listed(&self) -> Result<Option<Listed>, WorktreeError> {
         // The worktrees folder lies inside the main checkout, so git run
         // there finds the repository.
+        let Some(folder) = self.path.parent().filter(|f| f.is_dir()) else {
+            return Ok(None);
+        };
+        let same =
+            |p: &Path| p == self.path || p.canonicalize().ok() == self.path.canonicalize().ok();
+        Ok(listed(folder)?.into_iter().find(|w| same(&w.path)))
+    }
+
+    /// Removes the worktree and keeps its branch; with `force`, discards
+    /// uncommitted changes. A folder already gone is pruned from git's list.
+    /// A worktree whose `git worktree add` was cut short is unlocked and
+    /// removed as it is: it holds nothing of an agent's.
+    pub fn remove(&self, force: bool) -> Result<Removed, WorktreeError> {
         let Some(folder) = self.path.parent() else {
             return Ok(Removed::WasMissing);
         };
+        let cut_short = self
+            .listed()?
+            .is_some_and(|w| w.locked.as_deref() == Some(INITIALIZING));
+        if cut_short {
+            git(
+                folder,
+                &["worktree", "unlock", &self.path.to_string_lossy()],
+            )?;
+        }
         if !self.path.is_dir() {
             if folder.is_dir() {
                 git(folder, &["worktree", "prune"])?;
             }
             return Ok(Removed::WasMissing);
         }
+        let force = force || cut_short;
         if !force {
             self.check_clean()?;
         }
@@ -359,6 +489,32 @@ impl Worktree {
         args.push(&path);
         git(folder, &args)?;
         Ok(Removed::Removed)
+    }
+
+    /// Deletes the branch when it has no commit of its own beyond its base
+    /// (for a session whose CLI never ran, whose branch can hold nothing);
+    /// true when it did. Call once the worktree is removed.
+    pub fn delete_branch_if_unused(&self) -> Result<bool, WorktreeError> {
+        let Some(folder) = self.path.parent().filter(|f| f.is_dir()) else {
+            return Ok(false);
+        };
+        if self.base.is_empty() {
+            return Ok(false);
+        }
+        let reference = format!("refs/heads/{}", self.branch);
+        let own = git(
+            folder,
+            &[
+                "rev-list",
+                "--count",
+                &format!("{}..{reference}", self.base),
+            ],
+        );
+        if !own.is_ok_and(|n| n == "0") {
+            return Ok(false);
+        }
+        git(folder, &["branch", "--quiet", "-D", &self.branch])?;
+        Ok(true)
     }
 }
 
@@ -449,6 +605,13 @@ mod tests {
             Err(WorktreeError::NoCommits(_))
         ));
         assert!(!project.join(WORKTREES_SUBDIR).exists());
+    }
+
+    #[test]
+    fn paths_in_advice_are_quoted_when_a_shell_would_split_them() {
+        assert_eq!(quoted(Path::new("/tmp/p-1/.x")), "/tmp/p-1/.x");
+        assert_eq!(quoted(Path::new("/tmp/my project")), "'/tmp/my project'");
+        assert_eq!(quoted(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
     }
 
     #[test]

@@ -16,10 +16,7 @@ impl Env<'_> {
         let mut cmd = Command::new(exe);
         cmd.current_dir(self.project)
             .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", self.url)
-            .env(
-                "AGENT_ORCHESTRATOR_CLAUDE_PATH",
-                env!("CARGO_BIN_EXE_ao-fake-claude"),
-            )
+            .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", super::fake::fake_claude())
             .env("AGENT_ORCHESTRATOR_AUTOSTART", "0");
         cmd
     }

@@ -28,7 +28,7 @@ struct AgentJson {
 /// Reads the agent in folder `dir`; `None` when it holds no `agent.json`.
 pub(super) fn read(dir: &Path, level: Level) -> Option<Result<Agent, String>> {
     let file = dir.join(AGENT_JSON);
-    let text = match std::fs::read_to_string(&file) {
+    let text = match crate::bounded::read_to_string(&file, crate::bounded::SETTINGS) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(Err(format!("{}: {e}", file.display()))),
@@ -59,11 +59,12 @@ fn parse(dir: &Path, file: &Path, text: &str, level: Level) -> Result<Agent, Str
     let checked = json.fields.check(file, text)?;
     let mut settings = checked.settings;
     let prompt_file = dir.join(SYSTEM_PROMPT);
-    settings.system_prompt = match std::fs::read_to_string(&prompt_file) {
-        Ok(prompt) => Some(prompt.trim().to_owned()).filter(|p| !p.is_empty()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("{}: {e}", prompt_file.display())),
-    };
+    settings.system_prompt =
+        match crate::bounded::read_to_string(&prompt_file, crate::bounded::PROMPT) {
+            Ok(prompt) => Some(prompt.trim().to_owned()).filter(|p| !p.is_empty()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("{}: {e}", prompt_file.display())),
+        };
     let mcp_file = dir.join(MCP_JSON);
     if mcp_file.exists() {
         settings.mcp_config = Some(McpConfig::from_value(read_json(&mcp_file)?, &mcp_file)?);

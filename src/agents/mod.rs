@@ -72,7 +72,10 @@ pub enum AgentError {
     Name(#[from] NameError),
     #[error("unknown agent '{name}'; {}", known_agents(known))]
     Unknown { name: String, known: Vec<String> },
-    #[error("agent '{name}' is inactive ({}); set its status to active to run it", file.display())]
+    #[error(
+        "agent '{name}' is inactive ({}); set its status to active to run it",
+        crate::diag::shell_word(&file.to_string_lossy())
+    )]
     Inactive { name: String, file: PathBuf },
     /// A definition that cannot be read: the message names the file and line.
     #[error("{0}")]

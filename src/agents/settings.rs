@@ -136,7 +136,8 @@ impl McpConfig {
 
 /// Reads a JSON file; the error names the file and the line.
 pub fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::bounded::read_to_string(path, crate::bounded::SETTINGS)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
         format!(
             "{}:{}: not valid JSON: {}",

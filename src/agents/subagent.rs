@@ -22,7 +22,8 @@ struct FrontMatter {
 
 /// Reads one subagent file.
 pub(super) fn read(file: &Path, level: Level) -> Result<Agent, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let text = crate::bounded::read_to_string(file, crate::bounded::PROMPT)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let (yaml, body) = split(&text).ok_or_else(|| {
         format!(
             "{}:1: no front matter (the file must start with a '---' line, then name: and description:, then '---')",

@@ -9,6 +9,11 @@ use crate::wire::RunEndReason;
 /// Opens each run: the prompt and what is needed to replay the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserMessageLine {
+    /// The run's own id, from which its events' ids derive, so that they
+    /// survive edits of the file. Lines written before it existed have none;
+    /// their events keep ids derived from line positions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub timestamp: String,
     pub content: String,
     pub project_dir: String,

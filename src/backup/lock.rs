@@ -112,10 +112,12 @@ impl SessionFiles {
         }
     }
 
-    /// Looks without taking: is a runner alive for this session?
+    /// Looks without taking: is a runner alive for this session? Opens the
+    /// file for reading only (`flock` needs no more), so that queries work
+    /// on a read-only sessions folder.
     pub fn lock_state(&self) -> Result<LockState, BackupError> {
         let path = self.lock_path();
-        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        let file = match OpenOptions::new().read(true).open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
             Err(e) => return Err(BackupError::new(&path, e)),

@@ -2,10 +2,11 @@
 //! identity (event ids derive from it), so positions never change.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::BackupError;
+use crate::bounded;
 
 /// A log's lines, each with its position.
 pub type LogLines = Vec<(u64, Vec<u8>)>;
@@ -29,12 +30,10 @@ impl LogWriter {
             .create(true)
             .open(path)
             .map_err(err)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(err)?;
-        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let (lines, cut) = read_lines(std::io::BufReader::new(&mut file)).map_err(err)?;
+        if cut {
             file.write_all(b"\n").map_err(err)?;
         }
-        let lines = split_lines(&bytes);
         let writer = LogWriter {
             path: path.to_owned(),
             file,
@@ -66,26 +65,47 @@ impl LogWriter {
 
 /// Every line of a log with its position; a missing file has none.
 pub fn read_log(path: &Path) -> Result<LogLines, BackupError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(split_lines(&bytes)),
+    match std::fs::File::open(path) {
+        Ok(file) => read_lines(std::io::BufReader::new(file))
+            .map(|(lines, _)| lines)
+            .map_err(|e| BackupError::new(path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(BackupError::new(path, e)),
     }
 }
 
-/// The lines of a log's bytes with their positions. A last line without
-/// its newline (cut short) still counts.
-fn split_lines(bytes: &[u8]) -> LogLines {
-    let mut lines: LogLines = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, line)| (i as u64, line.to_vec()))
-        .collect();
-    // `split` yields an empty piece after a final newline; it is not a line.
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
-        lines.pop();
+/// The lines of a log with their positions, and whether the last one was
+/// cut short (no newline), which still counts. A line longer than
+/// [`bounded::LINE`] is refused: no line the runner writes is that long.
+fn read_lines(mut reader: impl BufRead) -> std::io::Result<(LogLines, bool)> {
+    let mut lines = LogLines::new();
+    loop {
+        let mut line = Vec::new();
+        let read = (&mut reader)
+            .take(bounded::LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok((lines, false));
+        }
+        let ended = line.last() == Some(&b'\n');
+        if ended {
+            line.pop();
+        }
+        if line.len() > bounded::LINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "line {} is longer than {}, the most agent-orchestrator reads",
+                    lines.len() + 1,
+                    bounded::size(bounded::LINE as u64)
+                ),
+            ));
+        }
+        lines.push((lines.len() as u64, line));
+        if !ended {
+            return Ok((lines, true));
+        }
     }
-    lines
 }
 
 #[cfg(test)]

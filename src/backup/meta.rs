@@ -22,6 +22,10 @@ pub struct Meta {
     /// system's files).
     #[serde(default, alias = "agent", skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
+    /// The `--agents-dir` folder the agent came from, searched again by a
+    /// resume that is not given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents_dir: Option<std::path::PathBuf>,
     /// The CLI's own id for the conversation, when it differs from
     /// `session_id` (Claude Code before 1.0.124 gives a resumed conversation
     /// a new id): what the next resume passes to `--resume`. The session
@@ -67,7 +71,7 @@ impl SessionFiles {
 }
 
 fn read_meta_file(path: &Path) -> Result<Option<Meta>, BackupError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::bounded::read(path, crate::bounded::SETTINGS) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(BackupError::new(path, e)),

@@ -29,6 +29,11 @@ pub struct BackupError {
 }
 
 impl BackupError {
+    /// True for a file or line past what we read: bad input (exit 2).
+    pub fn is_too_large(&self) -> bool {
+        crate::bounded::is_too_large(&self.source)
+    }
+
     fn new(path: &Path, source: std::io::Error) -> Self {
         BackupError {
             path: path.to_owned(),
@@ -92,9 +97,11 @@ impl SessionFiles {
         self.meta_path().exists() || self.log_path().exists()
     }
 
-    /// Creates the folder if needed.
+    /// Creates the folder if needed; a folder it creates, and the default
+    /// one, ignore themselves in git.
     pub fn ensure_dir(&self) -> Result<(), BackupError> {
-        crate::private::create_dir_all(&self.dir).map_err(|e| BackupError::new(&self.dir, e))
+        let default = self.dir.ends_with(crate::config::DEFAULT_SESSIONS_SUBDIR);
+        crate::ignored_dir::create(&self.dir, default).map_err(|e| BackupError::new(&self.dir, e))
     }
 
     /// Deletes every file of the session; answers how many existed.

@@ -3,7 +3,6 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::CommandFactory;
 use tokio::net::TcpListener;
 
@@ -26,7 +25,8 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ao-session-manager: {e:#}");
+            // Each error's own line already names its cause: no chain.
+            eprintln!("ao-session-manager: {e}");
             ExitCode::FAILURE
         }
     }
@@ -38,7 +38,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // it touches the database.
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let addr = listener.local_addr()?;
     if let Some(warning) = args.check_exposure(&config, addr)? {
         tracing::warn!("{warning}");

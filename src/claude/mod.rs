@@ -1,5 +1,7 @@
 //! The Claude Code CLI: its stream-json protocol and the child process.
 
+pub mod figures;
+pub mod guard;
 pub mod launch;
 pub mod process;
 

@@ -1,19 +1,21 @@
 //! The `claude` child process: spawned in stream-json mode in its own
-//! process group, fed on stdin, read line by line on stdout. Its stderr is
-//! drained concurrently (so a noisy CLI never blocks) and its tail kept for
-//! error messages.
+//! process group (under its guardian, see [`super::guard`]), fed on stdin,
+//! read line by line on stdout. Its stderr is drained concurrently (so a
+//! noisy CLI never blocks) and its tail kept for error messages.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::task::JoinHandle;
 
+use super::guard::{self, Lifeline};
 use super::launch::Launch;
 
 /// The arguments that put the CLI in stream-json mode (DESIGN.md, step 4),
@@ -80,13 +82,27 @@ pub struct ClaudeProcess {
 }
 
 /// The CLI's process group, to signal it while its pipes are borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct Group(Option<Pid>);
+#[derive(Debug, Clone)]
+pub struct Group {
+    pid: Option<Pid>,
+    /// Held while the CLI runs under a guardian; dropped, the guardian ends
+    /// the CLI and everything it started.
+    lifeline: Arc<Mutex<Option<Lifeline>>>,
+}
 
 impl Group {
-    /// Sends `signal` to every process of the group.
-    pub fn signal(self, signal: Signal) {
-        if let Some(pid) = self.0 {
+    /// Sends `signal` to every process of the group. SIGKILL of a CLI under
+    /// a guardian is the guardian's to deal: it ends the CLI and whatever
+    /// its tools started (in sessions of their own, out of the group's
+    /// reach), and exits. A second SIGKILL reaches the group itself.
+    pub fn signal(&self, signal: Signal) {
+        if signal == Signal::SIGKILL
+            && let Ok(mut lifeline) = self.lifeline.lock()
+            && lifeline.take().is_some()
+        {
+            return;
+        }
+        if let Some(pid) = self.pid {
             let _ = kill(Pid::from_raw(-pid.as_raw()), signal);
         }
     }
@@ -127,7 +143,11 @@ impl ClaudeProcess {
     /// Starts the CLI in `cwd` with the arguments of `launch`. The prompt is
     /// never on the command line.
     pub fn spawn(program: &Path, cwd: &Path, launch: &Launch) -> Result<ClaudeProcess, SpawnError> {
-        let mut cmd = Command::new(program);
+        let io = |source| SpawnError::Io {
+            path: program.to_owned(),
+            source,
+        };
+        let (mut cmd, guardian) = guard::command(program).map_err(io)?;
         cmd.args(launch.args());
         cmd.current_dir(cwd)
             // ao-hook, if the user installed it, leaves runner sessions alone.
@@ -139,8 +159,8 @@ impl ClaudeProcess {
             // Signals are ours to forward: a Ctrl-C in the terminal reaches
             // the runner, which records the interruption first.
             .process_group(0)
-            .kill_on_drop(true);
-        die_with_parent(&mut cmd);
+            // A guardian ends all once its lifeline is dropped.
+            .kill_on_drop(guardian.is_none());
         let mut child = cmd.spawn().map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => SpawnError::NotFound(program.to_owned()),
             _ => SpawnError::Io {
@@ -148,14 +168,15 @@ impl ClaudeProcess {
                 source,
             },
         })?;
-        let missing = || SpawnError::Io {
-            path: program.to_owned(),
-            source: std::io::Error::other("child pipes missing"),
-        };
+        let lifeline = guardian.map(guard::Pending::started);
+        let missing = || io(std::io::Error::other("child pipes missing"));
         let stdin = child.stdin.take().ok_or_else(missing)?;
         let stdout = child.stdout.take().ok_or_else(missing)?;
         let stderr = child.stderr.take().ok_or_else(missing)?;
-        let group = Group(child.id().map(|id| Pid::from_raw(id as i32)));
+        let group = Group {
+            pid: child.id().map(|id| Pid::from_raw(id as i32)),
+            lifeline: Arc::new(Mutex::new(lifeline)),
+        };
         Ok(ClaudeProcess {
             child,
             group,
@@ -182,27 +203,43 @@ impl ClaudeProcess {
     }
 
     /// Reads the next stdout line into `buf` (without its newline); false at
-    /// end of output. Lines of any length are read whole.
+    /// end of output. A line longer than [`crate::bounded::LINE`] is an
+    /// error: no backup could keep it whole.
     pub async fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<bool> {
         buf.clear();
-        let n = self.stdout.read_until(b'\n', buf).await?;
+        let limit = crate::bounded::LINE as u64 + 1;
+        let n = (&mut self.stdout)
+            .take(limit)
+            .read_until(b'\n', buf)
+            .await?;
         if n == 0 {
             return Ok(false);
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
         }
+        if buf.len() > crate::bounded::LINE {
+            buf.clear();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "claude printed a line longer than {}, the most a backup keeps",
+                    crate::bounded::size(crate::bounded::LINE as u64)
+                ),
+            ));
+        }
         Ok(true)
     }
 
     /// The CLI's process group.
     pub fn group(&self) -> Group {
-        self.group
+        self.group.clone()
     }
 
-    /// The CLI's pid, which is also its process group's id.
+    /// The id of the CLI's process group: the pid of its guardian, or of
+    /// the CLI itself when it runs without one.
     pub fn pid(&self) -> Option<u32> {
-        self.group.0.map(|p| p.as_raw() as u32)
+        self.group.pid.map(|p| p.as_raw() as u32)
     }
 
     /// Waits for the CLI to exit (stdin is closed first).
@@ -219,33 +256,6 @@ impl ClaudeProcess {
         })
     }
 }
-
-/// Makes the CLI die with its runner, however the runner dies (SIGKILL
-/// included): Linux sends the child SIGKILL when its parent thread exits.
-/// Elsewhere the next command that takes the session's lock ends the CLI's
-/// process group (see `RunLock::end_left_behind`).
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    let parent = nix::unistd::getpid();
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes two system calls (prctl, getppid), both async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            // The parent may have died before the death signal was armed.
-            if nix::unistd::getppid() != parent {
-                return Err(std::io::Error::other(
-                    "the runner exited before the CLI started",
-                ));
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
 
 async fn collect_tail(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
     let mut tail = VecDeque::with_capacity(STDERR_TAIL_LINES);

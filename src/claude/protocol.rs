@@ -87,6 +87,10 @@ pub struct SystemLine {
     pub subtype: Option<String>,
     #[serde(default)]
     pub session_id: Option<String>,
+    /// On the init line of releases since about 2.0.2x: which figures of
+    /// the result line are per run and which cumulative depends on it.
+    #[serde(default)]
+    pub claude_code_version: Option<String>,
 }
 
 impl SystemLine {

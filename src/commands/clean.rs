@@ -3,7 +3,9 @@
 //! project first, then the one project that has a session of that name;
 //! stderr says which when it is another); `--all` stays within the current
 //! project. A session whose runner is alive is never deleted unless told
-//! to (`--force`).
+//! to (`--force`), and then its run is stopped first, as `ao-stop` does:
+//! nothing of it runs on unrecorded, and its worktree goes only once its
+//! CLI has ended.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -18,7 +20,8 @@ use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 use crate::worktree::{Removed, Worktree};
 
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, unknown};
+use super::stop::{stop_local, stop_remote};
 use super::{CommandError, Ctx, block_on, main_with, print_line};
 
 const PROGRAM: &str = "ao-clean";
@@ -33,8 +36,10 @@ const PROGRAM: &str = "ao-clean";
         "NAME is looked up in the current project first, then in the one other project that has a session of that name (stderr says which); ",
         "when several have one, pass --project-dir DIR. --all deletes only the current project's sessions. ",
         "Prints one line per deleted session: Deleted session NAME (session-id: ID, N events). ",
-        "A running session is refused (with --all: skipped, and the exit code is 1) unless --force is given. ",
-        "A session's git worktree (ao-new --worktree) is removed too and its branch ao/NAME kept; a worktree with uncommitted changes ",
+        "A running session is refused (with --all: skipped, and the exit code is 1) unless --force is given: then its run is stopped first, ",
+        "as ao-stop does (through the session manager for a run on another machine), and deleted once it has ended. ",
+        "A session's git worktree (ao-new --worktree) is removed too and its branch ao/NAME kept (deleted when the session's CLI never ran ",
+        "and the branch has no commit of its own, as after a run killed while git made the worktree); a worktree with uncommitted changes ",
         "is refused the same way (the line names the files) unless --force, which discards them. ",
         "When the session manager cannot be reached, only the backup files are deleted (exit 0), ",
         "with one warning line on stderr saying that its record could not be removed; run ao-clean again once it is back.\n\n",
@@ -51,7 +56,7 @@ struct CleanArgs {
     #[arg(long)]
     all: bool,
 
-    /// Delete running sessions too (their runners keep going, unrecorded), and worktrees with uncommitted changes
+    /// Stop running sessions and delete them too, and worktrees with uncommitted changes
     #[arg(long)]
     force: bool,
 
@@ -95,12 +100,7 @@ pub(crate) async fn clean_one(
     force: bool,
 ) -> Result<String, CommandError> {
     let target = match find(ctx, name, Scope::AnyProject).await? {
-        None => {
-            return Err(CommandError::Unknown {
-                name: name.to_string(),
-                project: ctx.project().to_owned(),
-            });
-        }
+        None => return Err(unknown(ctx, name).await),
         Some(Found::Backup { files, .. }) => Target {
             name: name.to_string(),
             session: None,
@@ -235,9 +235,9 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
         session,
         files,
     } = target;
-    let meta = files.as_ref().and_then(|f| f.read_meta().ok().flatten());
     // Holding the lock keeps a runner from starting on the files while they go.
-    let _lock = lock(files.as_ref(), &name, force)?;
+    let _lock = lock(ctx, files.as_ref(), &name, force).await?;
+    let meta = files.as_ref().and_then(|f| f.read_meta().ok().flatten());
     let worktree = meta
         .as_ref()
         .and_then(|m| m.worktree.clone())
@@ -247,20 +247,32 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
             .as_ref()
             .and_then(|m| m.session_id.as_deref())
             .is_some_and(|id| id == session.session_id);
-        if session.status == SessionStatus::Running && !ours && !force {
-            return Err(CommandError::CleanRemoteRunning { name });
+        if session.status == SessionStatus::Running && !ours {
+            if !force {
+                return Err(CommandError::CleanRemoteRunning { name });
+            }
+            stop_remote(ctx, session).await?;
         }
     }
     // The worktree goes first: refused (uncommitted changes), nothing is deleted.
     let worktree_note = match &worktree {
-        Some(worktree) => match worktree.remove(force) {
-            Ok(Removed::Removed) => format!("; worktree removed, branch {} kept", worktree.branch),
-            Ok(Removed::WasMissing) => format!(
-                "; worktree was already gone, branch {} kept",
-                worktree.branch
-            ),
-            Err(source) => return Err(CommandError::CleanWorktree { name, source }),
-        },
+        Some(worktree) => {
+            let removed = match worktree.remove(force) {
+                Ok(Removed::Removed) => "worktree removed",
+                Ok(Removed::WasMissing) => "worktree was already gone",
+                Err(source) => return Err(CommandError::CleanWorktree { name, source }),
+            };
+            // A session whose CLI never ran (its runner died while git made
+            // the worktree, say) has put nothing on its branch.
+            let never_ran =
+                session.is_none() && meta.as_ref().is_some_and(|m| m.session_id.is_none());
+            let branch = if never_ran && worktree.delete_branch_if_unused().unwrap_or(false) {
+                "deleted (it had no commit of its own)"
+            } else {
+                "kept"
+            };
+            format!("; {removed}, branch {} {branch}", worktree.branch)
+        }
         None => String::new(),
     };
     let mut events = None;
@@ -293,8 +305,10 @@ async fn delete(ctx: &Ctx, target: Target, force: bool) -> Result<String, Comman
 }
 
 /// Takes the session's lock when it has backups here. A held lock means a
-/// live runner: refused unless `force`.
-fn lock(
+/// live runner: refused unless `force`, which stops its run first (as
+/// `ao-stop` does) and takes the lock once the run has ended.
+async fn lock(
+    ctx: &Ctx,
     files: Option<&SessionFiles>,
     name: &str,
     force: bool,
@@ -302,15 +316,19 @@ fn lock(
     let Some(files) = files.filter(|f| f.exist() || f.lock_path().exists()) else {
         return Ok(None);
     };
+    let running = |state| CommandError::CleanRunning {
+        name: name.to_owned(),
+        pid: match state {
+            LockState::Held(pid) => pid,
+            LockState::Free => None,
+        },
+    };
     match files.try_lock()? {
-        Ok(lock) => Ok(Some(lock)),
-        Err(_) if force => Ok(None),
-        Err(state) => Err(CommandError::CleanRunning {
-            name: name.to_owned(),
-            pid: match state {
-                LockState::Held(pid) => pid,
-                LockState::Free => None,
-            },
-        }),
+        Ok(lock) => return Ok(Some(lock)),
+        Err(state) if !force => return Err(running(state)),
+        Err(_) => {}
     }
+    stop_local(ctx, files.name(), files, false).await?;
+    // A run begun since is refused as any running one.
+    files.try_lock()?.map(Some).map_err(running)
 }

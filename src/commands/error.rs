@@ -4,8 +4,9 @@
 use crate::backup::BackupError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
-use crate::diag::exit;
+use crate::diag::{exit, shell_word};
 use crate::name::NameError;
+use crate::suggest::did_you_mean;
 use crate::sync::SyncError;
 use crate::worktree::WorktreeError;
 
@@ -16,22 +17,34 @@ pub enum CommandError {
     Name(#[from] NameError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("no session named '{name}' in {project}")]
-    Unknown { name: String, project: String },
+    #[error("no session named '{name}' in {project}{}", did_you_mean(near))]
+    Unknown {
+        name: String,
+        project: String,
+        /// The project's session with the nearest name.
+        near: Option<String>,
+    },
     #[error(
         "no session named '{name}' in {project}, and {} other projects have one ({}); choose one with --project-dir DIR",
         dirs.len(),
-        dirs.join(", ")
+        dirs.iter().map(|d| shell_word(d)).collect::<Vec<_>>().join(", ")
     )]
     Ambiguous {
         name: String,
         project: String,
         dirs: Vec<String>,
     },
-    #[error("session '{name}' is still running; wait until `ao-status {name}` says finished")]
+    #[error("session '{name}' is still running; wait for its run to end with `ao-wait {name}`")]
     Running { name: String },
-    #[error("no session named '{name}' in {project} (nor a unique one elsewhere)")]
-    UnknownName { name: String, project: String },
+    #[error(
+        "no session named '{name}' in {project} (nor a unique one elsewhere){}",
+        did_you_mean(near)
+    )]
+    UnknownName {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
     #[error("gave up after {seconds}s waiting for: {}", names.join(", "))]
     TimedOut { seconds: f64, names: Vec<String> },
     #[error("not every run completed: {}", ended.join(", "))]
@@ -48,19 +61,23 @@ pub enum CommandError {
         "the last run of session '{name}' was stopped before it produced a result; continue it with `ao-resume {name}`"
     )]
     Stopped { name: String },
+    #[error(
+        "the last run of session '{name}' was stopped before the CLI began the conversation; start it again with `ao-new {name}`"
+    )]
+    StoppedBeforeStart { name: String },
     #[error("the last run of session '{name}' failed: {error}")]
     RunFailed { name: String, error: String },
     #[error(
-        "session '{name}' is running{}; wait for it, or pass --force to delete it anyway",
+        "session '{name}' is running{}; wait for it (`ao-wait {name}`), or pass --force to stop it and delete it",
         pid.map(|p| format!(" (runner pid {p})")).unwrap_or_default()
     )]
     CleanRunning { name: String, pid: Option<u32> },
     #[error(
-        "session '{name}' is running according to the session manager and no runner of it is known here; pass --force to delete it anyway"
+        "session '{name}' is running according to the session manager and no runner of it is known here; pass --force to stop it (through the session manager) and delete it"
     )]
     CleanRemoteRunning { name: String },
     #[error(
-        "{count} running session{} not deleted; wait for {}, or pass --force to delete {} anyway",
+        "{count} running session{} not deleted; wait for {}, or pass --force to stop and delete {}",
         if *count == 1 { " was" } else { "s were" },
         if *count == 1 { "it" } else { "them" },
         if *count == 1 { "it" } else { "them" }
@@ -100,6 +117,11 @@ impl CommandError {
                 exit::USAGE
             }
             CommandError::TimedOut { .. } => exit::TIMEOUT,
+            CommandError::Backup(e) | CommandError::Sync(SyncError::Backup(e))
+                if e.is_too_large() =>
+            {
+                exit::USAGE
+            }
             CommandError::Client(ClientError::BadUrl(_)) => exit::USAGE,
             _ => exit::FAILED,
         }

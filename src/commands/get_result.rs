@@ -16,7 +16,7 @@ use crate::record::TRUNCATION_MARK;
 use crate::wire::{Session, SessionStatus};
 
 use super::local::{Answer, LastRun, RunOutcome, Settled, outcome_from_events, settle, tell_api};
-use super::lookup::{Found, Scope, find, warn_if_unsynced};
+use super::lookup::{Found, Scope, find, unknown, warn_if_unsynced};
 use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-get-result";
@@ -83,10 +83,7 @@ pub(crate) async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport
     let found = find(ctx, name, Scope::AnyProject).await?;
     warn_if_unsynced(ctx, name, &found);
     match found {
-        None => Err(CommandError::Unknown {
-            name: name.to_string(),
-            project: ctx.project().to_owned(),
-        }),
+        None => Err(unknown(ctx, name).await),
         Some(Found::Api {
             session,
             files: Some(files),
@@ -99,7 +96,7 @@ pub(crate) async fn result(ctx: &Ctx, name: &SessionName) -> Result<ResultReport
             let session_id = meta.and_then(|m| m.session_id);
             // The API has no record to update (or cannot be asked).
             let last = settled(ctx, name, &files, false, false).await?;
-            let text = answer(name, last.outcome())?;
+            let text = answer(name, last.outcome(), session_id.is_some())?;
             Ok(report(name, session_id, text, AnswerSource::Backup))
         }
     }
@@ -116,7 +113,7 @@ async fn from_api_with_backup(
 ) -> Result<ResultReport, CommandError> {
     let api_running = session.status == SessionStatus::Running;
     let last = settled(ctx, name, files, api_running, true).await?;
-    let full = answer(name, last.outcome())?;
+    let full = answer(name, last.outcome(), true)?;
     let id = Some(session.session_id.clone());
     match ctx.client.get_result(&session.session_id).await {
         Ok(text) if !text.ends_with(TRUNCATION_MARK) => {
@@ -158,7 +155,7 @@ async fn from_api(
         });
     }
     let events = ctx.client.list_events(&session.session_id).await?;
-    let text = answer(name, outcome_from_events(&events))?;
+    let text = answer(name, outcome_from_events(&events), true)?;
     Ok(report(
         name,
         Some(session.session_id),
@@ -191,14 +188,16 @@ async fn settled(
     }
 }
 
-/// The answer, or why there is none.
-fn answer(name: &SessionName, outcome: RunOutcome) -> Result<Answer, CommandError> {
+/// The answer, or why there is none. `started`: the CLI began the
+/// session's conversation (it has an id), so a stopped run can be resumed.
+fn answer(name: &SessionName, outcome: RunOutcome, started: bool) -> Result<Answer, CommandError> {
     let name = name.to_string();
     match outcome {
         RunOutcome::Answer(answer) => Ok(answer),
         RunOutcome::Failed(error) => Err(CommandError::RunFailed { name, error }),
         RunOutcome::Interrupted => Err(CommandError::Interrupted { name }),
-        RunOutcome::Stopped => Err(CommandError::Stopped { name }),
+        RunOutcome::Stopped if started => Err(CommandError::Stopped { name }),
+        RunOutcome::Stopped => Err(CommandError::StoppedBeforeStart { name }),
         RunOutcome::NoResult => Err(CommandError::NoResult { name }),
     }
 }

@@ -133,7 +133,14 @@ pub struct RunEnd {
     pub status: String,
     /// The reason its closing record gives, as recorded.
     pub reason: Option<String>,
+    /// The CLI's exit code as the closing record gives it (1 after an
+    /// interrupt we asked for; 128 + N when signal N killed it).
     pub exit_code: Option<i64>,
+    /// What the runner (`ao-new`, `ao-resume`) exited with, or would have:
+    /// 0 completed, 1 error, 143 stopped, 130 / 143 interrupted by SIGINT /
+    /// SIGTERM; `None` while running, or when the record cannot tell (a
+    /// runner that was killed).
+    pub runner_exit_code: Option<i64>,
     /// The answer of a completed run (its JSON document, with an output schema).
     pub result: Option<String>,
     /// What went wrong, for a run that did not complete.
@@ -158,11 +165,24 @@ impl RunEnd {
             ),
         };
         RunEnd {
+            runner_exit_code: runner_exit_code(&status, exit_code),
             status,
             reason,
             exit_code,
             result,
             error,
+        }
+    }
+
+    /// A run that had not ended when the wait did.
+    pub fn running() -> RunEnd {
+        RunEnd {
+            status: "running".to_owned(),
+            reason: None,
+            exit_code: None,
+            runner_exit_code: None,
+            result: None,
+            error: None,
         }
     }
 
@@ -194,6 +214,20 @@ impl RunEnd {
     /// True for a run that answered.
     pub fn completed(&self) -> bool {
         self.status == "completed"
+    }
+}
+
+/// The runner's exit code for a run that ended with `status`, the CLI
+/// having exited with `cli`. An interrupted runner passed its signal on to
+/// the CLI, which died of it (128 + N) unless it chose its own exit.
+fn runner_exit_code(status: &str, cli: Option<i64>) -> Option<i64> {
+    use crate::diag::exit;
+    match status {
+        "completed" => Some(exit::OK.into()),
+        "error" => Some(exit::FAILED.into()),
+        "stopped" => Some(exit::SIGTERM.into()),
+        "interrupted" => cli.filter(|c| [exit::SIGINT, exit::SIGTERM].map(i64::from).contains(c)),
+        _ => None,
     }
 }
 

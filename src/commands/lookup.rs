@@ -107,6 +107,28 @@ pub fn warn_if_unsynced(ctx: &Ctx, name: &SessionName, found: &Option<Found>) {
     ));
 }
 
+/// The error for a name nobody knows, naming the project's session with
+/// the nearest name, if one is near.
+pub async fn unknown(ctx: &Ctx, name: &SessionName) -> CommandError {
+    CommandError::Unknown {
+        name: name.to_string(),
+        project: ctx.project().to_owned(),
+        near: near(ctx, name).await,
+    }
+}
+
+/// The project's session whose name is nearest to `name`, if one is near.
+pub async fn near(ctx: &Ctx, name: &SessionName) -> Option<String> {
+    crate::suggest::near_session(
+        &ctx.client,
+        ctx.project(),
+        &ctx.config.sessions_dir.value,
+        name.as_str(),
+        !ctx.fell_back(),
+    )
+    .await
+}
+
 /// The API's session, with the local backups when they are this session's.
 fn api(session: Session, files: SessionFiles) -> Found {
     // A meta file we cannot read just means the backups cannot vouch for

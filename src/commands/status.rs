@@ -16,7 +16,7 @@ use crate::wire::{SessionStatus, StatusValue};
 use crate::worktree::{Worktree, WorktreeState};
 
 use super::local::{Settled, settle, tell_api};
-use super::lookup::{Found, Scope, find, warn_if_unsynced};
+use super::lookup::{Found, Scope, find, near, warn_if_unsynced};
 use super::{AnswerSource, CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-status";
@@ -72,7 +72,15 @@ pub fn main() -> ExitCode {
 fn run(args: &StatusArgs, diag: Diag) -> Result<(), CommandError> {
     let name = SessionName::parse(&args.name)?;
     let ctx = Ctx::load(&args.common, diag)?;
-    let report = block_on(status(&ctx, &name, args.json))??;
+    let report = block_on(async {
+        let report = status(&ctx, &name, args.json).await?;
+        if report.status == StatusValue::NotExistent
+            && let Some(near) = near(&ctx, &name).await
+        {
+            diag.note(format!("no session named '{name}'; did you mean '{near}'?"));
+        }
+        Ok::<_, CommandError>(report)
+    })??;
     if args.json {
         print_json(&report)
     } else {

@@ -22,7 +22,7 @@ use crate::name::SessionName;
 use crate::wire::{Session, SessionStatus};
 
 use super::local::{RunEnd, Settled, lock_freed, settle, settled_end, tell_api};
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, unknown};
 use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-stop";
@@ -49,7 +49,7 @@ struct StopArgs {
     /// Session name: 1-60 letters, digits, '-' or '_'
     name: String,
 
-    /// Print {"session_name","session_id","via","status","reason","exit_code","result","error"}
+    /// Print {"session_name","session_id","via","status","reason","exit_code" (the CLI's),"runner_exit_code" (ao-new's: 143 when stopped),"result","error"}
     #[arg(long)]
     json: bool,
 
@@ -107,10 +107,7 @@ pub(crate) async fn stop(ctx: &Ctx, name: &SessionName) -> Result<StopReport, Co
         end,
     };
     match find(ctx, name, Scope::AnyProject).await? {
-        None => Err(CommandError::Unknown {
-            name: name.to_string(),
-            project: ctx.project().to_owned(),
-        }),
+        None => Err(unknown(ctx, name).await),
         Some(Found::Backup { files, meta }) => {
             let id = meta.and_then(|m| m.session_id);
             let (via, end) = stop_local(ctx, name, &files, false)
@@ -138,9 +135,9 @@ pub(crate) async fn stop(ctx: &Ctx, name: &SessionName) -> Result<StopReport, Co
     }
 }
 
-/// A session whose backups are here: signal its runner, or close the run
-/// of a runner that died. `None` when nothing runs.
-async fn stop_local(
+/// A session whose backups are here: signal its runner and wait for its
+/// end, or close the run of a runner that died. `None` when nothing runs.
+pub(crate) async fn stop_local(
     ctx: &Ctx,
     name: &SessionName,
     files: &SessionFiles,
@@ -184,7 +181,7 @@ async fn stop_local(
 
 /// A session run elsewhere: ask through the API and follow its feed until
 /// the run ends. `None` when it is not running.
-async fn stop_remote(
+pub(crate) async fn stop_remote(
     ctx: &Ctx,
     session: &Session,
 ) -> Result<Option<(StopVia, RunEnd)>, CommandError> {

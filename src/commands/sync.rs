@@ -130,7 +130,7 @@ fn describe(r: &SyncReport) -> String {
     ));
     if r.runs_filled > 0 {
         parts.push(format!(
-            "filled in the cost of {} run{}",
+            "filled in or corrected the figures of {} run{}",
             r.runs_filled,
             if r.runs_filled == 1 { "" } else { "s" }
         ));

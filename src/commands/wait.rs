@@ -18,9 +18,10 @@ use crate::config::CommonArgs;
 use crate::diag::Diag;
 use crate::feed::Feed;
 use crate::name::SessionName;
+use crate::wire::SessionStatus;
 
 use super::local::{RunEnd, lock_freed, settled_end};
-use super::lookup::{Found, Scope, find};
+use super::lookup::{Found, Scope, find, near};
 use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
 
 const PROGRAM: &str = "ao-wait";
@@ -48,11 +49,11 @@ struct WaitArgs {
     #[arg(long)]
     any: bool,
 
-    /// Give up after SECONDS (exit 124)
+    /// Give up after SECONDS (exit 124); 0 answers at once for the runs that have ended
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_hyphen_values = true)]
     timeout: Option<f64>,
 
-    /// Print one JSON array of {session_name, status, reason, exit_code, result, error} at the end
+    /// Print one JSON array of {session_name, session_id, status, reason, exit_code (the CLI's), runner_exit_code (ao-new's: 0, 1, 130, 143), result, error} at the end
     #[arg(long)]
     json: bool,
 
@@ -62,8 +63,8 @@ struct WaitArgs {
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
-        _ => Err(format!("'{text}' is not a positive number of seconds")),
+        Ok(s) if (0.0..1e9).contains(&s) => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
     }
 }
 
@@ -87,6 +88,9 @@ struct Target {
     name: SessionName,
     session_id: Option<String>,
     watch: Watch,
+    /// False for a session whose run had ended when the wait began: it
+    /// counts as ended at once, whatever the timeout.
+    running: bool,
 }
 
 /// `main` of `ao-wait`.
@@ -153,7 +157,12 @@ pub(crate) async fn wait(
     let want = if any { 1 } else { targets.len() };
     let (tx, mut rx) = mpsc::unbounded_channel::<usize>();
     let mut remote = Vec::new();
+    let mut ended_before = Vec::new();
     for (index, target) in targets.iter().enumerate() {
+        if !target.running {
+            ended_before.push(index);
+            continue;
+        }
         match &target.watch {
             Watch::Lock(files) => {
                 let files = files.clone();
@@ -172,6 +181,12 @@ pub(crate) async fn wait(
     drop(tx);
     let mut ended: Vec<Option<WaitEntry>> = targets.iter().map(|_| None).collect();
     let mut order = Vec::new();
+    for index in ended_before.into_iter().take(want) {
+        let entry = end_of(ctx, &targets[index]).await?;
+        on_end(&entry);
+        ended[index] = Some(entry);
+        order.push(index);
+    }
     let deadline = timeout.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
     while order.len() < want {
         let next = match deadline {
@@ -196,13 +211,7 @@ pub(crate) async fn wait(
             entries.push(WaitEntry {
                 session_name: target.name.to_string(),
                 session_id: target.session_id.clone(),
-                end: RunEnd {
-                    status: "running".to_owned(),
-                    reason: None,
-                    exit_code: None,
-                    result: None,
-                    error: None,
-                },
+                end: RunEnd::running(),
             });
         }
     }
@@ -211,29 +220,39 @@ pub(crate) async fn wait(
 
 /// Finds a session to wait for; an unknown name is bad usage.
 async fn target(ctx: &Ctx, name: &SessionName) -> Result<Target, CommandError> {
-    let target = |session_id, watch| Target {
-        name: name.clone(),
-        session_id,
-        watch,
+    let target = |session_id, watch: Watch| -> Result<Target, CommandError> {
+        let running = match &watch {
+            Watch::Lock(files) => matches!(files.lock_state()?, LockState::Held(_)),
+            Watch::Feed(_) => true,
+        };
+        Ok(Target {
+            name: name.clone(),
+            session_id,
+            watch,
+            running,
+        })
     };
     match find(ctx, name, Scope::AnyProject).await? {
         None => Err(CommandError::UnknownName {
             name: name.to_string(),
             project: ctx.project().to_owned(),
+            near: near(ctx, name).await,
         }),
         Some(Found::Backup { files, meta }) => {
-            Ok(target(meta.and_then(|m| m.session_id), Watch::Lock(files)))
+            target(meta.and_then(|m| m.session_id), Watch::Lock(files))
         }
         Some(Found::Api {
             session,
             files: Some(files),
-        }) => Ok(target(Some(session.session_id), Watch::Lock(files))),
+        }) => target(Some(session.session_id), Watch::Lock(files)),
         Some(Found::Api {
             session,
             files: None,
         }) => {
             let id = session.session_id.clone();
-            Ok(target(Some(session.session_id), Watch::Feed(id)))
+            let mut found = target(Some(session.session_id), Watch::Feed(id))?;
+            found.running = session.status == SessionStatus::Running;
+            Ok(found)
         }
     }
 }
@@ -291,9 +310,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timeouts_must_be_positive_numbers() {
+    fn timeouts_are_numbers_of_seconds_from_zero() {
         assert_eq!(parse_timeout("1.5"), Ok(1.5));
-        for bad in ["0", "-1", "x", "inf", "NaN", ""] {
+        assert_eq!(parse_timeout("0"), Ok(0.0));
+        for bad in ["-1", "x", "inf", "NaN", ""] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
     }

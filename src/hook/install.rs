@@ -64,7 +64,7 @@ fn is_ours(entry: &Value) -> bool {
 }
 
 fn load(path: &Path) -> Result<Option<Map<String, Value>>, InstallError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::bounded::read_to_string(path, crate::bounded::SETTINGS) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(file_error(path, e)),

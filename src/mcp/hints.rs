@@ -1,9 +1,49 @@
 //! The commands' messages end with what to do next as a command line
-//! (`` `ao-resume NAME` ``); a model that calls tools is told the tool.
+//! (`` `ao-resume NAME` ``) or a flag; a model that calls tools is told
+//! the tool, or the argument, instead.
+
+/// Advice that names a flag the tools do not have, and what a model that
+/// calls tools does instead.
+const FLAG_ADVICE: [(&str, &str); 8] = [
+    (
+        "or pass --force to stop it and delete it",
+        "or stop it with stop_agent_session, then delete it",
+    ),
+    (
+        "wait for it, or pass --force to stop and delete it",
+        "wait for it with wait_for_agent_sessions, or stop it with stop_agent_session, then delete it",
+    ),
+    (
+        "wait for them, or pass --force to stop and delete them",
+        "wait for them with wait_for_agent_sessions, or stop them with stop_agent_session, then delete them",
+    ),
+    (
+        "pass --force to stop it (through the session manager) and delete it",
+        "stop it with stop_agent_session, then delete it",
+    ),
+    (
+        "commit them, or pass --force to discard them",
+        "commit or discard them in the worktree, then delete the session again",
+    ),
+    (
+        "choose one with --project-dir DIR",
+        "choose one with project_dir",
+    ),
+    (
+        "pass the folder that defines it with --agents-dir DIR",
+        "start ao-mcp with AGENT_ORCHESTRATOR_AGENTS_DIR set to the folder that defines it",
+    ),
+    ("--base needs --worktree", "base needs worktree=true"),
+];
 
 /// `message` with every quoted `ao-*` command that has a tool replaced by
-/// that tool's call; other text is kept as it is.
+/// that tool's call, and advice to pass a flag by what a tool call does;
+/// other text is kept as it is.
 pub fn for_tools(message: &str) -> String {
+    let mut message = message.to_owned();
+    for (flag, tool) in FLAG_ADVICE {
+        message = message.replace(flag, tool);
+    }
     let mut out = String::with_capacity(message.len());
     let mut parts = message.split('`');
     if let Some(first) = parts.next() {
@@ -91,6 +131,45 @@ mod tests {
             for_tools("run `ao-sync a` once it is back"),
             "run `ao-sync a` once it is back"
         );
+    }
+
+    #[test]
+    fn no_advice_names_a_flag_the_tools_lack() {
+        use crate::commands::CommandError;
+        use crate::runner::RunError;
+        let name = || "x".to_owned();
+        let messages = [
+            CommandError::CleanRunning {
+                name: name(),
+                pid: Some(7),
+            }
+            .to_string(),
+            CommandError::CleanRemoteRunning { name: name() }.to_string(),
+            CommandError::SkippedRunning { count: 1 }.to_string(),
+            CommandError::SkippedRunning { count: 2 }.to_string(),
+            CommandError::Ambiguous {
+                name: name(),
+                project: "/p".into(),
+                dirs: vec!["/a".into(), "/b".into()],
+            }
+            .to_string(),
+            CommandError::CleanWorktree {
+                name: name(),
+                source: crate::worktree::WorktreeError::Dirty("/w".into(), "a.txt".into()),
+            }
+            .to_string(),
+            RunError::AgentGone {
+                name: name(),
+                agent: "a".into(),
+                dir: None,
+            }
+            .to_string(),
+            RunError::BaseWithoutWorktree.to_string(),
+        ];
+        for message in messages {
+            let advice = for_tools(&message);
+            assert!(!advice.contains("--"), "{message} -> {advice}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod hints;
 mod params;
 mod runs;
+mod stdio;
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::commands::{self, CommandError, Ctx};
 use crate::config::{CommonArgs, Config};
@@ -47,6 +49,10 @@ pub struct AoMcp {
     tool_router: ToolRouter<Self>,
     /// The flags ao-mcp was started with; a tool's `project_dir` overrides.
     base: CommonArgs,
+    /// Cancelled when stdin ends: a clean shutdown, which leaves runs to
+    /// finish (rmcp then cancels every request, as a client's
+    /// cancellation would).
+    closed: CancellationToken,
 }
 
 /// A tool's answer: text, or an error the model reads.
@@ -74,6 +80,7 @@ impl AoMcp {
         AoMcp {
             tool_router: Self::tool_router(),
             base,
+            closed: CancellationToken::new(),
         }
     }
 
@@ -117,7 +124,7 @@ impl AoMcp {
             peer: context.peer.clone(),
             token,
         });
-        match runs::run(spec, progress, context.ct.clone()).await {
+        match runs::run(spec, progress, context.ct.clone(), self.closed.clone()).await {
             RunAnswer::Done(out) if detach => {
                 let pid = serde_json::from_str::<serde_json::Value>(&out)
                     .ok()
@@ -132,6 +139,9 @@ impl AoMcp {
             RunAnswer::Failed(reason) => failure(reason),
             RunAnswer::Cancelled => failure(format!(
                 "cancelled: the run of session '{name}' was stopped; resume_agent_session continues it"
+            )),
+            RunAnswer::Left => failure(format!(
+                "ao-mcp is shutting down (its stdin closed); the run of session '{name}' goes on and is recorded: collect it with wait_for_agent_sessions"
             )),
         }
     }
@@ -259,7 +269,7 @@ impl AoMcp {
     }
 
     #[tool(
-        description = "Wait until the named sessions' runs end (any=true: the first one) or timeout_seconds pass (default 1800). The way to collect sessions started with async=true. Answers JSON: one entry per session {session_name, session_id, status (completed, error, interrupted, stopped, or running if still going), reason, exit_code, result, error}, and timed_out."
+        description = "Wait until the named sessions' runs end (any=true: the first one) or timeout_seconds pass (default 1800). The way to collect sessions started with async=true. Answers JSON: one entry per session {session_name, session_id, status (completed, error, interrupted, stopped, or running if still going), reason, exit_code (the CLI's), runner_exit_code (the run's: 0 completed, 1 error, 143 stopped), result, error}, and timed_out."
     )]
     async fn wait_for_agent_sessions(&self, Parameters(p): Parameters<WaitParams>) -> ToolResult {
         let names = match p
@@ -273,8 +283,10 @@ impl AoMcp {
             Err(e) => return failure(e.to_string()),
         };
         let timeout = match p.timeout_seconds {
-            Some(t) if !(t.is_finite() && t > 0.0) => {
-                return failure(format!("timeout_seconds {t} is not a positive number"));
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                return failure(format!(
+                    "timeout_seconds {t} is not a number of seconds (0 or more)"
+                ));
             }
             Some(t) => t.min(MAX_WAIT_SECONDS),
             None => DEFAULT_WAIT_SECONDS,
@@ -338,7 +350,10 @@ impl AoMcp {
                 let outcome = commands::clean::clean_all(ctx, false, |line| {
                     lines.push(match line {
                         Ok(deleted) => deleted.to_owned(),
-                        Err(kept) => format!("Kept {kept}"),
+                        Err(kept) => format!(
+                            "Kept session {}",
+                            kept.strip_prefix("skipped ").unwrap_or(kept)
+                        ),
                     })
                 })
                 .await;
@@ -368,16 +383,30 @@ impl ServerHandler for AoMcp {
     }
 }
 
+/// How long the last answers may take to reach stdout at the end.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn serve(base: CommonArgs) -> Result<(), String> {
     use rmcp::ServiceExt;
-    let service = AoMcp::new(base)
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| format!("the MCP handshake failed: {e}"))?;
-    service
-        .waiting()
-        .await
-        .map_err(|e| format!("the MCP connection failed: {e}"))?;
-    Ok(())
+    let server = AoMcp::new(base);
+    let io = stdio::filter(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        server.closed.clone(),
+    );
+    let served = async {
+        let service = server
+            .serve((io.read, io.write))
+            .await
+            .map_err(|e| format!("the MCP handshake failed: {e}"))?;
+        service
+            .waiting()
+            .await
+            .map_err(|e| format!("the MCP connection failed: {e}"))
+    }
+    .await;
+    // rmcp has let go of its side: its last answers are on their way out.
+    let _ = tokio::time::timeout(FLUSH_WAIT, io.flushed).await;
+    served.map(|_| ())
 }

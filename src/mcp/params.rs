@@ -98,8 +98,9 @@ pub struct WaitParams {
     /// true: return as soon as the first of them ends. false (the default): wait for all.
     #[serde(default)]
     pub any: bool,
-    /// Give up after this many seconds (default 1800, at most 86400); sessions still running
-    /// are listed with status "running".
+    /// Give up after this many seconds (default 1800, at most 86400; 0: answer at once);
+    /// sessions still running are listed with status "running". Sessions not running count
+    /// as ended at once.
     #[serde(default)]
     pub timeout_seconds: Option<f64>,
     /// Absolute path of the project directory; leave it out to use ao-mcp's.

@@ -51,6 +51,9 @@ pub enum RunAnswer {
     Failed(String),
     /// The client cancelled; the run was stopped.
     Cancelled,
+    /// ao-mcp's stdin closed (a clean shutdown): the run was left to
+    /// finish, as when ao-mcp is killed.
+    Left,
 }
 
 impl RunSpec {
@@ -98,11 +101,14 @@ impl RunSpec {
     }
 }
 
-/// Makes the run; with `detach`, answers once it has started.
+/// Makes the run; with `detach`, answers once it has started. `cancel`
+/// (the client's cancellation) stops it; `closed` (ao-mcp shutting down)
+/// leaves it to finish on its own.
 pub async fn run(
     spec: RunSpec,
     progress: Option<Progress>,
     cancel: CancellationToken,
+    closed: CancellationToken,
 ) -> RunAnswer {
     let backup = spec.backup();
     let start = match &backup {
@@ -151,10 +157,13 @@ pub async fn run(
         }
     };
     tokio::pin!(finished);
+    // A shutdown also cancels every request: it is looked at first.
     let ended = tokio::select! {
+        biased;
         ended = &mut finished => Some(ended),
-        () = watch => None,
+        () = closed.cancelled() => return RunAnswer::Left,
         () = cancel.cancelled() => None,
+        () = watch => None,
     };
     let Some((status, out, err)) = ended else {
         if let Some(pid) = pid.filter(|_| !spec.detach) {

@@ -2,7 +2,7 @@
 //! prompt, run (here, or detached), and turn the outcome into stdout,
 //! stderr and an exit code.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -80,6 +80,10 @@ struct DetachedReport<'a> {
 
 /// `main` of `ao-new` (`Mode::New`) and `ao-resume` (`Mode::Resume`).
 pub fn main(mode: Mode) -> ExitCode {
+    // Started again as its own CLI's guardian?
+    if let Some(code) = crate::claude::guard::dispatch() {
+        return code;
+    }
     let (program, about) = match mode {
         Mode::New => ("ao-new", NEW_ABOUT),
         Mode::Resume => ("ao-resume", RESUME_ABOUT),
@@ -115,11 +119,9 @@ fn request(mode: Mode, args: &RunnerCli) -> Result<(RunRequest, Config), String>
     }
     let prompt = if args.detached_child {
         // The whole prompt, as the caller read it (its -p included).
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
+        let bytes = crate::bounded::read_all(std::io::stdin().lock(), crate::bounded::PROMPT)
             .map_err(|e| format!("cannot read the prompt: {e}"))?;
-        text
+        String::from_utf8(bytes).map_err(|_| "the prompt is not valid UTF-8".to_owned())?
     } else {
         read_prompt(args.prompt.clone()).map_err(|e| e.to_string())?
     };
@@ -211,6 +213,7 @@ fn respond(report: Result<super::Report, RunError>, diag: Diag, name: &SessionNa
             return e.exit_code();
         }
     };
+    let started = report.session_id.is_some();
     match report.outcome {
         Outcome::Success { result, structured } => {
             let text = structured.map_or(result, |doc| doc.to_string());
@@ -238,9 +241,15 @@ fn respond(report: Result<super::Report, RunError>, diag: Diag, name: &SessionNa
                 exit::SIGINT
             }
         }
-        Outcome::Stopped => {
+        Outcome::Stopped if started => {
             diag.error(format!(
                 "stopped on request; the run is recorded as stopped (continue it with `ao-resume {name}`)"
+            ));
+            exit::SIGTERM
+        }
+        Outcome::Stopped => {
+            diag.error(format!(
+                "stopped on request before the CLI began the conversation; the run is recorded as stopped (start it again with `ao-new {name}`)"
             ));
             exit::SIGTERM
         }

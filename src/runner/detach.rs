@@ -26,7 +26,11 @@ pub enum DetachError {
     Spawn(std::io::Error),
     #[error("{message}")]
     Failed { code: u8, message: String },
-    #[error("the detached run did not start within {}s (see {log})", START_WAIT.as_secs())]
+    #[error(
+        "the detached run did not start within {}s (see {})",
+        START_WAIT.as_secs(),
+        crate::diag::shell_word(log)
+    )]
     Timeout { log: String },
 }
 

@@ -79,6 +79,8 @@ pub struct Conversation {
     /// The CLI refused `initialize`, or never printed its init line: it may
     /// not speak the protocol this release drives.
     pub protocol_failed: bool,
+    /// Why its output could not be read to the end (the CLI was killed).
+    pub unreadable: Option<String>,
 }
 
 /// Drives the CLI until it exits.
@@ -98,6 +100,7 @@ pub async fn converse(
         stopped: false,
         backup_failed: false,
         deadline: None,
+        unreadable: None,
     };
     let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<()>();
     let mut follower: Option<JoinHandle<()>> = None;
@@ -125,10 +128,15 @@ pub async fn converse(
                         follower = Some(tokio::spawn(follow(client.clone(), id.to_owned(), stop_tx.clone())));
                     }
                 }
-                Ok(false) | Err(_) => break,
+                Ok(false) => break,
+                Err(e) => {
+                    state.unreadable = Some(e.to_string());
+                    group.signal(Signal::SIGKILL);
+                    break;
+                }
             },
-            _ = signals.int.recv() => state.interrupt(Signal::SIGINT, group),
-            _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, group),
+            _ = signals.int.recv() => state.interrupt(Signal::SIGINT, &group),
+            _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, &group),
             _ = signals.stop.recv() => state.stop(&mut cli).await,
             Some(()) = stop_rx.recv() => state.stop(&mut cli).await,
             _ = tokio::time::sleep_until(until) => {
@@ -154,6 +162,7 @@ pub async fn converse(
         interrupted: state.interrupted,
         stopped: state.stopped,
         protocol_failed: state.initialize_refused || !state.init_seen,
+        unreadable: state.unreadable,
     })
 }
 
@@ -190,10 +199,12 @@ struct State {
     backup_failed: bool,
     /// When to signal the CLI's group next, and with what.
     deadline: Option<(Instant, Signal)>,
+    /// Why the CLI's output could not be read on.
+    unreadable: Option<String>,
 }
 
 impl State {
-    fn interrupt(&mut self, sig: Signal, group: Group) {
+    fn interrupt(&mut self, sig: Signal, group: &Group) {
         if self.interrupted.is_some() {
             // A second signal: stop waiting.
             group.signal(Signal::SIGKILL);

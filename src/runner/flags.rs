@@ -78,7 +78,7 @@ impl RunFlags {
             .system_prompt_file
             .as_ref()
             .map(|path| {
-                std::fs::read_to_string(path)
+                crate::bounded::read_to_string(path, crate::bounded::PROMPT)
                     .map(|text| text.trim().to_owned())
                     .map_err(|e| format!("--system-prompt-file {}: {e}", path.display()))
             })

@@ -24,7 +24,7 @@ use crate::backup::{
 use crate::claude::process::{ClaudeProcess, SpawnError, locate};
 use crate::client::{ClientError, SessionClient};
 use crate::config::{Config, Source};
-use crate::diag::Diag;
+use crate::diag::{Diag, shell_word};
 use crate::name::SessionName;
 use crate::record::Recorder;
 use crate::recover::close_last_run;
@@ -45,7 +45,7 @@ fn parent_session_id(own_meta: &std::path::Path) -> Option<String> {
     if path == own_meta {
         return None;
     }
-    let text = std::fs::read(&path).ok()?;
+    let text = crate::bounded::read(&path, crate::bounded::SETTINGS).ok()?;
     serde_json::from_slice::<Meta>(&text).ok()?.session_id
 }
 
@@ -66,14 +66,43 @@ pub enum RunError {
         "a session named '{name}' already exists in {project}; continue it with `ao-resume {name}`, or remove it with `ao-clean {name}`"
     )]
     Exists { name: String, project: String },
-    #[error("there is no session named '{name}' in {project}; start one with `ao-new {name}`")]
-    Unknown { name: String, project: String },
     #[error(
-        "session '{name}' is running (runner pid {pid}); wait for it (`ao-status {name}`) before resuming"
+        "there is no session named '{name}' in {project}{}; start one with `ao-new {name}`",
+        crate::suggest::did_you_mean(near)
     )]
-    Running { name: String, pid: String },
+    Unknown {
+        name: String,
+        project: String,
+        /// The project's session with the nearest name.
+        near: Option<String>,
+    },
+    #[error(
+        "session '{name}' is running (runner pid {pid}); {}",
+        if *mode == Mode::New {
+            format!("give the new session another name, or wait for this one with `ao-wait {name}` and continue it with `ao-resume {name}`")
+        } else {
+            format!("wait for its run to end with `ao-wait {name}`, then resume it")
+        }
+    )]
+    Running {
+        name: String,
+        pid: String,
+        mode: Mode,
+    },
     #[error(transparent)]
     Agent(#[from] AgentError),
+    #[error(
+        "session '{name}' runs agent '{agent}', which {}; pass the folder that defines it with --agents-dir DIR",
+        match dir {
+            Some(dir) => format!("is no longer in {}, where it was found", shell_word(&dir.to_string_lossy())),
+            None => "is not defined here".to_owned(),
+        }
+    )]
+    AgentGone {
+        name: String,
+        agent: String,
+        dir: Option<std::path::PathBuf>,
+    },
     #[error(transparent)]
     Setup(#[from] SetupError),
     #[error(transparent)]
@@ -99,7 +128,9 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Worktree(e) if e.is_usage() => crate::diag::exit::USAGE,
+            RunError::Backup(e) if e.is_too_large() => crate::diag::exit::USAGE,
             RunError::Agent(_)
+            | RunError::AgentGone { .. }
             | RunError::BaseWithoutWorktree
             | RunError::WorktreeOnResume { .. }
             | RunError::Setup(SetupError::AgentSwitch { .. })
@@ -166,6 +197,8 @@ pub struct Checked {
     api_up: bool,
     known: Option<Session>,
     agent_name: Option<String>,
+    /// The `--agents-dir` folder the agent came from.
+    agents_dir: Option<std::path::PathBuf>,
     prepared: setup::Prepared,
     worktree: Option<PlannedWorktree>,
     now: String,
@@ -192,7 +225,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             diag.note(format!(
                 "started the session manager at {} (log: {})",
                 client.base_url(),
-                log.display()
+                shell_word(&log.to_string_lossy())
             ));
             true
         }
@@ -211,15 +244,41 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         None
     };
     let now = now_rfc3339();
-    let stored = files.read_meta()?;
-    let stored_worktree = stored.as_ref().and_then(|m| m.worktree.clone());
-    let (resume_id, _) = plan(*mode, name, &project, known.as_ref(), stored.clone(), &now)?;
-    if let LockState::Held(_) = files.lock_state()? {
+    // A running session first: its run decides what can be done next.
+    if let state @ LockState::Held(_) = files.lock_state()? {
         return Err(RunError::Running {
             name: name.to_string(),
-            pid: files.lock_state()?.holder(),
+            pid: state.holder(),
+            mode: *mode,
         });
     }
+    let stored = files.read_meta()?;
+    let stored_worktree = stored.as_ref().and_then(|m| m.worktree.clone());
+    let (resume_id, _) = match plan(*mode, name, &project, known.as_ref(), stored.clone(), &now) {
+        Err(RunError::Unknown { name, project, .. }) => {
+            let near = crate::suggest::near_session(
+                &client,
+                &project,
+                &config.sessions_dir.value,
+                &name,
+                api_up,
+            )
+            .await;
+            return Err(RunError::Unknown {
+                name,
+                project,
+                near,
+            });
+        }
+        planned => planned?,
+    };
+    // A resume not given --agents-dir searches the folder the agent came from.
+    let agents_dir = config.agents_dir.value.clone().or_else(|| {
+        stored
+            .as_ref()
+            .and_then(|m| m.agents_dir.clone())
+            .filter(|_| *mode == Mode::Resume)
+    });
     let recorded_agent = stored
         .and_then(|m| m.agent_name)
         .or_else(|| known.as_ref().and_then(|s| s.agent_name.clone()));
@@ -232,13 +291,23 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
     let agent = agent_name
         .as_deref()
         .map(|agent| {
-            Catalog::for_project(
-                &config.project_dir.value,
-                config.agents_dir.value.as_deref(),
-            )
-            .find(agent)
+            Catalog::for_project(&config.project_dir.value, agents_dir.as_deref())
+                .find(agent)
+                .map_err(|e| match e {
+                    AgentError::Unknown { .. } if *mode == Mode::Resume => RunError::AgentGone {
+                        name: name.to_string(),
+                        agent: agent.to_owned(),
+                        dir: agents_dir.clone(),
+                    },
+                    e => e.into(),
+                })
         })
         .transpose()?;
+    let agents_dir = agents_dir.filter(|_| {
+        agent
+            .as_ref()
+            .is_some_and(|a| a.level == crate::agents::Level::AgentsDir)
+    });
     let env_model = (config.model.source == Source::Env)
         .then(|| config.model.value.clone())
         .flatten();
@@ -256,6 +325,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         api_up,
         known,
         agent_name,
+        agents_dir,
         prepared,
         worktree,
         now,
@@ -281,8 +351,10 @@ fn plan_worktree(
                     None => Ok(None),
                 };
             }
-            // A first run whose CLI never started left its worktree: reuse it.
+            // A first run whose CLI never started left its worktree: reuse it,
+            // unless git never finished making it.
             if let Some(worktree) = stored.filter(|w| w.path.is_dir()) {
+                worktree.check_whole(name)?;
                 return Ok(Some(PlannedWorktree {
                     worktree,
                     create: false,
@@ -334,6 +406,7 @@ pub async fn run(
         api_up,
         known,
         agent_name,
+        agents_dir,
         prepared,
         worktree,
         now,
@@ -344,29 +417,36 @@ pub async fn run(
             return Err(RunError::Running {
                 name: name.to_string(),
                 pid: state.holder(),
+                mode: *mode,
             });
         }
     };
     lock.end_left_behind();
     // Decide again under the lock, which no other runner of this session
     // can hold at the same time.
-    let (resume_id, mut meta) = plan(
-        *mode,
-        name,
-        &project,
-        known.as_ref(),
-        files.read_meta()?,
-        &now,
-    )?;
+    let stored = files.read_meta()?;
+    let had_meta = stored.is_some();
+    let (resume_id, mut meta) = plan(*mode, name, &project, known.as_ref(), stored, &now)?;
     meta.agent_name = agent_name.clone();
+    meta.agents_dir = agents_dir;
     if *mode == Mode::New {
         meta.parent_session_id = parent_session_id(&files.meta_path());
     }
     if let Some(planned) = worktree {
-        if planned.create {
-            worktree::create(&config.project_dir.value, &planned.worktree)?;
-        }
         meta.worktree = Some(planned.worktree);
+        if planned.create
+            && let Some(planned) = &meta.worktree
+        {
+            // Recorded first: a runner killed while git makes the worktree
+            // leaves a session the commands know, which `ao-clean` clears.
+            files.write_meta(&meta)?;
+            if let Err(e) = worktree::create(&config.project_dir.value, planned) {
+                if !had_meta {
+                    let _ = std::fs::remove_file(files.meta_path());
+                }
+                return Err(e.into());
+            }
+        }
     }
 
     // A run left open by a runner that died is closed first (we hold the
@@ -380,6 +460,8 @@ pub async fn run(
         &mut lines,
         config.legacy_events.value,
     )?;
+    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
+    recorder.catch_up(&lines);
     drop(lines);
     let api_says_running = known
         .as_ref()
@@ -388,8 +470,8 @@ pub async fn run(
         reporter.send(stale.for_api(known.is_some(), config.legacy_events.value));
     }
     files.write_meta(&meta)?;
-    let mut recorder = Recorder::new(name.as_str(), config.legacy_events.value);
     let opening = UserMessageLine {
+        run_id: Some(crate::record::new_run_id()),
         timestamp: now,
         content: prompt.to_owned(),
         project_dir: project.clone(),
@@ -527,6 +609,7 @@ fn plan(
                 return Err(RunError::Unknown {
                     name: name.to_string(),
                     project: project.to_owned(),
+                    near: None,
                 });
             };
             // The backups know what the CLI calls the conversation now.
@@ -585,6 +668,11 @@ fn judge(c: &drive::Conversation) -> Outcome {
     }
     if c.stopped {
         return Outcome::Stopped;
+    }
+    if let Some(why) = &c.unreadable {
+        return Outcome::Failed {
+            message: format!("{why}; the run was ended"),
+        };
     }
     let code = c.exit.code();
     let tail = c.exit.stderr_summary();

@@ -1,6 +1,6 @@
 //! The prompt: from `-p`, from stdin, or both (joined). Never empty.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -26,10 +26,7 @@ pub fn read_prompt(flag: Option<String>) -> Result<String, PromptError> {
     let stdin = std::io::stdin();
     let read_stdin = !stdin.is_terminal() && (flag.is_none() || stdin_ready(&stdin));
     let piped = if read_stdin {
-        let mut bytes = Vec::new();
-        stdin
-            .lock()
-            .read_to_end(&mut bytes)
+        let bytes = crate::bounded::read_all(stdin.lock(), crate::bounded::PROMPT)
             .map_err(PromptError::Read)?;
         Some(String::from_utf8(bytes).map_err(|_| PromptError::NotUtf8)?)
     } else {

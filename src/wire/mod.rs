@@ -3,6 +3,7 @@
 
 mod event;
 mod live;
+pub mod money;
 mod session;
 mod timestamp;
 mod usage;
@@ -18,4 +19,6 @@ pub use session::{
     SessionsAnswer, StatusAnswer, StatusValue, StopAnswer,
 };
 pub use timestamp::{now_rfc3339, parse_timestamp};
-pub use usage::{LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup};
+pub use usage::{
+    LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup, round_usd,
+};

@@ -60,7 +60,7 @@ pub struct Session {
     #[serde(default)]
     pub num_runs: u64,
     /// The sum of the costs its runs reported; `null` when none did.
-    #[serde(default)]
+    #[serde(default, serialize_with = "super::money::serialize_option")]
     pub cost_usd: Option<f64>,
     #[serde(default)]
     pub usage: Usage,

@@ -5,6 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+/// Rounds an amount of US dollars to a billionth: sums and differences of
+/// the CLI's figures then read as the CLI wrote them (`0.000188`, not
+/// `0.00018799999999999999`).
+pub fn round_usd(amount: f64) -> f64 {
+    (amount * 1e9).round() / 1e9
+}
+
 /// Tokens, as the CLI's result line counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
@@ -93,6 +100,7 @@ pub struct LastRunSummary {
 pub struct UsageFigures {
     pub runs: u64,
     /// The sum of the costs the CLI reported (runs without one count 0).
+    #[serde(serialize_with = "super::money::serialize")]
     pub cost_usd: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -104,7 +112,7 @@ impl UsageFigures {
     /// Adds one run's figures.
     pub fn add(&mut self, cost: Option<f64>, usage: Option<Usage>) {
         self.runs += 1;
-        self.cost_usd += cost.unwrap_or(0.0);
+        self.cost_usd = round_usd(self.cost_usd + cost.unwrap_or(0.0));
         let usage = usage.unwrap_or_default();
         self.input_tokens += usage.input_tokens;
         self.output_tokens += usage.output_tokens;
@@ -115,7 +123,7 @@ impl UsageFigures {
     /// Adds another group's figures.
     pub fn merge(&mut self, other: &UsageFigures) {
         self.runs += other.runs;
-        self.cost_usd += other.cost_usd;
+        self.cost_usd = round_usd(self.cost_usd + other.cost_usd);
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.cache_creation_input_tokens += other.cache_creation_input_tokens;

@@ -3,6 +3,7 @@
 //! See `tests/fake_claude/README.md` for the scenarios and environment variables.
 
 mod args;
+mod ledger;
 mod proto;
 mod runtime;
 mod scenario;
@@ -29,7 +30,7 @@ fn main() {
         }
     };
     if args.version {
-        println!("{} (Claude Code fake)", proto::VERSION);
+        println!("{} (Claude Code fake)", ledger::release());
         return;
     }
     let cwd = match std::env::current_dir() {
@@ -65,6 +66,8 @@ struct Session {
     session_id: Option<String>,
     /// Interrupt requests go unanswered (the `deaf` scenario).
     deaf: bool,
+    /// What the conversation spent before this run, and after.
+    ledger: ledger::Ledger,
 }
 
 /// A stdin line, parsed.
@@ -86,6 +89,7 @@ impl Session {
             pre_hook_callback_id: None,
             session_id: None,
             deaf: false,
+            ledger: ledger::Ledger::new(None, None, ""),
         }
     }
 
@@ -181,6 +185,11 @@ impl Session {
                 );
             }
         }
+        self.ledger = ledger::Ledger::new(
+            state_dir.as_ref(),
+            self.args.resume.as_deref(),
+            &ctx.session_id,
+        );
         self.out.line(&proto::system_init(&ctx));
         self.out.after_init = true;
         self.session_id = Some(ctx.session_id.clone());
@@ -206,12 +215,16 @@ impl Session {
         }
         let turn_limit = self.args.max_turns.filter(|max| sc.tools >= *max);
         for n in 1..=turn_limit.unwrap_or(sc.tools) {
+            if let Some(file) = &sc.children {
+                self.start_children(file);
+            }
             self.tool_call(&ctx, n);
         }
         if let Some(max) = turn_limit {
             // As the real CLI: the turn that would exceed the limit ends the run.
-            self.out
-                .line(&proto::max_turns_result(&ctx, max, self.elapsed_ms()));
+            let mut result = proto::max_turns_result(&ctx, max, self.elapsed_ms());
+            self.ledger.report(&mut result, |_| {});
+            self.out.line(&result);
             self.drain();
             self.shared.finish(1)
         }
@@ -246,7 +259,9 @@ impl Session {
                 if let Some(doc) = structured {
                     result["structured_output"] = doc;
                 }
-                self.override_result(&mut result);
+                let shared = &self.shared;
+                self.ledger
+                    .report(&mut result, |r| override_result(shared, r));
                 self.out.line(&result);
                 self.drain();
                 self.shared.finish(sc.exit_code.unwrap_or(0))
@@ -254,8 +269,9 @@ impl Session {
             Ending::Error => {
                 let text = "API Error: 400 fake: prompt rejected";
                 self.out.line(&proto::synthetic_error_assistant(&ctx, text));
-                self.out
-                    .line(&proto::result(&ctx, text, true, turns, self.elapsed_ms()));
+                let mut result = proto::result(&ctx, text, true, turns, self.elapsed_ms());
+                self.ledger.report(&mut result, |_| {});
+                self.out.line(&result);
                 self.drain();
                 self.shared.finish(sc.exit_code.unwrap_or(1))
             }
@@ -423,6 +439,46 @@ impl Session {
             .line(&proto::user_tool_result(ctx, &tool_use_id, n));
     }
 
+    /// What a Bash command may leave running: a `sleep 3600` in a session of
+    /// its own that stays our child (Claude Code runs each command so), and
+    /// one double-forked away, an orphan at once (as `(server &)` does).
+    /// Their pids are appended to `file`.
+    fn start_children(&self, file: &str) {
+        use std::process::{Command, Stdio};
+        let own_session = Command::new("setsid")
+            .args(["sleep", "3600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(|child| child.id().to_string());
+        let orphan = Command::new("sh")
+            .args([
+                "-c",
+                "setsid sleep 3600 </dev/null >/dev/null 2>&1 & echo $!",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        let path = std::path::Path::new(self.shared.cwd()).join(file);
+        let written = own_session
+            .and_then(|a| orphan.map(|b| format!("{a}\n{b}\n")))
+            .and_then(|pids| {
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?
+                    .write_all(pids.as_bytes())
+            });
+        if let Err(e) = written {
+            self.shared.fail(
+                1,
+                &format!("cannot start children ({}): {e}", path.display()),
+            );
+        }
+    }
+
     /// Waits for the `control_response` to `request_id`; exit 3 when none comes
     /// within the answer timeout or stdin ends first.
     fn await_response(&self, request_id: &str, what: &str, detail: &str) {
@@ -441,24 +497,6 @@ impl Session {
                     .shared
                     .fail(3, &format!("no answer to {what} {request_id}{detail}")),
             }
-        }
-    }
-
-    /// `FAKE_CLAUDE_RESULT`, a JSON object, replaces fields of the result
-    /// line (cost, usage, turns...): known or broken figures for tests.
-    fn override_result(&self, result: &mut Value) {
-        let Ok(text) = std::env::var("FAKE_CLAUDE_RESULT") else {
-            return;
-        };
-        match serde_json::from_str::<serde_json::Map<String, Value>>(&text) {
-            Ok(fields) => {
-                for (key, value) in fields {
-                    result[key] = value;
-                }
-            }
-            Err(e) => self
-                .shared
-                .fail(1, &format!("FAKE_CLAUDE_RESULT is not a JSON object: {e}")),
         }
     }
 
@@ -537,6 +575,22 @@ fn big_text(len: usize) -> String {
         text.push('x');
     }
     text
+}
+
+/// `FAKE_CLAUDE_RESULT`, a JSON object, replaces fields of the result
+/// line (cost, usage, turns...): known or broken figures for tests.
+fn override_result(shared: &Shared, result: &mut Value) {
+    let Ok(text) = std::env::var("FAKE_CLAUDE_RESULT") else {
+        return;
+    };
+    match serde_json::from_str::<serde_json::Map<String, Value>>(&text) {
+        Ok(fields) => {
+            for (key, value) in fields {
+                result[key] = value;
+            }
+        }
+        Err(e) => shared.fail(1, &format!("FAKE_CLAUDE_RESULT is not a JSON object: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub fn initialize_response(request_id: &Value, ctx_model: &str, permission_mode:
                 }],
                 "account": {"tokenSource": "none", "apiKeySource": "none", "apiProvider": "firstParty"},
                 "pid": std::process::id(),
-                "claude_code_version": VERSION,
+                "claude_code_version": super::ledger::release(),
                 "current_permission_mode": permission_mode,
                 "hooks_applied": true
             }
@@ -77,7 +77,7 @@ pub fn initialize_response(request_id: &Value, ctx_model: &str, permission_mode:
 }
 
 pub fn system_init(ctx: &Ctx) -> Value {
-    json!({
+    let mut init = json!({
         "type": "system",
         "subtype": "init",
         "cwd": ctx.cwd,
@@ -88,7 +88,7 @@ pub fn system_init(ctx: &Ctx) -> Value {
         "permissionMode": ctx.permission_mode,
         "slash_commands": [],
         "apiKeySource": "none",
-        "claude_code_version": VERSION,
+        "claude_code_version": super::ledger::release(),
         "output_style": "default",
         "agents": [],
         "skills": [],
@@ -96,7 +96,13 @@ pub fn system_init(ctx: &Ctx) -> Value {
         "uuid": uuid(),
         "original_cwd": ctx.cwd,
         "additional_directories": []
-    })
+    });
+    if !super::ledger::names_release()
+        && let Some(fields) = init.as_object_mut()
+    {
+        fields.remove("claude_code_version");
+    }
+    init
 }
 
 fn assistant(ctx: &Ctx, content: Value) -> Value {
@@ -243,6 +249,21 @@ pub fn control_error(request_id: &Value, subtype: &str) -> Value {
     })
 }
 
+/// `modelUsage`: one model's tokens and cost (and facts about it, which
+/// never add up).
+fn model_usage(model: &str, input: u64, output: u64, cost: f64) -> Value {
+    json!({model: {
+        "inputTokens": input,
+        "outputTokens": output,
+        "cacheReadInputTokens": 0,
+        "cacheCreationInputTokens": 0,
+        "webSearchRequests": 0,
+        "costUSD": cost,
+        "contextWindow": 200000,
+        "maxOutputTokens": 32000
+    }})
+}
+
 /// The final `result` line. Like the real CLI it does not start with "type".
 pub fn result(ctx: &Ctx, text: &str, is_error: bool, num_turns: u32, duration_ms: u128) -> Value {
     let cost = if is_error {
@@ -261,7 +282,7 @@ pub fn result(ctx: &Ctx, text: &str, is_error: bool, num_turns: u32, duration_ms
         "session_id": ctx.session_id,
         "total_cost_usd": cost,
         "usage": usage(input, output),
-        "modelUsage": {},
+        "modelUsage": model_usage(&ctx.model, input, output, cost),
         "permission_denials": [],
         "terminal_reason": if is_error { "api_error" } else { "completed" },
         "is_error": is_error,
@@ -290,7 +311,7 @@ pub fn max_turns_result(ctx: &Ctx, max: u32, duration_ms: u128) -> Value {
         "session_id": ctx.session_id,
         "total_cost_usd": 0.000188 * f64::from(max + 1),
         "usage": usage(12, 7),
-        "modelUsage": {},
+        "modelUsage": model_usage(&ctx.model, 12, 7, 0.000188 * f64::from(max + 1)),
         "permission_denials": [],
         "terminal_reason": "max_turns",
         "errors": [format!("Reached maximum number of turns ({max})")],

@@ -58,6 +58,9 @@ pub struct Scenario {
     /// Append the prompt to this file (relative to the working directory),
     /// as an edit by the agent would.
     pub edit: Option<String>,
+    /// Each tool call starts long-lived processes, as a Bash command may,
+    /// and appends their pids to this file (relative to the working directory).
+    pub children: Option<String>,
 }
 
 impl Default for Scenario {
@@ -74,6 +77,7 @@ impl Default for Scenario {
             deaf: false,
             noterm: false,
             edit: None,
+            children: None,
         }
     }
 }
@@ -142,6 +146,13 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
                 }
                 _ => return Err("scenario \"edit\" needs a file: edit:FILE".to_string()),
             },
+            "children" => match arg {
+                Some(file) if !file.is_empty() => {
+                    sc.children = Some(file.to_string());
+                    None
+                }
+                _ => return Err("scenario \"children\" needs a file: children:FILE".to_string()),
+            },
             "stderr" => match arg {
                 Some(text) if !text.is_empty() => {
                     sc.stderr = Some(text.to_string());
@@ -153,7 +164,7 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
         };
         let takes_arg = matches!(
             name,
-            "tools" | "slow" | "bigline" | "exit" | "stderr" | "edit"
+            "tools" | "slow" | "bigline" | "exit" | "stderr" | "edit" | "children"
         );
         if !takes_arg && arg.is_some() {
             return Err(format!(

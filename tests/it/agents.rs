@@ -351,6 +351,68 @@ async fn the_agents_dir_comes_first() {
     assert_eq!(flag(&argv(&env, 1), "--model"), Some("shared"));
 }
 
+#[tokio::test]
+async fn a_resume_finds_the_agent_where_the_session_found_it() {
+    let env = Project::with_server();
+    let shared = env.scratch().join("shared-agents");
+    folder_agent(
+        &shared,
+        "reviewer",
+        &json!({"name": "reviewer", "model": "shared"}),
+        None,
+        None,
+    );
+    let out = env.run(
+        "ao-new",
+        &[
+            "rev",
+            "--agent",
+            "reviewer",
+            "--agents-dir",
+            shared.to_str().unwrap(),
+        ],
+        "review",
+        "plain",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // ao-resume without --agents-dir runs the same agent from the same folder.
+    let out = env.run("ao-resume", &["rev"], "again", "plain");
+    assert_eq!(out.ok(), "fake answer to: again");
+    assert_eq!(flag(&argv(&env, 1), "--model"), Some("shared"));
+    assert_eq!(env.meta("rev")["agents_dir"], shared.to_str().unwrap());
+    // The folder moved: one line that says to pass --agents-dir again.
+    let moved = env.scratch().join("moved-agents");
+    std::fs::rename(&shared, &moved).unwrap();
+    let out = env.run("ao-resume", &["rev"], "more", "plain");
+    let line = out.fails(2);
+    assert!(
+        line.contains("agent 'reviewer'")
+            && line.contains(shared.to_str().unwrap())
+            && line.contains("--agents-dir"),
+        "{line}"
+    );
+    // Given again, the folder wins, and is remembered.
+    let out = env.run(
+        "ao-resume",
+        &["rev", "--agents-dir", moved.to_str().unwrap()],
+        "more",
+        "plain",
+    );
+    assert_eq!(out.ok(), "fake answer to: more");
+    assert_eq!(env.meta("rev")["agents_dir"], moved.to_str().unwrap());
+    // An agent of the project's own folders records none.
+    folder_agent(
+        &project_folders(&env),
+        "local",
+        &json!({"name": "local"}),
+        None,
+        None,
+    );
+    env.run("ao-new", &["loc", "--agent", "local"], "x", "plain")
+        .ok();
+    assert!(env.meta("loc").get("agents_dir").is_none());
+}
+
 /// Runs `ao-new NAME args` and asserts the refusal: exit 2, one line
 /// containing every needle, nothing spawned and nothing written.
 #[track_caller]

@@ -4,6 +4,8 @@
 
 use nix::sys::signal::Signal;
 
+use crate::support::procs::alive;
+use crate::support::project::eventually;
 use crate::support::{Project, SessionManager};
 
 #[tokio::test]
@@ -70,15 +72,19 @@ async fn a_name_resolves_as_for_status_and_says_when_it_is_another_project() {
 }
 
 #[tokio::test]
-async fn a_running_session_needs_force() {
+async fn a_running_session_needs_force_which_stops_it_first() {
     let p = Project::with_server();
     let runner = p.start_hanging("busy").await;
+    let cli = p.cli_pid("busy");
     let line = p.ao("ao-clean", &["busy"], None).fails(1).to_owned();
     assert!(
         line.starts_with("ao-clean: error: session 'busy' is running (runner pid "),
         "{line}"
     );
-    assert!(line.ends_with("pass --force to delete it anyway"), "{line}");
+    assert!(
+        line.ends_with("wait for it (`ao-wait busy`), or pass --force to stop it and delete it"),
+        "{line}"
+    );
     assert!(p.backup("busy", "jsonl").exists());
     let id = p.session_id("busy");
     let out = p.ao("ao-clean", &["busy", "--force"], None);
@@ -87,12 +93,23 @@ async fn a_running_session_needs_force() {
             .starts_with(&format!("Deleted session busy (session-id: {id}, ")),
         "{out:?}"
     );
-    assert_eq!(runner.stop(Signal::SIGTERM).code, Some(143));
+    // The run was stopped before anything was deleted: its CLI has ended,
+    // and its runner ends as a stopped one does.
+    assert!(!alive(cli), "the CLI of a deleted session runs on");
+    assert_eq!(runner.wait().code, Some(143));
     assert_eq!(p.ao("ao-status", &["busy"], None).ok(), "not_existent");
+    assert!(
+        !p.backup("busy", "jsonl").exists(),
+        "the runner wrote nothing after"
+    );
+    assert!(p.session("busy").await.is_none(), "nor told the API");
+    // The name is free, and no older run goes on beside the new one.
+    p.new_session("busy", "again");
+    assert_eq!(p.ao("ao-status", &["busy"], None).ok(), "finished");
 }
 
 #[tokio::test]
-async fn a_session_running_elsewhere_needs_force() {
+async fn a_session_running_elsewhere_needs_force_which_stops_it_through_the_api() {
     let p = Project::with_server();
     p.http()
         .create("remote-1", "remote", Some(&p.dir_text()))
@@ -102,11 +119,34 @@ async fn a_session_running_elsewhere_needs_force() {
         line.contains("running according to the session manager"),
         "{line}"
     );
+    // No runner follows that record: the stop closes it, then it goes.
     assert_eq!(
         p.ao("ao-clean", &["remote", "--force"], None).ok(),
-        "Deleted session remote (session-id: remote-1, 0 events)"
+        "Deleted session remote (session-id: remote-1, 1 event)"
     );
     assert!(!p.dir.join(".agent-orchestrator").exists(), "no files made");
+
+    // A live runner whose backups are out of reach hears the stop through
+    // the session manager, and ends before its record goes.
+    let mut far = Project::new(p.url());
+    let hidden = far.scratch().join("hidden-sessions");
+    far.set_env("AGENT_ORCHESTRATOR_SESSIONS_DIR", &hidden.to_string_lossy());
+    let runner = far.spawn("ao-new", &["far"], "please wait", "hang");
+    eventually("the hidden run to be under way", async || {
+        far.session("far")
+            .await
+            .is_some_and(|s| s.status.as_str() == "running")
+            && std::fs::read_to_string(hidden.join("far.jsonl"))
+                .is_ok_and(|t| t.contains("\"subtype\":\"init\""))
+    })
+    .await;
+    let out = p.ao("ao-clean", &["far", "--force"], None);
+    assert!(
+        out.code == Some(0) && out.stdout.starts_with("Deleted session far (session-id: "),
+        "{out:?}"
+    );
+    assert_eq!(runner.wait().code, Some(143));
+    assert!(far.session("far").await.is_none());
 }
 
 #[tokio::test]
@@ -148,7 +188,7 @@ async fn all_deletes_this_projects_sessions_and_skips_running_ones() {
     );
     assert_eq!(
         lines[1],
-        "ao-clean: error: 1 running session was not deleted; wait for it, or pass --force to delete it anyway"
+        "ao-clean: error: 1 running session was not deleted; wait for it, or pass --force to stop and delete it"
     );
     assert_eq!(http.get(&format!("/sessions/{kept}")).await.0, 200);
 

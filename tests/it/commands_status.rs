@@ -4,7 +4,7 @@
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use crate::support::{Project, SessionManager};
+use crate::support::{Output, Project, Running, SessionManager};
 
 #[test]
 fn finished_and_not_existent() {
@@ -110,7 +110,7 @@ async fn a_running_session_is_running_until_its_run_ends() {
     let line = p.ao("ao-get-result", &["h1"], None).fails(1).to_owned();
     assert_eq!(
         line,
-        "ao-get-result: error: session 'h1' is still running; wait until `ao-status h1` says finished"
+        "ao-get-result: error: session 'h1' is still running; wait for its run to end with `ao-wait h1`"
     );
     assert_eq!(runner.stop(Signal::SIGTERM).code, Some(143));
     assert_eq!(p.ao("ao-status", &["h1"], None).ok(), "finished");
@@ -195,4 +195,118 @@ fn a_name_resolves_in_the_current_project_first() {
         elsewhere.ao("ao-get-result", &["only-in-b"], None).ok(),
         "fake answer to: unique"
     );
+}
+
+/// Runs `program args` in the project with its sessions folder mounted
+/// read-only (in a mount namespace of its own, as `unshare` makes one), so
+/// that nothing there can be opened for writing, not even by root.
+fn read_only(p: &Project, program: &str, args: &[&str]) -> Output {
+    let inner = p.command(program);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        r#"mount --bind -o ro "$0" "$0" && exec "$@""#,
+    ])
+    .arg(p.sessions_dir())
+    .arg(inner.get_program())
+    .args(args)
+    .current_dir(&p.dir);
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    Running::start(cmd, None).wait()
+}
+
+#[test]
+fn read_only_queries_need_no_write_access_to_the_sessions_folder() {
+    let mut p = Project::with_server();
+    let id = p.new_session("ro", "hello");
+    // The folder really is read-only there.
+    let touch = read_only(&p, "ao-status", &["--version"]);
+    assert_eq!(touch.code, Some(0), "{touch:?}");
+    let mut probe = std::process::Command::new("unshare");
+    probe
+        .args(["--map-root-user", "--mount", "sh", "-c"])
+        .arg(r#"mount --bind -o ro "$0" "$0" && touch "$0/ro.lock""#)
+        .arg(p.sessions_dir());
+    let probe = Running::start(probe, None).wait();
+    assert!(probe.stderr.contains("Read-only file system"), "{probe:?}");
+
+    assert_eq!(read_only(&p, "ao-status", &["ro"]).ok(), "finished");
+    let status: serde_json::Value =
+        serde_json::from_str(read_only(&p, "ao-status", &["ro", "--json"]).ok()).unwrap();
+    assert_eq!(status["session_id"], id.as_str());
+    assert_eq!(
+        read_only(&p, "ao-get-result", &["ro"]).ok(),
+        "fake answer to: hello"
+    );
+    assert_eq!(read_only(&p, "ao-wait", &["ro"]).ok(), "ro: completed");
+    assert!(
+        read_only(&p, "ao-list-sessions", &[])
+            .ok()
+            .starts_with("ro (session-id: ")
+    );
+    // The backups answer as well when the session manager is away.
+    p.set_url("http://127.0.0.1:9");
+    let out = read_only(&p, "ao-get-result", &["ro"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "fake answer to: hello\n");
+    let out = read_only(&p, "ao-status", &["ro"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "finished\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_mistyped_flag_or_session_name_gets_a_did_you_mean() {
+    let p = Project::with_server();
+    let line = p.ao("ao-status", &["x", "--jsn"], None).fails(2).to_owned();
+    assert!(line.contains("did you mean '--json'?"), "{line}");
+    let line = p
+        .ao("ao-usage", &["--by", "projct"], None)
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("did you mean 'project'?"), "{line}");
+    let line = p
+        .run("ao-new", &["x", "--agnet", "a"], "task", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("did you mean '--agent'?"), "{line}");
+
+    p.new_session("reviewer-1", "x");
+    let hint = "did you mean 'reviewer-1'?";
+    for (program, code) in [
+        ("ao-get-result", 1),
+        ("ao-stop", 1),
+        ("ao-clean", 1),
+        ("ao-wait", 2),
+    ] {
+        let out = p.ao(program, &["revewer-1"], None);
+        let line = out.fails(code);
+        assert!(
+            line.contains("no session named 'revewer-1'") && line.contains(hint),
+            "{program}: {line}"
+        );
+    }
+    let line = p
+        .run("ao-resume", &["reveiwer-1"], "more", "plain")
+        .fails(1)
+        .to_owned();
+    assert!(line.contains(hint), "{line}");
+    // ao-status answers the question, and says the near name on stderr.
+    let out = p.ao("ao-status", &["Reviewer-1"], None);
+    assert_eq!(out.stdout, "not_existent\n");
+    assert!(out.stderr.contains(hint), "{out:?}");
+    // Nothing near: no hint.
+    let line = p.ao("ao-get-result", &["zzz"], None).fails(1).to_owned();
+    assert!(!line.contains("did you mean"), "{line}");
+    assert_eq!(p.ao("ao-status", &["zzz"], None).ok(), "not_existent");
 }

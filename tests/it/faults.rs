@@ -407,3 +407,23 @@ async fn sync_refuses_bad_names_and_running_sessions_and_reports_all() {
     );
     runner.stop(Signal::SIGTERM);
 }
+
+#[test]
+fn a_runner_whose_stderr_nobody_reads_still_finishes_its_run() {
+    // The caller went away (ao-mcp gone): every write to stderr fails with
+    // EPIPE, starting with the warning that the session manager is down.
+    let p = Project::offline();
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let mut cmd = p.command("ao-new");
+    cmd.arg("orphaned")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(write_end))
+        .args(["-p", "still here"]);
+    let status = cmd.status().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let last = p.backup_lines("orphaned").pop().unwrap();
+    assert_eq!(last["type"], "run_completed", "{last}");
+    assert_eq!(last["reason"], "completed", "{last}");
+}

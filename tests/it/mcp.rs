@@ -328,7 +328,7 @@ async fn bad_input_is_a_tool_error_that_says_what_is_wrong() {
         (
             "wait_for_agent_sessions",
             json!({"session_names": ["a"], "timeout_seconds": -1}),
-            "not a positive number",
+            "not a number of seconds",
         ),
         (
             "list_agent_sessions",
@@ -449,6 +449,64 @@ async fn a_client_that_goes_away_mid_run_leaves_the_run_to_finish_and_be_recorde
 }
 
 #[tokio::test]
+async fn deleting_a_running_session_advises_tools_not_flags() {
+    let p = Project::with_server();
+    let (session, _) = connect(&p, "hang").await;
+    p.new_session("done", "x");
+    let (failed, answer) = call(
+        &session,
+        "start_agent_session",
+        json!({"session_name": "busy", "prompt": "p", "async": true}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    let (failed, answer) = call(
+        &session,
+        "delete_agent_session",
+        json!({"session_name": "busy"}),
+    )
+    .await;
+    assert!(failed, "{answer}");
+    assert_eq!(answer.lines().count(), 1, "{answer}");
+    assert!(
+        answer.contains("is running") && answer.contains("stop_agent_session"),
+        "{answer}"
+    );
+    assert!(!answer.contains("--"), "no flag a tool lacks: {answer}");
+    let (failed, answer) = call(&session, "delete_all_agent_sessions", json!({})).await;
+    assert!(failed, "{answer}");
+    let lines: Vec<&str> = answer.lines().collect();
+    assert_eq!(lines.len(), 3, "{answer}");
+    // One line per session, then why the command failed.
+    let mut sessions = lines[..2].to_vec();
+    sessions.sort_unstable();
+    assert!(sessions[0].starts_with("Deleted session done"), "{answer}");
+    assert!(sessions[1].starts_with("Kept session 'busy': "), "{answer}");
+    assert!(lines[2].contains("stop_agent_session"), "{answer}");
+    assert!(!answer.contains("--"), "no flag a tool lacks: {answer}");
+    assert!(!answer.contains("Kept skipped"), "{answer}");
+    // The advice works.
+    let (failed, answer) = call(
+        &session,
+        "stop_agent_session",
+        json!({"session_name": "busy"}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    let (failed, answer) = call(
+        &session,
+        "delete_agent_session",
+        json!({"session_name": "busy"}),
+    )
+    .await;
+    assert!(
+        !failed && answer.starts_with("Deleted session busy"),
+        "{answer}"
+    );
+    session.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn wait_seconds_blocks_until_the_run_ends() {
     let p = Project::with_server();
     let (session, _) = connect(&p, "tools:2,slow:200").await;
@@ -519,6 +577,140 @@ fn malformed_json_rpc_gets_an_error_answer_and_never_a_panic() {
             || answers.iter().any(|a| a["error"].is_object()),
         "{answers:?}"
     );
+}
+
+/// `ao-mcp` spoken to line by line, as a client that writes raw bytes: its
+/// answers arrive on a channel, so a missing answer times out.
+struct Raw {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Raw {
+    fn start(p: &Project, scenario: &str) -> Raw {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = p
+            .command("ao-mcp")
+            .env("FAKE_CLAUDE_SCENARIO", scenario)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let answer = serde_json::from_str(&line).expect("every answer is JSON");
+                if tx.send(answer).is_err() {
+                    break;
+                }
+            }
+        });
+        Raw {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next answer; panics when none comes in time.
+    fn next(&self) -> Value {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an answer from ao-mcp")
+    }
+
+    /// Initializes the connection.
+    fn handshake(&mut self) {
+        self.send(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#);
+        assert_eq!(self.next()["id"], 1);
+        self.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    }
+
+    /// Closes stdin and waits (bounded) for ao-mcp to exit.
+    fn close(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "ao-mcp did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_line_that_is_not_json_gets_json_rpcs_parse_error() {
+    let p = Project::with_server();
+    let mut raw = Raw::start(&p, "plain");
+    raw.handshake();
+    let parse_error = |answer: Value| {
+        assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+        assert_eq!(answer["id"], Value::Null, "{answer}");
+        assert!(
+            answer.get("id").is_some(),
+            "id null, not left out: {answer}"
+        );
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+    };
+    for bad in [
+        b"this is not json".as_slice(),
+        b"{\"jsonrpc\":\"2.0\",\"id\":3,",
+        b"\xff\xfe not UTF-8",
+        b"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"x\":\"\xc3\x28\"}",
+    ] {
+        raw.send(bad);
+        parse_error(raw.next());
+    }
+    // Still serving, in order.
+    raw.send(br#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
+    let answer = raw.next();
+    assert_eq!(answer["id"], 5, "{answer}");
+    assert!(answer["result"].is_object(), "{answer}");
+    assert!(raw.close().success());
+}
+
+#[tokio::test]
+async fn closing_stdin_mid_run_leaves_the_run_to_finish_and_be_recorded() {
+    let p = Project::with_server();
+    let mut raw = Raw::start(&p, "tools:5,slow:400");
+    raw.handshake();
+    raw.send(br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"start_agent_session","arguments":{"session_name":"left","prompt":"keep going"}}}"#);
+    eventually("the run to be under way", async || {
+        p.backup_lines("left").iter().any(|l| l["type"] == "system")
+    })
+    .await;
+    // A clean shutdown: stdin closes, ao-mcp exits, the run goes on.
+    let status = raw.close();
+    assert!(status.code().is_some(), "exited, not killed: {status:?}");
+    let out = p.ao("ao-wait", &["left", "--timeout", "60"], None);
+    assert_eq!(out.ok(), "left: completed");
+    assert_eq!(
+        p.ao("ao-get-result", &["left"], None).ok(),
+        "fake answer to: keep going"
+    );
+    assert_eq!(kinds(&p.events("left").await), run_kinds(5));
 }
 
 /// A tool error's advice names tools, never the commands that do the same.

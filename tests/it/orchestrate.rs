@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::support::http::kinds;
+use crate::support::procs::{Leftovers, alive, parent};
 use crate::support::project::{eventually, is_empty_dir};
 use crate::support::{Project, Running};
 
@@ -21,25 +22,6 @@ fn detach(env: &Project, name: &str, scenario: &str) -> i32 {
     let report: Value = serde_json::from_str(out.ok()).expect("json");
     assert_eq!(report["session_name"], name);
     report["pid"].as_i64().expect("pid") as i32
-}
-
-/// Whether process `pid` still runs (a zombie does not).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit(')').next()?.trim().chars().next()?;
-            Some(state != 'Z' && state != 'X')
-        })
-        .unwrap_or(false)
-}
-
-/// The pid of the fake CLI of session `name` (it puts it in its answer to `initialize`).
-fn cli_pid(env: &Project, name: &str) -> i32 {
-    env.backup_lines(name)
-        .iter()
-        .find_map(|line| line["response"]["response"]["pid"].as_i64())
-        .expect("the fake's pid in the backup") as i32
 }
 
 fn wait_json(env: &Project, args: &[&str]) -> (Option<i32>, Vec<Value>) {
@@ -132,6 +114,35 @@ async fn everything_that_can_be_refused_is_refused_in_the_foreground() {
 }
 
 #[tokio::test]
+async fn a_running_name_is_refused_with_advice_that_fits_new_and_resume() {
+    let env = Project::with_server();
+    let runner = env.start_hanging("busy").await;
+    for detach in [false, true] {
+        let mut args = vec!["busy"];
+        if detach {
+            args.push("--detach");
+        }
+        let out = env.run("ao-new", &args, "x", "plain");
+        let line = out.fails(1);
+        assert!(
+            line.contains("session 'busy' is running")
+                && line.contains("another name")
+                && line.contains("`ao-wait busy`"),
+            "{line}"
+        );
+        assert!(!line.contains("before resuming"), "{line}");
+        let out = env.run("ao-resume", &args, "x", "plain");
+        let line = out.fails(1);
+        assert!(
+            line.contains("session 'busy' is running") && line.contains("`ao-wait busy`"),
+            "{line}"
+        );
+    }
+    assert_eq!(env.ao("ao-stop", &["busy"], None).ok(), "busy: stopped");
+    assert_eq!(runner.wait().code, Some(143));
+}
+
+#[tokio::test]
 async fn wait_for_all_for_any_and_until_a_timeout() {
     let env = Project::with_server();
     detach(&env, "slow", "tools:3,slow:200");
@@ -165,11 +176,17 @@ async fn wait_for_all_for_any_and_until_a_timeout() {
             .contains("API Error: 400")
     );
     assert_eq!(list[0]["exit_code"], 1);
+    assert_eq!(list[0]["runner_exit_code"], 1);
     // A timeout: 124, and the run still going is listed as running.
     let (code, list) = wait_json(&env, &["hangs", "quick", "--timeout", "0.3"]);
     assert_eq!(code, Some(124));
     assert_eq!(list[0]["session_name"], "quick");
+    assert_eq!(
+        (&list[0]["exit_code"], &list[0]["runner_exit_code"]),
+        (&Value::from(0), &Value::from(0))
+    );
     assert_eq!(list[1]["status"], "running");
+    assert_eq!(list[1]["runner_exit_code"], Value::Null);
     let out = env.ao("ao-wait", &["hangs", "--timeout", "0.2"], None);
     assert_eq!(out.code, Some(124));
     assert!(
@@ -186,9 +203,8 @@ async fn bad_waits_are_usage_errors() {
     for (args, needle) in [
         (vec![], "NAME"),
         (vec!["../x"], "letters, digits"),
-        (vec!["one", "--timeout", "0"], "positive number"),
-        (vec!["one", "--timeout", "-3"], "positive number"),
-        (vec!["one", "--timeout", "soon"], "positive number"),
+        (vec!["one", "--timeout", "-3"], "number of seconds"),
+        (vec!["one", "--timeout", "soon"], "number of seconds"),
         (vec!["one", "ghost"], "no session named 'ghost'"),
     ] {
         let out = env.ao("ao-wait", &args, None);
@@ -204,6 +220,43 @@ async fn bad_waits_are_usage_errors() {
 }
 
 #[tokio::test]
+async fn sessions_that_are_not_running_end_at_once_whatever_the_timeout() {
+    let env = Project::with_server();
+    for name in ["a", "b", "c"] {
+        env.new_session(name, "x");
+    }
+    // Also one whose backups are elsewhere (followed through the API).
+    let elsewhere = Project::new(env.url());
+    elsewhere.new_session("far", "x");
+    for timeout in ["0.0001", "0"] {
+        let out = env.ao(
+            "ao-wait",
+            &["a", "b", "c", "far", "--timeout", timeout],
+            None,
+        );
+        assert_eq!(
+            out.ok(),
+            "a: completed\nb: completed\nc: completed\nfar: completed",
+            "--timeout {timeout}"
+        );
+        let (code, list) = wait_json(&env, &["c", "a", "--any", "--timeout", timeout]);
+        assert_eq!(code, Some(0), "{list:?}");
+        assert_eq!(list[0]["session_name"], "c");
+        assert_eq!(list[0]["status"], "completed");
+    }
+    // A run still going times out as before.
+    let runner = env.start_hanging("busy").await;
+    let (code, list) = wait_json(&env, &["a", "busy", "--timeout", "0"]);
+    assert_eq!(code, Some(124), "{list:?}");
+    assert_eq!(
+        (list[0]["status"].as_str(), list[1]["status"].as_str()),
+        (Some("completed"), Some("running"))
+    );
+    assert_eq!(env.ao("ao-stop", &["busy"], None).ok(), "busy: stopped");
+    assert_eq!(runner.wait().code, Some(143));
+}
+
+#[tokio::test]
 async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
     let env = Project::with_server();
     let runner = env.start_hanging("h").await;
@@ -213,6 +266,14 @@ async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
     assert_eq!(report["via"], "signal");
     let out = runner.wait();
     assert_eq!(out.code, Some(143), "{out:?}");
+    // Which exit code is which: the CLI's, as recorded, and the runner's.
+    assert_eq!(
+        (&report["exit_code"], &report["runner_exit_code"]),
+        (&Value::from(1), &Value::from(143)),
+        "{report}"
+    );
+    let (_, list) = wait_json(&env, &["h"]);
+    assert_eq!(list[0]["runner_exit_code"], 143, "{list:?}");
     assert!(out.stderr.contains("stopped on request"), "{out:?}");
     // The CLI was asked through the control protocol, and ended its turn.
     let stdin = env.fake_stdin(0);
@@ -242,6 +303,41 @@ async fn stop_through_the_control_protocol_keeps_the_conversation_resumable() {
         env.fake_log()[1]["session_id"],
         env.session_id("h").as_str()
     );
+}
+
+#[tokio::test]
+async fn a_run_stopped_before_the_clis_init_line_is_started_again_with_ao_new() {
+    let env = Project::with_server();
+    // A CLI that never says init (nor reads its stdin): the stop ends it by SIGTERM.
+    let mute = env.scratch().join("mute-claude");
+    std::fs::write(&mute, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&mute, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = env.command("ao-new");
+    cmd.arg("early")
+        .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", &mute);
+    let runner = Running::start(cmd, Some("task"));
+    eventually("the run to hold its lock", async || {
+        std::fs::read_to_string(env.backup("early", "lock")).is_ok_and(|l| l.lines().count() == 2)
+    })
+    .await;
+    assert_eq!(env.ao("ao-stop", &["early"], None).ok(), "early: stopped");
+    let out = runner.wait();
+    assert_eq!(out.code, Some(143), "{out:?}");
+    // Every piece of advice agrees: there is no conversation to resume.
+    assert!(out.stderr.contains("`ao-new early`"), "{out:?}");
+    let line = env
+        .ao("ao-get-result", &["early"], None)
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("`ao-new early`"), "{line}");
+    for advice in [&out.stderr, &line] {
+        assert!(!advice.contains("ao-resume"), "{advice}");
+    }
+    let resume = env.run("ao-resume", &["early"], "go on", "plain");
+    assert!(resume.fails(1).contains("`ao-new early`"), "{resume:?}");
+    // And the advice works.
+    let again = env.run("ao-new", &["early"], "again", "plain");
+    assert_eq!(again.ok(), "fake answer to: again");
 }
 
 #[tokio::test]
@@ -328,7 +424,7 @@ async fn stop_through_the_api_from_another_project() {
 async fn stopping_a_dead_runners_run_closes_it_as_interrupted() {
     let env = Project::with_server();
     let runner = env.start_hanging("dead").await;
-    let cli = cli_pid(&env, "dead");
+    let cli = env.cli_pid("dead");
     let out = runner.stop(Signal::SIGKILL);
     assert_eq!(out.code, None);
     // The CLI died with its runner (parent-death signal): no orphan.
@@ -380,7 +476,7 @@ async fn a_runner_killed_mid_tool_call_takes_its_cli_along_and_wait_returns() {
         env.backup_text("k").contains("hook_callback")
     })
     .await;
-    let cli = cli_pid(&env, "k");
+    let cli = env.cli_pid("k");
     assert!(alive(cli));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     // ao-wait returns: the lock is free; the run is recorded as interrupted.
@@ -390,6 +486,107 @@ async fn a_runner_killed_mid_tool_call_takes_its_cli_along_and_wait_returns() {
     eventually("no CLI of that run to survive", async || !alive(cli)).await;
     let events = env.events("k").await;
     assert_eq!(events.last().unwrap()["reason"], "interrupted");
+}
+
+/// The pids a fake playing `children:FILE` wrote to FILE (in the project
+/// directory), once there are `count` of them; all of them go to `leftovers`.
+async fn tool_children(
+    env: &Project,
+    file: &str,
+    count: usize,
+    leftovers: &mut Leftovers,
+) -> Vec<i32> {
+    let path = env.dir.join(file);
+    let read = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect::<Vec<i32>>()
+    };
+    eventually("the tool's processes to start", async || {
+        read().len() >= count
+    })
+    .await;
+    let pids = read();
+    leftovers.watch(pids.iter().copied());
+    assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
+    pids
+}
+
+/// The process group the runner of `name` recorded for its CLI in the lock.
+fn recorded_group(env: &Project, name: &str) -> i32 {
+    let text = std::fs::read_to_string(env.backup(name, "lock")).expect("lock file");
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a CLI group in the lock")
+}
+
+#[tokio::test]
+async fn a_sigkilled_runners_tool_processes_end_with_it() {
+    let env = Project::with_server();
+    let mut leftovers = Leftovers::default();
+    let runner = detach(&env, "tk", "tools:1,children:pids.txt,hang");
+    let pids = tool_children(&env, "pids.txt", 2, &mut leftovers).await;
+    let cli = env.cli_pid("tk");
+    leftovers.watch([runner, cli]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    let killed = std::time::Instant::now();
+    // A tool's processes, in a session of their own or orphaned at once,
+    // do not wait for the next command on the session to end them.
+    eventually("no process of the tool to survive its runner", async || {
+        !pids.iter().any(|p| alive(*p)) && !alive(cli)
+    })
+    .await;
+    eprintln!(
+        "the tool's processes ended {} ms after the runner's SIGKILL",
+        killed.elapsed().as_millis()
+    );
+    let (code, list) = wait_json(&env, &["tk", "--timeout", "20"]);
+    assert_eq!(
+        (code, &list[0]["status"]),
+        (Some(1), &Value::from("interrupted"))
+    );
+}
+
+#[tokio::test]
+async fn a_cli_killed_after_ignoring_its_stop_takes_its_tools_along() {
+    let env = Project::with_server();
+    let mut leftovers = Leftovers::default();
+    // It ignores the interrupt and SIGTERM: the stop ends in SIGKILL.
+    let runner = detach(&env, "deaf", "tools:1,children:pids.txt,hang,deaf,noterm");
+    let pids = tool_children(&env, "pids.txt", 2, &mut leftovers).await;
+    let cli = env.cli_pid("deaf");
+    leftovers.watch([runner, cli]);
+    assert_eq!(env.ao("ao-stop", &["deaf"], None).ok(), "deaf: stopped");
+    // What its tools started, in sessions of their own, goes with it.
+    eventually(
+        "no process of the tool to outlive the killed CLI",
+        async || !pids.iter().any(|p| alive(*p)) && !alive(cli),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_that_ends_takes_its_guardian_along_and_nothing_else() {
+    let env = Project::with_server();
+    let mut leftovers = Leftovers::default();
+    let runner = detach(&env, "calm", "tools:1,children:pids.txt,hang");
+    let pids = tool_children(&env, "pids.txt", 2, &mut leftovers).await;
+    leftovers.watch([runner, env.cli_pid("calm")]);
+    // The orphan was adopted by the run's guardian, the leader of the group
+    // the lock records, not by init.
+    let guardian = recorded_group(&env, "calm");
+    assert_eq!(parent(pids[1]), Some(guardian), "adopted by the guardian");
+    assert_ne!(guardian, env.cli_pid("calm"));
+    assert_eq!(env.ao("ao-stop", &["calm"], None).ok(), "calm: stopped");
+    eventually("the guardian to exit with its run", async || {
+        !alive(guardian)
+    })
+    .await;
+    // The normal path ends no process the CLI left running.
+    assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
 }
 
 #[tokio::test]

@@ -2,11 +2,15 @@
 //! 2.1.329) against the mock Anthropic API: a new run with a tool call, a
 //! resume of it, and a model API error.
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::Project;
 use crate::support::http::{kinds, run_kinds};
 use crate::support::mock_anthropic::{MockAnthropic, SLOW_COMMAND};
+use crate::support::procs::{self, Leftovers};
+use crate::support::project::eventually;
 use crate::support::real_claude::RealClaude;
 
 /// A project with its own session manager whose `claude` is the real CLI
@@ -134,5 +138,54 @@ async fn a_run_stopped_mid_tool_call_resumes_the_conversation() {
     assert!(
         history.contains("USE_SLOW_TOOL"),
         "the conversation went on: {history}"
+    );
+}
+
+/// Claude Code runs each Bash command in a session of its own, so what a
+/// command starts is in no process group of the runner's: a SIGKILLed
+/// runner must still take it along (a foreground command, one started
+/// with `setsid`, one double-forked away).
+#[tokio::test]
+async fn a_sigkilled_runners_bash_processes_end_with_it() {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
+        return;
+    };
+    let env = real_project(&claude, &mock);
+    // Every process of the command names this file, and nothing else does.
+    let marker = env.dir.join("tool-marker.log");
+    std::fs::write(&marker, "").unwrap();
+    let marker = marker.to_string_lossy().into_owned();
+    let command = format!(
+        "(timeout 300 tail -f {marker} >/dev/null 2>&1 &); \
+         setsid timeout 301 tail -f {marker} >/dev/null 2>&1 & \
+         timeout 302 tail -f {marker}"
+    );
+    let mut leftovers = Leftovers::default();
+    let out = env.ao(
+        "ao-new",
+        &["tools", "--detach", "--json"],
+        Some(&format!("Please RUN_BASH: {command}\n")),
+    );
+    let report: Value = serde_json::from_str(out.ok()).expect("json");
+    let runner = report["pid"].as_i64().expect("pid") as i32;
+    leftovers.watch([runner]);
+    // Three `timeout`s, three `tail`s, and the shell running the command.
+    eventually("the command's processes to start", async || {
+        procs::matching(&marker).len() >= 7
+    })
+    .await;
+    let started = procs::matching(&marker);
+    leftovers.watch(started.iter().copied());
+    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    let killed = std::time::Instant::now();
+    eventually(
+        "no process of the command to survive its runner",
+        async || procs::matching(&marker).is_empty(),
+    )
+    .await;
+    eprintln!(
+        "{} processes of the Bash command ended {} ms after the runner's SIGKILL",
+        started.len(),
+        killed.elapsed().as_millis()
     );
 }

@@ -144,6 +144,33 @@ async fn a_newer_or_foreign_database_is_refused_clearly() {
     );
 }
 
+#[test]
+fn a_garbage_database_file_is_refused_in_one_line_that_says_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("garbage.db");
+    std::fs::write(
+        &db,
+        "this is no database, but it is long enough to look like a header of one\n".repeat(100),
+    )
+    .unwrap();
+    let stderr = refused("0", &db);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("file is not a database").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&db.display().to_string()), "{stderr}");
+    // Other failures to start keep their cause, once.
+    let sm = SessionManager::start();
+    let stderr = refused(&sm.port().to_string(), &dir.path().join("x.db"));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains("in use"),
+        "{stderr}"
+    );
+}
+
 /// Runs `ao-session-manager --port PORT --db DB`, asserts that it refuses
 /// to start (a failure exit, nothing on stdout); answers its stderr.
 fn refused(port: &str, db: &Path) -> String {

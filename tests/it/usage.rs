@@ -56,9 +56,20 @@ async fn a_runs_figures_reach_the_event_the_totals_usage_and_ao_usage() {
     );
     assert_eq!(end["model_usage"]["claude-test"]["costUSD"], 0.25);
 
-    // A second run adds up.
-    let out = run_costing(&env, "ao-resume", "a", &figures(0.5, 10, 4, 1), "plain");
+    // A second run adds up. The CLI (2.1.329) reports the conversation's
+    // cost and per-model figures as sums; the run's own are 0.5 and 10/4.
+    let mut second = figures(0.75, 10, 4, 1);
+    second["modelUsage"] =
+        json!({"claude-test": {"inputTokens": 110, "outputTokens": 44, "costUSD": 0.75}});
+    let out = run_costing(&env, "ao-resume", "a", &second, "plain");
     assert_eq!(out.code, Some(0), "{out:?}");
+    let events = env.events("a").await;
+    let end = events.last().unwrap();
+    assert_eq!(end["cost_usd"], 0.5);
+    assert_eq!(
+        end["model_usage"],
+        json!({"claude-test": {"inputTokens": 10, "outputTokens": 4, "costUSD": 0.5}})
+    );
     let session = env.session("a").await.unwrap();
     assert_eq!(session.num_runs, 2);
     assert_eq!(session.cost_usd, Some(0.75));
@@ -220,35 +231,9 @@ async fn ao_usage_adds_up_the_backups_when_the_session_manager_is_down() {
     assert_eq!(status["cost_usd"], 0.5);
 }
 
-/// The database and backups of the previous release, copied where a test
-/// can change them.
-struct OldRelease {
-    _dir: tempfile::TempDir,
-    db: std::path::PathBuf,
-    sessions: std::path::PathBuf,
-}
-
-fn old_release() -> OldRelease {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-0.1.0");
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("session-manager.db");
-    std::fs::copy(from.join("session-manager.db"), &db).unwrap();
-    let sessions = dir.path().join("agent-sessions");
-    std::fs::create_dir_all(&sessions).unwrap();
-    for entry in std::fs::read_dir(from.join("agent-sessions")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), sessions.join(entry.file_name())).unwrap();
-    }
-    OldRelease {
-        _dir: dir,
-        db,
-        sessions,
-    }
-}
-
 #[tokio::test]
 async fn a_database_of_the_previous_release_migrates_and_sync_fills_in_its_costs() {
-    let old = old_release();
+    let old = crate::support::fixtures::copy_release("release-0.1.0");
     let version = |db: &Path| -> i64 {
         rusqlite::Connection::open(db)
             .unwrap()
@@ -299,7 +284,8 @@ async fn a_database_of_the_previous_release_migrates_and_sync_fills_in_its_costs
     let out = project.ao("ao-sync", &["--all"], None);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        out.stdout.contains("filled in the cost of 2 runs"),
+        out.stdout
+            .contains("filled in or corrected the figures of 2 runs"),
         "{out:?}"
     );
     assert!(out.stdout.contains("added 0 events"), "{out:?}");
@@ -354,4 +340,93 @@ async fn a_real_run_records_the_cost_the_cli_computed() {
     assert_eq!(end["model_usage"], result["modelUsage"]);
     let session = env.session("priced").await.unwrap();
     assert_eq!(session.cost_usd, Some(computed));
+}
+
+#[tokio::test]
+async fn a_real_resumed_conversation_is_charged_run_by_run() {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
+        return;
+    };
+    let mut env = Project::with_server();
+    env.use_real_claude(&claude, mock.base_url());
+    for (program, prompt) in [
+        ("ao-new", "hello"),
+        ("ao-resume", "again"),
+        ("ao-resume", "again"),
+    ] {
+        let out = env.ao(program, &["charged"], Some(prompt));
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    let reported: Vec<f64> = env
+        .backup_lines("charged")
+        .iter()
+        .filter(|l| l["type"] == "result")
+        .map(|l| l["total_cost_usd"].as_f64().unwrap())
+        .collect();
+    let events = env.events("charged").await;
+    let ends: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "run_completed")
+        .collect();
+    let own: Vec<(f64, u64)> = ends
+        .iter()
+        .map(|e| {
+            (
+                e["cost_usd"].as_f64().unwrap(),
+                e["num_turns"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(own.len(), 3);
+    // The two resumes did the same work: each is charged the same, whatever
+    // the release reports (the run's own figures, or sums so far).
+    assert!(
+        (own[1].0 - own[2].0).abs() < 1e-12,
+        "{own:?} (reported {reported:?})"
+    );
+    assert_eq!(own[1].1, own[2].1, "turns: {own:?}");
+    for ((cost, _), reported) in own.iter().zip(&reported) {
+        assert!(
+            *cost > 0.0 && *cost <= reported + 1e-12,
+            "{own:?} {reported:?}"
+        );
+    }
+    let total: f64 = own.iter().map(|(c, _)| c).sum();
+    let session = env.session("charged").await.unwrap();
+    assert!(
+        (session.cost_usd.unwrap() - total).abs() < 1e-12,
+        "{session:?}"
+    );
+}
+
+#[tokio::test]
+async fn costs_are_written_without_float_noise() {
+    let env = Project::with_server();
+    let http = env.http();
+    http.create("noisy-1", "noisy", Some(&env.dir_text())).await;
+    // 0.1 + 0.2 is 0.30000000000000004 in binary floating point.
+    assert_ne!(0.1_f64 + 0.2, 0.3);
+    for cost in [0.1, 0.2] {
+        let mut end = crate::support::http::event("noisy-1", "run_completed");
+        end["session_name"] = "noisy".into();
+        end["reason"] = "completed".into();
+        end["exit_code"] = 0.into();
+        end["cost_usd"] = cost.into();
+        http.event("noisy-1", end).await;
+    }
+    let three = json!(0.3);
+    let (_, one) = http.get("/sessions/noisy-1").await;
+    assert_eq!(one["session"]["cost_usd"], three, "{one}");
+    let (_, all) = http.get("/sessions").await;
+    assert_eq!(all["sessions"][0]["cost_usd"], three, "{all}");
+    let (_, usage) = http.get("/usage?group_by=session").await;
+    assert_eq!(usage["total"]["cost_usd"], three, "{usage}");
+    assert_eq!(usage["groups"][0]["cost_usd"], three, "{usage}");
+    let parse = |out: Output| -> Value { serde_json::from_str(out.ok()).unwrap() };
+    let status = parse(env.ao("ao-status", &["noisy", "--json"], None));
+    assert_eq!(status["cost_usd"], three, "{status}");
+    let list = parse(env.ao("ao-list-sessions", &["--json"], None));
+    assert_eq!(list["sessions"][0]["cost_usd"], three, "{list}");
+    let report = parse(env.ao("ao-usage", &["--json"], None));
+    assert_eq!(report["total"]["cost_usd"], three, "{report}");
 }

@@ -46,14 +46,12 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// What `git status` says of the main checkout, leaving out the backups
-/// folder (which is not the worktrees' doing).
+/// What `git status` says of the main checkout (the backups folder ignores
+/// itself, so it is never in it).
 fn main_status(p: &Project) -> String {
     git(&p.dir, &["status", "--porcelain", "--untracked-files=all"])
-        .lines()
-        .filter(|l| !l.contains(".agent-orchestrator/agent-sessions/"))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .trim_end()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -279,6 +277,56 @@ async fn a_worktree_deleted_by_hand_is_named_and_cleaned() {
 }
 
 #[tokio::test]
+async fn paths_in_advice_are_quoted_and_the_advice_runs_as_given() {
+    let p = Project::with_server();
+    // Two projects with spaces in their paths, each with a session "dup".
+    let mut dirs = Vec::new();
+    for project in ["my repo", "other one"] {
+        let dir = p.scratch().join(project);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir.canonicalize().unwrap();
+        git(&dir, &["init", "--quiet", "-b", "main"]);
+        git(&dir, &["config", "user.email", "test@example.com"]);
+        git(&dir, &["config", "user.name", "test"]);
+        git(&dir, &["commit", "--quiet", "--allow-empty", "-m", "base"]);
+        let at = dir.to_str().unwrap();
+        let out = p.run(
+            "ao-new",
+            &["dup", "--worktree", "--project-dir", at],
+            "x",
+            "plain",
+        );
+        assert_eq!(out.code, Some(0), "{out:?}");
+        dirs.push(dir);
+    }
+    let line = p.ao("ao-status", &["dup"], None).fails(1).to_owned();
+    for dir in &dirs {
+        assert!(line.contains(&format!("'{}'", dir.display())), "{line}");
+    }
+    // A worktree deleted by hand: the command that restores it, pasted into a shell, works.
+    let repo = &dirs[0];
+    std::fs::remove_dir_all(repo.join(".agent-orchestrator/worktrees/dup")).unwrap();
+    let at = repo.to_str().unwrap();
+    let line = p
+        .run("ao-resume", &["dup", "--project-dir", at], "y", "plain")
+        .fails(1)
+        .to_owned();
+    let restore = line
+        .split('`')
+        .find(|part| part.starts_with("git worktree add"))
+        .unwrap_or_else(|| panic!("{line}"));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("git worktree prune && {restore}"))
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{restore}: {out:?}");
+    let out = p.run("ao-resume", &["dup", "--project-dir", at], "y", "plain");
+    assert_eq!(out.ok(), "fake answer to: y");
+}
+
+#[tokio::test]
 async fn bad_worktree_requests_are_refused_before_anything_is_made() {
     let p = Project::with_server();
     // Not a repository.
@@ -426,4 +474,222 @@ async fn an_mcp_start_with_worktree_edits_on_its_own_branch() {
     assert!(failed && answer.contains("no-such-ref"), "{answer}");
     assert!(!worktree_of(&p, "bad-base").exists());
     session.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn backups_and_worktrees_ignore_themselves_and_agents_stay_visible() {
+    let p = Project::with_server();
+    repository(&p);
+    assert_eq!(p.run("ao-new", &["plain"], "hi", "plain").code, Some(0));
+    let out = p.run("ao-new", &["apart", "--worktree"], "hi", "plain");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        main_status(&p),
+        "",
+        "nothing of ours is one `git add -A` away"
+    );
+    // Even where the repository's own exclude file lacks the worktrees
+    // (another clone of the project, a user who reset it).
+    let exclude = p.dir.join(".git/info/exclude");
+    std::fs::write(&exclude, "").unwrap();
+    assert_eq!(main_status(&p), "");
+    // Agent definitions are the project's, for git to see.
+    let agent = p.dir.join(".agent-orchestrator/agents/reviewer");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("agent.json"), r#"{"name":"reviewer"}"#).unwrap();
+    assert_eq!(
+        main_status(&p),
+        "?? .agent-orchestrator/agents/reviewer/agent.json"
+    );
+    // A backups folder of an earlier release gets its ignore file on the next run.
+    let ignore = p.sessions_dir().join(".gitignore");
+    std::fs::remove_file(&ignore).unwrap();
+    assert!(main_status(&p).contains("agent-sessions/plain.jsonl"));
+    assert_eq!(
+        p.run("ao-resume", &["plain"], "again", "plain").code,
+        Some(0)
+    );
+    assert!(ignore.is_file());
+    assert!(!main_status(&p).contains("agent-sessions"));
+}
+
+#[tokio::test]
+async fn a_bare_repository_is_named_as_one() {
+    let p = Project::with_server();
+    git(&p.dir, &["init", "--quiet", "--bare"]);
+    let line = p
+        .run("ao-new", &["a", "--worktree"], "x", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(
+        line.contains("is a bare git repository")
+            && line.contains("no work tree")
+            && line.contains("git clone"),
+        "{line}"
+    );
+    assert!(!p.dir.join(".agent-orchestrator/worktrees").exists());
+}
+
+/// The commands in backquotes of an advice line, run one after the other
+/// in the project directory with the project's settings (our binaries on
+/// PATH); each must succeed.
+#[track_caller]
+fn follow_advice(p: &Project, line: &str) {
+    let commands: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+    assert!(!commands.is_empty(), "no command in: {line}");
+    let template = p.command("ao-clean");
+    let bins = crate::support::bin("ao-clean").parent().unwrap().to_owned();
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for command in commands {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(command).current_dir(&p.dir);
+        for (key, value) in template.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let out = cmd.env("PATH", &path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "`{command}` (advised in: {line}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_while_making_its_worktree_is_recoverable() {
+    let p = Project::with_server();
+    repository(&p);
+    // A git that, inside `worktree add`, leaves what an add cut short
+    // leaves (the new worktree locked as "initializing"), then sleeps: the
+    // runner is killed there.
+    let wrapper = p.scratch().join("slow-git");
+    std::fs::create_dir_all(&wrapper).unwrap();
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let pid_file = p.scratch().join("git-wrapper.pid");
+    let script = format!(
+        "#!/bin/sh\n\
+         if [ \"$3 $4\" = \"worktree add\" ]; then\n\
+           {real} \"$@\" && {real} -C \"$2\" worktree lock --reason initializing \"$8\" || exit 1\n\
+           echo $$ > '{pids}'\n\
+           exec sleep 60\n\
+         fi\n\
+         exec {real} \"$@\"\n",
+        real = real.trim(),
+        pids = pid_file.display()
+    );
+    std::fs::write(wrapper.join("git"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(wrapper.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = p.command("ao-new");
+    cmd.env(
+        "PATH",
+        format!("{}:{}", wrapper.display(), std::env::var("PATH").unwrap()),
+    )
+    .env("FAKE_CLAUDE_SCENARIO", "plain")
+    .args(["cut", "--worktree", "-p", "x"]);
+    let runner = Running::start(cmd, None);
+    let mut leftovers = crate::support::procs::Leftovers::default();
+    crate::support::project::eventually("git inside worktree add", async || pid_file.exists())
+        .await;
+    let sleeping: i32 = read(&pid_file).trim().parse().unwrap();
+    leftovers.watch([sleeping]);
+    assert_eq!(runner.stop(nix::sys::signal::Signal::SIGKILL).code, None);
+    drop(leftovers);
+    let wt = worktree_of(&p, "cut");
+    assert!(wt.exists());
+
+    // Known to the commands, though its CLI never started.
+    assert_eq!(p.ao("ao-status", &["cut"], None).ok(), "finished");
+    let status = p.status_json("cut");
+    assert_eq!(status["worktree"]["branch"], "ao/cut", "{status}");
+    assert_eq!(status["worktree"]["exists"], true, "{status}");
+    // ao-new says what is left and how to clear it, and that works.
+    let line = p
+        .run("ao-new", &["cut", "--worktree"], "x", "plain")
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("`ao-clean cut`"), "{line}");
+    follow_advice(&p, &line);
+    assert!(!wt.exists());
+    assert_eq!(git(&p.dir, &["worktree", "list"]).lines().count(), 1);
+    assert_eq!(
+        git(&p.dir, &["branch", "--list", "ao/cut"]),
+        "",
+        "a branch without a commit of its own goes too"
+    );
+    assert!(!p.backup("cut", "meta.json").exists());
+    assert!(!p.backup("cut", "lock").exists());
+    let out = p.run("ao-new", &["cut", "--worktree"], "again", "edit:shared.txt");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(read(&wt.join("shared.txt")), "base\nagain\n");
+
+    // What such a run left before its session was recorded first (or a
+    // branch checked out elsewhere by hand): the advice clears it too.
+    let left = p.dir.join(".agent-orchestrator/worktrees/old");
+    git(
+        &p.dir,
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            "--lock",
+            "--reason",
+            "initializing",
+            "-b",
+            "ao/old",
+            &left.to_string_lossy(),
+        ],
+    );
+    let line = p
+        .run("ao-new", &["old", "--worktree"], "x", "plain")
+        .fails(2)
+        .to_owned();
+    assert!(
+        line.contains("already exists") && line.contains("git branch -D ao/old"),
+        "{line}"
+    );
+    follow_advice(&p, &line);
+    let out = p.run("ao-new", &["old", "--worktree"], "x", "plain");
+    assert_eq!(out.code, Some(0), "{out:?}");
+}
+
+#[tokio::test]
+async fn clean_all_force_stops_each_run_before_its_worktree_goes() {
+    let p = Project::with_server();
+    repository(&p);
+    let runner = p.spawn(
+        "ao-new",
+        &["live", "--worktree"],
+        "x",
+        "edit:shared.txt,hang",
+    );
+    crate::support::project::eventually("the run to be under way", async || {
+        p.backup_text("live").contains("\"subtype\":\"init\"")
+    })
+    .await;
+    let cli = p.cli_pid("live");
+    let out = p.ao("ao-clean", &["--all", "--force"], None);
+    assert!(
+        out.ok().starts_with("Deleted session live (") && out.stdout.contains("worktree removed"),
+        "{out:?}"
+    );
+    // Stopped first: the CLI was gone before its folder went.
+    assert!(!crate::support::procs::alive(cli), "the CLI runs on");
+    assert_eq!(runner.wait().code, Some(143));
+    assert!(!worktree_of(&p, "live").exists());
+    assert_eq!(git(&p.dir, &["worktree", "list"]).lines().count(), 1);
 }

@@ -10,7 +10,7 @@ use super::ops::with_id;
 use super::{StoreError, Synchronous, open_connection};
 use crate::wire::{
     Event, LastRunSummary, ResultAnswer, Session, SessionStatus, Usage, UsageAnswer, UsageFigures,
-    UsageGroup,
+    UsageGroup, round_usd,
 };
 
 /// Readers open at once, at most.
@@ -220,7 +220,10 @@ pub(super) fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
         out.extend_from_slice(b",\"num_runs\":");
         count(&mut out, r.get_ref(7)?);
         out.extend_from_slice(b",\"cost_usd\":");
-        text(&mut out, r.get_ref(8)?)?;
+        match r.get_ref(8)? {
+            ValueRef::Real(cost) => text(&mut out, ValueRef::Real(round_usd(cost)))?,
+            other => text(&mut out, other)?,
+        }
         out.extend_from_slice(b",\"usage\":{\"input_tokens\":");
         count(&mut out, r.get_ref(9)?);
         out.extend_from_slice(b",\"output_tokens\":");

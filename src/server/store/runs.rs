@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use crate::wire::{
     Event, EventType, LastRunSummary, RunFigures, Session, SessionStatus, parse_timestamp,
+    round_usd,
 };
 
 /// True for the events that end a run.
@@ -69,7 +70,7 @@ pub(super) fn insert(
     session.status = status;
     session.num_runs += 1;
     if let Some(cost) = f.cost_usd {
-        session.cost_usd = Some(session.cost_usd.unwrap_or(0.0) + cost);
+        session.cost_usd = Some(round_usd(session.cost_usd.unwrap_or(0.0) + cost));
     }
     if let Some(usage) = usage {
         session.usage = session.usage.plus(usage);
@@ -105,40 +106,89 @@ pub(super) fn insert(
     Ok(())
 }
 
-/// A run end sent again with the figures its stored copy lacks (a replay
-/// of an old run by `ao-sync`): fills them in, in the run, its event and
-/// the session's totals. True when something was filled.
+/// A run's figures as the `runs` table keeps them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Columns {
+    cost_usd: Option<f64>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_creation_input_tokens: Option<i64>,
+    cache_read_input_tokens: Option<i64>,
+    num_turns: Option<i64>,
+    duration_ms: Option<i64>,
+    duration_api_ms: Option<i64>,
+}
+
+impl Columns {
+    fn of(f: &RunFigures) -> Columns {
+        let usage = f.usage;
+        Columns {
+            cost_usd: f.cost_usd,
+            input_tokens: signed(usage.map(|u| u.input_tokens)),
+            output_tokens: signed(usage.map(|u| u.output_tokens)),
+            cache_creation_input_tokens: signed(usage.map(|u| u.cache_creation_input_tokens)),
+            cache_read_input_tokens: signed(usage.map(|u| u.cache_read_input_tokens)),
+            num_turns: signed(f.num_turns),
+            duration_ms: signed(f.duration_ms),
+            duration_api_ms: signed(f.duration_api_ms),
+        }
+    }
+
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Columns> {
+        Ok(Columns {
+            cost_usd: r.get(1)?,
+            input_tokens: r.get(2)?,
+            output_tokens: r.get(3)?,
+            cache_creation_input_tokens: r.get(4)?,
+            cache_read_input_tokens: r.get(5)?,
+            num_turns: r.get(6)?,
+            duration_ms: r.get(7)?,
+            duration_api_ms: r.get(8)?,
+        })
+    }
+}
+
+/// A run end sent again with other figures than its stored copy's (a
+/// replay by `ao-sync` of a run stored without figures, or with figures an
+/// older release derived wrongly): the new figures replace the old, in the
+/// run, its event and the session's totals. True when something changed.
 pub(super) fn fill(conn: &Connection, event: &Event, body: &str) -> Result<bool, StoreError> {
     let f = event.figures();
     let Some(event_id) = event.event_id.filter(|_| !f.is_empty()) else {
         return Ok(false);
     };
-    let bare: Option<i64> = conn
+    let stored = conn
         .prepare_cached(
-            "SELECT r.id FROM events e JOIN runs r ON r.id = e.id
-             WHERE e.session_id = ?1 AND e.event_id = ?2 AND r.cost_usd IS NULL
-               AND r.input_tokens IS NULL AND r.num_turns IS NULL AND r.duration_ms IS NULL",
+            "SELECT r.id, r.cost_usd, r.input_tokens, r.output_tokens, r.cache_creation_input_tokens,
+                    r.cache_read_input_tokens, r.num_turns, r.duration_ms, r.duration_api_ms
+             FROM events e JOIN runs r ON r.id = e.id
+             WHERE e.session_id = ?1 AND e.event_id = ?2",
         )?
         .query_row(params![event.session_id, event_id.to_string()], |r| {
-            r.get(0)
+            Ok((r.get::<_, i64>(0)?, Columns::read(r)?))
         })
         .optional()?;
-    let Some(id) = bare else { return Ok(false) };
-    let usage = f.usage;
+    let Some((id, old)) = stored else {
+        return Ok(false);
+    };
+    let new = Columns::of(&f);
+    if old == new {
+        return Ok(false);
+    }
     conn.prepare_cached(
         "UPDATE runs SET cost_usd = ?1, input_tokens = ?2, output_tokens = ?3,
              cache_creation_input_tokens = ?4, cache_read_input_tokens = ?5, num_turns = ?6,
              duration_ms = ?7, duration_api_ms = ?8 WHERE id = ?9",
     )?
     .execute(params![
-        f.cost_usd,
-        signed(usage.map(|u| u.input_tokens)),
-        signed(usage.map(|u| u.output_tokens)),
-        signed(usage.map(|u| u.cache_creation_input_tokens)),
-        signed(usage.map(|u| u.cache_read_input_tokens)),
-        signed(f.num_turns),
-        signed(f.duration_ms),
-        signed(f.duration_api_ms),
+        new.cost_usd,
+        new.input_tokens,
+        new.output_tokens,
+        new.cache_creation_input_tokens,
+        new.cache_read_input_tokens,
+        new.num_turns,
+        new.duration_ms,
+        new.duration_api_ms,
         id,
     ])?;
     conn.prepare_cached("UPDATE events SET body = ?1 WHERE id = ?2")?
@@ -149,30 +199,31 @@ pub(super) fn fill(conn: &Connection, event: &Event, body: &str) -> Result<bool,
              AND (SELECT max(id) FROM ({})) = ?3",
         RUNS_OF_SESSION.replace("?1", "?2")
     ))?
-    .execute(params![signed(f.duration_ms), event.session_id, id])?;
-    add_to_totals(conn, &event.session_id, &f)?;
-    Ok(true)
-}
-
-fn add_to_totals(conn: &Connection, session_id: &str, f: &RunFigures) -> Result<(), StoreError> {
-    let usage = f.usage.unwrap_or_default();
+    .execute(params![new.duration_ms, event.session_id, id])?;
     conn.prepare_cached(
         "UPDATE sessions SET
-             cost_usd = CASE WHEN ?1 IS NULL THEN cost_usd ELSE IFNULL(cost_usd, 0) + ?1 END,
-             input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
-             cache_creation_input_tokens = cache_creation_input_tokens + ?4,
-             cache_read_input_tokens = cache_read_input_tokens + ?5
-         WHERE session_id = ?6",
+             cost_usd = CASE WHEN ?1 IS NULL AND ?2 IS NULL THEN cost_usd
+                             ELSE round(IFNULL(cost_usd, 0) - IFNULL(?1, 0) + IFNULL(?2, 0), 9) END,
+             input_tokens = input_tokens - IFNULL(?3, 0) + IFNULL(?4, 0),
+             output_tokens = output_tokens - IFNULL(?5, 0) + IFNULL(?6, 0),
+             cache_creation_input_tokens = cache_creation_input_tokens - IFNULL(?7, 0) + IFNULL(?8, 0),
+             cache_read_input_tokens = cache_read_input_tokens - IFNULL(?9, 0) + IFNULL(?10, 0)
+         WHERE session_id = ?11",
     )?
     .execute(params![
-        f.cost_usd,
-        signed(Some(usage.input_tokens)),
-        signed(Some(usage.output_tokens)),
-        signed(Some(usage.cache_creation_input_tokens)),
-        signed(Some(usage.cache_read_input_tokens)),
-        session_id,
+        old.cost_usd,
+        new.cost_usd,
+        old.input_tokens,
+        new.input_tokens,
+        old.output_tokens,
+        new.output_tokens,
+        old.cache_creation_input_tokens,
+        new.cache_creation_input_tokens,
+        old.cache_read_input_tokens,
+        new.cache_read_input_tokens,
+        event.session_id,
     ])?;
-    Ok(())
+    Ok(true)
 }
 
 /// The ids of a session's runs: those of its run-end events, found

@@ -3,6 +3,7 @@
 //! which to run the `ao-*` binaries, and the real Claude Code CLI against a
 //! mock Anthropic API.
 
+pub mod fixtures;
 pub mod fuzz;
 pub mod http;
 pub mod legacy_server;
@@ -10,6 +11,7 @@ pub mod live;
 pub mod manager;
 pub mod memory;
 pub mod mock_anthropic;
+pub mod procs;
 pub mod project;
 pub mod real_claude;
 pub mod stalled;
@@ -20,12 +22,37 @@ pub use project::{Output, Project, Running};
 
 use std::path::PathBuf;
 
-/// The path of one of this package's binaries, built by cargo for the tests.
+/// The path of one of this package's binaries, built by cargo for the tests;
+/// `ao-fake-claude` is the workspace's other package, which `cargo test`
+/// builds beside them.
 pub fn bin(name: &str) -> PathBuf {
+    if name == FAKE_CLAUDE {
+        return fake_claude();
+    }
     let var = format!("CARGO_BIN_EXE_{name}");
     std::env::var_os(&var)
         .map(PathBuf::from)
         .unwrap_or_else(|| panic!("{var} is not set; run the tests through cargo"))
+}
+
+/// The scripted stand-in for the `claude` CLI.
+pub const FAKE_CLAUDE: &str = "ao-fake-claude";
+
+/// `ao-fake-claude` in the profile folder this test runs from (its parent's
+/// parent: `target/debug/deps/it-...`).
+fn fake_claude() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(FAKE_CLAUDE))
+        .expect("the test runs from target/<profile>/deps");
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test` builds it; after `cargo test --test it` alone, run `cargo build -p {FAKE_CLAUDE}` first",
+        path.display()
+    );
+    path
 }
 
 /// A `Command` for one of our binaries with none of the user's

@@ -478,14 +478,20 @@ impl Project {
     /// CLI's pid is in the backup's answer to `initialize` (the fake puts it
     /// there). Answers what the runner printed.
     pub fn kill_run(&self, name: &str, runner: Running) -> Output {
-        let cli = self
-            .backup_lines(name)
+        let cli = self.cli_pid(name);
+        let out = runner.stop(Signal::SIGKILL);
+        let _ = kill(Pid::from_raw(cli), Signal::SIGKILL);
+        out
+    }
+
+    /// The pid of the fake CLI of session `name` (it puts it in its answer
+    /// to `initialize`, which the backup holds).
+    #[track_caller]
+    pub fn cli_pid(&self, name: &str) -> i32 {
+        self.backup_lines(name)
             .iter()
             .find_map(|line| line["response"]["response"]["pid"].as_i64())
-            .expect("the fake's pid in the backup");
-        let out = runner.stop(Signal::SIGKILL);
-        let _ = kill(Pid::from_raw(cli as i32), Signal::SIGKILL);
-        out
+            .expect("the fake's pid in the backup") as i32
     }
 
     /// A typed client for the commands' session manager, with their token.
