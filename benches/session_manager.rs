@@ -4,8 +4,9 @@
 //! measures, in one run on this machine: the storage limit (event rows written
 //! straight into SQLite with the server's own settings), then the real
 //! `ao-session-manager` release binary on loopback: HTTP ingest from 1, 8 and
-//! 32 clients, reads, live fan-out to WebSocket and SSE clients, and the
-//! server's peak memory; and prints one table. README.md ("Benchmarks")
+//! 32 clients, reads, live fan-out to WebSocket and SSE clients, the
+//! server's peak memory, and POST latency with live clients that never
+//! read against the same without them; and prints one table. README.md ("Benchmarks")
 //! explains each line.
 
 #[path = "session_manager/config.rs"]
@@ -18,10 +19,16 @@ mod fanout;
 mod http;
 #[path = "session_manager/ingest.rs"]
 mod ingest;
+#[path = "../tests/it/support/memory.rs"]
+mod memory;
 #[path = "session_manager/reads.rs"]
 mod reads;
 #[path = "session_manager/server.rs"]
 mod server;
+#[path = "../tests/it/support/stalled.rs"]
+mod stall;
+#[path = "session_manager/stalled.rs"]
+mod stalled;
 #[path = "session_manager/stats.rs"]
 mod stats;
 #[path = "session_manager/storage.rs"]
@@ -39,6 +46,8 @@ use stats::{Row, median_index, print_table, rate_summary, thousands};
 const INGEST_FLOOR: f64 = 10_000.0;
 /// Fan-out p99 must stay under this many ms.
 const FANOUT_P99_MS: f64 = 50.0;
+/// POST p50 with stalled clients must stay under this many times the p50 without.
+const STALLED_P50_RATIO: f64 = 1.5;
 /// Peak RSS must stay under this many MB (10^6 bytes).
 const RSS_LIMIT_MB: f64 = 100.0;
 /// The session whose events are read back.
@@ -121,6 +130,10 @@ async fn server_phases(config: &Config, limit: f64, rows: &mut Vec<Row>) {
     if config.runs("fanout") {
         fanout_phase(config, &server, stored, rows).await;
     }
+    // Last: its large events would otherwise raise the peak RSS shown above.
+    if config.runs("stalled") {
+        stalled_phase(config, &server, rows).await;
+    }
     server.note("stopping");
     server.stop();
 }
@@ -163,6 +176,52 @@ async fn fanout_phase(config: &Config, server: &Server, stored: u64, rows: &mut 
     .await;
     let stored = stored + live.sent;
     fanout_rows(config, &mut live, stored, rows);
+}
+
+async fn stalled_phase(config: &Config, server: &Server, rows: &mut Vec<Row>) {
+    let (clients, events, bytes) = (
+        config.stalled_clients,
+        config.stalled_events,
+        config.stalled_event_bytes,
+    );
+    server.note(&format!(
+        "stalled clients: {events} events of {bytes} bytes, without and with {clients} clients that never read"
+    ));
+    let mut run = stalled::run(&server.url, clients, events, bytes, || server.rss()).await;
+    let size = format!("{} KB", bytes / 1000);
+    let p50 = |l: &mut stats::Latencies| l.percentile_ms(50.0);
+    let p99 = |l: &mut stats::Latencies| l.percentile_ms(99.0);
+    let ratio50 = p50(&mut run.with) / p50(&mut run.without);
+    let ratio99 = p99(&mut run.with) / p99(&mut run.without);
+    rows.push(Row::info(
+        format!("POST {size} events, 1 live client"),
+        format!(
+            "{}; {} events",
+            run.without.summary(),
+            thousands(run.without.len() as f64)
+        ),
+    ));
+    rows.push(Row {
+        figure: format!("POST {size} events, 1 live + {clients} stalled clients"),
+        value: format!(
+            "{}; {} events, {} errors; p99 {ratio99:.2}x without",
+            run.with.summary(),
+            thousands(run.with.len() as f64),
+            run.errors
+        ),
+        target: format!("p50 < {STALLED_P50_RATIO}x without, 0 errors"),
+        ratio: format!("{ratio50:.2}x"),
+        pass: Some(ratio50 < STALLED_P50_RATIO && run.errors == 0),
+    });
+    let (peak, now) = run.rss;
+    let mb = |b: u64| b as f64 / 1e6;
+    rows.push(Row {
+        figure: format!("server peak RSS, after {clients} stalled clients"),
+        value: format!("{:.1} MB (VmHWM; VmRSS now {:.1} MB)", mb(peak), mb(now)),
+        target: format!("< {RSS_LIMIT_MB:.0} MB"),
+        ratio: format!("{:.2}x", mb(peak) / RSS_LIMIT_MB),
+        pass: Some(mb(peak) < RSS_LIMIT_MB),
+    });
 }
 
 /// The median run's rate, with the latencies, errors and server CPU of all runs.

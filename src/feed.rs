@@ -20,6 +20,10 @@ pub struct Feed {
     events: Events,
     /// Sessions the `init` showed as ended, not yet handed out.
     ended: VecDeque<String>,
+    /// What it was opened with, to open it again after a `resync`.
+    client: SessionClient,
+    sessions: Vec<String>,
+    runner: bool,
 }
 
 impl Feed {
@@ -31,6 +35,20 @@ impl Feed {
         sessions: &[String],
         runner: bool,
     ) -> Result<Feed, ClientError> {
+        Ok(Feed {
+            events: Self::connect(client, sessions, runner).await?,
+            ended: VecDeque::new(),
+            client: client.clone(),
+            sessions: sessions.to_vec(),
+            runner,
+        })
+    }
+
+    async fn connect(
+        client: &SessionClient,
+        sessions: &[String],
+        runner: bool,
+    ) -> Result<Events, ClientError> {
         let mut url = reqwest::Url::parse(&format!("{}/sse", client.base_url()))
             .map_err(|_| ClientError::BadUrl(client.base_url().to_owned()))?;
         {
@@ -66,22 +84,28 @@ impl Feed {
             .bytes_stream()
             .eventsource()
             .map(|item| item.map_err(|e| e.to_string()));
-        Ok(Feed {
-            events: Box::pin(events),
-            ended: VecDeque::new(),
-        })
+        Ok(Box::pin(events))
     }
 
     /// The next message; `None` when the feed ended or broke. Messages of
-    /// a type this build does not know are skipped.
+    /// a type this build does not know are skipped. A `resync` (the server
+    /// dropped messages this feed had not read yet) opens the feed again,
+    /// so the next message is a fresh `init`. A stop request among those
+    /// dropped is lost: `ao-stop` then says that the run did not end.
     pub async fn next(&mut self) -> Option<LiveMessage> {
         loop {
             let event = self.events.next().await?.ok()?;
             if event.data.is_empty() {
                 continue;
             }
-            if let Ok(message) = serde_json::from_str::<LiveMessage>(&event.data) {
-                return Some(message);
+            match serde_json::from_str::<LiveMessage>(&event.data) {
+                Ok(LiveMessage::Resync { .. }) => {
+                    self.events = Self::connect(&self.client, &self.sessions, self.runner)
+                        .await
+                        .ok()?;
+                }
+                Ok(message) => return Some(message),
+                Err(_) => {}
             }
         }
     }

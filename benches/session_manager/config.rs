@@ -38,9 +38,15 @@ pub struct Config {
     pub fanout_rate: u32,
     /// How long the fan-out lasts.
     pub fanout_time: Duration,
+    /// Live clients that never read, for the POST latency beside them.
+    pub stalled_clients: usize,
+    /// Events posted without them and again with them.
+    pub stalled_events: u64,
+    /// The size of each of those events.
+    pub stalled_event_bytes: usize,
     /// The server's `--synchronous`.
     pub synchronous: Synchronous,
-    /// The parts to run (`AO_BENCH_ONLY=storage,ingest,reads,fanout`; all by default).
+    /// The parts to run (`AO_BENCH_ONLY=storage,ingest,reads,fanout,stalled`; all by default).
     pub only: Vec<String>,
 }
 
@@ -67,11 +73,14 @@ impl Config {
             sse_clients: num("AO_BENCH_SSE_CLIENTS", 100) as usize,
             fanout_rate: num("AO_BENCH_FANOUT_RATE", 1000) as u32,
             fanout_time: secs("AO_BENCH_FANOUT_SECS", pick(10, 3)),
+            stalled_clients: num("AO_BENCH_STALLED_CLIENTS", 200) as usize,
+            stalled_events: num("AO_BENCH_STALLED_EVENTS", pick(1_000, 300)),
+            stalled_event_bytes: num("AO_BENCH_STALLED_BYTES", 200_000) as usize,
             synchronous: match std::env::var("AO_BENCH_SYNCHRONOUS").as_deref() {
                 Ok("normal") => Synchronous::Normal,
                 _ => Synchronous::Full,
             },
-            only: list("AO_BENCH_ONLY", "storage,ingest,reads,fanout"),
+            only: list("AO_BENCH_ONLY", "storage,ingest,reads,fanout,stalled"),
         }
     }
 

@@ -31,6 +31,13 @@ pub fn tool_event(session_id: &str, seq: u64) -> Value {
     })
 }
 
+/// A `post_tool` event whose output is `bytes` long: a large tool result.
+pub fn sized_event(session_id: &str, bytes: usize) -> String {
+    let mut event = tool_event(session_id, 0);
+    event["tool_output"]["stdout"] = "x".repeat(bytes).into();
+    event.to_string()
+}
+
 /// A small event for the fan-out, stamped with its sequence number and the
 /// time it was sent (µs since the benchmark's clock started).
 pub fn stamped_event(session_id: &str, seq: u64, sent_us: u64) -> String {

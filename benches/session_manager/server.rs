@@ -91,16 +91,7 @@ impl Server {
 
     /// `(peak, current)` resident set size in bytes (`VmHWM`, `VmRSS`).
     pub fn rss(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status (Linux only)");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .map_or(0, |kb| kb * 1024)
-        };
-        (field("VmHWM:"), field("VmRSS:"))
+        crate::memory::resident(self.pid())
     }
 
     /// SIGTERM, then waits (at most 10 s) for a clean exit.

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::guard::Guard;
-use super::{DEFAULT_LIVE_BUFFER, DEFAULT_MAX_BODY_BYTES, ServerConfig, Synchronous};
+use super::live::Budget;
+use super::{
+    DEFAULT_LIVE_BUFFER, DEFAULT_LIVE_BUFFER_BYTES, DEFAULT_MAX_BODY_BYTES, ServerConfig,
+    Synchronous,
+};
 use crate::paths;
 use crate::token::{ENV_TOKEN, Token, TokenError};
 
@@ -82,9 +86,13 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PATH", env = crate::token::ENV_LOCAL_TOKEN_FILE)]
     pub local_token_file: Option<PathBuf>,
 
-    /// Messages a live client may fall behind by before it is sent `resync`.
-    #[arg(long, env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER, hide = true)]
+    /// Messages kept for live clients that fall behind (one backlog shared by all); a client that falls further behind is sent `resync`.
+    #[arg(long, value_name = "MESSAGES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER)]
     pub live_buffer: usize,
+
+    /// Bytes of messages kept for live clients that fall behind, at most (the same backlog, bounded in size too).
+    #[arg(long, value_name = "BYTES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER_BYTES", default_value_t = DEFAULT_LIVE_BUFFER_BYTES)]
+    pub live_buffer_bytes: usize,
 }
 
 /// Arguments the server cannot start with.
@@ -122,7 +130,10 @@ impl ServerArgs {
             db_path,
             synchronous: self.synchronous,
             max_body_bytes: self.max_body_bytes,
-            live_buffer: self.live_buffer.max(1),
+            live_budget: Budget {
+                messages: self.live_buffer.max(1),
+                bytes: self.live_buffer_bytes.max(1),
+            },
             local_token_file: self
                 .local_token_file
                 .clone()

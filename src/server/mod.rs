@@ -36,8 +36,11 @@ use store::{Store, WriterThread};
 
 /// The default cap on a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// The default number of messages a live client may fall behind by.
+/// The default number of messages kept for live clients that fall behind.
 pub const DEFAULT_LIVE_BUFFER: usize = 4096;
+/// The default size those messages may take at most: a client that does
+/// not read costs the server no more than this, however large the events.
+pub const DEFAULT_LIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -45,7 +48,8 @@ pub struct ServerConfig {
     pub db_path: PathBuf,
     pub synchronous: Synchronous,
     pub max_body_bytes: usize,
-    pub live_buffer: usize,
+    /// What is kept for live clients that fall behind.
+    pub live_budget: live::Budget,
     /// Where the local token is (made there on the first start); `None`:
     /// no local token (only the configured token lets anyone act).
     pub local_token_file: Option<PathBuf>,
@@ -82,7 +86,7 @@ pub enum ServerError {
 impl Server {
     /// Opens (or creates and migrates) the database.
     pub fn open(config: &ServerConfig) -> Result<Server, ServerError> {
-        let hub = Hub::new(config.live_buffer);
+        let hub = Hub::new(config.live_budget);
         let (store, writer) = Store::open(&config.db_path, config.synchronous, hub.clone())
             .map_err(|source| ServerError::Open {
                 path: config.db_path.clone(),

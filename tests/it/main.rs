@@ -33,6 +33,7 @@ mod server_api;
 mod server_bad_input;
 mod server_durability;
 mod server_live;
+mod server_live_backlog;
 mod sessions_spec;
 mod usage;
 mod worktree;

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::support::SessionManager;
-use crate::support::http::{assistant, event};
-use crate::support::live::{SseClient, WsClient};
+use crate::support::http::{assistant, event, numbered};
+use crate::support::live::{SseClient, WsClient, keep_up};
 
 fn kinds(messages: &[Value]) -> Vec<&str> {
     messages
@@ -105,42 +105,23 @@ async fn a_stalled_client_gets_resync_and_others_miss_nothing() {
     let mut stalled_ws = WsClient::connect(&sm.url).await;
     let mut stalled_sse = SseClient::connect(&sm.url).await;
 
-    // The fast client reports each event it sees, and the poster waits for
-    // it, so that it keeps up by construction.
+    // The poster waits for the fast client to see each event, so that it
+    // keeps up by construction.
     let mut fast = WsClient::connect(&sm.url).await;
     assert_eq!(fast.next().await.unwrap()["type"], "init");
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        let mut resyncs = 0;
-        while let Some(msg) = fast.next().await {
-            match msg["type"].as_str() {
-                Some("resync") => resyncs += 1,
-                Some("event") => {
-                    let n = msg["data"]["tool_input"]["n"].as_i64().unwrap();
-                    if seen_tx.send(n).is_err() || n == 119 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        resyncs
-    });
+    let mut seen = keep_up(fast, |m| m["data"]["tool_input"]["n"] == 119);
 
     // 120 events of ~200 KB: far more than the socket buffers plus 8 slots.
     let payload = "x".repeat(200_000);
     for n in 0..120 {
-        let mut e = event("s", "post_tool");
-        e["tool_input"] = json!({"n": n});
-        e["tool_output"] = payload.clone().into();
-        http.event("s", e).await;
+        http.event("s", numbered("s", n, &payload)).await;
+        let message = seen.recv().await.unwrap();
         assert_eq!(
-            seen_rx.recv().await,
-            Some(n),
-            "the fast client saw event {n}"
+            (&message["type"], &message["data"]["tool_input"]["n"]),
+            (&json!("event"), &json!(n)),
+            "the fast client saw event {n}, and no resync"
         );
     }
-    assert_eq!(reader.await.unwrap(), 0, "the fast client was never behind");
 
     // Now the stalled clients read: somewhere in their stream is a resync.
     http.event("s", assistant("s", "after")).await;

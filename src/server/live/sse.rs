@@ -2,7 +2,7 @@
 //! (repeatable) narrows it to those sessions, for runners and waiters that
 //! follow a few runs among thousands of sessions.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -10,13 +10,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::broadcast;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Frame, INIT_START, MAX_COALESCED, RunnerGuard, next_frame, subscribe_with_snapshot,
-    waiting_frame,
+    Frame, INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, Receiver, subscribe_with_snapshot,
 };
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -75,38 +73,33 @@ pub async fn sse(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let filter = filter(query.as_deref())?;
-    let (sessions, rx, guard, only) = match filter {
-        None => {
-            let (sessions, rx) = subscribe_with_snapshot(&state).await?;
-            (sessions, rx, None, None)
-        }
+    let (sessions, rx) = match filter {
+        None => subscribe_with_snapshot(&state).await?,
         Some(filter) => {
             // Subscribe first, then read: no change in between is missed.
-            let rx = state.hub.subscribe();
+            let ids: Vec<String> = filter.sessions.iter().cloned().collect();
+            let rx = state.hub.follow(filter.sessions, filter.runner);
             let mut listed = Vec::new();
-            for id in &filter.sessions {
-                if let Some(session) = state.store.get_session(id.clone()).await? {
+            for id in ids {
+                if let Some(session) = state.store.get_session(id).await? {
                     listed.push(session);
                 }
             }
             let json = serde_json::to_vec(&listed)
                 .map_err(|e| ApiError::bad_request(format!("cannot encode sessions: {e}")))?;
-            let ids: Vec<String> = filter.sessions.iter().cloned().collect();
-            let guard = filter.runner.then(|| state.hub.runner_guard(&ids));
-            (Bytes::from(json), rx, guard, Some(filter.sessions))
+            (Bytes::from(json), rx)
         }
     };
     let mut start = b"event: init\ndata: ".to_vec();
     start.extend_from_slice(INIT_START.as_bytes());
-    let init = vec![Bytes::from(start), sessions, Bytes::from_static(b"}\n\n")];
+    let init = [Bytes::from(start), sessions, Bytes::from_static(b"}\n\n")];
     let stream = SseStream {
-        init,
+        queued: init.into(),
+        held: None,
         rx,
         shutdown: state.shutdown.clone(),
         keep_alive: Box::pin(tokio::time::sleep(SSE_KEEP_ALIVE)),
         last_sent: Instant::now(),
-        only,
-        _runner: guard,
     };
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let chunk = s.next_chunk().await?;
@@ -123,36 +116,36 @@ pub async fn sse(
 }
 
 struct SseStream {
-    /// The pieces of the init message, sent first.
-    init: Vec<Bytes>,
-    rx: broadcast::Receiver<Frame>,
+    /// Chunks to send before anything else: the pieces of the init, then
+    /// those of a long frame.
+    queued: VecDeque<Bytes>,
+    /// A frame read while joining others that did not fit; it goes next.
+    held: Option<Frame>,
+    rx: Receiver,
     shutdown: CancellationToken,
     /// Fires at most every [`SSE_KEEP_ALIVE`]; re-armed only when it fires,
     /// so that messages do not each reset a timer.
     keep_alive: std::pin::Pin<Box<Sleep>>,
     last_sent: Instant,
-    /// The sessions followed, when the feed is filtered.
-    only: Option<HashSet<String>>,
-    /// Held while a runner follows its sessions.
-    _runner: Option<RunnerGuard>,
 }
 
 impl SseStream {
     /// The next bytes of the stream; `None` ends it.
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if !self.init.is_empty() {
+        if let Some(chunk) = self.queued.pop_front() {
             self.last_sent = Instant::now();
-            return Some(self.init.remove(0));
+            return Some(chunk);
+        }
+        if let Some(frame) = self.held.take() {
+            self.last_sent = Instant::now();
+            return Some(self.chunk(frame));
         }
         loop {
             tokio::select! {
-                frame = next_frame(&mut self.rx, &self.shutdown) => {
+                frame = self.rx.recv(&self.shutdown) => {
                     let frame = frame?;
-                    if !self.wanted(&frame) {
-                        continue;
-                    }
                     self.last_sent = Instant::now();
-                    return Some(self.with_waiting(frame));
+                    return Some(self.chunk(frame));
                 }
                 () = &mut self.keep_alive => {
                     let due = self.last_sent + SSE_KEEP_ALIVE;
@@ -167,33 +160,26 @@ impl SseStream {
         }
     }
 
-    fn wanted(&self, frame: &Frame) -> bool {
-        self.only.as_ref().is_none_or(|only| frame.concerns(only))
-    }
-
-    /// The next waiting frame this client wants, if any.
-    fn waiting(&mut self) -> Option<Frame> {
-        loop {
-            let frame = waiting_frame(&mut self.rx)?;
-            if self.wanted(&frame) {
-                return Some(frame);
-            }
+    /// A long frame's first piece, the rest queued; or a short one joined by
+    /// the short ones already waiting, up to [`MAX_COALESCED_BYTES`].
+    fn chunk(&mut self, first: Frame) -> Bytes {
+        if first.is_long() {
+            let mut pieces = first.sse_pieces().into_iter();
+            let head = pieces.next().unwrap_or_default();
+            self.queued.extend(pieces);
+            return head;
         }
-    }
-
-    /// `first`, joined by whatever else is already waiting.
-    fn with_waiting(&mut self, first: Frame) -> Bytes {
-        let Some(second) = self.waiting() else {
-            return first.sse;
-        };
-        let mut chunk = Vec::with_capacity(4 * first.sse.len());
-        chunk.extend_from_slice(&first.sse);
-        chunk.extend_from_slice(&second.sse);
-        for _ in 2..MAX_COALESCED {
-            let Some(frame) = self.waiting() else {
+        let mut chunk = Vec::with_capacity(first.sse_len());
+        first.write_sse(&mut chunk);
+        for _ in 1..MAX_COALESCED {
+            let Some(frame) = self.rx.try_recv() else {
                 break;
             };
-            chunk.extend_from_slice(&frame.sse);
+            if frame.is_long() || chunk.len() + frame.sse_len() > MAX_COALESCED_BYTES {
+                self.held = Some(frame);
+                break;
+            }
+            frame.write_sse(&mut chunk);
         }
         Bytes::from(chunk)
     }

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::sync::broadcast;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -15,15 +14,18 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::{Frame, INIT_START, MAX_COALESCED, next_frame, subscribe_with_snapshot, waiting_frame};
+use super::frame::LONG_FRAME;
+use super::{
+    Frame, INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, Receiver, subscribe_with_snapshot,
+};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::wire::LiveMessage;
 
-/// A long WebSocket message (the init of a big database) goes out in
-/// fragments of about this size, so that no connection keeps a buffer the
-/// size of the whole message.
-const WS_FRAGMENT: usize = 16 * 1024;
+/// A long WebSocket message (the init of a big database, a large event)
+/// goes out in fragments of about this size, so that no connection keeps a
+/// buffer the size of the whole message.
+const WS_FRAGMENT: usize = LONG_FRAME;
 
 /// `GET /ws`. The upgrade is done here rather than with axum's
 /// `WebSocketUpgrade` to size the connection's buffers (see [`ws_config`])
@@ -131,7 +133,7 @@ where
     tokio::pin!(closed);
     loop {
         tokio::select! {
-            frame = next_frame(&mut rx, &state.shutdown) => {
+            frame = rx.recv(&state.shutdown) => {
                 let Some(frame) = frame else { break };
                 if send_waiting(&mut sink, frame, &mut rx).await.is_err() {
                     return;
@@ -143,27 +145,36 @@ where
     let _ = sink.send(Message::Close(None)).await;
 }
 
-/// Sends `first` and whatever else is already waiting, then flushes once.
-async fn send_waiting<K>(
-    sink: &mut K,
-    first: Frame,
-    rx: &mut broadcast::Receiver<Frame>,
-) -> Result<(), K::Error>
+/// Sends `first` and whatever else is already waiting (up to
+/// [`MAX_COALESCED_BYTES`]), then flushes once. A long frame goes out in
+/// fragments, so that the connection's write buffer holds about one at a
+/// time, not a copy of the whole frame.
+async fn send_waiting<K>(sink: &mut K, first: Frame, rx: &mut Receiver) -> Result<(), K::Error>
 where
     K: Sink<Message> + Unpin,
 {
-    sink.feed(Message::Text(first.text)).await?;
-    for _ in 1..MAX_COALESCED {
-        let Some(frame) = waiting_frame(rx) else {
+    let mut frame = first;
+    let mut sent = 0;
+    for _ in 0..MAX_COALESCED {
+        sent += frame.text().len();
+        if frame.is_long() {
+            feed_fragments(sink, &[frame.text_bytes()]).await?;
+        } else {
+            sink.feed(Message::Text(frame.text().clone())).await?;
+        }
+        if sent >= MAX_COALESCED_BYTES {
             break;
-        };
-        sink.feed(Message::Text(frame.text)).await?;
+        }
+        match rx.try_recv() {
+            Some(next) => frame = next,
+            None => break,
+        }
     }
     sink.flush().await
 }
 
 /// Sends `{"type":"init","sessions":SESSIONS}`, in fragments of about
-/// [`WS_FRAGMENT`] bytes (cut between characters) when it is longer.
+/// [`WS_FRAGMENT`] bytes when it is longer.
 async fn send_init<K>(sink: &mut K, sessions: Bytes) -> Result<(), K::Error>
 where
     K: Sink<Message> + Unpin,
@@ -178,28 +189,41 @@ where
         text.push('}');
         return sink.send(Message::Text(text.into())).await;
     }
-    let first = WsFrame::message(
+    let parts = [
         Bytes::from_static(INIT_START.as_bytes()),
-        OpCode::Data(Data::Text),
-        false,
-    );
-    sink.feed(Message::Frame(first)).await?;
-    let mut from = 0;
-    while from < sessions.len() {
-        let mut to = (from + WS_FRAGMENT).min(sessions.len());
-        // A UTF-8 continuation byte is 0b10xx_xxxx; never cut before one.
-        while to < sessions.len() && sessions[to] & 0xC0 == 0x80 {
-            to -= 1;
-        }
-        let fragment = WsFrame::message(
-            sessions.slice(from..to),
-            OpCode::Data(Data::Continue),
-            false,
-        );
-        sink.feed(Message::Frame(fragment)).await?;
-        from = to;
-    }
-    let last = WsFrame::message(Bytes::from_static(b"}"), OpCode::Data(Data::Continue), true);
-    sink.feed(Message::Frame(last)).await?;
+        sessions,
+        Bytes::from_static(b"}"),
+    ];
+    feed_fragments(sink, &parts).await?;
     sink.flush().await
+}
+
+/// Feeds one text message made of `parts` (UTF-8 together) as fragments of
+/// at most [`WS_FRAGMENT`] bytes, each a slice of the parts (cut between
+/// characters), none empty.
+async fn feed_fragments<K>(sink: &mut K, parts: &[Bytes]) -> Result<(), K::Error>
+where
+    K: Sink<Message> + Unpin,
+{
+    let mut opcode = OpCode::Data(Data::Text);
+    let mut pending: Option<Bytes> = None;
+    for part in parts {
+        let mut from = 0;
+        while from < part.len() {
+            let mut to = (from + WS_FRAGMENT).min(part.len());
+            // A UTF-8 continuation byte is 0b10xx_xxxx; never cut before one.
+            while to < part.len() && to > from + 1 && part[to] & 0xC0 == 0x80 {
+                to -= 1;
+            }
+            if let Some(previous) = pending.replace(part.slice(from..to)) {
+                sink.feed(Message::Frame(WsFrame::message(previous, opcode, false)))
+                    .await?;
+                opcode = OpCode::Data(Data::Continue);
+            }
+            from = to;
+        }
+    }
+    let last = pending.unwrap_or_default();
+    sink.feed(Message::Frame(WsFrame::message(last, opcode, true)))
+        .await
 }

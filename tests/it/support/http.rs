@@ -177,6 +177,15 @@ pub fn event(id: &str, event_type: &str) -> Value {
     e
 }
 
+/// A `post_tool` event numbered `n` (in `tool_input`), with `output` as
+/// its output: what live tests count messages with.
+pub fn numbered(id: &str, n: u64, output: &str) -> Value {
+    let mut e = event(id, "post_tool");
+    e["tool_input"] = serde_json::json!({ "n": n });
+    e["tool_output"] = output.into();
+    e
+}
+
 /// An assistant message with this text.
 pub fn assistant(id: &str, text: &str) -> Value {
     let mut e = event(id, "message");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a test waits for one live message before failing.
@@ -103,4 +104,23 @@ impl SseClient {
             self.buffer.extend_from_slice(&chunk);
         }
     }
+}
+
+/// A client that keeps up: a task of its own reads `client` and hands
+/// over each message, so that a test can wait for each one before sending
+/// the next. It stops after the message that `last` accepts.
+pub fn keep_up(
+    mut client: WsClient,
+    last: impl Fn(&Value) -> bool + Send + 'static,
+) -> mpsc::UnboundedReceiver<Value> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = client.next().await {
+            let done = last(&message);
+            if tx.send(message).is_err() || done {
+                break;
+            }
+        }
+    });
+    rx
 }

@@ -124,6 +124,12 @@ impl SessionManager {
         Http::new(&self.url)
     }
 
+    /// The server's `(peak, current)` resident memory in bytes (`VmHWM`,
+    /// `VmRSS`).
+    pub fn memory(&self) -> (u64, u64) {
+        super::memory::resident(self.pid().as_raw() as u32)
+    }
+
     fn pid(&self) -> Pid {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
     }

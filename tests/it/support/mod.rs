@@ -9,10 +9,12 @@ pub mod http;
 pub mod legacy_server;
 pub mod live;
 pub mod manager;
+pub mod memory;
 pub mod mock_anthropic;
 pub mod procs;
 pub mod project;
 pub mod real_claude;
+pub mod stalled;
 
 pub use http::Http;
 pub use manager::SessionManager;
