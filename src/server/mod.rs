@@ -1,11 +1,16 @@
-//! `ao-session-manager`: the HTTP API over the embedded database, and the
-//! live feed that pushes every change to `/ws` and `/sse` clients.
+//! `ao-session-manager`: the HTTP API over its database (embedded SQLite,
+//! or PostgreSQL shared by several replicas), and the live feed that pushes
+//! every change to `/ws` and `/sse` clients.
 //!
 //! [`Server::open`] opens the database; [`Server::run`] serves a listener
 //! until a shutdown future resolves. The binary and the tests go through
-//! the same two calls.
+//! the same two calls. The layers: `routes` (HTTP) use the `store` and the
+//! live hub (`live`); the store hands its changes to the hub through
+//! `changes`, so that neither imports the other; `error` turns the store's
+//! errors into HTTP answers.
 
 mod args;
+mod changes;
 mod dashboard;
 mod error;
 mod extract;
@@ -25,14 +30,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use args::ServerArgs;
+pub use store::postgres::{ImportReport, import_sqlite};
 /// For `benches/session_manager.rs` only; not part of the API.
 #[doc(hidden)]
-pub use store::bench_support;
-pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
+pub use store::sqlite::bench_support;
+pub use store::{Database, DatabaseError, SCHEMA_VERSION, StoreError, Synchronous};
 
 use live::Hub;
 use snapshot::Snapshots;
-use store::{Store, WriterThread};
+use store::{Closer, Store};
 
 /// The default cap on a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -45,8 +51,7 @@ pub const DEFAULT_LIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// What the server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub db_path: PathBuf,
-    pub synchronous: Synchronous,
+    pub db: Database,
     pub max_body_bytes: usize,
     /// What is kept for live clients that fall behind.
     pub live_budget: live::Budget,
@@ -71,25 +76,26 @@ pub struct AppState {
 /// An opened database, ready to serve.
 pub struct Server {
     state: AppState,
-    writer: WriterThread,
+    closer: Closer,
 }
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: StoreError },
+    #[error("cannot open the database {db}: {source}")]
+    Open { db: String, source: StoreError },
     #[error("the server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
 
 impl Server {
     /// Opens (or creates and migrates) the database.
-    pub fn open(config: &ServerConfig) -> Result<Server, ServerError> {
+    pub async fn open(config: &ServerConfig) -> Result<Server, ServerError> {
         let hub = Hub::new(config.live_budget);
-        let (store, writer) = Store::open(&config.db_path, config.synchronous, hub.clone())
+        let (store, closer) = Store::open(&config.db, Arc::new(hub.clone()))
+            .await
             .map_err(|source| ServerError::Open {
-                path: config.db_path.clone(),
+                db: config.db.describe(),
                 source,
             })?;
         let mut guard = config.guard.clone();
@@ -109,7 +115,7 @@ impl Server {
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),
             },
-            writer,
+            closer,
         })
     }
 
@@ -139,7 +145,7 @@ impl Server {
             token.cancel();
         })
         .await;
-        self.writer.close().await;
+        self.closer.close().await;
         served.map_err(ServerError::Serve)
     }
 }

@@ -24,6 +24,7 @@ mod mcp_real;
 mod openapi;
 mod orchestrate;
 mod own_figures;
+mod postgres;
 mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;

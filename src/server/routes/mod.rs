@@ -2,6 +2,7 @@
 //! module named for the resource they serve.
 
 mod events;
+mod live;
 mod sessions;
 mod usage;
 
@@ -20,7 +21,6 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::dashboard;
 use super::error::ApiError;
-use super::live;
 use crate::wire::{ErrorAnswer, HealthAnswer, LiveMessage};
 
 /// The parts of the OpenAPI document that are not a route.

@@ -1,53 +1,32 @@
-//! The session manager's storage: one SQLite file in WAL mode, written by a
-//! single thread that commits concurrent requests together (group commit)
-//! and read through a small pool of connections.
-//!
-//! No request is answered before its change is committed, and broadcasts go
-//! out after the commit, in commit order.
+//! The session manager's storage: one interface over two engines. SQLite
+//! (`sqlite`) is embedded and needs nothing set up; PostgreSQL (`postgres`)
+//! lets several replicas share one database. Both answer every call the
+//! same way, hand each committed change to a [`Publish`] in commit order
+//! (on PostgreSQL, changes committed by other replicas too), and know
+//! nothing of HTTP.
 
-pub mod bench_support;
-mod ops;
-mod reader;
-mod runs;
-mod schema;
-mod writer;
+mod database;
+pub mod postgres;
+mod rules;
+pub mod sqlite;
 
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::server::changes::Publish;
+use crate::wire::{DeletedCounts, Event, ResultAnswer, Session, SessionCreate, SessionPatch};
 
-use super::live::Hub;
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+pub use database::{Database, DatabaseError};
+pub use sqlite::Synchronous;
 
-pub use ops::Added;
-pub(crate) use ops::with_id;
-pub use reader::{GroupBy, ResultLookup};
-pub use schema::SCHEMA_VERSION;
-pub use writer::WriterThread;
+/// The schema version this build writes, on either engine (their
+/// migrations are numbered alike).
+pub const SCHEMA_VERSION: i64 = sqlite::SCHEMA_VERSION;
 
-/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Synchronous {
-    /// Every commit is on disk before it is acknowledged, even across a
-    /// power cut. The default.
-    Full,
-    /// Commits survive a crash of the server, not of the machine.
-    Normal,
-}
-
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
-}
-
-/// What can go wrong in the store. The first three are the caller's doing
-/// and map to 4xx answers; the others are ours.
+/// What can go wrong in the store. The first three are the caller's doing;
+/// `Down` means the database cannot be reached now (retry later); the
+/// others are ours.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -60,6 +39,14 @@ pub enum StoreError {
     Incompatible(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(String),
+    #[error("{0}")]
+    Down(String),
+    /// Another replica's transaction got in the way (a deadlock): the
+    /// write was not stored, and may be sent again.
+    #[error("{0}")]
+    Contention(String),
     #[error("cannot create {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -71,62 +58,124 @@ pub enum StoreError {
     Closed,
 }
 
-/// A handle to the store; cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    writer: writer::WriterHandle,
-    readers: Arc<reader::ReaderPool>,
+/// What storing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    /// Its `event_id` was already stored.
+    pub duplicate: bool,
+    /// A repeated run end brought the figures its stored copy lacked.
+    pub filled: bool,
 }
 
-/// Opens one connection with the settings every connection shares.
-fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-        return Err(StoreError::Incompatible(format!(
-            "cannot switch the database to WAL mode (it stays in {mode} mode)"
-        )));
+/// What `GET /sessions/{id}/result` can find.
+#[derive(Debug)]
+pub enum ResultLookup {
+    UnknownSession,
+    Running,
+    NoResult,
+    Found(ResultAnswer),
+    /// The last run failed, was interrupted or was stopped: why.
+    Failed(String),
+}
+
+/// How `GET /usage` groups runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Project,
+    Agent,
+    Day,
+    Session,
+}
+
+impl GroupBy {
+    /// Parses `project`, `agent`, `day` or `session`.
+    pub fn parse(text: &str) -> Option<GroupBy> {
+        match text {
+            "project" => Some(GroupBy::Project),
+            "agent" => Some(GroupBy::Agent),
+            "day" => Some(GroupBy::Day),
+            "session" => Some(GroupBy::Session),
+            _ => None,
+        }
     }
-    conn.pragma_update(None, "synchronous", sync.pragma())?;
-    Ok(conn)
+
+    /// The name `GET /usage` answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Project => "project",
+            GroupBy::Agent => "agent",
+            GroupBy::Day => "day",
+            GroupBy::Session => "session",
+        }
+    }
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// What closes the store at shutdown: commits what is queued, then lets go
+/// of the database.
+pub enum Closer {
+    Sqlite(sqlite::WriterThread),
+    Postgres(postgres::PgCloser),
+}
+
+impl Closer {
+    pub async fn close(self) {
+        match self {
+            Closer::Sqlite(writer) => writer.close().await,
+            Closer::Postgres(closer) => closer.close().await,
+        }
+    }
+}
+
+/// Says while a replica's runners follow some sessions' feeds: dropped when
+/// the feed closes (which is what withdraws it).
+pub enum RunnerLease {
+    /// One process: the live hub alone knows its runners.
+    Local,
+    #[allow(dead_code)] // held for its `Drop`
+    Postgres(postgres::Lease),
+}
+
+/// Calls the same method on either engine.
+macro_rules! each {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, migrates it, and
-    /// starts the writer thread, which publishes every committed change to `hub`.
-    pub fn open(
-        path: &Path,
-        sync: Synchronous,
-        hub: Hub,
-    ) -> Result<(Store, WriterThread), StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        // SQLite gives the WAL and shared-memory files the database's mode.
-        match crate::private::open_options()
-            .create_new(true)
-            .write(true)
-            .open(path)
-        {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Folder {
-                    path: path.to_owned(),
-                    source: e,
-                });
+    /// Opens (creating and migrating if needed) the database; every change
+    /// committed from now on goes to `publish`.
+    pub async fn open(
+        db: &Database,
+        publish: Arc<dyn Publish>,
+    ) -> Result<(Store, Closer), StoreError> {
+        match db {
+            Database::Sqlite { path, synchronous } => {
+                let (store, writer) = sqlite::SqliteStore::open(path, *synchronous, publish)?;
+                Ok((Store::Sqlite(store), Closer::Sqlite(writer)))
             }
-            _ => {}
+            Database::Postgres(target) => {
+                let (store, closer) = postgres::PgStore::open(target, publish).await?;
+                Ok((Store::Postgres(store), Closer::Postgres(closer)))
+            }
         }
-        let mut conn = open_connection(path, sync)?;
-        schema::migrate(&mut conn)?;
-        let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
-        // Open one reader now so that a bad path fails at start, not later.
-        readers.check()?;
-        let (writer, thread) = writer::start(conn, hub)?;
-        Ok((Store { writer, readers }, thread))
+    }
+
+    /// Whether other processes write the same database: then a replica
+    /// cannot keep a copy of what it read, as it learns of others' changes
+    /// only a moment after they are committed.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
     }
 
     /// Creates a session; `created_at` is used unless the request carries one.
@@ -135,9 +184,7 @@ impl Store {
         create: SessionCreate,
         created_at: String,
     ) -> Result<Session, StoreError> {
-        self.writer
-            .run(ops::CreateSession { create, created_at })
-            .await
+        each!(self, s => s.create_session(create, created_at).await)
     }
 
     /// Stores an event (a repeated run end may fill in figures its stored
@@ -149,13 +196,7 @@ impl Store {
         body: String,
         create_if_missing: bool,
     ) -> Result<Added, StoreError> {
-        self.writer
-            .run(ops::AddEvent {
-                event,
-                body,
-                create_if_missing,
-            })
-            .await
+        each!(self, s => s.add_event(event, body, create_if_missing).await)
     }
 
     /// Changes a session's metadata.
@@ -164,14 +205,12 @@ impl Store {
         session_id: String,
         patch: SessionPatch,
     ) -> Result<Session, StoreError> {
-        self.writer
-            .run(ops::UpdateSession { session_id, patch })
-            .await
+        each!(self, s => s.update_session(session_id, patch).await)
     }
 
     /// Deletes a session and all its events.
     pub async fn delete_session(&self, session_id: String) -> Result<DeletedCounts, StoreError> {
-        self.writer.run(ops::DeleteSession { session_id }).await
+        each!(self, s => s.delete_session(session_id).await)
     }
 
     /// Sessions, newest first, optionally only those with this name (and
@@ -181,28 +220,22 @@ impl Store {
         name: Option<String>,
         project_dir: Option<String>,
     ) -> Result<Vec<Session>, StoreError> {
-        self.readers
-            .run(move |c| reader::list_sessions(c, name.as_deref(), project_dir.as_deref()))
-            .await
+        each!(self, s => s.list_sessions(name, project_dir).await)
     }
 
     /// Every session, newest first, as the JSON array `GET /sessions` serves.
     pub async fn sessions_json(&self) -> Result<Vec<u8>, StoreError> {
-        self.readers.run(reader::sessions_json).await
+        each!(self, s => s.sessions_json().await)
     }
 
     /// One session, if it exists.
     pub async fn get_session(&self, session_id: String) -> Result<Option<Session>, StoreError> {
-        self.readers
-            .run(move |c| reader::get_session(c, &session_id))
-            .await
+        each!(self, s => s.get_session(session_id).await)
     }
 
     /// The text of the session's last assistant message, if it can be had.
     pub async fn result(&self, session_id: String) -> Result<ResultLookup, StoreError> {
-        self.readers
-            .run(move |c| reader::result(c, &session_id))
-            .await
+        each!(self, s => s.result(session_id).await)
     }
 
     /// Totals per group of the runs that ended at or after `since`.
@@ -212,9 +245,7 @@ impl Store {
         since: Option<String>,
         project: Option<String>,
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
-        self.readers
-            .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
-            .await
+        each!(self, s => s.usage(group_by, since, project).await)
     }
 
     /// Up to `limit` events with an id above `after`, in insertion order,
@@ -225,8 +256,29 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.readers
-            .run(move |c| reader::events_page(c, &session_id, after, limit))
-            .await
+        each!(self, s => s.events_page(session_id, after, limit).await)
+    }
+
+    /// Asks the session's runner to stop, on whichever replica it follows
+    /// its feed (here: the live hub; on PostgreSQL: every replica's).
+    pub async fn request_stop(&self, session_id: String) -> Result<(), StoreError> {
+        each!(self, s => s.request_stop(session_id).await)
+    }
+
+    /// Whether a runner follows `session_id`'s feed on another replica.
+    pub async fn runner_elsewhere(&self, session_id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(false),
+            Store::Postgres(s) => s.runner_elsewhere(session_id).await,
+        }
+    }
+
+    /// Tells the other replicas that a runner of `sessions` follows its
+    /// feed here, until the lease is dropped.
+    pub fn lease_runners(&self, sessions: &HashSet<String>) -> RunnerLease {
+        match self {
+            Store::Sqlite(_) => RunnerLease::Local,
+            Store::Postgres(s) => RunnerLease::Postgres(s.lease_runners(sessions)),
+        }
     }
 }

@@ -9,8 +9,10 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
 use super::StoreError;
-use crate::server::live::{Change, Hub};
+use crate::server::changes::{Change, Publish};
 
 /// Requests taken into one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -118,12 +120,12 @@ impl WriterThread {
 
 pub(super) fn start(
     conn: Connection,
-    hub: Hub,
+    publish: Arc<dyn Publish>,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
-        .spawn(move || writer_loop(conn, rx, hub))
+        .spawn(move || writer_loop(conn, rx, &*publish))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle { tx: tx.clone() },
@@ -134,7 +136,7 @@ pub(super) fn start(
     ))
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: &dyn Publish) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -152,7 +154,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) 
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch, &hub);
+        commit_batch(&mut conn, &mut batch, hub);
     }
     rx.close();
     // Answer whatever raced in after Close; those writes are refused.
@@ -167,7 +169,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) 
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub) {
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &dyn Publish) {
     let committed = apply_all(conn, batch);
     if let Err(e) = &committed {
         tracing::error!("commit of {} writes failed: {e}", batch.len());

@@ -1,0 +1,150 @@
+//! The database layout on PostgreSQL and its migrations, numbered as
+//! SQLite's (`sqlite/schema.rs`): migration N means the same on both, so a
+//! database of either engine at version N holds the same things. The
+//! version is the one row of `ao_schema`; a newer one than this build's is
+//! refused, as is a database that holds tables of something else.
+//!
+//! Types mirror SQLite's: times are RFC 3339 text (text order is time
+//! order), counts BIGINT, costs DOUBLE PRECISION, event bodies the JSON
+//! text as sent. A migration added to SQLite's list must be added here
+//! with the same number (a test compares the two lists' lengths).
+
+use tokio_postgres::Client;
+
+use super::super::StoreError;
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions and events.
+    "CREATE TABLE sessions (
+        seq BIGSERIAL PRIMARY KEY,
+        session_id TEXT NOT NULL UNIQUE,
+        session_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        project_dir TEXT,
+        agent_name TEXT,
+        last_resumed_at TEXT
+    );
+    CREATE UNIQUE INDEX sessions_name_project ON sessions (session_name, COALESCE(project_dir, ''));
+    CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        event_id TEXT,
+        event_type TEXT NOT NULL,
+        role TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_session ON events (session_id, id);
+    CREATE UNIQUE INDEX events_event_id ON events (session_id, event_id) WHERE event_id IS NOT NULL;",
+    // 2: the sessions of one project, newest first.
+    "CREATE INDEX sessions_project ON sessions (COALESCE(project_dir, ''), seq);",
+    // 3: what runs cost: one `runs` row per run end (its id is its event's),
+    // and each session's totals. (No PostgreSQL database predates it, so
+    // there are no older runs to fill in.)
+    "ALTER TABLE sessions
+        ADD COLUMN num_runs BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN cost_usd DOUBLE PRECISION,
+        ADD COLUMN input_tokens BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN output_tokens BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN cache_creation_input_tokens BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN cache_read_input_tokens BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN last_reason TEXT,
+        ADD COLUMN last_exit_code BIGINT,
+        ADD COLUMN last_duration_ms BIGINT,
+        ADD COLUMN last_ended_at TEXT;
+    CREATE TABLE runs (
+        id BIGINT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        project_dir TEXT,
+        agent_name TEXT,
+        ended_at TEXT NOT NULL,
+        reason TEXT,
+        exit_code BIGINT,
+        cost_usd DOUBLE PRECISION,
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        cache_creation_input_tokens BIGINT,
+        cache_read_input_tokens BIGINT,
+        num_turns BIGINT,
+        duration_ms BIGINT,
+        duration_api_ms BIGINT
+    );",
+    // 4: where a session runs (its git worktree and branch) and which
+    // session started it. On PostgreSQL also the replicas, each with its
+    // last heartbeat, and the sessions whose runners follow their feed on
+    // each (a single SQLite process needs neither).
+    "ALTER TABLE sessions
+        ADD COLUMN worktree TEXT,
+        ADD COLUMN branch TEXT,
+        ADD COLUMN parent_session_id TEXT;
+    CREATE TABLE replicas (
+        replica_id TEXT PRIMARY KEY,
+        seen_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE runner_feeds (
+        replica_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        PRIMARY KEY (session_id, replica_id)
+    );",
+    // 5 (requests, #24), 6 (launches and hosts, #25, with claims by
+    // `FOR UPDATE SKIP LOCKED`) and the search index (a tsvector column
+    // with a GIN index where SQLite has FTS5) come here, with SQLite's.
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Serializes migrations of replicas starting at once ("AOSM").
+const MIGRATION_LOCK: i64 = 0x414F_534D;
+
+/// Brings the database up to `SCHEMA_VERSION`, or refuses it, in one
+/// transaction under an advisory lock.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let ours: bool = tx
+        .query_one("SELECT to_regclass('ao_schema') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    let version: i64 = if ours {
+        tx.query_one("SELECT version FROM ao_schema", &[])
+            .await?
+            .get(0)
+    } else {
+        let tables: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
+                &[],
+            )
+            .await?
+            .get(0);
+        if tables > 0 {
+            return Err(StoreError::Incompatible(
+                "this database holds tables of something else, not of a session manager; \
+                 give the session manager a database of its own (createdb)"
+                    .to_owned(),
+            ));
+        }
+        tx.batch_execute(
+            "CREATE TABLE ao_schema (version BIGINT NOT NULL); INSERT INTO ao_schema VALUES (0)",
+        )
+        .await?;
+        0
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Incompatible(format!(
+            "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}; upgrade ao-session-manager"
+        )));
+    }
+    for sql in MIGRATIONS.iter().skip(version as usize) {
+        tx.batch_execute(sql).await?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.execute("UPDATE ao_schema SET version = $1", &[&SCHEMA_VERSION])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The embedded engine: one SQLite file in WAL mode, written by a single
+//! thread that commits concurrent requests together (group commit) and read
+//! through a small pool of connections.
+//!
+//! No request is answered before its change is committed, and broadcasts go
+//! out after the commit, in commit order.
+
+pub mod bench_support;
+mod ops;
+mod reader;
+mod runs;
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Added, GroupBy, ResultLookup, StoreError};
+use crate::server::changes::Publish;
+use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+
+pub use schema::SCHEMA_VERSION;
+pub use writer::WriterThread;
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// Every commit is on disk before it is acknowledged, even across a
+    /// power cut. The default.
+    Full,
+    /// Commits survive a crash of the server, not of the machine.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// A handle to the SQLite store; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: writer::WriterHandle,
+    readers: Arc<reader::ReaderPool>,
+    publish: Arc<dyn Publish>,
+}
+
+/// Opens one connection with the settings every connection shares.
+fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        return Err(StoreError::Incompatible(format!(
+            "cannot switch the database to WAL mode (it stays in {mode} mode)"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", sync.pragma())?;
+    Ok(conn)
+}
+
+/// Opens the file at `path` to be read as this build's schema has it,
+/// without changing it: a file of an older release is copied into `scratch`
+/// and the copy migrated.
+pub(in crate::server::store) fn open_to_read(
+    path: &Path,
+    scratch: &Path,
+) -> Result<Connection, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::NotFound(format!(
+            "{} does not exist (or is not a file)",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let version = schema::version_of(&conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Incompatible(format!(
+            "{} has schema version {version}, newer than this build's {SCHEMA_VERSION}; upgrade ao-session-manager",
+            path.display()
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(conn);
+    }
+    let copy = scratch.join("import.db");
+    conn.execute("VACUUM INTO ?1", [copy.to_string_lossy()])?;
+    let mut copy = Connection::open(&copy)?;
+    schema::migrate(&mut copy)?;
+    Ok(copy)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it, and
+    /// starts the writer thread, which publishes every committed change.
+    pub fn open(
+        path: &Path,
+        sync: Synchronous,
+        publish: Arc<dyn Publish>,
+    ) -> Result<(SqliteStore, WriterThread), StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        // SQLite gives the WAL and shared-memory files the database's mode.
+        match crate::private::open_options()
+            .create_new(true)
+            .write(true)
+            .open(path)
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Folder {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+        let mut conn = open_connection(path, sync)?;
+        schema::migrate(&mut conn)?;
+        let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
+        // Open one reader now so that a bad path fails at start, not later.
+        readers.check()?;
+        let (writer, thread) = writer::start(conn, Arc::clone(&publish))?;
+        Ok((
+            SqliteStore {
+                writer,
+                readers,
+                publish,
+            },
+            thread,
+        ))
+    }
+
+    /// Creates a session; `created_at` is used unless the request carries one.
+    pub async fn create_session(
+        &self,
+        create: SessionCreate,
+        created_at: String,
+    ) -> Result<Session, StoreError> {
+        self.writer
+            .run(ops::CreateSession { create, created_at })
+            .await
+    }
+
+    /// Stores an event (a repeated run end may fill in figures its stored
+    /// copy lacks). With `create_if_missing` (legacy `session_start`), an
+    /// unknown session is created from the event.
+    pub async fn add_event(
+        &self,
+        event: Event,
+        body: String,
+        create_if_missing: bool,
+    ) -> Result<Added, StoreError> {
+        self.writer
+            .run(ops::AddEvent {
+                event,
+                body,
+                create_if_missing,
+            })
+            .await
+    }
+
+    /// Changes a session's metadata.
+    pub async fn update_session(
+        &self,
+        session_id: String,
+        patch: SessionPatch,
+    ) -> Result<Session, StoreError> {
+        self.writer
+            .run(ops::UpdateSession { session_id, patch })
+            .await
+    }
+
+    /// Deletes a session and all its events.
+    pub async fn delete_session(&self, session_id: String) -> Result<DeletedCounts, StoreError> {
+        self.writer.run(ops::DeleteSession { session_id }).await
+    }
+
+    /// Sessions, newest first, optionally only those with this name (and
+    /// project directory).
+    pub async fn list_sessions(
+        &self,
+        name: Option<String>,
+        project_dir: Option<String>,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.readers
+            .run(move |c| reader::list_sessions(c, name.as_deref(), project_dir.as_deref()))
+            .await
+    }
+
+    /// Every session, newest first, as the JSON array `GET /sessions` serves.
+    pub async fn sessions_json(&self) -> Result<Vec<u8>, StoreError> {
+        self.readers.run(reader::sessions_json).await
+    }
+
+    /// One session, if it exists.
+    pub async fn get_session(&self, session_id: String) -> Result<Option<Session>, StoreError> {
+        self.readers
+            .run(move |c| reader::get_session(c, &session_id))
+            .await
+    }
+
+    /// The text of the session's last assistant message, if it can be had.
+    pub async fn result(&self, session_id: String) -> Result<ResultLookup, StoreError> {
+        self.readers
+            .run(move |c| reader::result(c, &session_id))
+            .await
+    }
+
+    /// Totals per group of the runs that ended at or after `since`.
+    pub async fn usage(
+        &self,
+        group_by: GroupBy,
+        since: Option<String>,
+        project: Option<String>,
+    ) -> Result<crate::wire::UsageAnswer, StoreError> {
+        self.readers
+            .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
+            .await
+    }
+
+    /// Up to `limit` events with an id above `after`, in insertion order,
+    /// each as its id and its stored JSON with `id` included.
+    pub async fn events_page(
+        &self,
+        session_id: String,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.readers
+            .run(move |c| reader::events_page(c, &session_id, after, limit))
+            .await
+    }
+
+    /// Asks the session's runner to stop: one process, one live hub.
+    pub async fn request_stop(&self, session_id: String) -> Result<(), StoreError> {
+        self.publish
+            .publish_change(&crate::server::changes::Change::StopRequested(session_id));
+        Ok(())
+    }
+}
