@@ -30,6 +30,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use args::ServerArgs;
+/// For `benches/postgres.rs` only; not part of the API.
+#[doc(hidden)]
+pub use store::postgres::bench_support as pg_bench_support;
 pub use store::postgres::{ImportReport, import_sqlite};
 /// For `benches/session_manager.rs` only; not part of the API.
 #[doc(hidden)]

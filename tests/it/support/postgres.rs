@@ -39,6 +39,8 @@ pub struct Postgres {
     /// Where its files live (removed last).
     dir: TempDir,
     as_nobody: bool,
+    /// Whether it makes each commit durable (PostgreSQL's defaults).
+    durable: bool,
     /// Databases made so far by [`fresh_database`](Self::fresh_database).
     made: std::sync::atomic::AtomicUsize,
 }
@@ -52,23 +54,33 @@ kill -INT "$pg" 2>/dev/null
 wait "$pg"
 if [ -n "$AO_PG_REMOVE" ]; then rm -rf "$AO_PG_REMOVE"; fi"#;
 
-/// The settings every start uses: loopback only, no durability (the tests'
-/// data is thrown away), room for many session managers.
+/// The settings every start uses: loopback only, room for many session
+/// managers.
 const SETTINGS: &[&str] = &[
     "-c",
     "listen_addresses=127.0.0.1",
+    "-c",
+    "max_connections=400",
+];
+/// And, unless durable, no durability: the tests' data is thrown away.
+const FAST: &[&str] = &[
     "-c",
     "fsync=off",
     "-c",
     "synchronous_commit=off",
     "-c",
     "full_page_writes=off",
-    "-c",
-    "max_connections=400",
 ];
 
 /// `postgres` under the watchdog, on the files of `dir`.
-fn watched(bin: &Path, dir: &Path, port: u16, as_nobody: bool, remove: bool) -> Command {
+fn watched(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    as_nobody: bool,
+    durable: bool,
+    remove: bool,
+) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(WATCHDOG)
@@ -79,6 +91,7 @@ fn watched(bin: &Path, dir: &Path, port: u16, as_nobody: bool, remove: bool) -> 
         .args(["-p", &port.to_string(), "-k"])
         .arg(dir)
         .args(SETTINGS)
+        .args(if durable { &[][..] } else { FAST })
         .env(
             "AO_PG_REMOVE",
             if remove { dir.as_os_str() } else { "".as_ref() },
@@ -93,6 +106,17 @@ impl Postgres {
     /// Starts a fresh server; `None` (after a note on stderr) when
     /// PostgreSQL is not installed and `AO_REQUIRE_POSTGRES` is not `1`.
     pub fn start() -> Option<Postgres> {
+        Self::start_with(false)
+    }
+
+    /// [`start`](Self::start) with every commit durable (fsync on, as
+    /// PostgreSQL is set up by default): for benchmarks.
+    #[allow(dead_code)] // benches/postgres.rs
+    pub fn start_durable() -> Option<Postgres> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Option<Postgres> {
         let Some(bin) = find_bin() else {
             if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
                 panic!(
@@ -148,7 +172,7 @@ impl Postgres {
         );
         let _ = std::fs::remove_file(&pwfile);
         let port = free_port();
-        let mut postgres = watched(&bin, dir.path(), port, as_nobody, false);
+        let mut postgres = watched(&bin, dir.path(), port, as_nobody, durable, false);
         postgres.stderr(Stdio::piped());
         let mut child = postgres.spawn().expect("start postgres");
         let stderr = child.stderr.take().expect("stderr");
@@ -167,6 +191,7 @@ impl Postgres {
             bin,
             dir,
             as_nobody,
+            durable,
             made: Default::default(),
         };
         assert!(ready, "postgres did not start within {START_LIMIT:?}");
@@ -235,6 +260,7 @@ impl Postgres {
             self.dir.path(),
             self.port,
             self.as_nobody,
+            self.durable,
             remove,
         );
         postgres.stderr(Stdio::null());

@@ -6,6 +6,7 @@
 //! Which replica a session's runner follows its feed on is in the database
 //! too (`presence`), so that a stop posted to any replica reaches it.
 
+pub mod bench_support;
 mod import;
 mod notify;
 mod ops;

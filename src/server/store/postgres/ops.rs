@@ -262,45 +262,12 @@ async fn add_events(db: &impl Db, events: &[(&Event, &str)]) -> Result<Vec<Outco
         let session = session_from_row(&r)?;
         sessions.insert(session.session_id.clone(), session);
     }
-    let known: Vec<&(&Event, &str)> = events
+    let known: Vec<(&Event, &str)> = events
         .iter()
         .filter(|(e, _)| sessions.contains_key(&e.session_id))
+        .copied()
         .collect();
-    let count = known.len() as i32;
-    let mut row_ids: Vec<i64> = rows(
-        db,
-        "SELECT nextval('events_id_seq') FROM generate_series(1, $1)",
-        &[&count],
-    )
-    .await?
-    .iter()
-    .map(|r| r.try_get(0))
-    .collect::<Result<_, _>>()?;
-    row_ids.sort_unstable();
-    let session_ids: Vec<&str> = known.iter().map(|(e, _)| e.session_id.as_str()).collect();
-    let event_ids: Vec<Option<String>> = known
-        .iter()
-        .map(|(e, _)| e.event_id.map(|id| id.to_string()))
-        .collect();
-    let types: Vec<&str> = known.iter().map(|(e, _)| e.event_type.as_str()).collect();
-    let roles: Vec<Option<&str>> = known
-        .iter()
-        .map(|(e, _)| e.role.map(|r| r.as_str()))
-        .collect();
-    let bodies: Vec<&str> = known.iter().map(|(_, b)| *b).collect();
-    let inserted: HashSet<i64> = rows(
-        db,
-        "INSERT INTO events (id, session_id, event_id, event_type, role, body)
-         SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[])
-         ORDER BY 1
-         ON CONFLICT (session_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
-         RETURNING id",
-        &[&row_ids, &session_ids, &event_ids, &types, &roles, &bodies],
-    )
-    .await?
-    .iter()
-    .map(|r| r.try_get(0))
-    .collect::<Result<_, _>>()?;
+    let (row_ids, inserted) = insert_event_rows(db, &known).await?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut next_id = row_ids.into_iter();
     let mut changed: Vec<String> = Vec::new();
@@ -352,6 +319,51 @@ async fn add_events(db: &impl Db, events: &[(&Event, &str)]) -> Result<Vec<Outco
         .await?;
     }
     Ok(outcomes)
+}
+
+/// Inserts event rows in one statement, in order; answers the ids they
+/// were given (in order) and those actually inserted (the others repeat an
+/// `event_id` already stored in their session).
+pub(super) async fn insert_event_rows(
+    db: &impl Db,
+    rows: &[(&Event, &str)],
+) -> Result<(Vec<i64>, HashSet<i64>), StoreError> {
+    let count = rows.len() as i32;
+    let mut row_ids: Vec<i64> = super::rows(
+        db,
+        "SELECT nextval('events_id_seq') FROM generate_series(1, $1)",
+        &[&count],
+    )
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()?;
+    row_ids.sort_unstable();
+    let session_ids: Vec<&str> = rows.iter().map(|(e, _)| e.session_id.as_str()).collect();
+    let event_ids: Vec<Option<String>> = rows
+        .iter()
+        .map(|(e, _)| e.event_id.map(|id| id.to_string()))
+        .collect();
+    let types: Vec<&str> = rows.iter().map(|(e, _)| e.event_type.as_str()).collect();
+    let roles: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(e, _)| e.role.map(|r| r.as_str()))
+        .collect();
+    let bodies: Vec<&str> = rows.iter().map(|(_, b)| *b).collect();
+    let inserted: HashSet<i64> = super::rows(
+        db,
+        "INSERT INTO events (id, session_id, event_id, event_type, role, body)
+         SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[])
+         ORDER BY 1
+         ON CONFLICT (session_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+         RETURNING id",
+        &[&row_ids, &session_ids, &event_ids, &types, &roles, &bodies],
+    )
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()?;
+    Ok((row_ids, inserted))
 }
 
 /// Stores one event, as SQLite's `AddEvent` does.
