@@ -3,7 +3,7 @@
 //! Not part of the API; it may change with the benchmark.
 
 use super::writer::Conn;
-use super::{Target, ops, schema};
+use super::{Target, ops, plain, schema};
 use crate::server::store::StoreError;
 use crate::wire::Event;
 
@@ -33,6 +33,6 @@ impl BenchConnection {
     /// one statement for all.
     pub async fn insert_events(&self, rows: &[(Event, String)]) -> Result<(), StoreError> {
         let rows: Vec<(&Event, &str)> = rows.iter().map(|(e, b)| (e, b.as_str())).collect();
-        ops::insert_event_rows(&self.0, &rows).await.map(drop)
+        plain::insert_event_rows(&self.0, &rows).await.map(drop)
     }
 }

@@ -10,6 +10,7 @@ pub mod bench_support;
 mod import;
 mod notify;
 mod ops;
+mod plain;
 mod presence;
 mod reader;
 mod schema;
@@ -286,6 +287,8 @@ pub(super) struct Replica {
     target: Target,
     pool: Pool,
     publish: Arc<dyn Publish>,
+    /// This replica's committed changes until their notification is back.
+    own: notify::Own,
     stop: CancellationToken,
 }
 
@@ -351,6 +354,7 @@ impl PgStore {
             target: target.clone(),
             pool: pool(target)?,
             publish,
+            own: notify::Own::default(),
             stop: CancellationToken::new(),
         });
         // Listening before serving: no change committed after this start is missed.
@@ -474,7 +478,7 @@ impl PgStore {
     pub async fn request_stop(&self, session_id: String) -> Result<(), StoreError> {
         let change = Change::StopRequested(session_id);
         let db = self.reader().await?;
-        notify::send(&db, &self.replica.id, std::slice::from_ref(&change)).await?;
+        notify::send(&db, &self.replica.id, None, std::slice::from_ref(&change)).await?;
         self.replica.publish.publish_change(&change);
         Ok(())
     }

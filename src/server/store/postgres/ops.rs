@@ -5,10 +5,8 @@
 //! alone in a savepoint. Both ways take the same decisions as SQLite's
 //! (`store::rules`), in arrival order.
 
-use std::collections::{HashMap, HashSet};
-
-use super::reader::{SESSIONS_BY_IDS, get_session, session_by_name, session_from_row};
-use super::{Db, exec, row, rows};
+use super::reader::{get_session, session_by_name, session_from_row};
+use super::{Db, exec, plain, row};
 use crate::server::changes::Change;
 use crate::server::store::rules::{self, RunColumns, signed};
 use crate::server::store::{Added, StoreError};
@@ -71,7 +69,7 @@ pub(super) type Outcome = Result<(Done, Vec<Change>), StoreError>;
 
 impl Write {
     /// A plain event: stored with the others that arrive with it.
-    fn plain_event(&self) -> Option<(&Event, &str)> {
+    pub(super) fn plain_event(&self) -> Option<(&Event, &str)> {
         match self {
             Write::AddEvent {
                 event,
@@ -104,7 +102,7 @@ pub(super) async fn apply_all(db: &impl Db, writes: &[Write]) -> Result<Vec<Outc
                 .iter()
                 .filter_map(Write::plain_event)
                 .collect();
-            match in_savepoint(db, add_events(db, &events)).await? {
+            match in_savepoint(db, plain::add_events(db, &events)).await? {
                 Ok(each) => outcomes.extend(each),
                 // Something in the set failed: each one alone says which.
                 Err(_) => {
@@ -247,123 +245,6 @@ async fn check_name_free(
         }
         _ => Ok(()),
     }
-}
-
-/// Stores plain events together (see the module's comment).
-async fn add_events(db: &impl Db, events: &[(&Event, &str)]) -> Result<Vec<Outcome>, StoreError> {
-    let ids: Vec<&str> = events
-        .iter()
-        .map(|(e, _)| e.session_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut sessions: HashMap<String, Session> = HashMap::new();
-    for r in rows(db, SESSIONS_BY_IDS, &[&ids]).await? {
-        let session = session_from_row(&r)?;
-        sessions.insert(session.session_id.clone(), session);
-    }
-    let known: Vec<(&Event, &str)> = events
-        .iter()
-        .filter(|(e, _)| sessions.contains_key(&e.session_id))
-        .copied()
-        .collect();
-    let (row_ids, inserted) = insert_event_rows(db, &known).await?;
-    let mut outcomes = Vec::with_capacity(events.len());
-    let mut next_id = row_ids.into_iter();
-    let mut changed: Vec<String> = Vec::new();
-    for (event, body) in events {
-        let Some(session) = sessions.get_mut(&event.session_id) else {
-            outcomes.push(Err(rules::no_session(&event.session_id)));
-            continue;
-        };
-        let id = next_id.next().unwrap_or_default();
-        if !inserted.contains(&id) {
-            let added = Added {
-                duplicate: true,
-                filled: false,
-            };
-            outcomes.push(Ok((Done::Added(added), Vec::new())));
-            continue;
-        }
-        let mut changes = vec![Change::Event {
-            session_id: event.session_id.clone(),
-            id,
-            body: (*body).to_owned(),
-        }];
-        if let Some(status) = event.event_type.status_effect()
-            && status != session.status
-        {
-            session.status = status;
-            changes.push(Change::SessionUpdated(session.clone()));
-            if !changed.contains(&session.session_id) {
-                changed.push(session.session_id.clone());
-            }
-        }
-        let added = Added {
-            duplicate: false,
-            filled: false,
-        };
-        outcomes.push(Ok((Done::Added(added), changes)));
-    }
-    if !changed.is_empty() {
-        let statuses: Vec<&str> = changed
-            .iter()
-            .map(|id| sessions[id].status.as_str())
-            .collect();
-        exec(
-            db,
-            "UPDATE sessions SET status = v.status
-             FROM unnest($1::TEXT[], $2::TEXT[]) AS v(id, status) WHERE session_id = v.id",
-            &[&changed, &statuses],
-        )
-        .await?;
-    }
-    Ok(outcomes)
-}
-
-/// Inserts event rows in one statement, in order; answers the ids they
-/// were given (in order) and those actually inserted (the others repeat an
-/// `event_id` already stored in their session).
-pub(super) async fn insert_event_rows(
-    db: &impl Db,
-    rows: &[(&Event, &str)],
-) -> Result<(Vec<i64>, HashSet<i64>), StoreError> {
-    let count = rows.len() as i32;
-    let mut row_ids: Vec<i64> = super::rows(
-        db,
-        "SELECT nextval('events_id_seq') FROM generate_series(1, $1)",
-        &[&count],
-    )
-    .await?
-    .iter()
-    .map(|r| r.try_get(0))
-    .collect::<Result<_, _>>()?;
-    row_ids.sort_unstable();
-    let session_ids: Vec<&str> = rows.iter().map(|(e, _)| e.session_id.as_str()).collect();
-    let event_ids: Vec<Option<String>> = rows
-        .iter()
-        .map(|(e, _)| e.event_id.map(|id| id.to_string()))
-        .collect();
-    let types: Vec<&str> = rows.iter().map(|(e, _)| e.event_type.as_str()).collect();
-    let roles: Vec<Option<&str>> = rows
-        .iter()
-        .map(|(e, _)| e.role.map(|r| r.as_str()))
-        .collect();
-    let bodies: Vec<&str> = rows.iter().map(|(_, b)| *b).collect();
-    let inserted: HashSet<i64> = super::rows(
-        db,
-        "INSERT INTO events (id, session_id, event_id, event_type, role, body)
-         SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[])
-         ORDER BY 1
-         ON CONFLICT (session_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
-         RETURNING id",
-        &[&row_ids, &session_ids, &event_ids, &types, &roles, &bodies],
-    )
-    .await?
-    .iter()
-    .map(|r| r.try_get(0))
-    .collect::<Result<_, _>>()?;
-    Ok((row_ids, inserted))
 }
 
 /// Stores one event, as SQLite's `AddEvent` does.

@@ -1,7 +1,8 @@
 //! The writer of one replica: requests queue on a channel; one task takes
 //! every request waiting, applies them in one transaction on a connection
-//! of its own (`ops`), commits once with the notifications that tell the
-//! other replicas, then answers them all and publishes their changes here.
+//! of its own (`ops`, `plain`), commits once with the notifications that
+//! tell every replica, then answers them all and hands their changes to
+//! this replica's listener, which publishes them in commit order (`notify`).
 //! A batch that meets a deadlock with another replica is applied again; a
 //! lost connection fails the batch with `Down` (503: the runners send it
 //! again) and is opened anew for the next one, at most twice a second.
@@ -15,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Statement};
 
 use super::ops::{self, Done, Outcome, Write};
-use super::{Db, Replica, notify};
+use super::{Db, Replica, notify, plain};
 use crate::server::store::StoreError;
 
 /// Requests taken into one transaction at most.
@@ -181,9 +182,10 @@ async fn commit_batch(replica: &Replica, link: &mut Link, batch: Vec<Job>) {
         }
         return;
     };
+    let ticket = replica.own.ticket();
     let mut attempt = 1;
     let committed = loop {
-        match transaction(conn, &replica.id, &writes).await {
+        match transaction(conn, &replica.id, ticket.tag, &writes).await {
             Err(StoreError::Contention(why)) if attempt < ATTEMPTS => {
                 tracing::debug!("batch of {} writes applied again: {why}", writes.len());
                 attempt += 1;
@@ -193,17 +195,23 @@ async fn commit_batch(replica: &Replica, link: &mut Link, batch: Vec<Job>) {
     };
     match committed {
         Ok(outcomes) => {
-            for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                let answer = outcome.map(|(done, changes)| {
-                    for change in &changes {
-                        replica.publish.publish_change(change);
-                    }
-                    done
-                });
+            let mut changes = Vec::new();
+            let answers: Vec<_> = outcomes
+                .into_iter()
+                .map(|outcome| {
+                    outcome.map(|(done, mut made)| {
+                        changes.append(&mut made);
+                        done
+                    })
+                })
+                .collect();
+            replica.own.deliver(ticket, changes, &*replica.publish);
+            for (answer, reply) in answers.into_iter().zip(replies) {
                 let _ = reply.send(answer);
             }
         }
         Err(e) => {
+            replica.own.cancel(ticket);
             tracing::error!("commit of {} writes failed: {e}", writes.len());
             for reply in replies {
                 let _ = reply.send(Err(match &e {
@@ -222,8 +230,27 @@ async fn commit_batch(replica: &Replica, link: &mut Link, batch: Vec<Job>) {
 async fn transaction(
     conn: &Conn,
     replica_id: &str,
+    tag: u64,
     writes: &[Write],
 ) -> Result<Vec<Outcome>, StoreError> {
+    let plain: Vec<_> = writes.iter().map_while(Write::plain_event).collect();
+    if plain.len() == writes.len() {
+        match plain::commit(conn, replica_id, tag, &plain).await {
+            Ok(Some(outcomes)) => return Ok(outcomes),
+            Ok(None) => {}
+            Err(e) if ops::fails_batch(&e) => {
+                if !conn.client.is_closed() {
+                    let _ = conn.client.batch_execute("ROLLBACK").await;
+                }
+                return Err(e);
+            }
+            Err(e) => {
+                // The general path below says which write is at fault.
+                tracing::debug!("a batch of events is applied one by one: {e}");
+                let _ = conn.client.batch_execute("ROLLBACK").await;
+            }
+        }
+    }
     conn.client.batch_execute("BEGIN").await?;
     let result = async {
         let outcomes = ops::apply_all(conn, writes).await?;
@@ -231,7 +258,7 @@ async fn transaction(
             .iter()
             .filter_map(|o| o.as_ref().ok())
             .flat_map(|(_, changes)| changes);
-        notify::send(conn, replica_id, changes).await?;
+        notify::send(conn, replica_id, Some(tag), changes).await?;
         conn.client.batch_execute("COMMIT").await?;
         Ok(outcomes)
     }
