@@ -70,6 +70,18 @@ pub fn new_run_id() -> String {
     Uuid::new_v4().to_string()
 }
 
+/// The id of run `run_id`'s event of `kind` (`what`: the thing it is
+/// about, such as a tool call's id). The session manager derives the same
+/// id when it closes a run itself (its host went away), so that the
+/// runner's own end, should it arrive later, is taken for a repeat.
+pub fn run_event_id(session_id: &str, run_id: &str, kind: &str, what: Option<&str>) -> Uuid {
+    let name = match what {
+        Some(what) => format!("{session_id}/run/{run_id}/{kind}/{what}"),
+        None => format!("{session_id}/run/{run_id}/{kind}"),
+    };
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+}
+
 /// The id of an event of `kind` caused by line `index` of `session_id`'s
 /// backup, in a run written before runs had ids.
 fn line_event_id(session_id: &str, index: u64, kind: &str) -> Uuid {
@@ -113,13 +125,7 @@ impl Run {
     /// such as a tool call's id), caused by line `index`.
     fn event_id(&self, session_id: &str, index: u64, kind: &str, what: Option<&str>) -> Uuid {
         match &self.key {
-            RunKey::Id(run) => {
-                let name = match what {
-                    Some(what) => format!("{session_id}/run/{run}/{kind}/{what}"),
-                    None => format!("{session_id}/run/{run}/{kind}"),
-                };
-                Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
-            }
+            RunKey::Id(run) => run_event_id(session_id, run, kind, what),
             RunKey::Lines => line_event_id(session_id, index, kind),
         }
     }

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     // Bind first: a second server started by accident stops here, before
     // it touches the database.
     let listener = TcpListener::bind((args.host.as_str(), args.port))
@@ -43,6 +43,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(warning) = args.check_exposure(&config, addr)? {
         tracing::warn!("{warning}");
     }
+    // Launching runs is running code as this user: only where nobody else
+    // could ask for it without a token.
+    config.local_runs &= addr.ip().is_loopback() || config.guard.token.is_some();
     let server = Server::open(&config)?;
     if config.guard.token.is_some() {
         tracing::info!("a token is needed on every route but /health");

@@ -8,6 +8,7 @@ mod detach;
 mod drive;
 pub mod flags;
 pub mod prompt;
+mod remote;
 mod reporter;
 pub mod setup;
 
@@ -152,6 +153,9 @@ pub struct RunRequest {
     pub flags: RunSettings,
     /// `--base`: where a new worktree's branch starts.
     pub base: Option<String>,
+    /// `--run-id`: the id the host that starts this run gave it (a run
+    /// launched through `POST /runs`); else a new one.
+    pub run_id: Option<String>,
 }
 
 /// How a run that started ended.
@@ -471,7 +475,12 @@ pub async fn run(
     }
     files.write_meta(&meta)?;
     let opening = UserMessageLine {
-        run_id: Some(crate::record::new_run_id()),
+        run_id: Some(
+            request
+                .run_id
+                .clone()
+                .unwrap_or_else(crate::record::new_run_id),
+        ),
         timestamp: now,
         content: prompt.to_owned(),
         project_dir: project.clone(),

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -86,6 +87,22 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PATH", env = crate::token::ENV_LOCAL_TOKEN_FILE)]
     pub local_token_file: Option<PathBuf>,
 
+    /// Run no sessions on this machine (the session manager's own host is on by default when it listens on loopback or has a token); runs then go to ao-host processes only.
+    #[arg(long, env = "AGENT_ORCHESTRATOR_NO_LOCAL_RUNS")]
+    pub no_local_runs: bool,
+
+    /// Runs the session manager's own host takes at once; more wait in the queue.
+    #[arg(long, value_name = "RUNS", env = "AGENT_ORCHESTRATOR_LOCAL_CAPACITY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub local_capacity: u32,
+
+    /// A host without heartbeat for this long is offline: its runs are interrupted, its queued ones wait for another.
+    #[arg(long, value_name = "SECONDS", env = "AGENT_ORCHESTRATOR_HOST_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub host_timeout: f64,
+
+    /// A run no host has taken after this long fails with the reason (0: it waits for ever).
+    #[arg(long, value_name = "SECONDS", env = "AGENT_ORCHESTRATOR_QUEUE_TIMEOUT", default_value_t = 1800.0, value_parser = parse_seconds)]
+    pub queue_timeout: f64,
+
     /// Messages kept for live clients that fall behind (one backlog shared by all); a client that falls further behind is sent `resync`.
     #[arg(long, value_name = "MESSAGES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER)]
     pub live_buffer: usize,
@@ -152,6 +169,11 @@ impl ServerArgs {
                 token,
                 local_token: None,
             },
+            local_runs: !self.no_local_runs,
+            local_capacity: self.local_capacity,
+            host_timeout: Duration::from_secs_f64(self.host_timeout.max(0.1)),
+            queue_timeout: (self.queue_timeout > 0.0)
+                .then(|| Duration::from_secs_f64(self.queue_timeout)),
         })
     }
 
@@ -171,6 +193,13 @@ impl ServerArgs {
         Ok(Some(format!(
             "listening on {addr} without a token (--no-auth): anyone who reaches it can read and delete every session"
         )))
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..1e7).contains(&s) => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
     }
 }
 

@@ -10,6 +10,7 @@ mod dashboard;
 mod error;
 mod extract;
 pub mod guard;
+mod hosting;
 mod live;
 mod routes;
 mod snapshot;
@@ -19,6 +20,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -55,6 +57,41 @@ pub struct ServerConfig {
     pub local_token_file: Option<PathBuf>,
     /// Hosts, origins and the token the server lets in.
     pub guard: guard::Guard,
+    /// Whether the server runs sessions itself (its embedded host).
+    pub local_runs: bool,
+    /// Runs the embedded host takes at once.
+    pub local_capacity: u32,
+    /// A host without heartbeat for this long is offline.
+    pub host_timeout: Duration,
+    /// A run queued for this long fails (`None`: it waits).
+    pub queue_timeout: Option<Duration>,
+}
+
+/// The default time a host may go without heartbeat before it is offline.
+pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The name of the session manager's own host.
+pub const EMBEDDED_HOST: &str = "local";
+
+/// How the server has runs run: its own host, and the timeouts of hosts
+/// and of the queue.
+#[derive(Debug)]
+pub struct Hosting {
+    /// The process of the embedded host, when it runs: the one
+    /// registration that takes its name over at once.
+    embedded_instance: Option<String>,
+    pub host_timeout: Duration,
+    pub queue_timeout: Option<Duration>,
+}
+
+impl Hosting {
+    /// How often a host beats: three beats fit in the timeout.
+    pub fn heartbeat(&self) -> Duration {
+        self.host_timeout / 3
+    }
+
+    fn is_embedded(&self, instance: &str) -> bool {
+        self.embedded_instance.as_deref() == Some(instance)
+    }
 }
 
 /// Shared by every handler.
@@ -66,12 +103,14 @@ pub struct AppState {
     max_body_bytes: usize,
     shutdown: CancellationToken,
     guard: Arc<guard::Guard>,
+    hosting: Arc<Hosting>,
 }
 
 /// An opened database, ready to serve.
 pub struct Server {
     state: AppState,
     writer: WriterThread,
+    local_capacity: u32,
 }
 
 /// Why the server could not start or stopped.
@@ -100,6 +139,11 @@ impl Server {
                 })
                 .ok()
         });
+        let hosting = Hosting {
+            embedded_instance: config.local_runs.then(|| uuid::Uuid::new_v4().to_string()),
+            host_timeout: config.host_timeout,
+            queue_timeout: config.queue_timeout,
+        };
         Ok(Server {
             state: AppState {
                 store,
@@ -108,8 +152,10 @@ impl Server {
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),
+                hosting: Arc::new(hosting),
             },
             writer,
+            local_capacity: config.local_capacity,
         })
     }
 
@@ -121,6 +167,21 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
+        let addr = listener.local_addr()?;
+        let dispatcher = tokio::spawn(hosting::dispatch(self.state.store.clone(), token.clone()));
+        let sweeper = tokio::spawn(hosting::sweep(
+            self.state.store.clone(),
+            Arc::clone(&self.state.hosting),
+            token.clone(),
+        ));
+        let local_host = self
+            .state
+            .hosting
+            .embedded_instance
+            .clone()
+            .map(|instance| {
+                hosting::embedded(&self.state.guard, addr, instance, self.local_capacity)
+            });
         let app = routes::router(self.state);
         // Streamed answers (SSE, WebSocket messages, long lists) go out in
         // several small writes; with Nagle's algorithm a small write waits
@@ -136,9 +197,15 @@ impl Server {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Its runs end first, while their ends can still be stored.
+            if let Some(local_host) = local_host {
+                local_host.stop().await;
+            }
             token.cancel();
         })
         .await;
+        let _ = dispatcher.await;
+        let _ = sweeper.await;
         self.writer.close().await;
         served.map_err(ServerError::Serve)
     }

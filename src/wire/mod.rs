@@ -4,6 +4,7 @@
 mod event;
 mod live;
 pub mod money;
+mod runs;
 mod session;
 mod timestamp;
 mod usage;
@@ -13,6 +14,10 @@ pub use event::{
     check_text,
 };
 pub use live::LiveMessage;
+pub use runs::{
+    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, LaunchSettings, MAX_HOST_NAME, Run,
+    RunAnswer, RunClaim, RunCreate, RunExited, RunStatus, RunsAnswer, check_host_name,
+};
 pub use session::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,
     ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionStatus,

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::wire::Session;
+use crate::wire::{Host, Run, Session};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
@@ -55,6 +55,42 @@ struct StopMessage<'a> {
     kind: &'static str,
     session_id: &'a str,
 }
+
+#[derive(Serialize)]
+struct RunMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run: &'a Run,
+}
+
+#[derive(Serialize)]
+struct HostRunMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run_id: &'a str,
+    host: &'a str,
+}
+
+#[derive(Serialize)]
+struct HostMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    host: &'a Host,
+}
+
+/// What a feed filtered by run (`/sse?run_id=ID`) follows.
+pub fn run_topic(run_id: &str) -> String {
+    format!("run/{run_id}")
+}
+
+/// What a host's feed (`/sse?host=NAME`) follows.
+pub fn host_topic(host: &str) -> String {
+    format!("host/{host}")
+}
+
+/// Followed by no filtered feed (session ids have no slash): host changes
+/// go to the unfiltered feeds only.
+const HOSTS_TOPIC: &str = "hosts/";
 
 #[derive(Serialize)]
 struct ResyncMessage {
@@ -147,6 +183,36 @@ impl Frame {
         Frame::new(kind, json, Some(session_id))
     }
 
+    /// `{"type":"run_updated","run":...}`, for the run's own feed and the
+    /// unfiltered ones.
+    pub fn run_updated(run: &Run) -> Frame {
+        let kind = "run_updated";
+        let json = to_json(kind, &RunMessage { kind, run });
+        Frame::new(kind, json, Some(&run_topic(&run.run_id)))
+    }
+
+    /// `{"type":"run_assigned","run_id","host"}`, for the host's feed.
+    pub fn run_assigned(run_id: &str, host: &str) -> Frame {
+        Frame::host_run("run_assigned", run_id, host)
+    }
+
+    /// `{"type":"run_stop_requested","run_id","host"}`, for the host's feed.
+    pub fn run_stop_requested(run_id: &str, host: &str) -> Frame {
+        Frame::host_run("run_stop_requested", run_id, host)
+    }
+
+    fn host_run(kind: &'static str, run_id: &str, host: &str) -> Frame {
+        let json = to_json(kind, &HostRunMessage { kind, run_id, host });
+        Frame::new(kind, json, Some(&host_topic(host)))
+    }
+
+    /// `{"type":"host_updated","host":...}`
+    pub fn host_updated(host: &Host) -> Frame {
+        let kind = "host_updated";
+        let json = to_json(kind, &HostMessage { kind, host });
+        Frame::new(kind, json, Some(HOSTS_TOPIC))
+    }
+
     /// `{"type":"resync","missed":N}`
     pub fn resync(missed: u64) -> Frame {
         let kind = "resync";
@@ -225,11 +291,29 @@ pub enum Change {
         id: i64,
         body: String,
     },
+    Run(Box<Run>),
+    RunAssigned {
+        run_id: String,
+        host: String,
+    },
+    RunStopRequested {
+        run_id: String,
+        host: String,
+    },
+    Host(Host),
 }
 
 impl Change {
     pub(super) fn changes_sessions(&self) -> bool {
-        !matches!(self, Change::Event { .. })
+        matches!(
+            self,
+            Change::SessionCreated(_) | Change::SessionUpdated(_) | Change::SessionDeleted(_)
+        )
+    }
+
+    /// Whether it may let a queued run go to a host: a run or a host changed.
+    pub fn wakes_dispatch(&self) -> bool {
+        matches!(self, Change::Run(_) | Change::Host(_))
     }
 
     pub(super) fn frame(&self) -> Frame {
@@ -242,6 +326,10 @@ impl Change {
                 id,
                 body,
             } => Frame::event(session_id, &crate::server::store::with_id(*id, body)),
+            Change::Run(run) => Frame::run_updated(run),
+            Change::RunAssigned { run_id, host } => Frame::run_assigned(run_id, host),
+            Change::RunStopRequested { run_id, host } => Frame::run_stop_requested(run_id, host),
+            Change::Host(host) => Frame::host_updated(host),
         }
     }
 }

@@ -6,6 +6,9 @@
 //! out after the commit, in commit order.
 
 pub mod bench_support;
+mod dispatch;
+mod hosts;
+mod launches;
 mod ops;
 mod reader;
 mod runs;
@@ -17,10 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tokio::sync::Notify;
 
 use super::live::Hub;
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+use crate::wire::{
+    DeletedCounts, Event, Host, HostRegister, Run, RunCreate, RunExited, Session, SessionCreate,
+    SessionPatch,
+};
 
+pub use launches::RunFilter;
 pub use ops::Added;
 pub(crate) use ops::with_id;
 pub use reader::{GroupBy, ResultLookup};
@@ -76,6 +84,8 @@ pub enum StoreError {
 pub struct Store {
     writer: writer::WriterHandle,
     readers: Arc<reader::ReaderPool>,
+    /// Notified after a commit that changed a run or a host.
+    dispatch: Arc<Notify>,
 }
 
 /// Opens one connection with the settings every connection shares.
@@ -125,8 +135,20 @@ impl Store {
         let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
         // Open one reader now so that a bad path fails at start, not later.
         readers.check()?;
-        let (writer, thread) = writer::start(conn, hub)?;
-        Ok((Store { writer, readers }, thread))
+        let dispatch = Arc::new(Notify::new());
+        let publisher = writer::Publisher {
+            hub,
+            dispatch: Arc::clone(&dispatch),
+        };
+        let (writer, thread) = writer::start(conn, publisher)?;
+        Ok((
+            Store {
+                writer,
+                readers,
+                dispatch,
+            },
+            thread,
+        ))
     }
 
     /// Creates a session; `created_at` is used unless the request carries one.
@@ -227,6 +249,113 @@ impl Store {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         self.readers
             .run(move |c| reader::events_page(c, &session_id, after, limit))
+            .await
+    }
+
+    /// Resolves after a commit that changed a run or a host (at once if
+    /// one came since the last call): when a queued run may go to a host.
+    pub async fn dispatch_wanted(&self) {
+        self.dispatch.notified().await;
+    }
+
+    /// Gives queued runs to hosts with room; answers how many.
+    pub async fn dispatch(&self) -> Result<usize, StoreError> {
+        self.writer.run(dispatch::Dispatch).await
+    }
+
+    /// Queues a run (`POST /runs`), refused with the reason when no host
+    /// could take it, or its session cannot run now.
+    pub async fn create_run(&self, create: RunCreate, run_id: String) -> Result<Run, StoreError> {
+        self.writer.run(launches::Create { create, run_id }).await
+    }
+
+    /// One run, with its prompt if asked.
+    pub async fn run(&self, run_id: String, with_prompt: bool) -> Result<Option<Run>, StoreError> {
+        self.readers
+            .run(move |c| Ok(launches::get(c, &run_id, with_prompt)?.map(|r| r.run)))
+            .await
+    }
+
+    /// Runs, newest first.
+    pub async fn runs(&self, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.readers.run(move |c| launches::list(c, &filter)).await
+    }
+
+    /// A host takes the run it was given, once.
+    pub async fn claim_run(
+        &self,
+        run_id: String,
+        host: String,
+        instance: String,
+    ) -> Result<Run, StoreError> {
+        self.writer
+            .run(launches::Claim {
+                run_id,
+                host,
+                instance,
+            })
+            .await
+    }
+
+    /// A host says the run's runner ended.
+    pub async fn run_exited(&self, run_id: String, exited: RunExited) -> Result<Run, StoreError> {
+        self.writer.run(launches::Exited { run_id, exited }).await
+    }
+
+    /// Stops a queued run, or asks its host to stop it; answers whether a
+    /// host was asked.
+    pub async fn stop_run(&self, run_id: String) -> Result<(Run, bool), StoreError> {
+        self.writer.run(launches::Stop { run_id }).await
+    }
+
+    /// Registers a host (`embedded`: the session manager's own).
+    pub async fn register_host(
+        &self,
+        register: HostRegister,
+        embedded: bool,
+        timeout_seconds: f64,
+    ) -> Result<Host, StoreError> {
+        self.writer
+            .run(hosts::Register {
+                register,
+                embedded,
+                timeout_seconds,
+            })
+            .await
+    }
+
+    /// A host's heartbeat.
+    pub async fn heartbeat(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        self.writer.run(hosts::Heartbeat { name, instance }).await
+    }
+
+    /// A host that stops.
+    pub async fn leave(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        self.writer.run(hosts::Leave { name, instance }).await
+    }
+
+    /// Every host, by name.
+    pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
+        self.readers.run(hosts::list).await
+    }
+
+    /// Counts every online host as seen now (at the server's start).
+    pub async fn grace_hosts(&self) -> Result<(), StoreError> {
+        self.writer.run(hosts::Grace).await
+    }
+
+    /// Takes hosts silent for `timeout_ms` offline, and fails runs queued
+    /// longer than `queue_timeout_ms`.
+    pub async fn sweep(
+        &self,
+        timeout_ms: u64,
+        queue_timeout_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(hosts::Sweep {
+                timeout_ms,
+                queue_timeout_ms,
+            })
             .await
     }
 }

@@ -4,10 +4,11 @@
 //! concurrent writers thus cost one commit (one fsync) between them, and no
 //! two writers ever contend for SQLite's lock.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::StoreError;
 use crate::server::live::{Change, Hub};
@@ -116,14 +117,30 @@ impl WriterThread {
     }
 }
 
+/// Where committed changes go: the live hub, and a wake-up for the
+/// dispatcher when a run or a host changed.
+pub(super) struct Publisher {
+    pub hub: Hub,
+    pub dispatch: Arc<Notify>,
+}
+
+impl Publisher {
+    fn publish(&self, change: &Change) {
+        self.hub.publish_change(change);
+        if change.wakes_dispatch() {
+            self.dispatch.notify_one();
+        }
+    }
+}
+
 pub(super) fn start(
     conn: Connection,
-    hub: Hub,
+    publisher: Publisher,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
-        .spawn(move || writer_loop(conn, rx, hub))
+        .spawn(move || writer_loop(conn, rx, publisher))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle { tx: tx.clone() },
@@ -134,7 +151,7 @@ pub(super) fn start(
     ))
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, publisher: Publisher) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -152,7 +169,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) 
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch, &hub);
+        commit_batch(&mut conn, &mut batch, &publisher);
     }
     rx.close();
     // Answer whatever raced in after Close; those writes are refused.
@@ -167,7 +184,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) 
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub) {
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, publisher: &Publisher) {
     let committed = apply_all(conn, batch);
     if let Err(e) = &committed {
         tracing::error!("commit of {} writes failed: {e}", batch.len());
@@ -175,7 +192,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub)
     for mut job in batch.drain(..) {
         if committed.is_ok() {
             for change in job.take_frames() {
-                hub.publish_change(&change);
+                publisher.publish(&change);
             }
         }
         job.finish(committed.as_ref().map(|_| ()));
