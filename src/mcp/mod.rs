@@ -29,6 +29,17 @@ use params::{
 };
 use runs::{Progress, RunAnswer, RunSpec};
 
+/// `--on` values for a run's `host` or `labels` (one host, or labels).
+fn on_hosts(host: Option<String>, labels: Vec<String>) -> Result<Vec<String>, String> {
+    match host {
+        Some(_) if !labels.is_empty() => {
+            Err("give host or labels, not both: a named host is the one that runs it".to_owned())
+        }
+        Some(host) => Ok(vec![host]),
+        None => Ok(labels),
+    }
+}
+
 /// What `wait_for_agent_sessions` waits at most, unless told otherwise.
 const DEFAULT_WAIT_SECONDS: f64 = 1800.0;
 const MAX_WAIT_SECONDS: f64 = 86_400.0;
@@ -40,7 +51,8 @@ start_agent_session runs a task in a new session and returns its answer; resume_
 sends a follow-up to a session that remembers its conversation. To work in parallel, start \
 several sessions with async=true, then call wait_for_agent_sessions with their names, then \
 get_agent_session_result for each. Sessions that edit files in parallel should each get \
-worktree=true (a git worktree and branch of their own). list_agent_definitions shows specialised agents to pass as agent_name. Errors say what to \
+worktree=true (a git worktree and branch of their own). list_agent_definitions shows specialised agents to pass as agent_name. \
+list_hosts shows the machines that can run sessions; pass host or labels to run on one. Errors say what to \
 do next.";
 
 /// The MCP server.
@@ -174,7 +186,7 @@ impl AoMcp {
     }
 
     #[tool(
-        description = "Start a new session that works on `prompt` and return its final answer (or, with an output schema, its JSON document). The session does not see your conversation: put the whole task in the prompt. With async=true it returns at once and runs in the background: start several that way to work in parallel, then wait_for_agent_sessions and get_agent_session_result. Sessions that edit files in parallel should each get worktree=true (in a git repository: a worktree and branch ao/<session_name> of their own). A long synchronous run reports each tool call it makes as progress, and stops if you cancel the call."
+        description = "Start a new session that works on `prompt` and return its final answer (or, with an output schema, its JSON document). The session does not see your conversation: put the whole task in the prompt. With host or labels it runs on that machine (see list_hosts), in project_dir there. With async=true it returns at once and runs in the background: start several that way to work in parallel, then wait_for_agent_sessions and get_agent_session_result. Sessions that edit files in parallel should each get worktree=true (in a git repository: a worktree and branch ao/<session_name> of their own). A long synchronous run reports each tool call it makes as progress, and stops if you cancel the call."
     )]
     async fn start_agent_session(
         &self,
@@ -190,6 +202,10 @@ impl AoMcp {
             detach: p.run_async,
             worktree: p.worktree,
             base: p.base,
+            on: match on_hosts(p.host, p.labels) {
+                Ok(on) => on,
+                Err(reason) => return failure(reason),
+            },
         };
         self.make_run(spec, context).await
     }
@@ -211,8 +227,24 @@ impl AoMcp {
             detach: p.run_async,
             worktree: false,
             base: None,
+            on: match on_hosts(p.host, p.labels) {
+                Ok(on) => on,
+                Err(reason) => return failure(reason),
+            },
         };
         self.make_run(spec, context).await
+    }
+
+    #[tool(
+        description = "The machines that run sessions: this session manager's own host (`local`) and each ao-host, with name, labels, project folders, capacity, runs running, online. Pass a name as host (or labels) to start_agent_session to run there. Answers JSON {hosts}."
+    )]
+    async fn list_hosts(&self) -> ToolResult {
+        let answer = self
+            .query(None, async move |ctx: &Ctx| {
+                Ok(ctx.client.list_hosts().await?)
+            })
+            .await;
+        answer.map_or_else(failure, |hosts| json(&crate::wire::HostsAnswer { hosts }))
     }
 
     #[tool(

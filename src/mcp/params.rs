@@ -49,6 +49,12 @@ pub struct StartParams {
     /// With worktree: the git ref the branch starts from (default: the project's HEAD).
     #[serde(default)]
     pub base: Option<String>,
+    /// Run on this host (see list_hosts) instead of here; project_dir is then a folder on that host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Run on a host that has every one of these labels (see list_hosts), the one with most room.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// `resume_agent_session`.
@@ -64,6 +70,13 @@ pub struct ResumeParams {
     /// true: return at once and let the run go on in the background (see start_agent_session).
     #[serde(default, rename = "async")]
     pub run_async: bool,
+    /// The host the session must be on. A resume always runs on the host that ran the session
+    /// (wherever you are), so this only checks it; leave it out.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Labels the session's host must have (a check, as for host); leave it out.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// A tool about one session.
