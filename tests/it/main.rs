@@ -18,6 +18,7 @@ mod dashboard_browser;
 mod faults;
 mod fidelity;
 mod hook;
+mod hosts;
 mod install;
 mod mcp;
 mod mcp_real;

@@ -31,9 +31,17 @@ impl SessionManager {
 
     /// A fresh server with extra command-line arguments.
     pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// A fresh server with extra arguments and environment variables (its
+    /// own host's runners inherit them: the `claude` to run, its HOME).
+    pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("sm.db");
-        let mut sm = Self::spawn(&db, extra, None).unwrap_or_else(|e| panic!("{e}"));
+        let log = db.with_extension(format!("{}.log", std::process::id()));
+        let mut sm =
+            Self::spawn_with(&db, &log, extra, None, env).unwrap_or_else(|e| panic!("{e}"));
         sm._dir = Some(dir);
         sm
     }
@@ -51,6 +59,16 @@ impl SessionManager {
         extra: &[&str],
         port: Option<u16>,
     ) -> Result<Self, String> {
+        Self::spawn_with(db, log, extra, port, &[])
+    }
+
+    fn spawn_with(
+        db: &Path,
+        log: &Path,
+        extra: &[&str],
+        port: Option<u16>,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         let log = log.to_owned();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -67,6 +85,7 @@ impl SessionManager {
                 Self::local_token_file_of(db),
             )
             .args(extra)
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -132,6 +151,15 @@ impl SessionManager {
 
     fn pid(&self) -> Pid {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    /// The local token the server made: what its machine's user presents,
+    /// and what a remote host is given to present.
+    pub fn local_token(&self) -> String {
+        std::fs::read_to_string(self.local_token_file())
+            .expect("the local token file")
+            .trim()
+            .to_owned()
     }
 
     /// Sends SIGTERM and waits; returns the exit code.
