@@ -64,18 +64,21 @@ struct Agent {
     ended: Notify,
 }
 
-impl Agent {
-    fn register_body(&self) -> HostRegister {
+impl HostSpec {
+    /// What the host registers with.
+    pub fn registration(&self) -> HostRegister {
         HostRegister {
-            name: self.spec.name.clone(),
-            instance: self.spec.instance.clone(),
-            labels: self.spec.labels.clone(),
-            projects: self.spec.projects.texts(),
-            capacity: self.spec.capacity,
-            claude_version: self.spec.claude_version.clone(),
+            name: self.name.clone(),
+            instance: self.instance.clone(),
+            labels: self.labels.clone(),
+            projects: self.projects.texts(),
+            capacity: self.capacity,
+            claude_version: self.claude_version.clone(),
         }
     }
+}
 
+impl Agent {
     fn runners(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<u32>>> {
         self.runners.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -83,7 +86,7 @@ impl Agent {
     /// Registers, retrying while the session manager cannot be reached
     /// (bounded); answers the heartbeat interval.
     async fn register(&self, wait: Duration) -> Result<(Host, Duration), HostError> {
-        let body = self.register_body();
+        let body = self.spec.registration();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match self.client.register_host(&body).await {

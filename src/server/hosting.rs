@@ -70,27 +70,21 @@ impl LocalHost {
     }
 }
 
-/// Starts the session manager's own host, which reaches the server on
-/// loopback at `addr`'s port, presenting the configured token or else
-/// the local one.
-pub fn embedded(
+/// The session manager's own host: it reaches the server on loopback at
+/// `addr`'s port, presenting the configured token or else the local one,
+/// and runs sessions in any folder of this machine.
+pub fn embedded_spec(
     guard: &guard::Guard,
     addr: SocketAddr,
     instance: String,
     capacity: u32,
-) -> LocalHost {
+) -> HostSpec {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let url = format!("http://{}", SocketAddr::new(ip, addr.port()));
-    let token = guard.token.clone().or_else(|| guard.local_token.clone());
-    let claude = std::env::var_os(crate::config::ENV_CLAUDE_PATH)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let stop = CancellationToken::new();
-    let spec = HostSpec {
+    HostSpec {
         name: EMBEDDED_HOST.to_owned(),
         labels: Vec::new(),
         projects: AllowList::any(),
@@ -98,21 +92,30 @@ pub fn embedded(
         claude_version: None,
         instance,
         runner: RunnerEnv {
-            url: url.clone(),
-            token: token.clone(),
+            url: format!("http://{}", SocketAddr::new(ip, addr.port())),
+            token: guard.token.clone().or_else(|| guard.local_token.clone()),
             claude_path: None,
         },
-    };
+    }
+}
+
+/// Starts the session manager's own host (registered already, so that a
+/// run asked for at once has somewhere to go); it registers again with
+/// the version of its `claude` once it knows it.
+pub fn embedded(mut spec: HostSpec) -> LocalHost {
+    let claude = std::env::var_os(crate::config::ENV_CLAUDE_PATH)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let stop = CancellationToken::new();
     let task = tokio::spawn({
         let stop = stop.clone();
         async move {
-            let mut spec = spec;
             let program = claude.unwrap_or_else(|| PathBuf::from("claude"));
             if let Ok(path) = crate::claude::process::locate(&program) {
                 spec.claude_version = agent::claude_version(&path).await;
             }
-            let client = match SessionClient::new(&url) {
-                Ok(client) => client.with_token(token),
+            let client = match SessionClient::new(&spec.runner.url) {
+                Ok(client) => client.with_token(spec.runner.token.clone()),
                 Err(e) => {
                     tracing::error!("the session manager's own host cannot start: {e}");
                     return;

@@ -174,14 +174,21 @@ impl Server {
             Arc::clone(&self.state.hosting),
             token.clone(),
         ));
-        let local_host = self
-            .state
-            .hosting
-            .embedded_instance
-            .clone()
-            .map(|instance| {
-                hosting::embedded(&self.state.guard, addr, instance, self.local_capacity)
-            });
+        let mut local_host = None;
+        if let Some(instance) = self.state.hosting.embedded_instance.clone() {
+            let spec =
+                hosting::embedded_spec(&self.state.guard, addr, instance, self.local_capacity);
+            let timeout = self.state.hosting.host_timeout.as_secs_f64();
+            if let Err(e) = self
+                .state
+                .store
+                .register_host(spec.registration(), true, timeout)
+                .await
+            {
+                tracing::error!("cannot register the session manager's own host: {e}");
+            }
+            local_host = Some(hosting::embedded(spec));
+        }
         let app = routes::router(self.state);
         // Streamed answers (SSE, WebSocket messages, long lists) go out in
         // several small writes; with Nagle's algorithm a small write waits

@@ -29,6 +29,7 @@ mod real_cli_protocol;
 mod runner_autostart;
 mod runner_fake;
 mod runner_real;
+mod runs_local;
 mod security;
 mod security_browser;
 mod server_api;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::support::SessionManager;
 use crate::support::http::{assistant, event};
+use crate::support::{Http, SessionManager};
 
 /// The routes of DESIGN.md's contract.
 const CONTRACT: &[(&str, &str)] = &[
@@ -28,6 +28,16 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/events/{session_id}"),
     ("get", "/ws"),
     ("get", "/sse"),
+    ("get", "/runs"),
+    ("post", "/runs"),
+    ("get", "/runs/{run_id}"),
+    ("post", "/runs/{run_id}/stop"),
+    ("post", "/runs/{run_id}/claim"),
+    ("post", "/runs/{run_id}/exited"),
+    ("get", "/hosts"),
+    ("post", "/hosts"),
+    ("post", "/hosts/{name}/heartbeat"),
+    ("delete", "/hosts/{name}"),
 ];
 
 async fn spec(sm: &SessionManager) -> Value {
@@ -63,7 +73,10 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         if ["/ws", "/sse"].contains(path) {
             continue; // streams; covered by the live tests
         }
-        let url = path.replace("{session_id}", "nope");
+        let url = path
+            .replace("{session_id}", "nope")
+            .replace("{run_id}", "nope")
+            .replace("{name}", "nope");
         let body = ["post", "patch"].contains(method).then(|| json!({}));
         let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;
         let detail = answer["detail"].as_str().unwrap_or("");
@@ -79,6 +92,9 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         "LiveMessage",
         "ErrorAnswer",
         "StoredEvent",
+        "Run",
+        "RunStatus",
+        "Host",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -298,6 +314,160 @@ async fn real_answers_match_their_documented_schemas() {
         BTreeSet::from([200, 400, 404, 409, 422]),
         "every documented kind of answer was checked"
     );
+}
+
+/// Each answer of the runs and hosts routes, checked against its schema:
+/// a host registered through the API (no ao-host), a run given to it,
+/// claimed once, ended before it began.
+#[tokio::test]
+async fn run_and_host_answers_match_their_documented_schemas() {
+    let sm = SessionManager::start_with_args(&["--no-local-runs"]);
+    let doc = spec(&sm).await;
+    let actor = sm.http().with_token(&sm.local_token());
+    let plain = sm.http();
+    let host =
+        json!({"name": "h", "instance": "i1", "labels": ["l"], "projects": ["/p"], "capacity": 1});
+    let run = json!({"session_name": "n", "prompt": "p", "project_dir": "/p", "host": "h"});
+    let (_, created) = {
+        actor.post("/hosts", host.clone()).await;
+        actor.post("/runs", run.clone()).await
+    };
+    let id = created["run"]["run_id"].as_str().expect("a run").to_owned();
+    assert_eq!(
+        created["run"]["status"], "starting",
+        "h had room: {created}"
+    );
+    let claim = json!({"host": "h", "instance": "i1"});
+    let calls: Vec<(&Http, &str, &str, String, Option<Value>)> = vec![
+        (
+            &actor,
+            "post",
+            "/hosts",
+            "/hosts".into(),
+            Some(host.clone()),
+        ),
+        (&plain, "post", "/hosts", "/hosts".into(), Some(host)),
+        (
+            &actor,
+            "post",
+            "/hosts",
+            "/hosts".into(),
+            Some(json!({"name": "-x", "instance": "i", "capacity": 1})),
+        ),
+        (&plain, "get", "/hosts", "/hosts".into(), None),
+        (&plain, "get", "/runs", "/runs?host=h".into(), None),
+        (&plain, "get", "/runs/{run_id}", format!("/runs/{id}"), None),
+        (&plain, "get", "/runs/{run_id}", "/runs/zz".into(), None),
+        (
+            &actor,
+            "post",
+            "/runs",
+            "/runs".into(),
+            Some(json!({"session_name": "m", "prompt": "p", "project_dir": "/p", "host": "zz"})),
+        ),
+        (&plain, "post", "/runs", "/runs".into(), Some(run.clone())),
+        (&actor, "post", "/runs", "/runs".into(), Some(run.clone())),
+        (
+            &actor,
+            "post",
+            "/runs/{run_id}/claim",
+            format!("/runs/{id}/claim"),
+            Some(claim.clone()),
+        ),
+        (
+            &actor,
+            "post",
+            "/runs/{run_id}/claim",
+            format!("/runs/{id}/claim"),
+            Some(claim.clone()),
+        ),
+        (
+            &actor,
+            "post",
+            "/runs/{run_id}/claim",
+            "/runs/zz/claim".into(),
+            Some(claim),
+        ),
+        (
+            &actor,
+            "post",
+            "/runs/{run_id}/stop",
+            format!("/runs/{id}/stop"),
+            None,
+        ),
+        (
+            &actor,
+            "post",
+            "/runs/{run_id}/exited",
+            format!("/runs/{id}/exited"),
+            Some(
+                json!({"host": "h", "instance": "i1", "exit_code": 2, "error": "ao-new: error: unknown agent"}),
+            ),
+        ),
+        (
+            &actor,
+            "post",
+            "/hosts/{name}/heartbeat",
+            "/hosts/h/heartbeat".into(),
+            Some(json!({"instance": "i1"})),
+        ),
+        (
+            &actor,
+            "post",
+            "/hosts/{name}/heartbeat",
+            "/hosts/h/heartbeat".into(),
+            Some(json!({"instance": "i2"})),
+        ),
+        (
+            &actor,
+            "delete",
+            "/hosts/{name}",
+            "/hosts/h?instance=i1".into(),
+            None,
+        ),
+        (
+            &actor,
+            "delete",
+            "/hosts/{name}",
+            "/hosts/zz?instance=i1".into(),
+            None,
+        ),
+        (
+            &actor,
+            "post",
+            "/runs",
+            "/runs".into(),
+            Some(json!({"session_name": "m", "prompt": "p", "project_dir": "/p", "labels": ["l"]})),
+        ),
+        (
+            &actor,
+            "post",
+            "/runs",
+            "/runs".into(),
+            Some(json!({"session_name": "m", "prompt": "p", "project_dir": "/p"})),
+        ),
+    ];
+    let mut statuses = BTreeSet::new();
+    for (http, method, path, url, body) in calls {
+        let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;
+        statuses.insert(status);
+        let schema = answer_schema(&doc, method, path, status);
+        check(
+            &doc,
+            schema,
+            &answer,
+            &format!("{method} {url} -> {status}"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        statuses,
+        BTreeSet::from([200, 202, 401, 404, 409, 422]),
+        "every documented kind of answer was checked"
+    );
+    let (_, ended) = plain.get(&format!("/runs/{id}")).await;
+    assert_eq!(ended["run"]["status"], "failed_to_start");
+    assert_eq!(ended["run"]["error"], "ao-new: error: unknown agent");
 }
 
 #[test]

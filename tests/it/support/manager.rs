@@ -20,6 +20,7 @@ pub struct SessionManager {
     pub db: PathBuf,
     pub log: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     _dir: Option<TempDir>,
 }
 
@@ -113,6 +114,7 @@ impl SessionManager {
             db: db.to_owned(),
             log,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
             _dir: None,
         })
     }
@@ -184,7 +186,7 @@ impl SessionManager {
         let mut last = String::new();
         // The old socket may linger for a moment; retry the bind briefly.
         for _ in 0..50 {
-            match Self::spawn(&self.db, &extra, Some(port)) {
+            match Self::spawn_with(&self.db, &self.log, &extra, Some(port), &self.env) {
                 Ok(mut fresh) => {
                     self.child = fresh.child.take();
                     self.url = fresh.url.clone();
