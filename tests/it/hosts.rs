@@ -615,3 +615,76 @@ async fn ao_hosts_lists_the_hosts_and_a_stopped_host_is_offline_at_once() {
     );
     assert_eq!(f.caller.ao("ao-runs", &[], None).ok(), "no launched run");
 }
+
+#[tokio::test]
+async fn mcp_tools_list_the_hosts_and_start_and_resume_runs_on_them() {
+    use crate::mcp::{call, connect};
+    let f = fleet(2, &[]);
+    let (session, _) = connect(&f.caller, "plain").await;
+    let (failed, answer) = call(&session, "list_hosts", json!({})).await;
+    assert!(!failed, "{answer}");
+    let hosts: Value = serde_json::from_str(&answer).unwrap();
+    let names: Vec<&str> = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gpu-box", "mac-mini"]);
+
+    let (failed, answer) = call(
+        &session,
+        "start_agent_session",
+        json!({"session_name": "tool-run", "prompt": "by tool", "host": "gpu-box", "project_dir": f.gpu.project_text()}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    assert_eq!(answer, "fake answer to: by tool");
+    assert_eq!(run_of(&f.sm, "tool-run").await["host"], "gpu-box");
+    let (failed, answer) = call(
+        &session,
+        "start_agent_session",
+        json!({"session_name": "tool-bg", "prompt": "SCENARIO=slow:200 later", "labels": ["mac"], "project_dir": f.mac.project_text(), "async": true}),
+    )
+    .await;
+    assert!(
+        !failed && answer.contains("running in the background"),
+        "{answer}"
+    );
+    let (failed, answer) = call(
+        &session,
+        "wait_for_agent_sessions",
+        json!({"session_names": ["tool-bg"]}),
+    )
+    .await;
+    assert!(!failed && answer.contains("\"completed\""), "{answer}");
+    assert_eq!(run_of(&f.sm, "tool-bg").await["host"], "mac-mini");
+    // A resume needs no host: it goes where the session lives.
+    let (failed, answer) = call(
+        &session,
+        "resume_agent_session",
+        json!({"session_name": "tool-run", "prompt": "more"}),
+    )
+    .await;
+    assert!(!failed, "{answer}");
+    assert_eq!(answer, "fake answer to: more");
+    assert_eq!(f.gpu.fake_log().len(), 2);
+    let (failed, answer) = call(
+        &session,
+        "resume_agent_session",
+        json!({"session_name": "tool-run", "prompt": "more", "host": "mac-mini"}),
+    )
+    .await;
+    assert!(
+        failed && answer.contains("lives on host 'gpu-box'"),
+        "{answer}"
+    );
+    let (failed, answer) = call(
+        &session,
+        "start_agent_session",
+        json!({"session_name": "both", "prompt": "x", "host": "gpu-box", "labels": ["gpu"]}),
+    )
+    .await;
+    assert!(failed && answer.contains("not both"), "{answer}");
+    session.cancel().await.unwrap();
+}

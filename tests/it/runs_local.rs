@@ -253,7 +253,10 @@ async fn the_session_managers_runs_end_with_it_and_a_restart_leaves_none_open() 
     l.sm.restart();
     let done = l.until(&second, "interrupted").await;
     assert!(
-        done["error"].as_str().unwrap().contains("host 'local' was started again"),
+        done["error"]
+            .as_str()
+            .unwrap()
+            .contains("host 'local' was started again"),
         "{done}"
     );
     let (_, sessions) = l.sm.http().get("/sessions?name=second").await;
