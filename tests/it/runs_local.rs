@@ -11,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::support::procs::{Leftovers, alive, matching};
 use crate::support::project::eventually;
+use crate::support::real_claude::RealClaude;
 use crate::support::{Http, Project, SessionManager, bin};
 
 /// A session manager whose own host runs the fake CLI, with a HOME and a
@@ -296,4 +297,79 @@ async fn a_database_of_the_previous_release_takes_runs_and_hosts() {
         .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["run"]["status"], "starting");
+}
+
+#[tokio::test]
+async fn a_real_cli_answers_a_post_runs_on_the_session_managers_own_host() {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
+        return;
+    };
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path().canonicalize().unwrap();
+    let mut env = claude.env(mock.base_url());
+    env.push((
+        "AGENT_ORCHESTRATOR_CLAUDE_PATH".to_owned(),
+        claude.path.to_string_lossy().into_owned(),
+    ));
+    let sm = SessionManager::start_with_env(&[], &env);
+    let actor = sm.http().with_token(&sm.local_token());
+    let wait = async |id: &str| -> Value {
+        let mut last = Value::Null;
+        eventually(&format!("run {id} to end"), async || {
+            last = sm.http().get(&format!("/runs/{id}")).await.1["run"].clone();
+            !["queued", "starting", "running"].contains(&last["status"].as_str().unwrap_or(""))
+        })
+        .await;
+        last
+    };
+    let (status, answer) = actor
+        .post(
+            "/runs",
+            json!({"session_name": "real-dash", "prompt": "Please USE_TOOL now", "project_dir": dir}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let done = wait(answer["run"]["run_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", sm.log_text());
+    let session_id = done["session_id"].as_str().unwrap().to_owned();
+    let (_, result) = sm
+        .http()
+        .get(&format!("/sessions/{session_id}/result"))
+        .await;
+    assert!(
+        result["result"]
+            .as_str()
+            .unwrap()
+            .contains("Final answer: 4"),
+        "{result}"
+    );
+    let events = sm.http().events(&session_id).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"pre_tool") && kinds.contains(&"post_tool"),
+        "{kinds:?}"
+    );
+    assert!(
+        events.iter().all(|e| e["run_id"] == done["run_id"]),
+        "every event carries the run's id"
+    );
+    // A reply continues the same conversation with the real CLI.
+    let (status, answer) = actor
+        .post(
+            "/runs",
+            json!({"session_name": "real-dash", "prompt": "and once more", "resume": true}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let done = wait(answer["run"]["run_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["session_id"], session_id.as_str());
+    let (_, result) = sm
+        .http()
+        .get(&format!("/sessions/{session_id}/result"))
+        .await;
+    assert_eq!(result["result"], "mock answer: and once more");
 }
