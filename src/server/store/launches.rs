@@ -493,8 +493,11 @@ impl Op for Stop {
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<(Run, bool), StoreError> {
         let row = get(conn, &self.run_id, false)?
             .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
+        // Not taken by its host yet (the claim needs it starting): it never starts.
+        let untaken = row.run.status == RunStatus::Queued
+            || (row.run.status == RunStatus::Starting && row.claimed_by.is_none());
         match (row.run.status, &row.run.host) {
-            (RunStatus::Queued, _) => {
+            _ if untaken => {
                 conn.prepare_cached(
                     "UPDATE launches SET status = 'stopped', error = ?1, ended_at = ?2 WHERE run_id = ?3",
                 )?
