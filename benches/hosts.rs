@@ -12,9 +12,8 @@
 //! timed runs, default 100).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use agent_orchestrator::client::SessionClient;
@@ -24,7 +23,7 @@ use agent_orchestrator::wire::{LiveMessage, RunCreate, RunStatus};
 
 mod common;
 mod fake;
-use common::{ms, percentile, start_server, verdict};
+use common::{ms, percentile, start_reading, start_server, verdict};
 
 const SPAWN_LIMIT_MS: f64 = 50.0;
 const BURST: usize = 50;
@@ -38,21 +37,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Starts `program` and answers it with its first stdout line.
-fn start(mut cmd: Command) -> (Proc, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    (Proc(child), line.trim().to_owned())
 }
 
 fn program(name: &str) -> Command {
@@ -77,9 +61,9 @@ fn host(root: &Path, name: &str, url: &str, token: &str, project: &Path) -> Proc
         .arg(fake::fake_claude())
         .arg("--project")
         .arg(project);
-    let (proc, line) = start(cmd);
+    let (child, line) = start_reading(cmd);
     assert!(line.starts_with("host "), "{name} did not register: {line}");
-    proc
+    Proc(child)
 }
 
 /// What the CLIs a host started read on stdin (their prompts among it),

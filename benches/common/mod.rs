@@ -9,23 +9,30 @@ use std::time::Duration;
 /// Starts `ao-session-manager` on a free port with the database `db`;
 /// answers the process and its URL.
 pub fn start_server(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ao-session-manager"))
-        .args(["--port", "0", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ao-session-manager");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ao-session-manager"));
+    cmd.args(["--port", "0", "--db"]).arg(db);
+    let (child, line) = start_reading(cmd);
     let url = line
-        .trim()
         .strip_prefix("listening on ")
         .expect("listening on")
         .to_owned();
     (child, url)
+}
+
+/// Starts `cmd` (stdin closed, stderr dropped) and answers it with its
+/// first line on stdout, trimmed.
+pub fn start_reading(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("its first line");
+    (child, line.trim().to_owned())
 }
 
 pub fn verdict(ok: bool) -> &'static str {

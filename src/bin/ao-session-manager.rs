@@ -1,6 +1,6 @@
 //! `ao-session-manager`: see `agent_orchestrator::server`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::CommandFactory;
@@ -11,13 +11,7 @@ use agent_orchestrator::server::{Server, ServerArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    agent_orchestrator::diag::log_to_stderr("info");
     let args = match parse_args(ServerArgs::command(), Diag::new("ao-session-manager")) {
         Ok(args) => args,
         Err(code) => return code,

@@ -215,20 +215,7 @@ fn request_on(
     };
     let mut flags = args.flags.settings()?;
     flags.model = args.runner.model.clone();
-    if let Some(agent) = &args.flags.agent {
-        AgentName::parse(agent).map_err(|e| e.to_string())?;
-    }
-    let prompt = read_prompt(args.prompt.clone()).map_err(|e| e.to_string())?;
-    let request = RunRequest {
-        mode,
-        name,
-        prompt,
-        agent: args.flags.agent.clone(),
-        flags,
-        base: args.flags.base.clone(),
-        run_id: None,
-    };
-    Ok((request, config, project))
+    Ok((args.run_request(mode, name, flags)?, config, project))
 }
 
 fn runtime(diag: Diag) -> Option<tokio::runtime::Runtime> {
@@ -251,27 +238,39 @@ fn request(mode: Mode, args: &RunnerCli) -> Result<(RunRequest, Config), String>
         .map_err(|e| e.to_string())?
         .with_agents_args(&args.agents);
     let flags = args.flags.settings()?;
-    if let Some(agent) = &args.flags.agent {
-        AgentName::parse(agent).map_err(|e| e.to_string())?;
+    Ok((args.run_request(mode, name, flags)?, config))
+}
+
+impl RunnerCli {
+    /// The run of session `name` with `flags`: the agent checked, the
+    /// prompt read; or why it is bad input.
+    fn run_request(
+        &self,
+        mode: Mode,
+        name: SessionName,
+        flags: crate::agents::RunSettings,
+    ) -> Result<RunRequest, String> {
+        if let Some(agent) = &self.flags.agent {
+            AgentName::parse(agent).map_err(|e| e.to_string())?;
+        }
+        let prompt = if self.detached_child {
+            // The whole prompt, as the caller read it (its -p included).
+            let bytes = crate::bounded::read_all(std::io::stdin().lock(), crate::bounded::PROMPT)
+                .map_err(|e| format!("cannot read the prompt: {e}"))?;
+            String::from_utf8(bytes).map_err(|_| "the prompt is not valid UTF-8".to_owned())?
+        } else {
+            read_prompt(self.prompt.clone()).map_err(|e| e.to_string())?
+        };
+        Ok(RunRequest {
+            mode,
+            name,
+            prompt,
+            agent: self.flags.agent.clone(),
+            flags,
+            base: self.flags.base.clone(),
+            run_id: self.run_id.clone(),
+        })
     }
-    let prompt = if args.detached_child {
-        // The whole prompt, as the caller read it (its -p included).
-        let bytes = crate::bounded::read_all(std::io::stdin().lock(), crate::bounded::PROMPT)
-            .map_err(|e| format!("cannot read the prompt: {e}"))?;
-        String::from_utf8(bytes).map_err(|_| "the prompt is not valid UTF-8".to_owned())?
-    } else {
-        read_prompt(args.prompt.clone()).map_err(|e| e.to_string())?
-    };
-    let request = RunRequest {
-        mode,
-        name,
-        prompt,
-        agent: args.flags.agent.clone(),
-        flags,
-        base: args.flags.base.clone(),
-        run_id: args.run_id.clone(),
-    };
-    Ok((request, config))
 }
 
 /// Runs (or detaches) and answers the exit code.

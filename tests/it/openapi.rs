@@ -182,6 +182,23 @@ fn answer_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &
     schema
 }
 
+/// Sends `method url` and checks the answer against the schema `path`
+/// documents for its status; answers both.
+async fn send_and_check(
+    doc: &Value,
+    http: &Http,
+    method: &str,
+    path: &str,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, answer) = http.send(&method.to_uppercase(), url, body).await;
+    let schema = answer_schema(doc, method, path, status);
+    check(doc, schema, &answer, &format!("{method} {url} -> {status}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (status, answer)
+}
+
 #[tokio::test]
 async fn real_answers_match_their_documented_schemas() {
     let sm = SessionManager::start();
@@ -298,16 +315,11 @@ async fn real_answers_match_their_documented_schemas() {
     ];
     let mut statuses = BTreeSet::new();
     for (method, path, url, body) in calls.drain(..) {
-        let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;
-        statuses.insert(status);
-        let schema = answer_schema(&doc, method, path, status);
-        check(
-            &doc,
-            schema,
-            &answer,
-            &format!("{method} {url} -> {status}"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        statuses.insert(
+            send_and_check(&doc, &http, method, path, &url, body)
+                .await
+                .0,
+        );
     }
     assert_eq!(
         statuses,
@@ -457,16 +469,8 @@ async fn run_and_host_answers_match_their_documented_schemas() {
         (409, &actor, "post", "/runs", "/runs", other(json!({}))),
     ];
     for (want, http, method, path, url, body) in calls {
-        let (status, answer) = http.send(&method.to_uppercase(), url, body).await;
+        let (status, answer) = send_and_check(&doc, http, method, path, url, body).await;
         assert_eq!(status, want, "{method} {url}: {answer}");
-        let schema = answer_schema(&doc, method, path, status);
-        check(
-            &doc,
-            schema,
-            &answer,
-            &format!("{method} {url} -> {status}"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
     }
     let (_, ended) = plain.get(&run_url).await;
     assert_eq!(ended["run"]["status"], "failed_to_start");

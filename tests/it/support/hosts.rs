@@ -4,10 +4,8 @@
 //! loopback, presenting the session manager's local token as a remote host
 //! is given it. Killed when dropped, and its runners with it.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -76,14 +74,7 @@ impl HostProc {
             .stderr(log_file)
             .spawn()
             .expect("start ao-host");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let line = super::procs::first_line(&mut child, Duration::from_secs(30));
         let host = HostProc {
             child: Some(child),
             root,

@@ -1,9 +1,7 @@
 //! A real `ao-session-manager` process on a free loopback port.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use agent_orchestrator::client::SessionClient;
@@ -92,14 +90,7 @@ impl SessionManager {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start ao-session-manager: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let line = super::procs::first_line(&mut child, Duration::from_secs(20));
         let Some(url) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
