@@ -84,7 +84,9 @@ impl LastRun {
                     last.open = false;
                     last.end = Some(end);
                 }
-                BackupLine::Cli(..) | BackupLine::Unreadable => {}
+                BackupLine::Cli(..)
+                | BackupLine::PermissionDecision(_)
+                | BackupLine::Unreadable => {}
             }
         }
         last
