@@ -188,6 +188,14 @@ impl RunEnd {
         }
     }
 
+    /// A run that waits for someone to answer a request (it has not ended).
+    pub fn needs_input() -> RunEnd {
+        RunEnd {
+            status: "needs_input".to_owned(),
+            ..RunEnd::running()
+        }
+    }
+
     /// The end of the last run the backup records.
     pub fn from_last_run(last: &LastRun) -> RunEnd {
         let reason = last.end.as_ref().map(|e| e.reason.as_str().to_owned());
