@@ -24,6 +24,7 @@ mod openapi;
 mod orchestrate;
 mod own_figures;
 mod real_cli_protocol;
+mod requests;
 mod runner_autostart;
 mod runner_fake;
 mod runner_real;
