@@ -199,17 +199,26 @@ pub(crate) async fn wait(
                     let _ = lock_freed(&files).await;
                     let _ = tx.send(Seen::Ended(index));
                 });
-                if let Some(id) = target.session_id.clone().filter(|_| !ctx.fell_back()) {
+                if !ctx.fell_back() {
+                    // A run started a moment ago may not have told the
+                    // session manager its id yet: it is known by name then.
+                    let key = match &target.session_id {
+                        Some(id) => Key::Id(id.clone()),
+                        None => Key::Name {
+                            name: target.name.to_string(),
+                            project: ctx.project().to_owned(),
+                        },
+                    };
                     followed.push(Followed {
                         index,
-                        id,
+                        key,
                         remote: false,
                     });
                 }
             }
             Watch::Feed(id) => followed.push(Followed {
                 index,
-                id: id.clone(),
+                key: Key::Id(id.clone()),
                 remote: true,
             }),
         }
@@ -341,11 +350,31 @@ async fn end_of(ctx: &Ctx, target: &Target) -> Result<WaitEntry, CommandError> {
 /// one not watched through its lock), and for requests it waits on.
 struct Followed {
     index: usize,
-    id: String,
+    key: Key,
     remote: bool,
 }
 
+/// How a followed session is recognised.
+enum Key {
+    Id(String),
+    /// Its name in its project: a run whose session has no id yet.
+    Name {
+        name: String,
+        project: String,
+    },
+}
+
 impl Followed {
+    /// Whether `session` is this target's.
+    fn is(&self, session: &Session) -> bool {
+        match &self.key {
+            Key::Id(id) => session.session_id == *id,
+            Key::Name { name, project } => {
+                session.session_name == *name && session.project_dir.as_deref() == Some(project)
+            }
+        }
+    }
+
     /// What the session's record (`None`: gone) says of this target.
     fn seen(&self, session: Option<&Session>) -> Option<Seen> {
         match session {
@@ -361,9 +390,17 @@ impl Followed {
 
 /// Follows the live feed of the targets and reports each whose run ends
 /// (remote ones) or waits for an answer; reconnects (backing off) when the
-/// feed drops, until the wait is over.
+/// feed drops, until the wait is over. A target known only by name needs
+/// the whole feed.
 async fn follow(client: SessionClient, followed: Vec<Followed>, tx: mpsc::UnboundedSender<Seen>) {
-    let ids: Vec<String> = followed.iter().map(|f| f.id.clone()).collect();
+    let ids: Vec<String> = followed
+        .iter()
+        .map(|f| match &f.key {
+            Key::Id(id) => Some(id.clone()),
+            Key::Name { .. } => None,
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
     let mut delay = Duration::from_millis(100);
     loop {
         if let Ok(mut feed) = Feed::open(&client, &ids, false).await {
@@ -372,16 +409,17 @@ async fn follow(client: SessionClient, followed: Vec<Followed>, tx: mpsc::Unboun
                 let seen: Vec<Seen> = match &message {
                     LiveMessage::Init { sessions } => followed
                         .iter()
-                        .filter_map(|f| f.seen(sessions.iter().find(|s| s.session_id == f.id)))
+                        .filter_map(|f| f.seen(sessions.iter().find(|s| f.is(s))))
                         .collect(),
-                    LiveMessage::SessionUpdated { session } => followed
+                    LiveMessage::SessionCreated { session }
+                    | LiveMessage::SessionUpdated { session } => followed
                         .iter()
-                        .filter(|f| f.id == session.session_id)
+                        .filter(|f| f.is(session))
                         .filter_map(|f| f.seen(Some(session)))
                         .collect(),
                     LiveMessage::SessionDeleted { session_id } => followed
                         .iter()
-                        .filter(|f| f.id == *session_id)
+                        .filter(|f| matches!(&f.key, Key::Id(id) if id == session_id))
                         .filter_map(|f| f.seen(None))
                         .collect(),
                     _ => Vec::new(),

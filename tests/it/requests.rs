@@ -794,3 +794,80 @@ async fn a_run_that_bypasses_permissions_is_never_asked() {
     );
     assert!(decision_lines(&env, "free").is_empty());
 }
+
+#[tokio::test]
+async fn the_parent_agent_supervises_its_child_through_mcp() {
+    let env = Project::with_server();
+    let agent = env.dir.join(".agent-orchestrator/agents/asker");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(
+        agent.join("agent.json"),
+        r#"{"name": "asker", "description": "asks first", "permission_mode": "default"}"#,
+    )
+    .unwrap();
+    let (mcp, _) = crate::mcp::connect(&env, WRITE).await;
+    let (failed, text) = crate::mcp::call(
+        &mcp,
+        "start_agent_session",
+        json!({"session_name": "child", "prompt": "do it", "agent_name": "asker", "async": true}),
+    )
+    .await;
+    assert!(!failed, "{text}");
+    let (failed, text) = crate::mcp::call(
+        &mcp,
+        "wait_for_agent_sessions",
+        json!({"session_names": ["child"], "timeout_seconds": 30}),
+    )
+    .await;
+    assert!(!failed, "{text}");
+    let waited: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(waited["sessions"][0]["status"], "needs_input", "{waited}");
+    assert_eq!(waited["needs_input"], json!(["child"]));
+    assert_eq!(waited["timed_out"], false);
+    let (failed, text) = crate::mcp::call(&mcp, "list_pending_requests", json!({})).await;
+    assert!(!failed, "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    let requests = listed["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{listed}");
+    assert_eq!(
+        requests[0]["input"]["command"],
+        "echo written-by-fake > out.txt"
+    );
+    // An answer that does not fit says which call does.
+    let (failed, text) = crate::mcp::call(
+        &mcp,
+        "answer_request",
+        json!({"session_name": "child", "decision": "allow", "choice": "blue"}),
+    )
+    .await;
+    assert!(
+        failed && text.contains("answer_request with session_name \"child\""),
+        "{text}"
+    );
+    let (failed, text) = crate::mcp::call(
+        &mcp,
+        "answer_request",
+        json!({"session_name": "child", "decision": "allow"}),
+    )
+    .await;
+    assert!(!failed, "{text}");
+    let decided: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(decided["decided_by"], "parent");
+    let (_, text) = crate::mcp::call(
+        &mcp,
+        "wait_for_agent_sessions",
+        json!({"session_names": ["child"], "timeout_seconds": 30}),
+    )
+    .await;
+    let waited: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(waited["sessions"][0]["status"], "completed", "{waited}");
+    assert!(
+        waited["sessions"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("[permission: allowed]")
+    );
+    let decided = &events_of(&env, "child", "permission_decision").await[0];
+    assert_eq!(decided["decided_by"], "parent");
+    mcp.cancel().await.unwrap();
+}
