@@ -25,6 +25,7 @@ mod orchestrate;
 mod own_figures;
 mod real_cli_protocol;
 mod requests;
+mod requests_real;
 mod runner_autostart;
 mod runner_fake;
 mod runner_real;

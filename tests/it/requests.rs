@@ -38,7 +38,7 @@ async fn waiting(
 }
 
 /// The pending requests of session `name` (none before it exists).
-async fn pending(env: &Project, name: &str) -> Vec<Value> {
+pub(crate) async fn pending(env: &Project, name: &str) -> Vec<Value> {
     let Some(session) = env.session(name).await else {
         return Vec::new();
     };
@@ -51,13 +51,13 @@ async fn pending(env: &Project, name: &str) -> Vec<Value> {
 }
 
 /// The API with the project's session manager's local token.
-fn authorized(env: &Project) -> Http {
+pub(crate) fn authorized(env: &Project) -> Http {
     let token = std::fs::read_to_string(env.sm().local_token_file()).unwrap();
     env.http().with_token(token.trim())
 }
 
 /// The events of one type of session `name`.
-async fn events_of(env: &Project, name: &str, event_type: &str) -> Vec<Value> {
+pub(crate) async fn events_of(env: &Project, name: &str, event_type: &str) -> Vec<Value> {
     env.events(name)
         .await
         .into_iter()
@@ -870,4 +870,35 @@ async fn the_parent_agent_supervises_its_child_through_mcp() {
     let decided = &events_of(&env, "child", "permission_decision").await[0];
     assert_eq!(decided["decided_by"], "parent");
     mcp.cancel().await.unwrap();
+}
+
+/// Every supported release takes `--permission-prompt-tool` (1.0.100 to
+/// 2.1.332, see requests_real); one that did not would refuse the flag at
+/// start. The run then fails in one line that says why, rather than hang.
+#[tokio::test]
+async fn a_cli_without_the_permission_prompt_tool_fails_in_one_line() {
+    let mut env = Project::with_server();
+    let wrapper = env.scratch().join("old-claude.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --permission-prompt-tool ] && {{ echo \"error: unknown option '--permission-prompt-tool'\" >&2; exit 1; }}; done\nexec '{}' \"$@\"\n",
+            env.claude().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set_claude(&wrapper);
+    let out = env.run(
+        "ao-new",
+        &["old", "--permission-mode", "default"],
+        "do it",
+        WRITE,
+    );
+    let line = out.fails(1);
+    assert!(
+        line.contains("unknown option '--permission-prompt-tool'") && line.contains("1.0.100"),
+        "{line}"
+    );
 }
