@@ -488,6 +488,7 @@ impl Session {
                 outcomes.push(format!("{}: needs approval", call.label()));
             } else {
                 self.out.line(&call.request(ctx));
+                note_time(&call.request_id, "asked");
                 waiting.push(call);
                 if !sc.together {
                     outcomes.extend(self.settle(ctx, &mut waiting));
@@ -510,7 +511,10 @@ impl Session {
                             && v["response"]["request_id"] == c.request_id.as_str()
                     });
                     match slot {
-                        Some(i) => answers[i] = Some(v["response"]["response"].clone()),
+                        Some(i) => {
+                            note_time(&waiting[i].request_id, "answered");
+                            answers[i] = Some(v["response"]["response"].clone());
+                        }
                         None => self.incidental(&v),
                     }
                 }
@@ -773,6 +777,30 @@ fn read_mcp_config(shared: &Shared, path: &str) {
         ),
         Err(e) => shared.fail(1, &format!("Invalid MCP configuration in {path}: {e}")),
     }
+}
+
+/// With `FAKE_CLAUDE_TIMES=FILE`: appends `{"request_id","what","at_ns"}`
+/// (nanoseconds since the epoch, this machine's clock) for a benchmark that
+/// times a request's way from the CLI and its answer's way back.
+fn note_time(request_id: &str, what: &str) {
+    let Some(path) = std::env::var_os("FAKE_CLAUDE_TIMES").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let at_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let line = format!(
+        "{}\n",
+        serde_json::json!({"request_id": request_id, "what": what, "at_ns": at_ns.to_string()})
+    );
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(line.as_bytes())
+        });
 }
 
 fn env_number(name: &str) -> Result<Option<u64>, String> {
