@@ -22,6 +22,8 @@ pub enum EventType {
     Message,
     SessionStart,
     SessionStop,
+    PermissionRequest,
+    PermissionDecision,
 }
 
 impl EventType {
@@ -35,6 +37,8 @@ impl EventType {
             EventType::Message => "message",
             EventType::SessionStart => "session_start",
             EventType::SessionStop => "session_stop",
+            EventType::PermissionRequest => "permission_request",
+            EventType::PermissionDecision => "permission_decision",
         }
     }
 
