@@ -20,6 +20,7 @@ mod fidelity;
 mod hook;
 mod mcp;
 mod mcp_real;
+mod notify;
 mod openapi;
 mod orchestrate;
 mod own_figures;

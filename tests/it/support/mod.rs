@@ -15,6 +15,7 @@ pub mod procs;
 pub mod project;
 pub mod real_claude;
 pub mod stalled;
+pub mod webhook;
 
 pub use http::Http;
 pub use manager::SessionManager;
