@@ -8,6 +8,7 @@ mod agents_real;
 mod backup_edits;
 mod bounded_reads;
 mod commands_clean;
+mod commands_dashboard;
 mod commands_fallback;
 mod commands_list;
 mod commands_result;
