@@ -19,6 +19,7 @@ mod dashboard_browser;
 mod faults;
 mod fidelity;
 mod hook;
+mod install;
 mod mcp;
 mod mcp_real;
 mod notify;
