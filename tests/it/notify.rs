@@ -62,6 +62,20 @@ fn run_completed(id: &str, name: &str, reason: &str, at: &str) -> Value {
            "timestamp": at, "reason": reason, "exit_code": 0})
 }
 
+/// A session manager started with `args` whose session `s1`
+/// (`worker-1`, in `project_dir`) has just asked to use Bash.
+async fn with_a_waiting_run(args: &[&str], project_dir: Option<&str>) -> SessionManager {
+    let sm = SessionManager::start_with_args(args);
+    let http = sm.http();
+    http.create("s1", "worker-1", project_dir).await;
+    http.event(
+        "s1",
+        permission_request("s1", "worker-1", "r1", &now_minus(0)),
+    )
+    .await;
+    sm
+}
+
 struct Scratch {
     dir: tempfile::TempDir,
 }
@@ -85,23 +99,20 @@ async fn needs_input_reaches_the_notify_command_and_the_webhook() {
     let hook = Webhook::start();
     // An ntfy-style URL: its query (a message template) is kept as given.
     let url = format!("{}/mytopic?tpl=1&m={{{{.text}}}}", hook.base);
-    let sm = SessionManager::start_with_args(&[
-        "--notify-command",
-        &appending_to(&out),
-        "--notify-url",
-        &url,
-    ]);
-    let http = sm.http();
-    http.create("s1", "worker-1", Some("/srv/shop")).await;
-    http.event(
-        "s1",
-        permission_request("s1", "worker-1", "req-1", &now_minus(0)),
+    let _sm = with_a_waiting_run(
+        &[
+            "--notify-command",
+            &appending_to(&out),
+            "--notify-url",
+            &url,
+        ],
+        Some("/srv/shop"),
     )
     .await;
 
     let got = lines(&out, 1, Duration::from_secs(20)).await;
     let expected = json!({"kind": "needs_input", "session_name": "worker-1", "session_id": "s1",
-        "project_dir": "/srv/shop", "tool_name": "Bash", "request_id": "req-1",
+        "project_dir": "/srv/shop", "tool_name": "Bash", "request_id": "r1",
         "text": "ao: worker-1 needs input: may it use Bash? (shop)"});
     assert_eq!(got, vec![expected.clone()]);
 
@@ -194,17 +205,14 @@ async fn a_failing_hook_is_retried_a_few_times_and_logged() {
     let scratch = Scratch::new();
     let attempts = scratch.path("attempts.jsonl");
     let hook = Webhook::answering(&[503, 500]);
-    let sm = SessionManager::start_with_args(&[
-        "--notify-command",
-        &format!("{}; exit 1", appending_to(&attempts)),
-        "--notify-url",
-        &format!("{}/services/T0/B0/s3cret-path?key=s3cret-query", hook.base),
-    ]);
-    let http = sm.http();
-    http.create("s1", "worker-1", None).await;
-    http.event(
-        "s1",
-        permission_request("s1", "worker-1", "r1", &now_minus(0)),
+    let sm = with_a_waiting_run(
+        &[
+            "--notify-command",
+            &format!("{}; exit 1", appending_to(&attempts)),
+            "--notify-url",
+            &format!("{}/services/T0/B0/s3cret-path?key=s3cret-query", hook.base),
+        ],
+        None,
     )
     .await;
 
@@ -285,19 +293,17 @@ async fn a_hanging_hook_is_killed_after_10_s_and_the_api_does_not_wait_for_it() 
         p = pid_file.display()
     );
     let hook = Webhook::hanging();
-    let mut sm = SessionManager::start_with_args(&[
-        "--notify-command",
-        &command,
-        "--notify-url",
-        &format!("{}/hook/s3cret-path?token=s3cret-query", hook.base),
-    ]);
-    let http = sm.http();
-    http.create("s1", "worker-1", None).await;
-    http.event(
-        "s1",
-        permission_request("s1", "worker-1", "r1", &now_minus(0)),
+    let mut sm = with_a_waiting_run(
+        &[
+            "--notify-command",
+            &command,
+            "--notify-url",
+            &format!("{}/hook/s3cret-path?token=s3cret-query", hook.base),
+        ],
+        None,
     )
     .await;
+    let http = sm.http();
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let hook_pid = loop {

@@ -55,30 +55,13 @@ impl Webhook {
     }
 
     fn start_with(statuses: Vec<u16>, hang: bool) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("addr");
         let data: Shared = Arc::new(Mutex::new(Data {
             statuses: statuses.into(),
             hang,
             ..Data::default()
         }));
         let app = Router::new().fallback(handle).with_state(Arc::clone(&data));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let serve = axum::serve(listener, app);
-                tokio::select! {
-                    _ = serve => {}
-                    _ = rx => {}
-                }
-            });
-        });
+        let (addr, tx) = super::serve_on_thread(app);
         Webhook {
             base: format!("http://{addr}"),
             data,
