@@ -22,7 +22,9 @@ pub enum EventType {
     Message,
     SessionStart,
     SessionStop,
+    /// A run waits for a decision (a tool call's permission, a question).
     PermissionRequest,
+    /// The decision the run acted on.
     PermissionDecision,
 }
 
