@@ -451,6 +451,8 @@ pub fn natural_keys<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Stri
             (EventType::PostTool, _) => "post_tool",
             (EventType::Message, Some(Role::User)) => "prompt",
             (EventType::Message, _) => "message",
+            (EventType::PermissionRequest, _) => "permission_request",
+            (EventType::PermissionDecision, _) => "permission_decision",
         };
         let rank = ranks.entry(kind).or_default();
         *rank += 1;

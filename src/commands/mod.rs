@@ -1,5 +1,5 @@
 //! The query commands: `ao-status`, `ao-get-result`, `ao-list-sessions`,
-//! `ao-clean` and `ao-show-config`, and `ao-sync`. Orchestrating agents poll them in loops,
+//! `ao-clean` and `ao-show-config`, `ao-sync`, and `ao-dashboard`. Orchestrating agents poll them in loops,
 //! so each is one short process: one current-thread runtime, as few requests
 //! as the answer needs, stdout for the answer only, one line on stderr for
 //! anything else.
@@ -23,6 +23,7 @@ macro_rules! exit_codes {
 }
 
 pub mod clean;
+pub mod dashboard;
 mod error;
 pub mod get_result;
 pub mod list_agents;

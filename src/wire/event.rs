@@ -22,6 +22,10 @@ pub enum EventType {
     Message,
     SessionStart,
     SessionStop,
+    /// A run waits for a decision (a tool call's permission, a question).
+    PermissionRequest,
+    /// The decision the run acted on.
+    PermissionDecision,
 }
 
 impl EventType {
@@ -35,6 +39,8 @@ impl EventType {
             EventType::Message => "message",
             EventType::SessionStart => "session_start",
             EventType::SessionStop => "session_stop",
+            EventType::PermissionRequest => "permission_request",
+            EventType::PermissionDecision => "permission_decision",
         }
     }
 
