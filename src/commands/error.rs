@@ -101,6 +101,8 @@ pub enum CommandError {
     NothingToSync(String),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Dashboard(#[from] crate::commands::dashboard::DashboardError),
     #[error("backup: {0}")]
     Backup(#[from] BackupError),
     #[error("nothing is waiting for an answer in session '{name}'")]

@@ -1,6 +1,7 @@
 //! The query commands: `ao-status`, `ao-get-result`, `ao-list-sessions`,
-//! `ao-clean` and `ao-show-config`, and `ao-sync`; and the decisions on what
-//! runs wait for: `ao-requests`, `ao-approve`, `ao-deny`, `ao-answer`. Orchestrating agents poll them in loops,
+//! `ao-clean` and `ao-show-config`, `ao-sync`, and `ao-dashboard`; and the
+//! decisions on what runs wait for: `ao-requests`, `ao-approve`, `ao-deny`,
+//! `ao-answer`. Orchestrating agents poll them in loops,
 //! so each is one short process: one current-thread runtime, as few requests
 //! as the answer needs, stdout for the answer only, one line on stderr for
 //! anything else.
@@ -26,6 +27,7 @@ macro_rules! exit_codes {
 pub mod answer;
 pub mod approve;
 pub mod clean;
+pub mod dashboard;
 pub mod decide;
 pub mod deny;
 mod error;

@@ -29,7 +29,7 @@ pub use ops::Added;
 pub(crate) use ops::with_id;
 pub use reader::{GroupBy, ResultLookup};
 pub use schema::SCHEMA_VERSION;
-pub use writer::WriterThread;
+pub use writer::{Observer, WriterThread};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,11 +98,13 @@ fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreEr
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and
-    /// starts the writer thread, which publishes every committed change to `hub`.
+    /// starts the writer thread, which publishes every committed change to
+    /// `hub`, then to `observer`.
     pub fn open(
         path: &Path,
         sync: Synchronous,
         hub: Hub,
+        observer: Option<Observer>,
     ) -> Result<(Store, WriterThread), StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
@@ -129,7 +131,7 @@ impl Store {
         let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
         // Open one reader now so that a bad path fails at start, not later.
         readers.check()?;
-        let (writer, thread) = writer::start(conn, hub)?;
+        let (writer, thread) = writer::start(conn, hub, observer)?;
         Ok((Store { writer, readers }, thread))
     }
 
