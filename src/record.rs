@@ -22,8 +22,8 @@ use crate::backup::{BackupLine, PermissionDecisionLine, RunCompletedLine, UserMe
 use crate::claude::figures::Spent;
 use crate::claude::protocol::{CliLine, ResultLine};
 use crate::wire::{
-    ContentBlock, Event, EventType, RequestKind, Role, RunEndReason, RunFigures, SessionCreate,
-    parse_timestamp,
+    ContentBlock, DecidedBy, Event, EventType, RequestKind, Role, RunEndReason, RunFigures,
+    SessionCreate, parse_timestamp,
 };
 
 /// The namespace of every derived event id.
@@ -384,11 +384,15 @@ impl Recorder {
             event.kind = Some(*kind);
             event.tool_name = Some(tool.clone());
         }
-        event.decision = Some(line.decision);
-        event.decided_by = Some(line.decided_by);
-        event.message = line.message.clone().map(|m| fit_text(m, MAX_TOOL_FIELD));
-        event.always = line.always;
-        event.answers = line.answers.clone();
+        let decision = &line.decision;
+        event.decision = Some(decision.decision);
+        event.decided_by = Some(decision.decided_by.unwrap_or(DecidedBy::Policy));
+        event.message = decision
+            .message
+            .clone()
+            .map(|m| fit_text(m, MAX_TOOL_FIELD));
+        event.always = decision.always;
+        event.answers = decision.answers.clone();
         Some(event)
     }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claude::protocol::{CliLine, parse_value};
-use crate::wire::{Answers, DecidedBy, Decision, RunEndReason};
+use crate::wire::{DecisionBody, RunEndReason};
 
 /// Opens each run: the prompt and what is needed to replay the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +53,9 @@ pub struct RunCompletedLine {
 }
 
 /// A decision the runner passed on to the CLI, for the request (the CLI's
-/// `can_use_tool` control request) with the same id.
+/// `can_use_tool` control request) with the same id: `decision`,
+/// `decided_by`, and as they apply `message` (the deny's reason, which the
+/// model read, or why it was decided so), `always` and `answers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionDecisionLine {
     /// The run's id (as on its opening line), when it has one.
@@ -61,17 +63,8 @@ pub struct PermissionDecisionLine {
     pub run_id: Option<String>,
     pub timestamp: String,
     pub request_id: String,
-    pub decision: Decision,
-    pub decided_by: DecidedBy,
-    /// The deny's reason (which the model read), or why it was decided so.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// An allow that accepted the CLI's suggestions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub always: Option<bool>,
-    /// A question's answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answers: Option<Answers>,
+    #[serde(flatten)]
+    pub decision: DecisionBody,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -187,11 +180,13 @@ mod tests {
             run_id: Some("r".into()),
             timestamp: "2026-01-01T00:00:02.000Z".into(),
             request_id: "q1".into(),
-            decision: Decision::Allow,
-            decided_by: DecidedBy::Person,
-            message: None,
-            always: None,
-            answers: Some([("Which?".to_owned(), "blue".to_owned())].into()),
+            decision: crate::wire::DecisionBody {
+                decision: crate::wire::Decision::Allow,
+                message: None,
+                always: None,
+                answers: Some([("Which?".to_owned(), "blue".to_owned())].into()),
+                decided_by: Some(crate::wire::DecidedBy::Person),
+            },
         };
         let line = d.to_line();
         assert!(line.starts_with(br#"{"type":"permission_decision""#));

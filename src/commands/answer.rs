@@ -5,12 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::config::CommonArgs;
 use crate::diag::Diag;
-use crate::name::SessionName;
 
-use super::decide::{Answer, decide, who};
-use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
+use super::decide::{Answer, Target};
+use super::{CommandError, main_with};
 
 const PROGRAM: &str = "ao-answer";
 
@@ -29,22 +27,12 @@ const PROGRAM: &str = "ao-answer";
     ),
 )]
 struct AnswerArgs {
-    /// Session name
-    name: String,
-
-    /// The question to answer (see ao-requests) [default: the only request waiting]
-    request_id: Option<String>,
+    #[command(flatten)]
+    target: Target,
 
     /// The option chosen (its label); repeat for several questions, or several answers to one
     #[arg(long, required = true, value_name = "LABEL")]
     choice: Vec<String>,
-
-    /// Print {"session_name","session_id","request_id","decision","answers","decided_by"}
-    #[arg(long)]
-    json: bool,
-
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 /// `main` of `ao-answer`.
@@ -53,16 +41,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: &AnswerArgs, diag: Diag) -> Result<(), CommandError> {
-    let name = SessionName::parse(&args.name)?;
-    let ctx = Ctx::load(&args.common, diag)?;
-    let answer = Answer::Choose {
-        choices: args.choice.clone(),
-    };
-    let id = args.request_id.as_deref();
-    let decided = block_on(decide(&ctx, &name, id, answer, who(), PROGRAM))??;
-    if args.json {
-        print_json(&decided)
-    } else {
-        print_line(&decided.line())
-    }
+    args.target.decide(
+        PROGRAM,
+        Answer::Choose {
+            choices: args.choice.clone(),
+        },
+        diag,
+    )
 }

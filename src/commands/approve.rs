@@ -4,12 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::config::CommonArgs;
 use crate::diag::Diag;
-use crate::name::SessionName;
 
-use super::decide::{Answer, decide, who};
-use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
+use super::decide::{Answer, Target};
+use super::{CommandError, main_with};
 
 const PROGRAM: &str = "ao-approve";
 
@@ -26,22 +24,12 @@ const PROGRAM: &str = "ao-approve";
     ),
 )]
 struct ApproveArgs {
-    /// Session name
-    name: String,
-
-    /// The request to allow (see ao-requests) [default: the only one waiting]
-    request_id: Option<String>,
+    #[command(flatten)]
+    target: Target,
 
     /// Also accept the CLI's suggestion (a rule or a directory), so that it does not ask again for the like
     #[arg(long)]
     always: bool,
-
-    /// Print {"session_name","session_id","request_id","decision","always","decided_by"}
-    #[arg(long)]
-    json: bool,
-
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 /// `main` of `ao-approve`.
@@ -50,16 +38,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: &ApproveArgs, diag: Diag) -> Result<(), CommandError> {
-    let name = SessionName::parse(&args.name)?;
-    let ctx = Ctx::load(&args.common, diag)?;
-    let answer = Answer::Allow {
-        always: args.always,
-    };
-    let id = args.request_id.as_deref();
-    let decided = block_on(decide(&ctx, &name, id, answer, who(), PROGRAM))??;
-    if args.json {
-        print_json(&decided)
-    } else {
-        print_line(&decided.line())
-    }
+    args.target.decide(
+        PROGRAM,
+        Answer::Allow {
+            always: args.always,
+        },
+        diag,
+    )
 }

@@ -7,11 +7,13 @@
 use serde::Serialize;
 
 use crate::client::ClientError;
+use crate::config::CommonArgs;
+use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::{Answers, DecidedBy, Decision, DecisionBody, PendingRequest, RequestKind};
 
 use super::requests::{described, pending_of};
-use super::{CommandError, Ctx};
+use super::{CommandError, Ctx, block_on, print_json, print_line};
 
 /// What to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,44 @@ pub fn who() -> DecidedBy {
         DecidedBy::Parent
     } else {
         DecidedBy::Person
+    }
+}
+
+/// What `ao-approve`, `ao-deny` and `ao-answer` take besides their answer.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Session name
+    name: String,
+
+    /// The request (see ao-requests) [default: the only one waiting]
+    request_id: Option<String>,
+
+    /// Print the decision taken: {"session_name","session_id","request_id","decision","message","always","answers","decided_by"} (those that apply)
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl Target {
+    /// The whole of a decision command once parsed: decide, and print
+    /// `NAME: allowed|denied|answered ID` (or the JSON).
+    pub(crate) fn decide(
+        &self,
+        program: &'static str,
+        answer: Answer,
+        diag: Diag,
+    ) -> Result<(), CommandError> {
+        let name = SessionName::parse(&self.name)?;
+        let ctx = Ctx::load(&self.common, diag)?;
+        let id = self.request_id.as_deref();
+        let decided = block_on(decide(&ctx, &name, id, answer, who(), program))??;
+        if self.json {
+            print_json(&decided)
+        } else {
+            print_line(&decided.line())
+        }
     }
 }
 
@@ -119,14 +159,7 @@ fn body(
     answer: Answer,
 ) -> Result<DecisionBody, String> {
     let id = &request.request_id;
-    let options = || {
-        request
-            .questions()
-            .iter()
-            .map(|(q, labels)| format!("'{q}': {}", labels.join(", ")))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let options = || request.options();
     match (answer, request.kind) {
         (Answer::Allow { .. }, RequestKind::Question) => Err(format!(
             "request {id} is a question; answer it with `ao-answer {name} {id} --choice LABEL` ({})",

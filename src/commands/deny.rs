@@ -5,12 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::config::CommonArgs;
 use crate::diag::Diag;
-use crate::name::SessionName;
 
-use super::decide::{Answer, decide, who};
-use super::{CommandError, Ctx, block_on, main_with, print_json, print_line};
+use super::decide::{Answer, Target};
+use super::{CommandError, main_with};
 
 const PROGRAM: &str = "ao-deny";
 
@@ -27,22 +25,12 @@ const PROGRAM: &str = "ao-deny";
     ),
 )]
 struct DenyArgs {
-    /// Session name
-    name: String,
-
-    /// The request to deny (see ao-requests) [default: the only one waiting]
-    request_id: Option<String>,
+    #[command(flatten)]
+    target: Target,
 
     /// Why, and what to do instead: the model reads it
     #[arg(long, short, value_name = "TEXT")]
     message: Option<String>,
-
-    /// Print {"session_name","session_id","request_id","decision","message","decided_by"}
-    #[arg(long)]
-    json: bool,
-
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 /// `main` of `ao-deny`.
@@ -51,16 +39,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: &DenyArgs, diag: Diag) -> Result<(), CommandError> {
-    let name = SessionName::parse(&args.name)?;
-    let ctx = Ctx::load(&args.common, diag)?;
-    let answer = Answer::Deny {
-        message: args.message.clone(),
-    };
-    let id = args.request_id.as_deref();
-    let decided = block_on(decide(&ctx, &name, id, answer, who(), PROGRAM))??;
-    if args.json {
-        print_json(&decided)
-    } else {
-        print_line(&decided.line())
-    }
+    args.target.decide(
+        PROGRAM,
+        Answer::Deny {
+            message: args.message.clone(),
+        },
+        diag,
+    )
 }

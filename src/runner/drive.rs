@@ -332,13 +332,7 @@ impl State {
             run_id: sinks.run_id.clone(),
             timestamp: now_rfc3339(),
             request_id: request_id.to_owned(),
-            decision: decision.decision,
-            decided_by: decision
-                .decided_by
-                .unwrap_or(crate::wire::DecidedBy::Person),
-            message: decision.message,
-            always: decision.always,
-            answers: decision.answers,
+            decision,
         };
         let index = self.append(sinks, &line.to_line());
         let actions = sinks

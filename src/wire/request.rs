@@ -176,6 +176,16 @@ impl PendingRequest {
             .collect()
     }
 
+    /// A question request's questions and options, on one line:
+    /// `'Which colour?': blue, red; ...`.
+    pub fn options(&self) -> String {
+        self.questions()
+            .iter()
+            .map(|(q, labels)| format!("'{q}': {}", labels.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// Whether the CLI offered something to accept for "always".
     pub fn has_suggestions(&self) -> bool {
         self.suggestions.as_array().is_some_and(|s| !s.is_empty())

@@ -8,6 +8,7 @@ use std::os::unix::process::CommandExt;
 
 use serde_json::{Value, json};
 
+use crate::faults::without_ids;
 use crate::support::http::kinds;
 use crate::support::live::SseClient;
 use crate::support::project::eventually;
@@ -340,13 +341,10 @@ async fn a_policy_decides_at_once_for_an_unattended_run() {
     assert!(decided.iter().all(|d| d["decided_by"] == "policy"));
 
     // The same from an agent's fields.
-    let agent = env.dir.join(".agent-orchestrator/agents/careful");
-    std::fs::create_dir_all(&agent).unwrap();
-    std::fs::write(
-        agent.join("agent.json"),
+    let agent = env.write_agent(
+        "careful",
         r#"{"name": "careful", "description": "asks nothing", "permission_mode": "acceptEdits", "on_permission": "deny"}"#,
-    )
-    .unwrap();
+    );
     std::fs::remove_file(env.dir.join("out.txt")).unwrap();
     let out = env.run("ao-new", &["deny", "--agent", "careful"], "do it", WRITE);
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -365,7 +363,7 @@ async fn a_policy_decides_at_once_for_an_unattended_run() {
     assert_eq!(decided["decided_by"], "policy");
     // A bad field is refused before anything runs, on its line.
     std::fs::write(
-        agent.join("agent.json"),
+        agent,
         "{\"name\": \"careful\",\n\"permission_timeout\": \"soon\"}",
     )
     .unwrap();
@@ -689,20 +687,10 @@ async fn ao_sync_rebuilds_both_events_from_the_backup() {
     let out = env.ao("ao-sync", &["b"], None);
     assert_eq!(out.code, Some(0), "{out:?}");
     let after = env.events("b").await;
-    let strip = |events: &[Value]| -> Vec<Value> {
-        events
-            .iter()
-            .map(|e| {
-                let mut e = e.clone();
-                e.as_object_mut().unwrap().remove("id");
-                e
-            })
-            .collect()
-    };
     assert_eq!(
-        strip(&after),
-        strip(&before),
-        "the same events, the same ids"
+        without_ids(&after),
+        without_ids(&before),
+        "the same events, the same event ids"
     );
     let types: Vec<&str> = after
         .iter()
@@ -798,13 +786,10 @@ async fn a_run_that_bypasses_permissions_is_never_asked() {
 #[tokio::test]
 async fn the_parent_agent_supervises_its_child_through_mcp() {
     let env = Project::with_server();
-    let agent = env.dir.join(".agent-orchestrator/agents/asker");
-    std::fs::create_dir_all(&agent).unwrap();
-    std::fs::write(
-        agent.join("agent.json"),
+    env.write_agent(
+        "asker",
         r#"{"name": "asker", "description": "asks first", "permission_mode": "default"}"#,
-    )
-    .unwrap();
+    );
     let (mcp, _) = crate::mcp::connect(&env, WRITE).await;
     let (failed, text) = crate::mcp::call(
         &mcp,

@@ -226,13 +226,10 @@ async fn a_real_agent_with_accept_edits_writes_in_its_project_and_asks_for_the_r
         return;
     };
     let env = real_project(&claude, &mock);
-    let agent = env.dir.join(".agent-orchestrator/agents/editor");
-    std::fs::create_dir_all(&agent).unwrap();
-    std::fs::write(
-        agent.join("agent.json"),
+    env.write_agent(
+        "editor",
         r#"{"name": "editor", "description": "edits freely", "permission_mode": "acceptEdits"}"#,
-    )
-    .unwrap();
+    );
     // An edit in the project: accepted without asking.
     let out = env.ao(
         "ao-new",

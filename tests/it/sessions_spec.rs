@@ -12,7 +12,7 @@ use agent_orchestrator::backup::{
 };
 use agent_orchestrator::name::SessionName;
 use agent_orchestrator::record::{Action, replay};
-use agent_orchestrator::wire::{DecidedBy, Decision, RunEndReason};
+use agent_orchestrator::wire::{DecidedBy, Decision, DecisionBody, RunEndReason};
 use agent_orchestrator::worktree::Worktree;
 use serde_json::Value;
 
@@ -85,11 +85,13 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
         run_id: Some("r".into()),
         timestamp: "t".into(),
         request_id: "q".into(),
-        decision: Decision::Allow,
-        decided_by: DecidedBy::Person,
-        message: Some("m".into()),
-        always: Some(true),
-        answers: Some([("q".to_owned(), "a".to_owned())].into()),
+        decision: DecisionBody {
+            decision: Decision::Allow,
+            decided_by: Some(DecidedBy::Person),
+            message: Some("m".into()),
+            always: Some(true),
+            answers: Some([("q".to_owned(), "a".to_owned())].into()),
+        },
     };
     assert_eq!(
         line_keys(&decision.to_line()),

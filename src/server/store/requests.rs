@@ -295,7 +295,7 @@ fn check(request: &PendingRequest, body: &DecisionBody) -> Result<(), String> {
         }
         (None, RequestKind::Question) if allow => Err(format!(
             "a question is answered with allow and answers: {{\"<question>\": \"<label>\"}} (questions: {})",
-            question_list(request)
+            request.options()
         )),
         (Some(answers), RequestKind::Question) => {
             let questions = request.questions();
@@ -306,7 +306,7 @@ fn check(request: &PendingRequest, body: &DecisionBody) -> Result<(), String> {
                 if !questions.iter().any(|(q, _)| q == question) {
                     return Err(format!(
                         "'{question}' is not a question of this request (questions: {})",
-                        question_list(request)
+                        request.options()
                     ));
                 }
                 if label.trim().is_empty() {
@@ -317,13 +317,4 @@ fn check(request: &PendingRequest, body: &DecisionBody) -> Result<(), String> {
         }
         _ => Ok(()),
     }
-}
-
-fn question_list(request: &PendingRequest) -> String {
-    request
-        .questions()
-        .iter()
-        .map(|(q, labels)| format!("'{q}': {}", labels.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
