@@ -318,3 +318,29 @@ fn check(request: &PendingRequest, body: &DecisionBody) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request lookups read the session's rows through an index, never
+    /// the whole table.
+    #[test]
+    fn lookups_use_an_index_not_a_scan() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        for sql in [PENDING, ONE] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN r")),
+                "a full scan of requests for {sql}: {plan:?}"
+            );
+        }
+    }
+}
