@@ -9,6 +9,7 @@ mod drive;
 pub mod flags;
 pub mod prompt;
 mod reporter;
+mod requests;
 pub mod setup;
 
 use std::time::Duration;
@@ -470,8 +471,9 @@ pub async fn run(
         reporter.send(stale.for_api(known.is_some(), config.legacy_events.value));
     }
     files.write_meta(&meta)?;
+    let run_id = crate::record::new_run_id();
     let opening = UserMessageLine {
-        run_id: Some(crate::record::new_run_id()),
+        run_id: Some(run_id.clone()),
         timestamp: now,
         content: prompt.to_owned(),
         project_dir: project.clone(),
@@ -534,6 +536,13 @@ pub async fn run(
             meta: &mut meta,
             diag,
             feed: api_up.then(|| client.clone()),
+            run_id: Some(run_id),
+            policy: requests::Policy::new(
+                launch.permission_mode,
+                prepared.settings.on_permission,
+                prepared.settings.permission_timeout,
+                api_up,
+            ),
         },
     )
     .await?;

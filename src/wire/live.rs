@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::Session;
+use super::{DecisionBody, Session};
 
 /// One live message. Over SSE, `type` becomes the SSE event name and the
 /// whole object is the data.
@@ -32,6 +32,14 @@ pub enum LiveMessage {
     StopRequested {
         session_id: String,
     },
+    /// `POST /sessions/{id}/requests/{request_id}` answered a request; the
+    /// session's runner passes the decision on to its CLI.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        #[serde(flatten)]
+        decision: DecisionBody,
+    },
     /// This client fell behind and `missed` messages were dropped for it:
     /// it should fetch the state again.
     Resync {
@@ -49,6 +57,7 @@ impl LiveMessage {
             LiveMessage::SessionDeleted { .. } => "session_deleted",
             LiveMessage::Event { .. } => "event",
             LiveMessage::StopRequested { .. } => "stop_requested",
+            LiveMessage::RequestAnswered { .. } => "request_answered",
             LiveMessage::Resync { .. } => "resync",
         }
     }

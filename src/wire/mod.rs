@@ -4,6 +4,7 @@
 mod event;
 mod live;
 pub mod money;
+mod request;
 mod session;
 mod timestamp;
 mod usage;
@@ -13,6 +14,10 @@ pub use event::{
     check_text,
 };
 pub use live::LiveMessage;
+pub use request::{
+    Answers, DecidedBy, Decision, DecisionAnswer, DecisionBody, PendingRequest, RequestAnswer,
+    RequestKind, RequestRecord, RequestStatus, RequestsAnswer,
+};
 pub use session::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,
     ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionStatus,

@@ -56,6 +56,9 @@ pub struct Session {
     /// The session whose run started this one (through `ao-mcp`).
     #[serde(default)]
     pub parent_session_id: Option<String>,
+    /// Requests of its run waiting for a decision (`GET /sessions/{id}/requests`).
+    #[serde(default)]
+    pub pending_requests: u64,
     /// Runs that ended.
     #[serde(default)]
     pub num_runs: u64,

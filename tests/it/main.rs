@@ -27,6 +27,8 @@ mod openapi;
 mod orchestrate;
 mod own_figures;
 mod real_cli_protocol;
+mod requests;
+mod requests_real;
 mod runner_autostart;
 mod runner_fake;
 mod runner_real;

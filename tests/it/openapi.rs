@@ -21,6 +21,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/status"),
     ("get", "/sessions/{session_id}/result"),
     ("post", "/sessions/{session_id}/stop"),
+    ("get", "/sessions/{session_id}/requests"),
+    ("get", "/sessions/{session_id}/requests/{request_id}"),
+    ("post", "/sessions/{session_id}/requests/{request_id}"),
     ("get", "/usage"),
     ("get", "/sessions/{session_id}/events"),
     ("post", "/sessions/{session_id}/events"),
@@ -63,7 +66,9 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         if ["/ws", "/sse"].contains(path) {
             continue; // streams; covered by the live tests
         }
-        let url = path.replace("{session_id}", "nope");
+        let url = path
+            .replace("{session_id}", "nope")
+            .replace("{request_id}", "nope");
         let body = ["post", "patch"].contains(method).then(|| json!({}));
         let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;
         let detail = answer["detail"].as_str().unwrap_or("");

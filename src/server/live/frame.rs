@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::wire::Session;
+use crate::wire::{DecisionBody, LiveMessage, Session};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
@@ -147,6 +147,18 @@ impl Frame {
         Frame::new(kind, json, Some(session_id))
     }
 
+    /// `{"type":"request_answered","session_id","request_id","decision",...}`:
+    /// the session's runner passes the decision on to its CLI.
+    pub fn request_answered(session_id: &str, request_id: &str, decision: &DecisionBody) -> Frame {
+        let kind = "request_answered";
+        let message = LiveMessage::RequestAnswered {
+            session_id: session_id.to_owned(),
+            request_id: request_id.to_owned(),
+            decision: decision.clone(),
+        };
+        Frame::new(kind, to_json(kind, &message), Some(session_id))
+    }
+
     /// `{"type":"resync","missed":N}`
     pub fn resync(missed: u64) -> Frame {
         let kind = "resync";
@@ -225,11 +237,17 @@ pub enum Change {
         id: i64,
         body: String,
     },
+    /// A decision taken for a request.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        decision: DecisionBody,
+    },
 }
 
 impl Change {
     pub(super) fn changes_sessions(&self) -> bool {
-        !matches!(self, Change::Event { .. })
+        !matches!(self, Change::Event { .. } | Change::RequestAnswered { .. })
     }
 
     pub(super) fn frame(&self) -> Frame {
@@ -242,6 +260,11 @@ impl Change {
                 id,
                 body,
             } => Frame::event(session_id, &crate::server::store::with_id(*id, body)),
+            Change::RequestAnswered {
+                session_id,
+                request_id,
+                decision,
+            } => Frame::request_answered(session_id, request_id, decision),
         }
     }
 }

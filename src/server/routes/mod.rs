@@ -2,6 +2,7 @@
 //! module named for the resource they serve.
 
 mod events;
+mod requests;
 mod sessions;
 mod usage;
 
@@ -34,6 +35,7 @@ Every error is {\"detail\": \"...\"} with a 4xx status saying what is wrong."
     tags(
         (name = "sessions", description = "Create, list, read, change and delete sessions"),
         (name = "events", description = "What happened in a session, in order"),
+        (name = "requests", description = "What a session's run waits for (a permission, a question), and the decisions that answer it"),
         (name = "live", description = "Every change, pushed as it is committed"),
     ),
     components(schemas(ErrorAnswer, LiveMessage))
@@ -53,6 +55,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(requests::list))
+        .routes(routes!(requests::get, requests::decide))
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))

@@ -8,6 +8,7 @@
 pub mod bench_support;
 mod ops;
 mod reader;
+mod requests;
 mod runs;
 mod schema;
 mod writer;
@@ -19,7 +20,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::live::Hub;
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+use crate::wire::{
+    DecisionBody, DeletedCounts, Event, PendingRequest, RequestRecord, Session, SessionCreate,
+    SessionPatch,
+};
 
 pub use ops::Added;
 pub(crate) use ops::with_id;
@@ -216,6 +220,44 @@ impl Store {
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
         self.readers
             .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
+            .await
+    }
+
+    /// Takes a decision for a pending request: once (a second is a
+    /// conflict), and only what fits the request (else `Invalid`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(requests::Decide {
+                session_id,
+                request_id,
+                body,
+            })
+            .await
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        self.readers
+            .run(move |c| requests::pending(c, &session_id))
+            .await
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        self.readers
+            .run(move |c| requests::one(c, &session_id, &request_id))
             .await
     }
 
