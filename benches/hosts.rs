@@ -88,11 +88,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let root = tempfile::tempdir().expect("temp dir");
-    let (server, url) = start_server(&root.path().join("sm.db"));
+    let db = root.path().join("sm.db");
+    let (server, url) = start_server(&db);
     let _sm = Proc(server);
     // The session manager's own host takes no run here: each names a
     // host, or a label only the ao-hosts have.
-    let token = Token::local().expect("the local token the session manager made");
+    let token = Token::read_file(&common::local_token_file(&db))
+        .expect("the local token the session manager made");
     // Both serve one folder, so that the label leaves the choice to the
     // dispatcher (the host with most room).
     let shared = root.path().join("project");

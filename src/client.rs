@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 
 use crate::token::Token;
 use crate::wire::{
-    AddEventAnswer, DeleteAnswer, DeletedCounts, Event, EventsAnswer, Host, HostAnswer, HostBeat,
-    HostRegister, HostsAnswer, ResultAnswer, Run, RunAnswer, RunClaim, RunCreate, RunExited,
+    AddEventAnswer, DecisionAnswer, DecisionBody, DeleteAnswer, DeletedCounts, Event, EventsAnswer,
+    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, PendingRequest, RequestAnswer,
+    RequestRecord, RequestsAnswer, ResultAnswer, Run, RunAnswer, RunClaim, RunCreate, RunExited,
     RunsAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer, StatusAnswer,
     StatusValue, StopAnswer, StoredEvent,
 };
@@ -353,6 +354,56 @@ impl SessionClient {
             None::<&()>,
         )
         .await
+    }
+
+    /// `GET /sessions/{id}/requests`: the pending requests, oldest first.
+    pub async fn pending_requests(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<PendingRequest>, ClientError> {
+        let answer: RequestsAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/requests", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.requests)
+    }
+
+    /// `GET /sessions/{id}/requests/{request_id}`: one request, whatever its status.
+    pub async fn get_request(
+        &self,
+        session_id: &str,
+        request_id: &str,
+    ) -> Result<RequestRecord, ClientError> {
+        let answer: RequestAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/requests/{}", seg(session_id), seg(request_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.request)
+    }
+
+    /// `POST /sessions/{id}/requests/{request_id}`: decides a pending
+    /// request (`Api` 409 when it was decided already or its run ended,
+    /// 401 without the token, 422 for a decision that does not fit).
+    pub async fn decide(
+        &self,
+        session_id: &str,
+        request_id: &str,
+        decision: &DecisionBody,
+    ) -> Result<(), ClientError> {
+        let _: DecisionAnswer = self
+            .call(
+                Method::POST,
+                &format!("/sessions/{}/requests/{}", seg(session_id), seg(request_id)),
+                Some(decision),
+            )
+            .await?;
+        Ok(())
     }
 
     /// `GET /usage?group_by=G[&since=T][&project_dir=P]`.

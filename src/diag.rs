@@ -137,6 +137,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// Bad usage or input (unknown flag, invalid name, empty prompt).
     pub const USAGE: u8 = 2;
+    /// `ao-wait`: a run waits for someone to answer a request.
+    pub const NEEDS_INPUT: u8 = 3;
     /// `ao-wait` gave up at its `--timeout`, as timeout(1) does.
     pub const TIMEOUT: u8 = 124;
     /// Stopped by SIGINT.

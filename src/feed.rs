@@ -1,10 +1,10 @@
 //! Following the session manager's live feed for a few sessions
-//! (`GET /sse?session_id=...`): a runner listens there for stop requests,
-//! and `ao-wait` / `ao-stop` for the end of runs; a host for the runs
-//! given to it (`?host=NAME`), and a caller for its launched run
-//! (`?run_id=ID`). The filtered feed carries
-//! only those sessions' messages, so following costs the server little
-//! however many sessions it holds.
+//! (`GET /sse?session_id=...`): a runner listens there for stop requests
+//! and decisions, `ao-wait` for the end of runs and for runs that need
+//! input, `ao-stop` for the end of runs; a host for the runs given to it
+//! (`?host=NAME`), and a caller for its launched run (`?run_id=ID`). The
+//! filtered feed carries only those sessions' messages, so following costs
+//! the server little however many sessions it holds.
 
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;

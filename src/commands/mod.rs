@@ -1,5 +1,7 @@
 //! The query commands: `ao-status`, `ao-get-result`, `ao-list-sessions`,
-//! `ao-clean` and `ao-show-config`, and `ao-sync`. Orchestrating agents poll them in loops,
+//! `ao-clean` and `ao-show-config`, `ao-sync`, and `ao-dashboard`; and the
+//! decisions on what runs wait for: `ao-requests`, `ao-approve`, `ao-deny`,
+//! `ao-answer`. Orchestrating agents poll them in loops,
 //! so each is one short process: one current-thread runtime, as few requests
 //! as the answer needs, stdout for the answer only, one line on stderr for
 //! anything else.
@@ -22,7 +24,12 @@ macro_rules! exit_codes {
     };
 }
 
+pub mod answer;
+pub mod approve;
 pub mod clean;
+pub mod dashboard;
+pub mod decide;
+pub mod deny;
 mod error;
 pub mod get_result;
 pub mod hosts;
@@ -30,6 +37,7 @@ pub mod list_agents;
 pub mod list_sessions;
 mod local;
 mod lookup;
+pub mod requests;
 pub mod runs;
 pub mod show_config;
 pub mod status;

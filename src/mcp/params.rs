@@ -120,3 +120,65 @@ pub struct WaitParams {
     #[serde(default)]
     pub project_dir: Option<String>,
 }
+
+/// `list_pending_requests`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RequestsParams {
+    /// Only this session's requests; leave it out for every session of the project.
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionParam {
+    Allow,
+    Deny,
+}
+
+/// One label, or one per question.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Choice {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Choice {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Choice::One(label) => vec![label],
+            Choice::Several(labels) => labels,
+        }
+    }
+}
+
+/// `answer_request`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AnswerParams {
+    /// The session whose run waits.
+    pub session_name: String,
+    /// The request to answer (from list_pending_requests); leave it out when only one waits.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// "allow" lets the tool call run (or answers the question with choice); "deny" refuses it.
+    pub decision: DecisionParam,
+    /// With deny: why, and what to do instead. The session's model reads it.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// For a question, with allow: the label of the option chosen (one per question, in order,
+    /// as a list when there are several; several labels for a question that takes several).
+    #[serde(default)]
+    pub choice: Option<Choice>,
+    /// With allow, for a permission: also accept the CLI's suggestion, so that it does not ask
+    /// again for the like.
+    #[serde(default)]
+    pub always: bool,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}

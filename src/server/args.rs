@@ -8,6 +8,7 @@ use clap::Parser;
 
 use super::guard::Guard;
 use super::live::Budget;
+use super::notify::NotifySettings;
 use super::{
     DEFAULT_LIVE_BUFFER, DEFAULT_LIVE_BUFFER_BYTES, DEFAULT_MAX_BODY_BYTES, ServerConfig,
     Synchronous,
@@ -28,8 +29,14 @@ use crate::token::{ENV_TOKEN, Token, TokenError};
 request bodies must be JSON. With a token (--token-file, or AGENT_ORCHESTRATOR_TOKEN, which the ao-* commands also send), \
 every route but /health needs Authorization: Bearer <token>; open the dashboard once as http://HOST:PORT/?token=<token>. \
 Listening on a non-loopback address needs a token.\n\n\
+Notifications: when a run starts waiting for someone (needs_input) or ends (run_completed), --notify-command gets one JSON object on stdin \
+and --notify-url is POSTed it; its `text` is one readable line. Only events stamped within 10 minutes of now notify (not ao-sync's replays of old runs). \
+A failure (an exit status but 0, no connection, an answer 5xx, 408 or 429) is retried twice, after 1 s then 3 s; \
+a hook still busy after 10 s is killed and not retried (it may have done its work); each failure is one line in the log, and none of it slows the API.\n\n\
 Examples:\n  ao-session-manager\n  ao-session-manager --port 0 --db /tmp/ao.db\n  \
-AGENT_ORCHESTRATOR_TOKEN=$(openssl rand -hex 32) ao-session-manager --host 0.0.0.0 --allowed-host ao.team.example"
+AGENT_ORCHESTRATOR_TOKEN=$(openssl rand -hex 32) ao-session-manager --host 0.0.0.0 --allowed-host ao.team.example\n  \
+ao-session-manager --notify-url https://hooks.slack.com/services/T000/B000/XXXX\n  \
+ao-session-manager --notify-command 'notify-send agent-orchestrator \"$(jq -r .text)\"'"
 )]
 pub struct ServerArgs {
     /// Address to listen on. Only loopback is private to this machine.
@@ -110,7 +117,20 @@ pub struct ServerArgs {
     /// Bytes of messages kept for live clients that fall behind, at most (the same backlog, bounded in size too).
     #[arg(long, value_name = "BYTES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER_BYTES", default_value_t = DEFAULT_LIVE_BUFFER_BYTES)]
     pub live_buffer_bytes: usize,
+
+    /// A command run by `sh -c` for each notification (a run waits for someone: needs_input; a run ended: run_completed), with the notification's JSON on its stdin; killed after 10 s.
+    #[arg(long, value_name = "CMD", env = ENV_NOTIFY_COMMAND, hide_env_values = true)]
+    pub notify_command: Option<String>,
+
+    /// A URL POSTed each notification's JSON, whose `text` (Slack) and `content` (Discord) are one readable line; for ntfy add ?tpl=1&m={{.text}}.
+    #[arg(long, value_name = "URL", env = ENV_NOTIFY_URL, hide_env_values = true)]
+    pub notify_url: Option<String>,
 }
+
+/// The variable of `--notify-command`.
+pub const ENV_NOTIFY_COMMAND: &str = "AGENT_ORCHESTRATOR_NOTIFY_COMMAND";
+/// The variable of `--notify-url`.
+pub const ENV_NOTIFY_URL: &str = "AGENT_ORCHESTRATOR_NOTIFY_URL";
 
 /// Arguments the server cannot start with.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +145,8 @@ pub enum ArgsError {
     Origin(String),
     #[error("--allowed-host '{0}' is not a host name")]
     Host(String),
+    #[error("--notify-url (or {ENV_NOTIFY_URL}) is not an http:// or https:// URL with a host")]
+    NotifyUrl,
     #[error(
         "refusing to listen on {0} without a token: anyone who reaches it could read and delete every session. \
 Set one (export {ENV_TOKEN}=$(openssl rand -hex 32), or --token-file PATH), or pass --no-auth to accept the risk"
@@ -169,6 +191,15 @@ impl ServerArgs {
                 token,
                 local_token: None,
             },
+            notify: NotifySettings {
+                command: self.notify_command.clone().filter(|c| !c.trim().is_empty()),
+                url: self
+                    .notify_url
+                    .as_deref()
+                    .filter(|u| !u.trim().is_empty())
+                    .map(notify_url)
+                    .transpose()?,
+            },
             local_runs: !self.no_local_runs,
             local_capacity: self.local_capacity,
             host_timeout: Duration::from_secs_f64(self.host_timeout.max(0.1)),
@@ -211,6 +242,15 @@ fn host(text: &str) -> Result<String, ArgsError> {
     Ok(name.to_owned())
 }
 
+/// The webhook URL, checked; the error does not repeat it (it may hold a
+/// secret).
+fn notify_url(text: &str) -> Result<reqwest::Url, ArgsError> {
+    match reqwest::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
+        _ => Err(ArgsError::NotifyUrl),
+    }
+}
+
 /// `http://localhost:3000` of `http://localhost:3000/`.
 fn origin(text: &str) -> Result<String, ArgsError> {
     let trimmed = text.trim().trim_end_matches('/');
@@ -240,6 +280,31 @@ mod tests {
         assert!(origin("https://ao.team.example").is_ok());
         for bad in ["localhost:3000", "ftp://x", "http://x/path", "*", ""] {
             assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_notify_url_is_checked_and_not_repeated() {
+        let parse = |url: &str| {
+            ServerArgs::parse_from(["ao-session-manager", "--db", "/x", "--notify-url", url])
+                .config()
+                .map(|c| c.notify.url.map(|u| u.to_string()))
+        };
+        assert_eq!(
+            parse("https://hooks.slack.com/services/T/B/k").unwrap(),
+            Some("https://hooks.slack.com/services/T/B/k".to_owned())
+        );
+        assert_eq!(parse(" ").unwrap(), None, "empty is unset");
+        for bad in [
+            "hooks.slack.com/s3cret",
+            "ftp://x/s3cret",
+            "mailto:s3cret@x",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--notify-url") && !err.contains("s3cret"),
+                "{err}"
+            );
         }
     }
 

@@ -12,6 +12,7 @@ mod extract;
 pub mod guard;
 mod hosting;
 mod live;
+pub mod notify;
 mod routes;
 mod snapshot;
 mod store;
@@ -26,13 +27,14 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use args::ServerArgs;
+pub use args::{ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs};
 /// For `benches/session_manager.rs` only; not part of the API.
 #[doc(hidden)]
 pub use store::bench_support;
 pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
 
 use live::Hub;
+use notify::{Notifier, NotifySettings};
 use snapshot::Snapshots;
 use store::{Store, WriterThread};
 
@@ -43,6 +45,9 @@ pub const DEFAULT_LIVE_BUFFER: usize = 4096;
 /// The default size those messages may take at most: a client that does
 /// not read costs the server no more than this, however large the events.
 pub const DEFAULT_LIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// How long notifications committed before a shutdown may still take to
+/// go out; then the deliveries under way are cancelled.
+const NOTIFY_GRACE: Duration = Duration::from_secs(2);
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -57,6 +62,8 @@ pub struct ServerConfig {
     pub local_token_file: Option<PathBuf>,
     /// Hosts, origins and the token the server lets in.
     pub guard: guard::Guard,
+    /// Where notifications go, if anywhere.
+    pub notify: NotifySettings,
     /// Whether the server runs sessions itself (its embedded host).
     pub local_runs: bool,
     /// Runs the embedded host takes at once.
@@ -111,6 +118,7 @@ pub struct Server {
     state: AppState,
     writer: WriterThread,
     local_capacity: u32,
+    notifier: Option<Notifier>,
 }
 
 /// Why the server could not start or stopped.
@@ -126,11 +134,14 @@ impl Server {
     /// Opens (or creates and migrates) the database.
     pub fn open(config: &ServerConfig) -> Result<Server, ServerError> {
         let hub = Hub::new(config.live_budget);
-        let (store, writer) = Store::open(&config.db_path, config.synchronous, hub.clone())
-            .map_err(|source| ServerError::Open {
-                path: config.db_path.clone(),
-                source,
-            })?;
+        let (notifier, observer) = Notifier::new(&config.notify).unzip();
+        let (store, writer) =
+            Store::open(&config.db_path, config.synchronous, hub.clone(), observer).map_err(
+                |source| ServerError::Open {
+                    path: config.db_path.clone(),
+                    source,
+                },
+            )?;
         let mut guard = config.guard.clone();
         guard.local_token = config.local_token_file.as_deref().and_then(|path| {
             crate::token::Token::local_or_create(path)
@@ -156,6 +167,7 @@ impl Server {
             },
             writer,
             local_capacity: config.local_capacity,
+            notifier,
         })
     }
 
@@ -167,6 +179,9 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
+        let notifying = self
+            .notifier
+            .map(|notifier| tokio::spawn(notifier.run(self.state.store.clone())));
         let addr = listener.local_addr()?;
         let dispatcher = tokio::spawn(hosting::dispatch(self.state.store.clone(), token.clone()));
         let sweeper = tokio::spawn(hosting::sweep(
@@ -214,6 +229,14 @@ impl Server {
         let _ = dispatcher.await;
         let _ = sweeper.await;
         self.writer.close().await;
+        if let Some(mut notifying) = notifying
+            && tokio::time::timeout(NOTIFY_GRACE, &mut notifying)
+                .await
+                .is_err()
+        {
+            notifying.abort();
+            let _ = notifying.await;
+        }
         served.map_err(ServerError::Serve)
     }
 }

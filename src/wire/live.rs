@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Host, Run, Session};
+use super::{DecisionBody, Host, Run, Session};
 
 /// One live message. Over SSE, `type` becomes the SSE event name and the
 /// whole object is the data.
@@ -31,6 +31,14 @@ pub enum LiveMessage {
     /// `POST /sessions/{id}/stop` asked the session's runner to stop its run.
     StopRequested {
         session_id: String,
+    },
+    /// `POST /sessions/{id}/requests/{request_id}` answered a request; the
+    /// session's runner passes the decision on to its CLI.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        #[serde(flatten)]
+        decision: DecisionBody,
     },
     /// A run launched through `POST /runs` changed (created, given to a
     /// host, started, ended).
@@ -69,6 +77,7 @@ impl LiveMessage {
             LiveMessage::SessionDeleted { .. } => "session_deleted",
             LiveMessage::Event { .. } => "event",
             LiveMessage::StopRequested { .. } => "stop_requested",
+            LiveMessage::RequestAnswered { .. } => "request_answered",
             LiveMessage::RunUpdated { .. } => "run_updated",
             LiveMessage::RunAssigned { .. } => "run_assigned",
             LiveMessage::RunStopRequested { .. } => "run_stop_requested",

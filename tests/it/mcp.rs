@@ -90,6 +90,8 @@ async fn every_tool_is_offered_with_what_a_model_needs_to_know() {
             "get_agent_session_status",
             "list_agent_definitions",
             "list_agent_sessions",
+            "list_pending_requests",
+            "answer_request",
             "list_hosts",
             "resume_agent_session",
             "start_agent_session",

@@ -21,6 +21,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/status"),
     ("get", "/sessions/{session_id}/result"),
     ("post", "/sessions/{session_id}/stop"),
+    ("get", "/sessions/{session_id}/requests"),
+    ("get", "/sessions/{session_id}/requests/{request_id}"),
+    ("post", "/sessions/{session_id}/requests/{request_id}"),
     ("get", "/usage"),
     ("get", "/sessions/{session_id}/events"),
     ("post", "/sessions/{session_id}/events"),
@@ -75,6 +78,7 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         }
         let url = path
             .replace("{session_id}", "nope")
+            .replace("{request_id}", "nope")
             .replace("{run_id}", "nope")
             .replace("{name}", "nope");
         let body = ["post", "patch"].contains(method).then(|| json!({}));

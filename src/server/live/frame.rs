@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::wire::{Host, Run, Session};
+use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
@@ -183,6 +183,18 @@ impl Frame {
         Frame::new(kind, json, Some(session_id))
     }
 
+    /// `{"type":"request_answered","session_id","request_id","decision",...}`:
+    /// the session's runner passes the decision on to its CLI.
+    pub fn request_answered(session_id: &str, request_id: &str, decision: &DecisionBody) -> Frame {
+        let kind = "request_answered";
+        let message = LiveMessage::RequestAnswered {
+            session_id: session_id.to_owned(),
+            request_id: request_id.to_owned(),
+            decision: decision.clone(),
+        };
+        Frame::new(kind, to_json(kind, &message), Some(session_id))
+    }
+
     /// `{"type":"run_updated","run":...}`, for the run's own feed and the
     /// unfiltered ones.
     pub fn run_updated(run: &Run) -> Frame {
@@ -291,6 +303,12 @@ pub enum Change {
         id: i64,
         body: String,
     },
+    /// A decision taken for a request.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        decision: DecisionBody,
+    },
     Run(Box<Run>),
     RunAssigned {
         run_id: String,
@@ -326,6 +344,11 @@ impl Change {
                 id,
                 body,
             } => Frame::event(session_id, &crate::server::store::with_id(*id, body)),
+            Change::RequestAnswered {
+                session_id,
+                request_id,
+                decision,
+            } => Frame::request_answered(session_id, request_id, decision),
             Change::Run(run) => Frame::run_updated(run),
             Change::RunAssigned { run_id, host } => Frame::run_assigned(run_id, host),
             Change::RunStopRequested { run_id, host } => Frame::run_stop_requested(run_id, host),

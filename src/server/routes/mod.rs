@@ -3,6 +3,7 @@
 
 mod events;
 mod hosts;
+mod requests;
 mod runs;
 mod sessions;
 mod usage;
@@ -37,6 +38,7 @@ Runs are launched on hosts with POST /runs (which needs the local or the configu
     tags(
         (name = "sessions", description = "Create, list, read, change and delete sessions"),
         (name = "events", description = "What happened in a session, in order"),
+        (name = "requests", description = "What a session's run waits for (a permission, a question), and the decisions that answer it"),
         (name = "live", description = "Every change, pushed as it is committed"),
         (name = "runs", description = "Launch runs on hosts, follow and stop them"),
         (name = "hosts", description = "The machines that run sessions: the session manager's own and ao-host processes"),
@@ -58,6 +60,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(requests::list))
+        .routes(routes!(requests::get, requests::decide))
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))

@@ -11,6 +11,7 @@ mod hosts;
 mod launches;
 mod ops;
 mod reader;
+mod requests;
 mod runs;
 mod schema;
 mod writer;
@@ -24,8 +25,8 @@ use tokio::sync::Notify;
 
 use super::live::Hub;
 use crate::wire::{
-    DeletedCounts, Event, Host, HostRegister, Run, RunCreate, RunExited, Session, SessionCreate,
-    SessionPatch,
+    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord, Run,
+    RunCreate, RunExited, Session, SessionCreate, SessionPatch,
 };
 
 pub use launches::RunFilter;
@@ -33,7 +34,7 @@ pub use ops::Added;
 pub(crate) use ops::with_id;
 pub use reader::{GroupBy, ResultLookup};
 pub use schema::SCHEMA_VERSION;
-pub use writer::WriterThread;
+pub use writer::{Observer, WriterThread};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,11 +105,13 @@ fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreEr
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and
-    /// starts the writer thread, which publishes every committed change to `hub`.
+    /// starts the writer thread, which publishes every committed change to
+    /// `hub`, then to `observer`.
     pub fn open(
         path: &Path,
         sync: Synchronous,
         hub: Hub,
+        observer: Option<Observer>,
     ) -> Result<(Store, WriterThread), StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
@@ -135,12 +138,18 @@ impl Store {
         let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
         // Open one reader now so that a bad path fails at start, not later.
         readers.check()?;
+        // A committed change to a run or a host may let a queued run go.
         let dispatch = Arc::new(Notify::new());
-        let publisher = writer::Publisher {
-            hub,
-            dispatch: Arc::clone(&dispatch),
-        };
-        let (writer, thread) = writer::start(conn, publisher)?;
+        let wake = Arc::clone(&dispatch);
+        let observer: writer::Observer = Box::new(move |change| {
+            if change.wakes_dispatch() {
+                wake.notify_one();
+            }
+            if let Some(observe) = &observer {
+                observe(change);
+            }
+        });
+        let (writer, thread) = writer::start(conn, hub, Some(observer))?;
         Ok((
             Store {
                 writer,
@@ -236,6 +245,44 @@ impl Store {
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
         self.readers
             .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
+            .await
+    }
+
+    /// Takes a decision for a pending request: once (a second is a
+    /// conflict), and only what fits the request (else `Invalid`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(requests::Decide {
+                session_id,
+                request_id,
+                body,
+            })
+            .await
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        self.readers
+            .run(move |c| requests::pending(c, &session_id))
+            .await
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        self.readers
+            .run(move |c| requests::one(c, &session_id, &request_id))
             .await
     }
 

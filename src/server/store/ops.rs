@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::reader::{get_session, session_by_name};
 use super::writer::Op;
-use super::{launches, runs};
+use super::{launches, requests, runs};
 use crate::server::live::Change;
 use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
 
@@ -69,6 +69,7 @@ pub(super) fn insert_session(
         worktree: create.worktree,
         branch: create.branch,
         parent_session_id: create.parent_session_id,
+        pending_requests: 0,
         host: None,
         num_runs: 0,
         cost_usd: None,
@@ -178,8 +179,10 @@ pub(super) fn add_event(
     });
     let moved = launches::on_event(conn, event, &mut session, frames)?;
     if ends_run {
-        // The status (finished) is set with the run's totals.
+        // The status (finished) is set with the run's totals; nothing
+        // of the run is left waiting.
         runs::insert(conn, id, event, &mut session, SessionStatus::Finished)?;
+        requests::close_all(conn, &mut session)?;
         frames.push(Change::SessionUpdated(session.clone()));
     } else if let Some(status) = event.event_type.status_effect()
         && status != session.status
@@ -188,7 +191,7 @@ pub(super) fn add_event(
             .execute(params![status.as_str(), event.session_id])?;
         session.status = status;
         frames.push(Change::SessionUpdated(session.clone()));
-    } else if moved {
+    } else if requests::on_event(conn, event, &mut session)? || moved {
         frames.push(Change::SessionUpdated(session.clone()));
     }
     Ok(Added {
@@ -314,6 +317,7 @@ impl Op for DeleteSession {
             )));
         }
         runs::delete(conn, &self.session_id)?;
+        requests::delete(conn, &self.session_id)?;
         let events = conn
             .prepare_cached("DELETE FROM events WHERE session_id = ?1")?
             .execute([&self.session_id])?;

@@ -91,7 +91,29 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN worktree TEXT;
     ALTER TABLE sessions ADD COLUMN branch TEXT;
     ALTER TABLE sessions ADD COLUMN parent_session_id TEXT;",
-    // 5: runs launched through the API (`launches`, served as /runs; the
+    // 5: requests a run waits on (a permission, a question), and how many
+    // of each session's are pending. A request is `pending`, then
+    // `answered` (a decision came through the API), then `closed` (the run
+    // recorded its decision, or ended); `decision` is the last decision as
+    // JSON. Its key is the CLI's request id within the session; rows are
+    // listed in the order they came (rowid).
+    "CREATE TABLE requests (
+        session_id TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tool_name TEXT NOT NULL,
+        input TEXT NOT NULL,
+        suggestions TEXT,
+        tool_use_id TEXT,
+        blocked_path TEXT,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decision TEXT,
+        PRIMARY KEY (session_id, request_id)
+    );
+    CREATE INDEX requests_open ON requests (session_id, status);
+    ALTER TABLE sessions ADD COLUMN pending_requests INTEGER NOT NULL DEFAULT 0;",
+    // 6: runs launched through the API (`launches`, served as /runs; the
     // `runs` table stays the accounting of run ends), the hosts that run
     // them, and the host each session lives on. Claims are compare-and-set
     // updates of one launch row, so a run is started once however many

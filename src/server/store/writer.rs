@@ -4,11 +4,10 @@
 //! concurrent writers thus cost one commit (one fsync) between them, and no
 //! two writers ever contend for SQLite's lock.
 
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use crate::server::live::{Change, Hub};
@@ -17,6 +16,10 @@ use crate::server::live::{Change, Hub};
 const MAX_BATCH: usize = 512;
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE_DEPTH: usize = 4096;
+
+/// Sees every committed change after the live hub (the notifications):
+/// called on the writer thread, so it must only hand work on, never wait.
+pub type Observer = Box<dyn Fn(&Change) + Send>;
 
 /// One write: its SQL, and the frames to broadcast once it is committed.
 pub(super) trait Op: Send + 'static {
@@ -117,30 +120,15 @@ impl WriterThread {
     }
 }
 
-/// Where committed changes go: the live hub, and a wake-up for the
-/// dispatcher when a run or a host changed.
-pub(super) struct Publisher {
-    pub hub: Hub,
-    pub dispatch: Arc<Notify>,
-}
-
-impl Publisher {
-    fn publish(&self, change: &Change) {
-        self.hub.publish_change(change);
-        if change.wakes_dispatch() {
-            self.dispatch.notify_one();
-        }
-    }
-}
-
 pub(super) fn start(
     conn: Connection,
-    publisher: Publisher,
+    hub: Hub,
+    observer: Option<Observer>,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
-        .spawn(move || writer_loop(conn, rx, publisher))
+        .spawn(move || writer_loop(conn, rx, hub, observer))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle { tx: tx.clone() },
@@ -151,7 +139,12 @@ pub(super) fn start(
     ))
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, publisher: Publisher) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Message>,
+    hub: Hub,
+    observer: Option<Observer>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -169,7 +162,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, publisher:
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch, &publisher);
+        commit_batch(&mut conn, &mut batch, &hub, observer.as_ref());
     }
     rx.close();
     // Answer whatever raced in after Close; those writes are refused.
@@ -184,7 +177,12 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, publisher:
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, publisher: &Publisher) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    hub: &Hub,
+    observer: Option<&Observer>,
+) {
     let committed = apply_all(conn, batch);
     if let Err(e) = &committed {
         tracing::error!("commit of {} writes failed: {e}", batch.len());
@@ -192,7 +190,10 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, publisher:
     for mut job in batch.drain(..) {
         if committed.is_ok() {
             for change in job.take_frames() {
-                publisher.publish(&change);
+                hub.publish_change(&change);
+                if let Some(observe) = observer {
+                    observe(&change);
+                }
             }
         }
         job.finish(committed.as_ref().map(|_| ()));
