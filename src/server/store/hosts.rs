@@ -110,7 +110,8 @@ impl Op for Register {
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Host, StoreError> {
         let r = self.register;
         let now = now_rfc3339();
-        if let Some(old) = get(conn, &r.name)?
+        let old = get(conn, &r.name)?;
+        if let Some(old) = &old
             && old.instance != r.instance
         {
             if old.host.online && !self.embedded {
@@ -149,7 +150,18 @@ impl Op for Register {
         let host = get(conn, &r.name)?
             .ok_or_else(|| StoreError::Unavailable("the host row vanished".to_owned()))?
             .host;
-        frames.push(Change::Host(host.clone()));
+        // The same process saying again what it is (with its CLI's version,
+        // say) changes nothing a client or the dispatcher acts on.
+        let same = old.is_some_and(|o| {
+            o.instance == r.instance
+                && o.host.online
+                && o.host.labels == host.labels
+                && o.host.projects == host.projects
+                && o.host.capacity == host.capacity
+        });
+        if !same {
+            frames.push(Change::Host(host.clone()));
+        }
         Ok(host)
     }
 }
