@@ -14,6 +14,7 @@
 //! - [`diag`]: one-line messages on stderr and exit codes.
 //! - [`feed`]: following the live feed of a few sessions.
 //! - [`hook`]: `ao-hook`, Claude Code's command hooks for any session.
+//! - [`hosts`]: the machines that run sessions: `ao-host`, and the session manager's own host.
 //! - [`ignored_dir`]: folders of ours in a project that git never sees.
 //! - [`mcp`]: `ao-mcp`, every capability as MCP tools.
 //! - [`name`]: session names, checked before they touch disk or the API.
@@ -42,6 +43,7 @@ pub mod config;
 pub mod diag;
 pub mod feed;
 pub mod hook;
+pub mod hosts;
 pub mod ignored_dir;
 pub mod mcp;
 pub mod name;

@@ -3,7 +3,7 @@
 //! without knowing who listens. Neither side imports the other; both import
 //! this.
 
-use crate::wire::Session;
+use crate::wire::{DecisionBody, Host, Run, Session};
 
 /// A change every live client should hear of: committed by the store (on
 /// any replica of a shared database), or a stop request for a session's
@@ -19,6 +19,22 @@ pub enum Change {
         id: i64,
         body: String,
     },
+    /// A decision taken for a request.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        decision: DecisionBody,
+    },
+    Run(Box<Run>),
+    RunAssigned {
+        run_id: String,
+        host: String,
+    },
+    RunStopRequested {
+        run_id: String,
+        host: String,
+    },
+    Host(Host),
     /// The session's runner, wherever it follows its feed, should stop.
     StopRequested(String),
     /// Changes may have been missed (a replica lost its link to the
@@ -34,11 +50,27 @@ impl Change {
             Change::SessionCreated(_) | Change::SessionUpdated(_) | Change::SessionDeleted(_)
         )
     }
+
+    /// Whether it may let a queued run go to a host: a run or a host changed.
+    pub fn wakes_dispatch(&self) -> bool {
+        matches!(self, Change::Run(_) | Change::Host(_))
+    }
 }
+
+/// Sees every committed change after the live hub (the notifications): it
+/// must only hand work on, never wait.
+pub type Observer = Box<dyn Fn(&Change) + Send + Sync>;
 
 /// Where the store publishes what it committed, in commit order.
 pub trait Publish: Send + Sync + 'static {
     fn publish_change(&self, change: &Change);
+
+    /// A change another replica committed (and answered for): its live
+    /// clients are told, but what follows a commit once (a notification)
+    /// is that replica's to do.
+    fn publish_others(&self, change: &Change) {
+        self.publish_change(change);
+    }
 }
 
 /// Puts the server's `id` first in a stored event body (a JSON object that

@@ -4,6 +4,8 @@
 mod event;
 mod live;
 pub mod money;
+mod request;
+mod runs;
 mod session;
 mod timestamp;
 mod usage;
@@ -13,6 +15,14 @@ pub use event::{
     check_text,
 };
 pub use live::LiveMessage;
+pub use request::{
+    Answers, DecidedBy, Decision, DecisionAnswer, DecisionBody, PendingRequest, RequestAnswer,
+    RequestKind, RequestRecord, RequestStatus, RequestsAnswer,
+};
+pub use runs::{
+    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, LaunchSettings, MAX_HOST_NAME, Run,
+    RunAnswer, RunClaim, RunCreate, RunExited, RunStatus, RunsAnswer, check_host_name,
+};
 pub use session::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,
     ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionStatus,

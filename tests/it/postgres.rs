@@ -68,7 +68,12 @@ async fn a_write_to_one_replica_reaches_the_live_clients_of_another_once() {
     b.http().create("marker", "marker", None).await;
     let is_marker = |m: &Value| m["session"]["session_id"] == "marker";
     for (name, ws) in [("A", &mut on_a), ("B", &mut on_b)] {
-        let seen = until(ws, is_marker).await;
+        // (Each replica's own host registering is news too: left aside.)
+        let seen: Vec<Value> = until(ws, is_marker)
+            .await
+            .into_iter()
+            .filter(|m| m["type"] != "host_updated")
+            .collect();
         let types: Vec<&str> = seen.iter().map(|m| m["type"].as_str().unwrap()).collect();
         assert_eq!(
             types,
@@ -116,6 +121,109 @@ async fn a_stop_posted_to_one_replica_reaches_the_runner_attached_to_another() {
         "far2: stopped"
     );
     assert_eq!(runner.wait().code, Some(143));
+}
+
+#[tokio::test]
+async fn a_decision_posted_to_one_replica_reaches_the_runner_attached_to_another() {
+    let Some((_pg, url)) = fresh() else { return };
+    let a = SessionManager::on_database(&url);
+    let b = SessionManager::on_database(&url);
+    // The run reports to A and follows its feed there; it waits for a
+    // permission to write out.txt.
+    let here = Project::new(&a.url);
+    let runner = here.spawn(
+        "ao-new",
+        &["asks", "--permission-mode", "default"],
+        "do it",
+        "permission:out.txt",
+    );
+    let mut id = String::new();
+    let mut waiting = Vec::new();
+    eventually("the request, seen through B", async || {
+        let (_, list) = b.http().get("/sessions?name=asks").await;
+        let Some(session) = list["sessions"].as_array().and_then(|s| s.first()) else {
+            return false;
+        };
+        id = session["session_id"].as_str().unwrap().to_owned();
+        let (_, requests) = b.http().get(&format!("/sessions/{id}/requests")).await;
+        waiting = requests["requests"].as_array().cloned().unwrap_or_default();
+        waiting.len() == 1 && session["pending_requests"] == 1
+    })
+    .await;
+    let request_id = waiting[0]["request_id"].as_str().unwrap();
+    let path = format!("/sessions/{id}/requests/{request_id}");
+    let decider = b.http().with_token(&b.local_token());
+    let (status, body) = decider.post(&path, json!({"decision": "allow"})).await;
+    assert_eq!((status, &body), (200, &json!({"ok": true})));
+    // Taken once, whichever replica is asked next.
+    let again = a.http().with_token(&a.local_token());
+    let (status, body) = again.post(&path, json!({"decision": "deny"})).await;
+    assert_eq!(status, 409, "{body}");
+    let out = runner.wait();
+    assert!(out.stdout.contains("[permission: allowed]"), "{out:?}");
+    assert!(here.dir.join("out.txt").exists(), "the tool ran");
+    let (_, session) = a.http().get(&format!("/sessions/{id}")).await;
+    assert_eq!(session["session"]["pending_requests"], 0, "{session}");
+    let (_, record) = b.http().get(&path).await;
+    assert_eq!(record["request"]["status"], "closed", "{record}");
+    assert_eq!(
+        record["request"]["decision"]["decided_by"], "person",
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn runs_posted_to_two_replicas_are_each_given_and_claimed_once() {
+    let Some((_pg, url)) = fresh() else { return };
+    let a = SessionManager::on_database_with(&url, &["--no-local-runs"]);
+    let b = SessionManager::on_database_with(&url, &["--no-local-runs"]);
+    let on_a = a.http().with_token(&a.local_token());
+    let on_b = b.http().with_token(&b.local_token());
+    let host = json!({"name": "h", "instance": "i1", "capacity": 100, "projects": []});
+    let (status, body) = on_a.post("/hosts", host).await;
+    assert_eq!(status, 200, "{body}");
+    // 20 runs, posted to both replicas at once.
+    let posts = (0..20).map(|n| {
+        let http = if n % 2 == 0 {
+            on_a.clone()
+        } else {
+            on_b.clone()
+        };
+        async move {
+            let run = json!({"session_name": format!("r{n}"), "prompt": "p",
+                "project_dir": "/p", "host": "h"});
+            http.post("/runs", run).await
+        }
+    });
+    let mut ids = Vec::new();
+    for (status, body) in futures_util::future::join_all(posts).await {
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["run"]["run_id"].as_str().unwrap().to_owned());
+    }
+    // Each claimed through both replicas at once: one claim takes it.
+    let claims = ids.iter().map(|id| {
+        let (on_a, on_b) = (on_a.clone(), on_b.clone());
+        async move {
+            let claim = json!({"host": "h", "instance": "i1"});
+            let path = format!("/runs/{id}/claim");
+            tokio::join!(on_a.post(&path, claim.clone()), on_b.post(&path, claim))
+        }
+    });
+    for (first, second) in futures_util::future::join_all(claims).await {
+        let mut statuses = [first.0, second.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "one claim each: {first:?} {second:?}");
+    }
+    let (_, runs) = b.http().get("/runs?host=h").await;
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 20);
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] == "starting" && r["host"] == "h"),
+        "{runs:?}"
+    );
+    let (_, hosts) = a.http().get("/hosts").await;
+    assert_eq!(hosts["hosts"][0]["running"], 20, "{hosts}");
 }
 
 #[test]

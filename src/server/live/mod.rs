@@ -13,5 +13,5 @@
 mod frame;
 mod hub;
 
-pub use frame::{Frame, LONG_FRAME};
+pub use frame::{Frame, LONG_FRAME, host_topic, run_topic};
 pub use hub::{Budget, Hub, Receiver};

@@ -6,7 +6,10 @@
 //! nothing of HTTP.
 
 mod database;
+mod launch_rules;
+mod placement;
 pub mod postgres;
+mod requests_rules;
 mod rules;
 pub mod sqlite;
 
@@ -14,8 +17,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::server::changes::Publish;
-use crate::wire::{DeletedCounts, Event, ResultAnswer, Session, SessionCreate, SessionPatch};
+use tokio::sync::Notify;
+
+use crate::server::changes::{Change, Publish};
+use crate::wire::{
+    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord,
+    ResultAnswer, Run, RunCreate, RunExited, RunStatus, Session, SessionCreate, SessionPatch,
+};
 
 pub use database::{Database, DatabaseError};
 pub use sqlite::Synchronous;
@@ -110,11 +118,47 @@ impl GroupBy {
     }
 }
 
+/// What `GET /runs` filters on.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub host: Option<String>,
+    pub session_name: Option<String>,
+    pub limit: u32,
+}
+
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
     Postgres(postgres::PgStore),
+}
+
+/// Hands changes on, and wakes the dispatcher after a change to a run or a
+/// host (committed here or, on PostgreSQL, by another replica).
+struct Waking {
+    publish: Arc<dyn Publish>,
+    dispatch: Arc<Notify>,
+}
+
+impl Waking {
+    fn wake(&self, change: &Change) {
+        if change.wakes_dispatch() {
+            self.dispatch.notify_one();
+        }
+    }
+}
+
+impl Publish for Waking {
+    fn publish_change(&self, change: &Change) {
+        self.publish.publish_change(change);
+        self.wake(change);
+    }
+
+    fn publish_others(&self, change: &Change) {
+        self.publish.publish_others(change);
+        self.wake(change);
+    }
 }
 
 /// What closes the store at shutdown: commits what is queued, then lets go
@@ -159,13 +203,20 @@ impl Store {
         db: &Database,
         publish: Arc<dyn Publish>,
     ) -> Result<(Store, Closer), StoreError> {
+        // A committed change to a run or a host may let a queued run go.
+        let dispatch = Arc::new(Notify::new());
+        let publish: Arc<dyn Publish> = Arc::new(Waking {
+            publish,
+            dispatch: Arc::clone(&dispatch),
+        });
         match db {
             Database::Sqlite { path, synchronous } => {
-                let (store, writer) = sqlite::SqliteStore::open(path, *synchronous, publish)?;
+                let (store, writer) =
+                    sqlite::SqliteStore::open(path, *synchronous, publish, dispatch)?;
                 Ok((Store::Sqlite(store), Closer::Sqlite(writer)))
             }
             Database::Postgres(target) => {
-                let (store, closer) = postgres::PgStore::open(target, publish).await?;
+                let (store, closer) = postgres::PgStore::open(target, publish, dispatch).await?;
                 Ok((Store::Postgres(store), Closer::Postgres(closer)))
             }
         }
@@ -257,6 +308,122 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         each!(self, s => s.events_page(session_id, after, limit).await)
+    }
+
+    /// Takes a decision for a pending request: once (a second is a
+    /// conflict), and only what fits the request (else `Invalid`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.decide(session_id, request_id, body).await)
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        each!(self, s => s.pending_requests(session_id).await)
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        each!(self, s => s.request(session_id, request_id).await)
+    }
+
+    /// Resolves after a commit that changed a run or a host (at once if
+    /// one came since the last call): when a queued run may go to a host.
+    pub async fn dispatch_wanted(&self) {
+        each!(self, s => s.dispatch_wanted().notified().await)
+    }
+
+    /// Gives queued runs to hosts with room; answers how many.
+    pub async fn dispatch(&self) -> Result<usize, StoreError> {
+        each!(self, s => s.dispatch().await)
+    }
+
+    /// Queues a run (`POST /runs`), refused with the reason when no host
+    /// could take it, or its session cannot run now.
+    pub async fn create_run(&self, create: RunCreate, run_id: String) -> Result<Run, StoreError> {
+        each!(self, s => s.create_run(create, run_id).await)
+    }
+
+    /// One run, with its prompt if asked.
+    pub async fn run(&self, run_id: String, with_prompt: bool) -> Result<Option<Run>, StoreError> {
+        each!(self, s => s.run(run_id, with_prompt).await)
+    }
+
+    /// Runs, newest first.
+    pub async fn runs(&self, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
+        each!(self, s => s.runs(filter).await)
+    }
+
+    /// A host takes the run it was given, once (however many replicas are asked).
+    pub async fn claim_run(
+        &self,
+        run_id: String,
+        host: String,
+        instance: String,
+    ) -> Result<Run, StoreError> {
+        each!(self, s => s.claim_run(run_id, host, instance).await)
+    }
+
+    /// A host says the run's runner ended.
+    pub async fn run_exited(&self, run_id: String, exited: RunExited) -> Result<Run, StoreError> {
+        each!(self, s => s.run_exited(run_id, exited).await)
+    }
+
+    /// Stops a queued run, or asks its host to stop it; answers whether a
+    /// host was asked.
+    pub async fn stop_run(&self, run_id: String) -> Result<(Run, bool), StoreError> {
+        each!(self, s => s.stop_run(run_id).await)
+    }
+
+    /// Registers a host (`embedded`: the session manager's own).
+    pub async fn register_host(
+        &self,
+        register: HostRegister,
+        embedded: bool,
+        timeout_seconds: f64,
+    ) -> Result<Host, StoreError> {
+        each!(self, s => s.register_host(register, embedded, timeout_seconds).await)
+    }
+
+    /// A host's heartbeat.
+    pub async fn heartbeat(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        each!(self, s => s.heartbeat(name, instance).await)
+    }
+
+    /// A host that stops.
+    pub async fn leave(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        each!(self, s => s.leave(name, instance).await)
+    }
+
+    /// Every host, by name.
+    pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
+        each!(self, s => s.hosts().await)
+    }
+
+    /// Counts every online host as seen now (at the server's start).
+    pub async fn grace_hosts(&self) -> Result<(), StoreError> {
+        each!(self, s => s.grace_hosts().await)
+    }
+
+    /// Takes hosts silent for `timeout_ms` offline, and fails runs queued
+    /// longer than `queue_timeout_ms`.
+    pub async fn sweep(
+        &self,
+        timeout_ms: u64,
+        queue_timeout_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.sweep(timeout_ms, queue_timeout_ms).await)
     }
 
     /// Asks the session's runner to stop, on whichever replica it follows

@@ -42,6 +42,8 @@ pub(super) fn new_session(create: SessionCreate, created_at: String) -> Session 
         worktree: create.worktree,
         branch: create.branch,
         parent_session_id: create.parent_session_id,
+        pending_requests: 0,
+        host: None,
         num_runs: 0,
         cost_usd: None,
         usage: Default::default(),
@@ -78,9 +80,22 @@ pub(super) fn ends_run(event: &Event) -> bool {
     )
 }
 
+/// True for the events stored with others in one statement (PostgreSQL's
+/// `plain`): those that end no run, and touch neither a request nor a
+/// launched run, so that only their session's status may follow them.
+pub(super) fn is_plain(event: &Event) -> bool {
+    !ends_run(event)
+        && event.request_id.is_none()
+        && !(event.run_id.is_some()
+            && matches!(
+                event.event_type,
+                EventType::RunStart | EventType::SessionStart
+            ))
+}
+
 /// The time as stored: RFC 3339 UTC with milliseconds, so that text order
 /// is time order.
-pub(super) fn normalize(timestamp: &str) -> String {
+pub(in crate::server::store) fn normalize(timestamp: &str) -> String {
     parse_timestamp(timestamp)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|_| timestamp.to_owned())

@@ -8,10 +8,9 @@
 //! (or `start_sqlite`) and stay on SQLite.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Mutex, mpsc};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use agent_orchestrator::client::SessionClient;
@@ -32,6 +31,7 @@ pub struct SessionManager {
     extra: Vec<String>,
     /// What `--db` gets.
     db_arg: std::ffi::OsString,
+    env: Vec<(String, String)>,
     _dir: Option<TempDir>,
 }
 
@@ -70,21 +70,27 @@ impl SessionManager {
 
     /// A fresh server with extra command-line arguments.
     pub fn start_with_args(extra: &[&str]) -> Self {
-        Self::start_on(extra, false)
+        Self::start_on(extra, &[], false)
+    }
+
+    /// A fresh server with extra arguments and environment variables (its
+    /// own host's runners inherit them: the `claude` to run, its HOME).
+    pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Self {
+        Self::start_on(extra, env, false)
     }
 
     /// A fresh server on a SQLite file, whatever `AO_TEST_STORE` says: for
     /// tests that read the file themselves.
     pub fn start_sqlite() -> Self {
-        Self::start_on(&[], true)
+        Self::start_on(&[], &[], true)
     }
 
-    fn start_on(extra: &[&str], sqlite_only: bool) -> Self {
+    fn start_on(extra: &[&str], env: &[(String, String)], sqlite_only: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("sm.db");
         let log = db.with_extension(format!("{}.log", std::process::id()));
-        let mut sm =
-            Self::launch(&db, &log, extra, None, sqlite_only).unwrap_or_else(|e| panic!("{e}"));
+        let mut sm = Self::launch(&db, &log, extra, None, env, sqlite_only)
+            .unwrap_or_else(|e| panic!("{e}"));
         sm._dir = Some(dir);
         sm
     }
@@ -92,14 +98,14 @@ impl SessionManager {
     /// A server on an existing database, on `port` (0 = any).
     pub fn spawn(db: &Path, extra: &[&str], port: Option<u16>) -> Result<Self, String> {
         let log = db.with_extension(format!("{}.log", std::process::id()));
-        Self::launch(db, &log, extra, port, false)
+        Self::launch(db, &log, extra, port, &[], false)
     }
 
     /// [`spawn`](Self::spawn) on a SQLite file, whatever `AO_TEST_STORE`
     /// says: for files of older releases, and tests that read the file.
     pub fn spawn_sqlite(db: &Path, extra: &[&str], port: Option<u16>) -> Result<Self, String> {
         let log = db.with_extension(format!("{}.log", std::process::id()));
-        Self::launch(db, &log, extra, port, true)
+        Self::launch(db, &log, extra, port, &[], true)
     }
 
     /// A server on the SQLite file `db`, whatever `AO_TEST_STORE` says, with
@@ -110,17 +116,22 @@ impl SessionManager {
         extra: &[&str],
         port: Option<u16>,
     ) -> Result<Self, String> {
-        Self::launch(db, log, extra, port, true)
+        Self::launch(db, log, extra, port, &[], true)
     }
 
     /// A fresh server on the PostgreSQL database at `url` (several may
     /// share one: they are replicas).
     pub fn on_database(url: &str) -> Self {
+        Self::on_database_with(url, &[])
+    }
+
+    /// [`on_database`](Self::on_database) with extra arguments.
+    pub fn on_database_with(url: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("replica");
         let log = dir.path().join("replica.log");
-        let mut sm =
-            Self::launch_with(&db, url.as_ref(), &log, &[], None).unwrap_or_else(|e| panic!("{e}"));
+        let mut sm = Self::launch_with(&db, url.as_ref(), &log, extra, None, &[])
+            .unwrap_or_else(|e| panic!("{e}"));
         sm._dir = Some(dir);
         sm
     }
@@ -130,9 +141,10 @@ impl SessionManager {
         log: &Path,
         extra: &[&str],
         port: Option<u16>,
+        env: &[(String, String)],
         sqlite_only: bool,
     ) -> Result<Self, String> {
-        Self::launch_with(db, &db_arg(db, sqlite_only), log, extra, port)
+        Self::launch_with(db, &db_arg(db, sqlite_only), log, extra, port, env)
     }
 
     fn launch_with(
@@ -141,6 +153,7 @@ impl SessionManager {
         log: &Path,
         extra: &[&str],
         port: Option<u16>,
+        env: &[(String, String)],
     ) -> Result<Self, String> {
         let log = log.to_owned();
         let log_file = std::fs::OpenOptions::new()
@@ -158,19 +171,13 @@ impl SessionManager {
                 Self::local_token_file_of(db),
             )
             .args(extra)
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start ao-session-manager: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let line = super::procs::first_line(&mut child, Duration::from_secs(20));
         let Some(url) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
@@ -186,6 +193,7 @@ impl SessionManager {
             log,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             db_arg: db_arg.to_owned(),
+            env: env.to_vec(),
             _dir: None,
         })
     }
@@ -226,6 +234,15 @@ impl SessionManager {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
     }
 
+    /// The local token the server made: what its machine's user presents,
+    /// and what a remote host is given to present.
+    pub fn local_token(&self) -> String {
+        std::fs::read_to_string(self.local_token_file())
+            .expect("the local token file")
+            .trim()
+            .to_owned()
+    }
+
     /// Sends SIGTERM and waits; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let _ = kill(self.pid(), Signal::SIGTERM);
@@ -248,7 +265,14 @@ impl SessionManager {
         let mut last = String::new();
         // The old socket may linger for a moment; retry the bind briefly.
         for _ in 0..50 {
-            match Self::launch_with(&self.db, &self.db_arg, &self.log, &extra, Some(port)) {
+            match Self::launch_with(
+                &self.db,
+                &self.db_arg,
+                &self.log,
+                &extra,
+                Some(port),
+                &self.env,
+            ) {
                 Ok(mut fresh) => {
                     self.child = fresh.child.take();
                     self.url = fresh.url.clone();

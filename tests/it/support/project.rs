@@ -235,6 +235,15 @@ impl Project {
         project
     }
 
+    /// [`with_server`](Self::with_server) on a SQLite file whatever
+    /// `AO_TEST_STORE` says: for tests that edit the file themselves.
+    pub fn with_sqlite_server() -> Project {
+        let sm = SessionManager::start_sqlite();
+        let mut project = Project::new(&sm.url);
+        project.sm = Some(sm);
+        project
+    }
+
     /// A new empty project whose session manager URL is a closed port.
     pub fn offline() -> Project {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -332,6 +341,16 @@ impl Project {
     /// `<project>/.agent-orchestrator/agent-sessions`
     pub fn sessions_dir(&self) -> PathBuf {
         self.dir.join(".agent-orchestrator/agent-sessions")
+    }
+
+    /// Writes the project's agent `name` (`<project>/.agent-orchestrator/agents/NAME/agent.json`)
+    /// with `json` as its `agent.json`; answers that file.
+    pub fn write_agent(&self, name: &str, json: &str) -> PathBuf {
+        let folder = self.dir.join(".agent-orchestrator/agents").join(name);
+        std::fs::create_dir_all(&folder).expect("agent folder");
+        let file = folder.join("agent.json");
+        std::fs::write(&file, json).expect("agent.json");
+        file
     }
 
     /// The path of one backup file of `name` (`ext`: `jsonl`, `meta.json`, `lock`).

@@ -7,12 +7,15 @@
 //! too (`presence`), so that a stop posted to any replica reaches it.
 
 pub mod bench_support;
+mod hosts;
 mod import;
+mod launches;
 mod notify;
 mod ops;
 mod plain;
 mod presence;
 mod reader;
+mod requests;
 mod schema;
 mod writer;
 
@@ -22,13 +25,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 use tokio_util::sync::CancellationToken;
 
-use super::{Added, DatabaseError, GroupBy, ResultLookup, StoreError};
+use super::{Added, DatabaseError, GroupBy, ResultLookup, RunFilter, StoreError};
 use crate::server::changes::{Change, Publish};
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, UsageAnswer};
+use crate::wire::{
+    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord, Run,
+    RunCreate, RunExited, Session, SessionCreate, SessionPatch, UsageAnswer,
+};
 
 pub use import::{ImportReport, import_sqlite};
 pub use presence::Lease;
@@ -252,7 +259,7 @@ impl Db for deadpool_postgres::Object {
     }
 }
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// Every row `sql` answers.
 pub(super) async fn rows(
@@ -298,6 +305,8 @@ pub struct PgStore {
     replica: Arc<Replica>,
     writer: writer::WriterHandle,
     presence: presence::Presence,
+    /// Notified after a commit (here or elsewhere) that changed a run or a host.
+    dispatch: Arc<Notify>,
 }
 
 /// Stops this replica's tasks at shutdown.
@@ -346,6 +355,7 @@ impl PgStore {
     pub async fn open(
         target: &Target,
         publish: Arc<dyn Publish>,
+        dispatch: Arc<Notify>,
     ) -> Result<(PgStore, PgCloser), StoreError> {
         let mut client = target.connect().await?;
         schema::migrate(&mut client).await?;
@@ -371,6 +381,7 @@ impl PgStore {
                 replica,
                 writer,
                 presence,
+                dispatch,
             },
             closer,
         ))
@@ -492,5 +503,145 @@ impl PgStore {
     /// Records that runners of `sessions` follow their feed here.
     pub fn lease_runners(&self, sessions: &HashSet<String>) -> Lease {
         self.presence.lease(sessions)
+    }
+
+    /// What wakes the dispatcher.
+    pub fn dispatch_wanted(&self) -> &Notify {
+        &self.dispatch
+    }
+
+    /// Takes a decision for a pending request (see `Store::decide`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        let write = ops::Write::Decide {
+            session_id,
+            request_id,
+            body,
+        };
+        self.writer.run(write).await?.nothing()
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        requests::pending(&self.reader().await?, &session_id).await
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        requests::one(&self.reader().await?, &session_id, &request_id).await
+    }
+
+    /// Gives queued runs to hosts with room; answers how many.
+    pub async fn dispatch(&self) -> Result<usize, StoreError> {
+        self.writer.run(ops::Write::Dispatch).await?.count()
+    }
+
+    /// Queues a run (see `Store::create_run`).
+    pub async fn create_run(&self, create: RunCreate, run_id: String) -> Result<Run, StoreError> {
+        let write = ops::Write::CreateRun {
+            create: Box::new(create),
+            run_id,
+        };
+        self.writer.run(write).await?.run()
+    }
+
+    /// One run, with its prompt if asked.
+    pub async fn run(&self, run_id: String, with_prompt: bool) -> Result<Option<Run>, StoreError> {
+        let launch = launches::get(&self.reader().await?, &run_id, with_prompt).await?;
+        Ok(launch.map(|l| l.run))
+    }
+
+    /// Runs, newest first.
+    pub async fn runs(&self, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
+        launches::list(&self.reader().await?, &filter).await
+    }
+
+    /// A host takes the run it was given, once.
+    pub async fn claim_run(
+        &self,
+        run_id: String,
+        host: String,
+        instance: String,
+    ) -> Result<Run, StoreError> {
+        let write = ops::Write::Claim {
+            run_id,
+            host,
+            instance,
+        };
+        self.writer.run(write).await?.run()
+    }
+
+    /// A host says the run's runner ended.
+    pub async fn run_exited(&self, run_id: String, exited: RunExited) -> Result<Run, StoreError> {
+        let write = ops::Write::Exited { run_id, exited };
+        self.writer.run(write).await?.run()
+    }
+
+    /// Stops a queued run, or asks its host to stop it.
+    pub async fn stop_run(&self, run_id: String) -> Result<(Run, bool), StoreError> {
+        let write = ops::Write::StopRun { run_id };
+        self.writer.run(write).await?.stopped()
+    }
+
+    /// Registers a host.
+    pub async fn register_host(
+        &self,
+        register: HostRegister,
+        embedded: bool,
+        timeout_seconds: f64,
+    ) -> Result<Host, StoreError> {
+        let write = ops::Write::Register {
+            register,
+            embedded,
+            timeout_seconds,
+        };
+        self.writer.run(write).await?.host()
+    }
+
+    /// A host's heartbeat.
+    pub async fn heartbeat(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        let write = ops::Write::Heartbeat { name, instance };
+        self.writer.run(write).await?.host()
+    }
+
+    /// A host that stops.
+    pub async fn leave(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        let write = ops::Write::Leave { name, instance };
+        self.writer.run(write).await?.host()
+    }
+
+    /// Every host, by name.
+    pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
+        let all = hosts::all(&self.reader().await?).await?;
+        Ok(all.into_iter().map(|r| r.host).collect())
+    }
+
+    /// Counts every online host as seen now (at this replica's start).
+    pub async fn grace_hosts(&self) -> Result<(), StoreError> {
+        self.writer.run(ops::Write::Grace).await?.nothing()
+    }
+
+    /// Takes silent hosts offline and fails runs queued too long.
+    pub async fn sweep(
+        &self,
+        timeout_ms: u64,
+        queue_timeout_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let write = ops::Write::Sweep {
+            timeout_ms,
+            queue_timeout_ms,
+        };
+        self.writer.run(write).await?.nothing()
     }
 }

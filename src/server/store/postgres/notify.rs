@@ -13,7 +13,9 @@
 //! their notification comes back, so that every replica publishes every
 //! change in the one order PostgreSQL committed them (a session created
 //! through one replica comes before the events posted to it through
-//! another). When that connection breaks, it publishes its own changes as
+//! another); the writes are answered once that is done, so that, as on
+//! SQLite, a client that connects after an answer is not sent what it
+//! answered for as news. When that connection breaks, it publishes its own changes as
 //! they commit, reconnects, and tells its clients to `resync`, since others'
 //! changes may have been missed in between.
 
@@ -23,12 +25,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client};
 
 use super::reader::{select_sessions, session_from_row};
-use super::{Db, Replica, exec, rows};
+use super::{Db, Replica, exec, hosts, launches, requests, rows};
 use crate::server::changes::{Change, Publish};
 use crate::server::store::StoreError;
 use crate::wire::Session;
@@ -48,6 +50,16 @@ fn reference(change: &Change) -> Option<String> {
         Change::SessionDeleted(id) => format!("d{id}"),
         Change::Event { id, .. } => format!("e{id}"),
         Change::StopRequested(id) => format!("x{id}"),
+        // Ids hold no '/' (nor white space): it parts two of them.
+        Change::RequestAnswered {
+            session_id,
+            request_id,
+            ..
+        } => format!("a{session_id}/{request_id}"),
+        Change::Run(run) => format!("r{}", run.run_id),
+        Change::RunAssigned { run_id, host } => format!("g{run_id}/{host}"),
+        Change::RunStopRequested { run_id, host } => format!("k{run_id}/{host}"),
+        Change::Host(host) => format!("h{}", host.name),
         Change::Resync => return None,
     })
 }
@@ -114,10 +126,25 @@ pub(super) struct Own {
 #[derive(Default)]
 struct OwnState {
     /// Each batch in flight: `None` until it commits.
-    waiting: BTreeMap<u64, Option<Vec<Change>>>,
+    waiting: BTreeMap<u64, Option<Batch>>,
     /// Bumped each time the listener (re)connects.
     generation: u64,
     listening: bool,
+}
+
+/// A committed batch's changes, and who waits until they are published.
+pub(super) struct Batch {
+    changes: Vec<Change>,
+    published: oneshot::Sender<()>,
+}
+
+impl Batch {
+    fn publish(self, publish: &dyn Publish) {
+        for change in &self.changes {
+            publish.publish_change(change);
+        }
+        let _ = self.published.send(());
+    }
 }
 
 /// A writer's batch: its tag in the notifications, and the listening
@@ -144,8 +171,14 @@ impl Own {
     }
 
     /// The batch committed `changes`: published when its notification
-    /// comes back, or now if the listener that would see it is gone.
-    pub(super) fn deliver(&self, ticket: Ticket, changes: Vec<Change>, publish: &dyn Publish) {
+    /// comes back (the answer resolves then), or now if the listener that
+    /// would see it is gone (`None`).
+    pub(super) fn deliver(
+        &self,
+        ticket: Ticket,
+        changes: Vec<Change>,
+        publish: &dyn Publish,
+    ) -> Option<oneshot::Receiver<()>> {
         let mut state = self.state();
         if !state.listening || ticket.listener != Some(state.generation) {
             state.waiting.remove(&ticket.tag);
@@ -153,11 +186,15 @@ impl Own {
             for change in &changes {
                 publish.publish_change(change);
             }
-            return;
+            return None;
         }
-        state.waiting.insert(ticket.tag, Some(changes));
+        let (published, done) = oneshot::channel();
+        state
+            .waiting
+            .insert(ticket.tag, Some(Batch { changes, published }));
         drop(state);
         self.delivered.notify_waiters();
+        Some(done)
     }
 
     /// The batch did not commit: nothing to publish.
@@ -168,7 +205,7 @@ impl Own {
 
     /// The changes of batch `tag`, once its writer has them (at most
     /// [`OWN_WAIT`]); `None` if it was cancelled or published already.
-    async fn take(&self, tag: u64) -> Option<Vec<Change>> {
+    async fn take(&self, tag: u64) -> Option<Batch> {
         let deadline = tokio::time::Instant::now() + OWN_WAIT;
         loop {
             let delivered = self.delivered.notified();
@@ -191,7 +228,7 @@ impl Own {
     /// The listener is (again) connected: what committed meanwhile is
     /// published now; batches still in flight publish themselves.
     fn connected(&self, publish: &dyn Publish) {
-        let committed: Vec<Vec<Change>> = {
+        let committed: Vec<Batch> = {
             let mut state = self.state();
             state.generation += 1;
             state.listening = true;
@@ -205,8 +242,8 @@ impl Own {
                 .filter_map(|tag| state.waiting.remove(tag).flatten())
                 .collect()
         };
-        for change in committed.iter().flatten() {
-            publish.publish_change(change);
+        for batch in committed {
+            batch.publish(publish);
         }
     }
 
@@ -217,8 +254,9 @@ impl Own {
 }
 
 /// How long the listener waits for its writer to hand over a batch whose
-/// notification came back (the writer has it a moment after the commit).
-const OWN_WAIT: Duration = Duration::from_secs(10);
+/// notification came back (the writer has it a moment after the commit),
+/// and the writer for the listener to publish it.
+pub(super) const OWN_WAIT: Duration = Duration::from_secs(10);
 
 /// A change named by another replica, to be read.
 enum Named {
@@ -227,6 +265,11 @@ enum Named {
     Deleted(String),
     Event(i64),
     Stop(String),
+    Answered(String, String),
+    Run(String),
+    Assigned(String, String),
+    StopRun(String, String),
+    Host(String),
 }
 
 /// What a notification says: who committed, the batch's tag and the
@@ -252,6 +295,17 @@ fn parse(payload: &str) -> Option<Parsed<'_>> {
                 "d" => Named::Deleted(rest.to_owned()),
                 "e" => Named::Event(rest.parse().ok()?),
                 "x" => Named::Stop(rest.to_owned()),
+                "r" => Named::Run(rest.to_owned()),
+                "h" => Named::Host(rest.to_owned()),
+                "a" | "g" | "k" => {
+                    let (first, second) = rest.split_once('/')?;
+                    let (first, second) = (first.to_owned(), second.to_owned());
+                    match kind {
+                        "a" => Named::Answered(first, second),
+                        "g" => Named::Assigned(first, second),
+                        _ => Named::StopRun(first, second),
+                    }
+                }
                 _ => return None,
             })
         })
@@ -395,8 +449,8 @@ async fn publish(replica: &Replica, items: Vec<Item>) {
     for item in items {
         let change = match item {
             Item::Own(tag) => {
-                for change in replica.own.take(tag).await.unwrap_or_default() {
-                    replica.publish.publish_change(&change);
+                if let Some(batch) = replica.own.take(tag).await {
+                    batch.publish(&*replica.publish);
                 }
                 continue;
             }
@@ -415,11 +469,45 @@ async fn publish(replica: &Replica, items: Vec<Item>) {
                 })
             }
             Item::Named(Named::Stop(id)) => Some(Change::StopRequested(id)),
+            Item::Named(Named::Assigned(run_id, host)) => {
+                Some(Change::RunAssigned { run_id, host })
+            }
+            Item::Named(Named::StopRun(run_id, host)) => {
+                Some(Change::RunStopRequested { run_id, host })
+            }
+            Item::Named(named) => match read_one(replica, named).await {
+                Ok(change) => change,
+                Err(e) => {
+                    tracing::warn!("cannot read what another replica changed: {e}");
+                    Some(Change::Resync)
+                }
+            },
         };
         if let Some(change) = change {
-            replica.publish.publish_change(&change);
+            replica.publish.publish_others(&change);
         }
     }
+}
+
+/// A run, a host or a decision another replica changed, read as it is now.
+async fn read_one(replica: &Replica, named: Named) -> Result<Option<Change>, StoreError> {
+    let db = replica.pool.get().await?;
+    Ok(match named {
+        Named::Answered(session_id, request_id) => {
+            requests::decision_of(&db, &session_id, &request_id)
+                .await?
+                .map(|decision| Change::RequestAnswered {
+                    session_id,
+                    request_id,
+                    decision,
+                })
+        }
+        Named::Run(run_id) => launches::get(&db, &run_id, false)
+            .await?
+            .map(|l| Change::Run(Box::new(l.run))),
+        Named::Host(name) => hosts::get(&db, &name).await?.map(|r| Change::Host(r.host)),
+        _ => None,
+    })
 }
 
 type Rows = (HashMap<i64, (String, String)>, HashMap<String, Session>);
@@ -565,29 +653,35 @@ mod tests {
         let log = Log(Mutex::default());
         // Not listening: published as they commit.
         let ticket = own.ticket();
-        own.deliver(ticket, vec![event(1)], &log);
+        assert!(own.deliver(ticket, vec![event(1)], &log).is_none());
         assert_eq!(*log.0.lock().unwrap(), [1]);
         // Listening: kept for the listener, which may ask before the writer has them.
         own.connected(&log);
         let ticket = own.ticket();
         let tag = ticket.tag;
         let taking = own.take(tag);
-        own.deliver(ticket, vec![event(2)], &log);
+        let mut answered = own.deliver(ticket, vec![event(2)], &log).unwrap();
         assert_eq!(*log.0.lock().unwrap(), [1], "not yet");
-        assert_eq!(taking.await.map(|c| c.len()), Some(1));
+        assert!(
+            answered.try_recv().is_err(),
+            "not answered before it is published"
+        );
+        taking.await.unwrap().publish(&log);
+        assert_eq!(*log.0.lock().unwrap(), [1, 2]);
+        assert!(answered.try_recv().is_ok(), "answered once published");
         assert!(own.take(tag).await.is_none(), "once");
         // Committed while the listener was away: published when it is back.
         let ticket = own.ticket();
-        own.deliver(ticket, vec![event(3)], &log);
+        let _answered = own.deliver(ticket, vec![event(3)], &log);
         own.disconnected();
         own.connected(&log);
-        assert_eq!(*log.0.lock().unwrap(), [1, 3]);
+        assert_eq!(*log.0.lock().unwrap(), [1, 2, 3]);
         // A ticket from before a reconnection publishes itself.
         let ticket = own.ticket();
         own.disconnected();
         own.connected(&log);
         own.deliver(ticket, vec![event(4)], &log);
-        assert_eq!(*log.0.lock().unwrap(), [1, 3, 4]);
+        assert_eq!(*log.0.lock().unwrap(), [1, 2, 3, 4]);
         // A cancelled batch has nothing to take.
         let ticket = own.ticket();
         let tag = ticket.tag;

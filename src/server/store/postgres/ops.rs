@@ -6,11 +6,14 @@
 //! (`store::rules`), in arrival order.
 
 use super::reader::{get_session, session_by_name, session_from_row};
-use super::{Db, exec, plain, row};
+use super::{Db, exec, hosts, launches, plain, requests, row};
 use crate::server::changes::Change;
 use crate::server::store::rules::{self, RunColumns, signed};
 use crate::server::store::{Added, StoreError};
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
+use crate::wire::{
+    DecisionBody, DeletedCounts, Event, Host, HostRegister, Run, RunCreate, RunExited, Session,
+    SessionCreate, SessionPatch, SessionStatus,
+};
 
 /// One write, kept until its batch commits (a batch that meets a deadlock
 /// with another replica is applied again).
@@ -31,6 +34,46 @@ pub(super) enum Write {
     DeleteSession {
         session_id: String,
     },
+    Decide {
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    },
+    CreateRun {
+        create: Box<RunCreate>,
+        run_id: String,
+    },
+    Dispatch,
+    Claim {
+        run_id: String,
+        host: String,
+        instance: String,
+    },
+    Exited {
+        run_id: String,
+        exited: RunExited,
+    },
+    StopRun {
+        run_id: String,
+    },
+    Register {
+        register: HostRegister,
+        embedded: bool,
+        timeout_seconds: f64,
+    },
+    Heartbeat {
+        name: String,
+        instance: String,
+    },
+    Leave {
+        name: String,
+        instance: String,
+    },
+    Sweep {
+        timeout_ms: u64,
+        queue_timeout_ms: Option<u64>,
+    },
+    Grace,
 }
 
 /// What a write answers.
@@ -38,6 +81,15 @@ pub(super) enum Done {
     Session(Box<Session>),
     Added(Added),
     Deleted(DeletedCounts),
+    Nothing,
+    Count(usize),
+    Run(Box<Run>),
+    Stopped(Box<Run>, bool),
+    Host(Box<Host>),
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Unavailable("unexpected answer".to_owned())
 }
 
 impl Done {
@@ -58,7 +110,42 @@ impl Done {
     pub(super) fn deleted(self) -> Result<DeletedCounts, StoreError> {
         match self {
             Done::Deleted(deleted) => Ok(deleted),
-            _ => Err(StoreError::Unavailable("unexpected answer".to_owned())),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) fn nothing(self) -> Result<(), StoreError> {
+        match self {
+            Done::Nothing => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) fn count(self) -> Result<usize, StoreError> {
+        match self {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) fn run(self) -> Result<Run, StoreError> {
+        match self {
+            Done::Run(run) => Ok(*run),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) fn stopped(self) -> Result<(Run, bool), StoreError> {
+        match self {
+            Done::Stopped(run, asked) => Ok((*run, asked)),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) fn host(self) -> Result<Host, StoreError> {
+        match self {
+            Done::Host(host) => Ok(*host),
+            _ => Err(unexpected()),
         }
     }
 }
@@ -75,7 +162,7 @@ impl Write {
                 event,
                 body,
                 create_if_missing: false,
-            } if !rules::ends_run(event) => Some((event, body)),
+            } if rules::is_plain(event) => Some((event, body)),
             _ => None,
         }
     }
@@ -165,6 +252,54 @@ async fn apply(db: &impl Db, write: &Write) -> Outcome {
             changes.push(Change::SessionDeleted(session_id.clone()));
             Done::Deleted(deleted)
         }
+        Write::Decide {
+            session_id,
+            request_id,
+            body,
+        } => {
+            requests::decide(db, session_id, request_id, body.clone(), &mut changes).await?;
+            Done::Nothing
+        }
+        Write::CreateRun { create, run_id } => Done::Run(Box::new(
+            launches::create(db, create, run_id, &mut changes).await?,
+        )),
+        Write::Dispatch => Done::Count(launches::assign(db, &mut changes).await?),
+        Write::Claim {
+            run_id,
+            host,
+            instance,
+        } => Done::Run(Box::new(launches::claim(db, run_id, host, instance).await?)),
+        Write::Exited { run_id, exited } => Done::Run(Box::new(
+            launches::exited(db, run_id, exited, &mut changes).await?,
+        )),
+        Write::StopRun { run_id } => {
+            let (run, asked) = launches::stop(db, run_id, &mut changes).await?;
+            Done::Stopped(Box::new(run), asked)
+        }
+        Write::Register {
+            register,
+            embedded,
+            timeout_seconds,
+        } => Done::Host(Box::new(
+            hosts::register(db, register, *embedded, *timeout_seconds, &mut changes).await?,
+        )),
+        Write::Heartbeat { name, instance } => Done::Host(Box::new(
+            hosts::heartbeat(db, name, instance, &mut changes).await?,
+        )),
+        Write::Leave { name, instance } => Done::Host(Box::new(
+            hosts::leave(db, name, instance, &mut changes).await?,
+        )),
+        Write::Sweep {
+            timeout_ms,
+            queue_timeout_ms,
+        } => {
+            hosts::sweep(db, *timeout_ms, *queue_timeout_ms, &mut changes).await?;
+            Done::Nothing
+        }
+        Write::Grace => {
+            hosts::grace(db).await?;
+            Done::Nothing
+        }
     };
     Ok((done, changes))
 }
@@ -172,7 +307,7 @@ async fn apply(db: &impl Db, write: &Write) -> Outcome {
 const SESSION_FOR_UPDATE: &str =
     super::reader::select_sessions!("WHERE session_id = $1 FOR UPDATE");
 
-async fn locked_session(db: &impl Db, id: &str) -> Result<Option<Session>, StoreError> {
+pub(super) async fn locked_session(db: &impl Db, id: &str) -> Result<Option<Session>, StoreError> {
     row(db, SESSION_FOR_UPDATE, &[&id])
         .await?
         .as_ref()
@@ -248,7 +383,7 @@ async fn check_name_free(
 }
 
 /// Stores one event, as SQLite's `AddEvent` does.
-async fn add_event(
+pub(super) async fn add_event(
     db: &impl Db,
     event: &Event,
     body: &str,
@@ -285,8 +420,11 @@ async fn add_event(
         id,
         body: body.to_owned(),
     });
+    let moved = launches::on_event(db, event, &mut session, changes).await?;
     if ends_run {
+        // Nothing of the run is left waiting.
         insert_run(db, id, event, &mut session, SessionStatus::Finished).await?;
+        requests::close_all(db, &mut session).await?;
         changes.push(Change::SessionUpdated(session));
     } else if let Some(status) = event.event_type.status_effect()
         && status != session.status
@@ -298,6 +436,8 @@ async fn add_event(
         )
         .await?;
         session.status = status;
+        changes.push(Change::SessionUpdated(session));
+    } else if requests::on_event(db, event, &mut session).await? || moved {
         changes.push(Change::SessionUpdated(session));
     }
     Ok(Added {
@@ -548,6 +688,7 @@ async fn delete_session(db: &impl Db, session_id: &str) -> Result<DeletedCounts,
     if locked_session(db, session_id).await?.is_none() {
         return Err(rules::no_session(session_id));
     }
+    requests::delete(db, session_id).await?;
     exec(
         db,
         "DELETE FROM runs WHERE id IN (SELECT id FROM events WHERE session_id = $1

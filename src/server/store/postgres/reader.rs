@@ -17,8 +17,8 @@ macro_rules! select_sessions {
         concat!(
             "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, \
              num_runs, cost_usd, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-             last_reason, last_exit_code, last_duration_ms, last_ended_at, worktree, branch, parent_session_id \
-             FROM sessions ",
+             last_reason, last_exit_code, last_duration_ms, last_ended_at, worktree, branch, parent_session_id, \
+             pending_requests, host FROM sessions ",
             $rest
         )
     };
@@ -63,6 +63,8 @@ pub(super) fn session_from_row(row: &Row) -> Result<Session, StoreError> {
         worktree: row.try_get(17)?,
         branch: row.try_get(18)?,
         parent_session_id: row.try_get(19)?,
+        pending_requests: count(20)?,
+        host: row.try_get(21)?,
         num_runs: count(7)?,
         cost_usd: row.try_get(8)?,
         usage: Usage {

@@ -87,9 +87,67 @@ const MIGRATIONS: &[&str] = &[
         session_id TEXT NOT NULL,
         PRIMARY KEY (session_id, replica_id)
     );",
-    // 5 (requests, #24), 6 (launches and hosts, #25, with claims by
-    // `FOR UPDATE SKIP LOCKED`) and the search index (a tsvector column
-    // with a GIN index where SQLite has FTS5) come here, with SQLite's.
+    // 5: requests a run waits on, and each session's pending count (as
+    // SQLite's; `seq` orders them as SQLite's rowid does).
+    "CREATE TABLE requests (
+        seq BIGSERIAL,
+        session_id TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tool_name TEXT NOT NULL,
+        input TEXT NOT NULL,
+        suggestions TEXT,
+        tool_use_id TEXT,
+        blocked_path TEXT,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decision TEXT,
+        PRIMARY KEY (session_id, request_id)
+    );
+    CREATE INDEX requests_open ON requests (session_id, status, seq);
+    ALTER TABLE sessions ADD COLUMN pending_requests BIGINT NOT NULL DEFAULT 0;",
+    // 6: launched runs, the hosts that run them, each session's host (as
+    // SQLite's). A run is given to a host under `FOR UPDATE SKIP LOCKED`
+    // and claimed by a compare-and-set of its row, so however many
+    // replicas dispatch, none starts twice.
+    "CREATE TABLE hosts (
+        name TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        projects TEXT NOT NULL,
+        capacity BIGINT NOT NULL,
+        claude_version TEXT,
+        embedded BOOLEAN NOT NULL DEFAULT FALSE,
+        online BOOLEAN NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE TABLE launches (
+        seq BIGSERIAL PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE,
+        session_name TEXT NOT NULL,
+        project_dir TEXT,
+        resume BOOLEAN NOT NULL,
+        prompt TEXT NOT NULL,
+        agent TEXT,
+        worktree BOOLEAN NOT NULL,
+        base TEXT,
+        settings TEXT,
+        want_host TEXT,
+        labels TEXT NOT NULL,
+        host TEXT,
+        claimed_by TEXT,
+        status TEXT NOT NULL,
+        session_id TEXT,
+        error TEXT,
+        runner_exit_code BIGINT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        ended_at TEXT
+    );
+    CREATE INDEX launches_open ON launches (status, seq) WHERE status IN ('queued', 'starting', 'running');
+    CREATE INDEX launches_host ON launches (host, status);
+    CREATE INDEX launches_name ON launches (session_name, seq);
+    ALTER TABLE sessions ADD COLUMN host TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -6,8 +6,12 @@
 //! out after the commit, in commit order.
 
 pub mod bench_support;
+mod dispatch;
+mod hosts;
+mod launches;
 mod ops;
 mod reader;
+mod requests;
 mod runs;
 mod schema;
 mod writer;
@@ -17,10 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tokio::sync::Notify;
 
-use super::{Added, GroupBy, ResultLookup, StoreError};
+use super::{Added, GroupBy, ResultLookup, RunFilter, StoreError};
 use crate::server::changes::Publish;
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+use crate::wire::{
+    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord, Run,
+    RunCreate, RunExited, Session, SessionCreate, SessionPatch,
+};
 
 pub use schema::SCHEMA_VERSION;
 pub use writer::WriterThread;
@@ -50,6 +58,8 @@ pub struct SqliteStore {
     writer: writer::WriterHandle,
     readers: Arc<reader::ReaderPool>,
     publish: Arc<dyn Publish>,
+    /// Notified after a commit that changed a run or a host.
+    dispatch: Arc<Notify>,
 }
 
 /// Opens one connection with the settings every connection shares.
@@ -105,6 +115,7 @@ impl SqliteStore {
         path: &Path,
         sync: Synchronous,
         publish: Arc<dyn Publish>,
+        dispatch: Arc<Notify>,
     ) -> Result<(SqliteStore, WriterThread), StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
@@ -137,6 +148,7 @@ impl SqliteStore {
                 writer,
                 readers,
                 publish,
+                dispatch,
             },
             thread,
         ))
@@ -248,5 +260,149 @@ impl SqliteStore {
         self.publish
             .publish_change(&crate::server::changes::Change::StopRequested(session_id));
         Ok(())
+    }
+
+    /// Takes a decision for a pending request: once (a second is a
+    /// conflict), and only what fits the request (else `Invalid`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(requests::Decide {
+                session_id,
+                request_id,
+                body,
+            })
+            .await
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        self.readers
+            .run(move |c| requests::pending(c, &session_id))
+            .await
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        self.readers
+            .run(move |c| requests::one(c, &session_id, &request_id))
+            .await
+    }
+
+    /// What wakes the dispatcher.
+    pub fn dispatch_wanted(&self) -> &Notify {
+        &self.dispatch
+    }
+
+    /// Gives queued runs to hosts with room; answers how many.
+    pub async fn dispatch(&self) -> Result<usize, StoreError> {
+        self.writer.run(dispatch::Dispatch).await
+    }
+
+    /// Queues a run (`POST /runs`), refused with the reason when no host
+    /// could take it, or its session cannot run now.
+    pub async fn create_run(&self, create: RunCreate, run_id: String) -> Result<Run, StoreError> {
+        self.writer.run(launches::Create { create, run_id }).await
+    }
+
+    /// One run, with its prompt if asked.
+    pub async fn run(&self, run_id: String, with_prompt: bool) -> Result<Option<Run>, StoreError> {
+        self.readers
+            .run(move |c| Ok(launches::get(c, &run_id, with_prompt)?.map(|r| r.run)))
+            .await
+    }
+
+    /// Runs, newest first.
+    pub async fn runs(&self, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.readers.run(move |c| launches::list(c, &filter)).await
+    }
+
+    /// A host takes the run it was given, once.
+    pub async fn claim_run(
+        &self,
+        run_id: String,
+        host: String,
+        instance: String,
+    ) -> Result<Run, StoreError> {
+        self.writer
+            .run(launches::Claim {
+                run_id,
+                host,
+                instance,
+            })
+            .await
+    }
+
+    /// A host says the run's runner ended.
+    pub async fn run_exited(&self, run_id: String, exited: RunExited) -> Result<Run, StoreError> {
+        self.writer.run(launches::Exited { run_id, exited }).await
+    }
+
+    /// Stops a queued run, or asks its host to stop it; answers whether a
+    /// host was asked.
+    pub async fn stop_run(&self, run_id: String) -> Result<(Run, bool), StoreError> {
+        self.writer.run(launches::Stop { run_id }).await
+    }
+
+    /// Registers a host (`embedded`: the session manager's own).
+    pub async fn register_host(
+        &self,
+        register: HostRegister,
+        embedded: bool,
+        timeout_seconds: f64,
+    ) -> Result<Host, StoreError> {
+        self.writer
+            .run(hosts::Register {
+                register,
+                embedded,
+                timeout_seconds,
+            })
+            .await
+    }
+
+    /// A host's heartbeat.
+    pub async fn heartbeat(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        self.writer.run(hosts::Heartbeat { name, instance }).await
+    }
+
+    /// A host that stops.
+    pub async fn leave(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        self.writer.run(hosts::Leave { name, instance }).await
+    }
+
+    /// Every host, by name.
+    pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
+        self.readers.run(hosts::list).await
+    }
+
+    /// Counts every online host as seen now (at the server's start).
+    pub async fn grace_hosts(&self) -> Result<(), StoreError> {
+        self.writer.run(hosts::Grace).await
+    }
+
+    /// Takes hosts silent for `timeout_ms` offline, and fails runs queued
+    /// longer than `queue_timeout_ms`.
+    pub async fn sweep(
+        &self,
+        timeout_ms: u64,
+        queue_timeout_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(hosts::Sweep {
+                timeout_ms,
+                queue_timeout_ms,
+            })
+            .await
     }
 }
