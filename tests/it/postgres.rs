@@ -393,56 +393,81 @@ async fn sqlite_with_data() -> (SessionManager, Vec<Value>) {
         http.event(&id, event(&id, "run_start")).await;
         http.event(&id, assistant(&id, &format!("answer {n}")))
             .await;
+        if n == 2 {
+            // A request, closed with its run.
+            let mut asked = event(&id, "permission_request");
+            asked["request_id"] = json!("q1");
+            asked["kind"] = json!("permission");
+            asked["tool_name"] = json!("Bash");
+            asked["tool_input"] = json!({"command": "ls"});
+            http.event(&id, asked).await;
+        }
         let mut end = event(&id, "run_completed");
         end["reason"] = json!("completed");
         end["cost_usd"] = json!(0.25 * f64::from(n + 1));
         end["usage"] = json!({"input_tokens": 10 * (n + 1), "output_tokens": 5});
         http.event(&id, end).await;
     }
+    // A host, and a run given to it (besides the server's own host).
+    let actor = http.clone().with_token(&sm.local_token());
+    let host = json!({"name": "h", "instance": "i1", "capacity": 2, "labels": ["gpu"]});
+    assert_eq!(actor.post("/hosts", host).await.0, 200);
+    let run = json!({"session_name": "later", "prompt": "p", "project_dir": "/p", "host": "h"});
+    assert_eq!(actor.post("/runs", run).await.0, 202);
+    let answers = answers(&http).await;
+    assert_eq!(sm.stop(), Some(0));
+    (sm, answers)
+}
+
+/// What the API answers about the sessions, their runs and requests.
+async fn answers(http: &crate::support::Http) -> Vec<Value> {
     let (_, usage) = http.get("/usage?group_by=session").await;
     let (_, list) = http.get("/sessions").await;
-    let mut answers = vec![usage, list];
+    let (_, runs) = http.get("/runs").await;
+    let mut answers = vec![usage, list, runs];
     for n in 0..3 {
         answers.push(http.events(&format!("s{n}")).await.into());
         answers.push(http.get(&format!("/sessions/s{n}/result")).await.1);
     }
-    assert_eq!(sm.stop(), Some(0));
-    (sm, answers)
+    answers.push(http.get("/sessions/s2/requests/q1").await.1);
+    answers
 }
 
 #[tokio::test]
 async fn import_copies_a_sqlite_database_counted_per_table_and_again_copies_nothing() {
     let Some((_pg, url)) = fresh() else { return };
-    let (old, answers) = sqlite_with_data().await;
+    let (old, answers_before) = sqlite_with_data().await;
     let source = format!("sqlite:{}", old.db.display());
     let (code, stdout, stderr) = run_server(&["--db", &url, "--import", &source]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         stdout,
         "sessions: 3 in the file, 3 copied, 0 already there\n\
-         events: 9 in the file, 9 copied, 0 already there\n\
-         runs: 3 in the file, 3 copied, 0 already there\n"
+         events: 10 in the file, 10 copied, 0 already there\n\
+         runs: 3 in the file, 3 copied, 0 already there\n\
+         requests: 1 in the file, 1 copied, 0 already there\n\
+         hosts: 2 in the file, 2 copied, 0 already there\n\
+         launches: 1 in the file, 1 copied, 0 already there\n"
     );
     let (code, stdout, stderr) = run_server(&["--db", &url, "--import", &source]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         stdout,
         "sessions: 3 in the file, 0 copied, 3 already there\n\
-         events: 9 in the file, 0 copied, 9 already there\n\
-         runs: 3 in the file, 0 copied, 3 already there\n",
+         events: 10 in the file, 0 copied, 10 already there\n\
+         runs: 3 in the file, 0 copied, 3 already there\n\
+         requests: 1 in the file, 0 copied, 1 already there\n\
+         hosts: 2 in the file, 0 copied, 2 already there\n\
+         launches: 1 in the file, 0 copied, 1 already there\n",
         "idempotent"
     );
     // The API on PostgreSQL answers exactly what it answered on SQLite.
     let sm = SessionManager::on_database(&url);
     let http = sm.http();
-    let (_, usage) = http.get("/usage?group_by=session").await;
-    let (_, list) = http.get("/sessions").await;
-    let mut now = vec![usage, list];
-    for n in 0..3 {
-        now.push(http.events(&format!("s{n}")).await.into());
-        now.push(http.get(&format!("/sessions/s{n}/result")).await.1);
-    }
-    assert_eq!(now, answers);
+    assert_eq!(answers(&http).await, answers_before);
+    let (_, hosts) = http.get("/hosts").await;
+    assert_eq!(hosts["hosts"][0]["name"], "h", "{hosts}");
+    assert_eq!(hosts["hosts"][0]["labels"], json!(["gpu"]), "{hosts}");
     // New events get ids after the imported ones.
     http.event("s0", event("s0", "pre_tool")).await;
     let ids: Vec<i64> = http
@@ -483,7 +508,7 @@ async fn import_into_a_database_with_other_data_needs_merge() {
     assert_eq!(list["sessions"].as_array().unwrap().len(), 4);
     // Both sessions' events, with ids that do not collide.
     assert_eq!(sm.http().events("theirs").await.len(), 1);
-    assert_eq!(sm.http().events("s2").await.len(), 3);
+    assert_eq!(sm.http().events("s2").await.len(), 4);
 
     // Bad input: not sqlite:PATH, no PostgreSQL target, a missing file.
     let (code, _, stderr) = run_server(&["--db", &url, "--import", "/x.db"]);

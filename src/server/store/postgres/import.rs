@@ -24,26 +24,40 @@ enum Kind {
     Text,
     Int,
     Real,
+    /// SQLite's 0 or 1.
+    Bool,
 }
 
-/// A table copied row for row: its columns, the one that orders it, and
-/// the one (if any) whose numbers must not collide with rows already there.
+/// A table copied row for row: its columns, the one that orders it (in
+/// the file), the one (if any) whose numbers must not collide with rows
+/// already there, and what makes a row new.
 struct Table {
     name: &'static str,
     columns: &'static [(&'static str, Kind)],
     order: &'static str,
-    /// Shifted past the rows already in PostgreSQL: `seq` of sessions, the
-    /// event id of events and runs (a run's id is its event's).
+    /// Shifted past the rows already in PostgreSQL: `seq` of sessions and
+    /// launches, the event id of events and runs (a run's id is its event's).
     shifted: Option<(&'static str, Shift)>,
+    key: Key,
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Shift {
     Sessions,
     Events,
+    Launches,
 }
 
-use Kind::{Int, Real, Text};
+/// Which rows of a table are copied.
+#[derive(Clone, Copy, PartialEq)]
+enum Key {
+    /// Those of the sessions PostgreSQL does not have yet.
+    Session,
+    /// Those whose value in this column PostgreSQL does not have yet.
+    Own(&'static str),
+}
+
+use Kind::{Bool, Int, Real, Text};
 
 /// Every table that holds a session's data, parents first. A table added
 /// to the schema is added here too.
@@ -72,9 +86,12 @@ const TABLES: &[Table] = &[
             ("worktree", Text),
             ("branch", Text),
             ("parent_session_id", Text),
+            ("pending_requests", Int),
+            ("host", Text),
         ],
         order: "seq",
         shifted: Some(("seq", Shift::Sessions)),
+        key: Key::Session,
     },
     Table {
         name: "events",
@@ -88,6 +105,7 @@ const TABLES: &[Table] = &[
         ],
         order: "id",
         shifted: Some(("id", Shift::Events)),
+        key: Key::Session,
     },
     Table {
         name: "runs",
@@ -110,6 +128,73 @@ const TABLES: &[Table] = &[
         ],
         order: "id",
         shifted: Some(("id", Shift::Events)),
+        key: Key::Session,
+    },
+    // `seq` is drawn anew, in the file's order.
+    Table {
+        name: "requests",
+        columns: &[
+            ("session_id", Text),
+            ("request_id", Text),
+            ("kind", Text),
+            ("tool_name", Text),
+            ("input", Text),
+            ("suggestions", Text),
+            ("tool_use_id", Text),
+            ("blocked_path", Text),
+            ("created_at", Text),
+            ("status", Text),
+            ("decision", Text),
+        ],
+        order: "rowid",
+        shifted: None,
+        key: Key::Session,
+    },
+    Table {
+        name: "hosts",
+        columns: &[
+            ("name", Text),
+            ("instance", Text),
+            ("labels", Text),
+            ("projects", Text),
+            ("capacity", Int),
+            ("claude_version", Text),
+            ("embedded", Bool),
+            ("online", Bool),
+            ("last_seen", Text),
+        ],
+        order: "rowid",
+        shifted: None,
+        key: Key::Own("name"),
+    },
+    Table {
+        name: "launches",
+        columns: &[
+            ("seq", Int),
+            ("run_id", Text),
+            ("session_name", Text),
+            ("project_dir", Text),
+            ("resume", Bool),
+            ("prompt", Text),
+            ("agent", Text),
+            ("worktree", Bool),
+            ("base", Text),
+            ("settings", Text),
+            ("want_host", Text),
+            ("labels", Text),
+            ("host", Text),
+            ("claimed_by", Text),
+            ("status", Text),
+            ("session_id", Text),
+            ("error", Text),
+            ("runner_exit_code", Int),
+            ("created_at", Text),
+            ("started_at", Text),
+            ("ended_at", Text),
+        ],
+        order: "seq",
+        shifted: Some(("seq", Shift::Launches)),
+        key: Key::Own("run_id"),
     },
 ];
 
@@ -199,6 +284,30 @@ pub async fn import_sqlite(
             path.display()
         )));
     }
+    // Runs launched there are other data too (hosts are not: every
+    // replica registers its own on its start).
+    let file_runs: HashSet<String> = read(&source, |c| {
+        let mut stmt = c.prepare("SELECT run_id FROM launches")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    })
+    .await?;
+    let other_runs = tx
+        .query("SELECT run_id FROM launches", &[])
+        .await?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|id| !file_runs.contains(id))
+        .count();
+    if other_runs > 0 && !merge {
+        return Err(StoreError::Conflict(format!(
+            "{target} already holds {other_runs} runs that are not in {}; \
+             pass --merge to add the file's to them",
+            path.display()
+        )));
+    }
     let there: HashSet<String> = there.into_iter().collect();
     let new: Vec<String> = in_file
         .iter()
@@ -213,22 +322,31 @@ pub async fn import_sqlite(
         .query_one("SELECT COALESCE(max(id), 0) FROM events", &[])
         .await?
         .get(0);
+    let launch_shift: i64 = tx
+        .query_one("SELECT COALESCE(max(seq), 0) FROM launches", &[])
+        .await?
+        .get(0);
     let new_set: Arc<HashSet<String>> = Arc::new(new.iter().cloned().collect());
     let mut report = ImportReport { tables: Vec::new() };
     for table in TABLES {
         let shift = match table.shifted {
             Some((_, Shift::Sessions)) => seq_shift,
             Some((_, Shift::Events)) => event_shift,
+            Some((_, Shift::Launches)) => launch_shift,
             None => 0,
         };
-        let counts = copy_table(&source, &tx, table, &new_set, shift).await?;
+        let (counts, keys) = copy_table(&source, &tx, table, &new_set, shift).await?;
+        let (column, keys) = match table.key {
+            Key::Session => ("session_id", &new),
+            Key::Own(column) => (column, &keys),
+        };
         let stored: i64 = tx
             .query_one(
                 &format!(
-                    "SELECT count(*) FROM {} WHERE session_id = ANY($1)",
+                    "SELECT count(*) FROM {} WHERE {column} = ANY($1)",
                     table.name
                 ),
-                &[&new],
+                &[keys],
             )
             .await?
             .get(0);
@@ -242,32 +360,50 @@ pub async fn import_sqlite(
     }
     tx.batch_execute(
         "SELECT setval('events_id_seq', GREATEST((SELECT max(id) FROM events), 1));
-         SELECT setval('sessions_seq_seq', GREATEST((SELECT max(seq) FROM sessions), 1));",
+         SELECT setval('sessions_seq_seq', GREATEST((SELECT max(seq) FROM sessions), 1));
+         SELECT setval('launches_seq_seq', GREATEST((SELECT max(seq) FROM launches), 1));",
     )
     .await?;
     tx.commit().await?;
     Ok(report)
 }
 
-/// Copies the rows of `table` that belong to the sessions in `new`.
+/// Copies the new rows of `table` (see [`Key`]); answers the counts, and
+/// the keys of the rows copied (for a table with keys of its own).
 async fn copy_table(
     source: &Source,
     tx: &tokio_postgres::Transaction<'_>,
     table: &'static Table,
     new: &Arc<HashSet<String>>,
     shift: i64,
-) -> Result<TableCount, StoreError> {
+) -> Result<(TableCount, Vec<String>), StoreError> {
     let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
-    let session_at = names
+    // Each row read is its order value, then its columns.
+    let key_column = match table.key {
+        Key::Session => "session_id",
+        Key::Own(column) => column,
+    };
+    let key_at = 1 + names
         .iter()
-        .position(|n| *n == "session_id")
+        .position(|n| *n == key_column)
         .unwrap_or_default();
-    let order_at = names
-        .iter()
-        .position(|n| *n == table.order)
-        .unwrap_or_default();
+    let there: HashSet<String> = match table.key {
+        Key::Session => HashSet::new(),
+        Key::Own(column) => tx
+            .query(&format!("SELECT {column} FROM {}", table.name), &[])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?,
+    };
+    let is_new = |key: &str| match table.key {
+        Key::Session => new.contains(key),
+        Key::Own(_) => !there.contains(key),
+    };
+    let mut keys = Vec::new();
     let select = format!(
-        "SELECT {} FROM {} WHERE {} > ?1 ORDER BY {} LIMIT {CHUNK}",
+        "SELECT {}, {} FROM {} WHERE {} > ?1 ORDER BY {} LIMIT {CHUNK}",
+        table.order,
         names.join(", "),
         table.name,
         table.order,
@@ -282,6 +418,7 @@ async fn copy_table(
                 Text => "TEXT",
                 Int => "BIGINT",
                 Real => "DOUBLE PRECISION",
+                Bool => "BOOLEAN",
             };
             format!("${}::{ty}[]", i + 1)
         })
@@ -306,7 +443,7 @@ async fn copy_table(
     let mut after = i64::MIN;
     loop {
         let select = select.clone();
-        let width = names.len();
+        let width = names.len() + 1;
         let chunk: Vec<Vec<Value>> = read(source, move |c| {
             let mut stmt = c.prepare(&select)?;
             let rows = stmt.query_map([after], |r| {
@@ -316,15 +453,21 @@ async fn copy_table(
         })
         .await?;
         let Some(last) = chunk.last() else { break };
-        after = match last[order_at] {
+        after = match last[0] {
             Value::Integer(n) => n,
             _ => break,
         };
         counts.in_file += chunk.len() as u64;
         let mine: Vec<&Vec<Value>> = chunk
             .iter()
-            .filter(|row| matches!(&row[session_at], Value::Text(id) if new.contains(id)))
+            .filter(|row| matches!(&row[key_at], Value::Text(key) if is_new(key)))
             .collect();
+        if table.key != Key::Session {
+            keys.extend(mine.iter().filter_map(|row| match &row[key_at] {
+                Value::Text(key) => Some(key.clone()),
+                _ => None,
+            }));
+        }
         counts.already_there += (chunk.len() - mine.len()) as u64;
         if mine.is_empty() {
             continue;
@@ -333,7 +476,14 @@ async fn copy_table(
             .columns
             .iter()
             .enumerate()
-            .map(|(i, (_, kind))| column(&mine, i, *kind, (shifted_at == Some(i)).then_some(shift)))
+            .map(|(i, (_, kind))| {
+                column(
+                    &mine,
+                    i + 1,
+                    *kind,
+                    (shifted_at == Some(i)).then_some(shift),
+                )
+            })
             .collect();
         let params: Vec<&(dyn ToSql + Sync)> = columns
             .iter()
@@ -350,7 +500,7 @@ async fn copy_table(
         })?;
         counts.copied += mine.len() as u64;
     }
-    Ok(counts)
+    Ok((counts, keys))
 }
 
 /// Column `i` of `rows` as a typed array, `shift` added to its numbers.
@@ -379,6 +529,14 @@ fn column(
                     _ => None,
                 })
                 .collect::<Vec<Option<i64>>>(),
+        ),
+        Bool => Box::new(
+            rows.iter()
+                .map(|r| match r[i] {
+                    Value::Integer(n) => Some(n != 0),
+                    _ => None,
+                })
+                .collect::<Vec<Option<bool>>>(),
         ),
         Real => Box::new(
             rows.iter()
