@@ -21,6 +21,7 @@ mod fidelity;
 mod hook;
 mod hosts;
 mod install;
+mod layers;
 mod mcp;
 mod mcp_real;
 mod notify;
