@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claude::protocol::{CliLine, parse_value};
-use crate::wire::RunEndReason;
+use crate::wire::{ChangedFile, RunEndReason};
 
 /// Opens each run: the prompt and what is needed to replay the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,11 +51,27 @@ pub struct RunCompletedLine {
     pub error: Option<String>,
 }
 
+/// Before `run_completed`, in a git checkout: what the run changed there
+/// (files committed by the run included), when it changed anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesLine {
+    pub timestamp: String,
+    pub files: Vec<ChangedFile>,
+    /// The unified diff, cut at [`crate::wire::MAX_DIFF`] bytes.
+    pub diff: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diff_truncated: bool,
+    /// In a worktree session: the commit its branch started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum OwnLine {
     UserMessage(UserMessageLine),
     RunCompleted(RunCompletedLine),
+    Changes(ChangesLine),
 }
 
 /// One backup line, understood.
@@ -63,6 +79,7 @@ enum OwnLine {
 pub enum BackupLine {
     UserMessage(UserMessageLine),
     RunCompleted(RunCompletedLine),
+    Changes(ChangesLine),
     /// A line of the CLI, with its `timestamp` if it has one.
     Cli(CliLine, Option<String>),
     /// Not JSON, or not a line we know: kept, never acted on.
@@ -76,11 +93,14 @@ impl BackupLine {
             return BackupLine::Unreadable;
         };
         match value.get("type").and_then(serde_json::Value::as_str) {
-            Some("user_message") | Some("run_completed") => match OwnLine::deserialize(value) {
-                Ok(OwnLine::UserMessage(m)) => BackupLine::UserMessage(m),
-                Ok(OwnLine::RunCompleted(m)) => BackupLine::RunCompleted(m),
-                Err(_) => BackupLine::Unreadable,
-            },
+            Some("user_message" | "run_completed" | "changes") => {
+                match OwnLine::deserialize(value) {
+                    Ok(OwnLine::UserMessage(m)) => BackupLine::UserMessage(m),
+                    Ok(OwnLine::RunCompleted(m)) => BackupLine::RunCompleted(m),
+                    Ok(OwnLine::Changes(m)) => BackupLine::Changes(m),
+                    Err(_) => BackupLine::Unreadable,
+                }
+            }
             _ => match parse_value(value) {
                 Some((cli, stamp)) => BackupLine::Cli(cli, stamp),
                 None => BackupLine::Unreadable,
@@ -93,6 +113,7 @@ impl BackupLine {
         match self {
             BackupLine::UserMessage(m) => Some(&m.timestamp),
             BackupLine::RunCompleted(m) => Some(&m.timestamp),
+            BackupLine::Changes(m) => Some(&m.timestamp),
             BackupLine::Cli(_, stamp) => stamp.as_deref(),
             BackupLine::Unreadable => None,
         }
@@ -110,6 +131,13 @@ impl RunCompletedLine {
     /// The line as written to the backup (without newline).
     pub fn to_line(&self) -> Vec<u8> {
         to_line(&OwnLine::RunCompleted(self.clone()))
+    }
+}
+
+impl ChangesLine {
+    /// The line as written to the backup (without newline).
+    pub fn to_line(&self) -> Vec<u8> {
+        to_line(&OwnLine::Changes(self.clone()))
     }
 }
 

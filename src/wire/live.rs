@@ -32,6 +32,13 @@ pub enum LiveMessage {
     StopRequested {
         session_id: String,
     },
+    /// Text the model of a session's run is writing (live only, never
+    /// stored; the message's event follows once it is written).
+    TextDelta {
+        session_id: String,
+        #[serde(flatten)]
+        delta: super::TextDelta,
+    },
     /// This client fell behind and `missed` messages were dropped for it:
     /// it should fetch the state again.
     Resync {
@@ -49,6 +56,7 @@ impl LiveMessage {
             LiveMessage::SessionDeleted { .. } => "session_deleted",
             LiveMessage::Event { .. } => "event",
             LiveMessage::StopRequested { .. } => "stop_requested",
+            LiveMessage::TextDelta { .. } => "text_delta",
             LiveMessage::Resync { .. } => "resync",
         }
     }

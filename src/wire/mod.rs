@@ -1,6 +1,7 @@
 //! The JSON shapes that cross the session manager's HTTP API, shared by the
 //! server, the client library and every command, so the two ends cannot drift.
 
+mod draft;
 mod event;
 mod live;
 pub mod money;
@@ -8,9 +9,10 @@ mod session;
 mod timestamp;
 mod usage;
 
+pub use draft::{Draft, DraftAnswer, LiveAnswer, LiveInput, MAX_DELTA_TEXT, TextDelta};
 pub use event::{
-    ContentBlock, Event, EventType, MAX_ID_LEN, Role, RunEndReason, StoredEvent, check_id,
-    check_text,
+    ChangedFile, ContentBlock, Event, EventType, MAX_DIFF, MAX_ID_LEN, Role, RunEndReason,
+    StoredEvent, check_id, check_text,
 };
 pub use live::LiveMessage;
 pub use session::{

@@ -114,6 +114,7 @@ const LAST_RUN_START: &str = "SELECT id FROM events
 /// The last answer between two event ids (the last run).
 const LAST_ANSWER: &str = "SELECT body FROM events
     WHERE session_id = ?1 AND event_type = 'message' AND role = 'assistant' AND id > ?2 AND id <= ?3
+      AND json_extract(body, '$.final') IS NOT 0
     ORDER BY id DESC LIMIT 1";
 const EVENTS_PAGE: &str =
     "SELECT id, body FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
