@@ -16,6 +16,7 @@ pub mod agents;
 pub mod autostart;
 pub mod backup;
 pub mod bounded;
+pub mod changes;
 pub mod claude;
 pub mod client;
 pub mod commands;

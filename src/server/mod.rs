@@ -7,6 +7,7 @@
 
 mod args;
 mod dashboard;
+mod drafts;
 mod error;
 mod extract;
 pub mod guard;
@@ -63,6 +64,8 @@ pub struct AppState {
     store: Store,
     hub: Hub,
     snapshots: Arc<Snapshots>,
+    /// The text so far of the messages being written.
+    drafts: Arc<drafts::Drafts>,
     max_body_bytes: usize,
     shutdown: CancellationToken,
     guard: Arc<guard::Guard>,
@@ -105,6 +108,7 @@ impl Server {
                 store,
                 hub,
                 snapshots: Arc::default(),
+                drafts: Arc::default(),
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),

@@ -1,20 +1,24 @@
 //! The JSON shapes that cross the session manager's HTTP API, shared by the
 //! server, the client library and every command, so the two ends cannot drift.
 
+mod diff;
 mod draft;
 mod event;
 mod live;
 pub mod money;
+mod search;
 mod session;
 mod timestamp;
 mod usage;
 
+pub use diff::BranchDiffAnswer;
 pub use draft::{Draft, DraftAnswer, LiveAnswer, LiveInput, MAX_DELTA_TEXT, TextDelta};
 pub use event::{
     ChangedFile, ContentBlock, Event, EventType, MAX_DIFF, MAX_ID_LEN, Role, RunEndReason,
     StoredEvent, check_id, check_text,
 };
 pub use live::LiveMessage;
+pub use search::{SearchAnswer, SearchHit};
 pub use session::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,
     ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionStatus,

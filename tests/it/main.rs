@@ -13,6 +13,7 @@ mod commands_list;
 mod commands_result;
 mod commands_status;
 mod commands_verification;
+mod conversation_api;
 mod dashboard;
 mod dashboard_browser;
 mod faults;

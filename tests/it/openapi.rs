@@ -28,6 +28,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/events/{session_id}"),
     ("get", "/ws"),
     ("get", "/sse"),
+    ("post", "/sessions/{session_id}/live"),
+    ("get", "/sessions/{session_id}/draft"),
+    ("get", "/sessions/{session_id}/diff"),
+    ("get", "/search"),
 ];
 
 async fn spec(sm: &SessionManager) -> Value {
@@ -79,6 +83,10 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         "LiveMessage",
         "ErrorAnswer",
         "StoredEvent",
+        "SearchAnswer",
+        "LiveInput",
+        "DraftAnswer",
+        "BranchDiffAnswer",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -206,6 +214,26 @@ async fn real_answers_match_their_documented_schemas() {
         ("get", "/sessions/{session_id}", "/sessions/s".into(), None),
         ("get", "/sessions", "/sessions?name=n".into(), None),
         (
+            "post",
+            "/sessions/{session_id}/live",
+            "/sessions/s/live".into(),
+            Some(json!({"type": "text_delta", "text": "Hi", "seq": 1})),
+        ),
+        (
+            "get",
+            "/sessions/{session_id}/draft",
+            "/sessions/s/draft".into(),
+            None,
+        ),
+        ("get", "/search", "/search?q=done".into(), None),
+        ("get", "/usage", "/usage?group_by=day,project".into(), None),
+        (
+            "get",
+            "/sessions/{session_id}/diff",
+            "/sessions/s/diff".into(),
+            None,
+        ),
+        (
             "get",
             "/sessions/{session_id}/status",
             "/sessions/s/status".into(),
@@ -295,7 +323,7 @@ async fn real_answers_match_their_documented_schemas() {
     }
     assert_eq!(
         statuses,
-        BTreeSet::from([200, 400, 404, 409, 422]),
+        BTreeSet::from([200, 400, 401, 404, 409, 422]),
         "every documented kind of answer was checked"
     );
 }

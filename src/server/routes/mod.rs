@@ -1,7 +1,10 @@
 //! Every route of the API, declared in one place; handlers live in the
 //! module named for the resource they serve.
 
+mod diff;
+mod drafts;
 mod events;
+mod search;
 mod sessions;
 mod usage;
 
@@ -53,6 +56,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(search::search))
+        .routes(routes!(drafts::post))
+        .routes(routes!(drafts::get))
+        .routes(routes!(diff::branch_diff))
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))

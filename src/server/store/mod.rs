@@ -10,6 +10,7 @@ mod ops;
 mod reader;
 mod runs;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use ops::Added;
 pub(crate) use ops::with_id;
 pub use reader::{GroupBy, ResultLookup};
 pub use schema::SCHEMA_VERSION;
+pub use search::{MAX_HITS, fts_query};
 pub use writer::WriterThread;
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
@@ -205,15 +207,35 @@ impl Store {
             .await
     }
 
-    /// Totals per group of the runs that ended at or after `since`.
+    /// Totals per group (and second key) of the runs that ended at or after `since`.
     pub async fn usage(
         &self,
         group_by: GroupBy,
+        then: Option<GroupBy>,
         since: Option<String>,
         project: Option<String>,
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
         self.readers
-            .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
+            .run(move |c| reader::usage(c, group_by, then, since.as_deref(), project.as_deref()))
+            .await
+    }
+
+    /// The commit a worktree session's branch started from, if a run said.
+    pub async fn branch_base(&self, session_id: String) -> Result<Option<String>, StoreError> {
+        self.readers
+            .run(move |c| reader::branch_base(c, &session_id))
+            .await
+    }
+
+    /// The best hits of an FTS5 `query` in `project` (or every project).
+    pub async fn search(
+        &self,
+        query: String,
+        project: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
+        self.readers
+            .run(move |c| search::search(c, &query, project.as_deref(), limit))
             .await
     }
 

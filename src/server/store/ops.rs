@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::reader::{get_session, session_by_name};
 use super::runs;
+use super::search;
 use super::writer::Op;
 use crate::server::live::Change;
 use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
@@ -152,6 +153,9 @@ impl Op for AddEvent {
                 filled,
             });
         };
+        if search::indexed(event.event_type) {
+            search::index_event(conn, id)?;
+        }
         frames.push(Change::Event {
             session_id: event.session_id.clone(),
             id,
@@ -293,6 +297,7 @@ impl Op for DeleteSession {
             )));
         }
         runs::delete(conn, &self.session_id)?;
+        search::unindex_session(conn, &self.session_id)?;
         let events = conn
             .prepare_cached("DELETE FROM events WHERE session_id = ?1")?
             .execute([&self.session_id])?;

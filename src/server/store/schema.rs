@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 
 use super::StoreError;
+use super::search::searchable_text;
 
 /// Marks a SQLite file as ours, so `--db` pointed at some other database is
 /// refused instead of modified ("AOSM" in ASCII).
@@ -91,6 +92,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN worktree TEXT;
     ALTER TABLE sessions ADD COLUMN branch TEXT;
     ALTER TABLE sessions ADD COLUMN parent_session_id TEXT;",
+    // 5: full-text search over prompts, answers, narration and tool input
+    // (`GET /search`), with the events already stored indexed now.
+    concat!(
+        "CREATE VIRTUAL TABLE event_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+        INSERT INTO event_text (rowid, text) SELECT id, txt FROM (SELECT e.id AS id, ",
+        searchable_text!(),
+        " AS txt FROM events e) WHERE txt IS NOT NULL AND txt <> '';"
+    ),
 ];
 
 /// The schema version this build writes.
