@@ -26,12 +26,22 @@ pub enum ChangesError {
 }
 
 /// The working tree of a checkout at one moment, as a git tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Snapshot {
     /// The checkout's top folder.
     pub top: PathBuf,
     /// The tree's id.
     pub tree: String,
+    /// The temporary index it was written from: the next snapshot starts
+    /// from it, so that only files changed since are read again (untracked
+    /// ones included, which the checkout's own index does not list).
+    index: tempfile::TempDir,
+}
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Snapshot) -> bool {
+        (&self.top, &self.tree) == (&other.top, &other.tree)
+    }
 }
 
 /// The files changed between two trees or commits, and their diff.
@@ -87,13 +97,23 @@ pub fn snapshot(dir: &Path) -> Result<Option<Snapshot>, ChangesError> {
     let (Some(top), Some(index)) = (lines.next(), lines.next()) else {
         return Ok(None);
     };
-    let top = PathBuf::from(top);
-    let index = dir.join(index);
     // The temporary index starts as a copy of the real one, so that files
     // whose stat data did not change are not read again.
+    take(PathBuf::from(top), &dir.join(index)).map(Some)
+}
+
+impl Snapshot {
+    /// The same checkout now.
+    pub fn again(&self) -> Result<Snapshot, ChangesError> {
+        take(self.top.clone(), &self.index.path().join("index"))
+    }
+}
+
+/// A snapshot of the checkout at `top`, from a copy of `index`.
+fn take(top: PathBuf, index: &Path) -> Result<Snapshot, ChangesError> {
     let scratch = tempfile::Builder::new().prefix("ao-snapshot-").tempdir()?;
     let temp_index = scratch.path().join("index");
-    match std::fs::copy(&index, &temp_index) {
+    match std::fs::copy(index, &temp_index) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
@@ -106,7 +126,11 @@ pub fn snapshot(dir: &Path) -> Result<Option<Snapshot>, ChangesError> {
     let mut write = git(&top);
     write.arg("write-tree").env("GIT_INDEX_FILE", &temp_index);
     let tree = text(output(write, "write-tree")?);
-    Ok(Some(Snapshot { top, tree }))
+    Ok(Snapshot {
+        top,
+        tree,
+        index: scratch,
+    })
 }
 
 /// What changed from `from` to `to` (trees, commits or refs) in the
@@ -276,6 +300,6 @@ mod tests {
     #[test]
     fn no_checkout_no_snapshot() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(snapshot(dir.path()).unwrap(), None);
+        assert!(snapshot(dir.path()).unwrap().is_none());
     }
 }

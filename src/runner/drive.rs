@@ -14,7 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::changed::ChangeWatch;
 use super::reporter::Reporter;
+use super::stream::Streamer;
 use crate::backup::{BackupLine, LogWriter, Meta, SessionFiles};
 use crate::claude::process::{ClaudeProcess, Exit, Group};
 use crate::claude::protocol::{
@@ -67,6 +69,8 @@ pub struct Sinks<'a> {
     pub diag: Diag,
     /// The API to follow for stop requests, when it is up.
     pub feed: Option<SessionClient>,
+    /// What the run changes in its checkout.
+    pub changes: &'a mut ChangeWatch,
 }
 
 /// How a conversation ended.
@@ -81,6 +85,20 @@ pub struct Conversation {
     pub protocol_failed: bool,
     /// Why its output could not be read to the end (the CLI was killed).
     pub unreadable: Option<String>,
+    /// The CLI printed a line on stdout.
+    printed: bool,
+}
+
+impl Conversation {
+    /// Whether the CLI refused `flag` as an unknown option (and so did
+    /// nothing else).
+    pub fn refused(&self, flag: &str) -> bool {
+        !self.printed
+            && self
+                .exit
+                .stderr_summary()
+                .contains(&format!("unknown option '{flag}'"))
+    }
 }
 
 /// Drives the CLI until it exits.
@@ -101,11 +119,13 @@ pub async fn converse(
         backup_failed: false,
         deadline: None,
         unreadable: None,
+        streamer: Streamer::default(),
     };
     let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<()>();
     let mut follower: Option<JoinHandle<()>> = None;
     cli.send(&initialize_request()).await;
     let mut buf = Vec::new();
+    let mut printed = false;
     loop {
         let (until, escalate) = state.deadline.unwrap_or((
             Instant::now() + Duration::from_secs(86_400 * 365),
@@ -114,6 +134,7 @@ pub async fn converse(
         tokio::select! {
             line = cli.next_line(&mut buf) => match line {
                 Ok(true) => {
+                    printed = true;
                     let had_result = state.result.is_some();
                     state.handle(&mut cli, &buf, &mut sinks, prompt).await;
                     if !had_result && state.result.is_some() {
@@ -135,6 +156,9 @@ pub async fn converse(
                     break;
                 }
             },
+            _ = tokio::time::sleep_until(state.streamer.due().unwrap_or(until)), if state.streamer.due().is_some() => {
+                state.send_text(&sinks, Instant::now());
+            }
             _ = signals.int.recv() => state.interrupt(Signal::SIGINT, &group),
             _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, &group),
             _ = signals.stop.recv() => state.stop(&mut cli).await,
@@ -163,6 +187,7 @@ pub async fn converse(
         stopped: state.stopped,
         protocol_failed: state.initialize_refused || !state.init_seen,
         unreadable: state.unreadable,
+        printed,
     })
 }
 
@@ -201,9 +226,19 @@ struct State {
     deadline: Option<(Instant, Signal)>,
     /// Why the CLI's output could not be read on.
     unreadable: Option<String>,
+    /// The text the model is writing, on its way to the API.
+    streamer: Streamer,
 }
 
 impl State {
+    /// Sends the text waiting to be sent, if any.
+    fn send_text(&mut self, sinks: &Sinks<'_>, now: Instant) {
+        let delta = self.streamer.flush(now);
+        if let (Some(delta), Some(id)) = (delta, sinks.recorder.session_id()) {
+            sinks.reporter.send_text(id, delta);
+        }
+    }
+
     fn interrupt(&mut self, sig: Signal, group: &Group) {
         if self.interrupted.is_some() {
             // A second signal: stop waiting.
@@ -253,6 +288,8 @@ impl State {
                 if self.stopped {
                     cli.close_stdin();
                 } else {
+                    // The checkout as it was before the CLI can change it.
+                    sinks.changes.ready().await;
                     cli.send(&user_message(prompt)).await;
                 }
             }
@@ -292,9 +329,24 @@ impl State {
                     }
                 }
             }
-            BackupLine::Cli(CliLine::Result(result), _) => self.result = Some((**result).clone()),
+            BackupLine::Cli(CliLine::Result(result), _) => {
+                self.result = Some((**result).clone());
+                sinks.changes.answered();
+            }
             _ => {}
         }
         sinks.reporter.send(sinks.recorder.feed(index, &line));
+        match &line {
+            BackupLine::Cli(CliLine::StreamEvent(event), _) => {
+                if let (Some(delta), Some(id)) = (
+                    self.streamer.read(event, Instant::now()),
+                    sinks.recorder.session_id(),
+                ) {
+                    sinks.reporter.send_text(id, delta);
+                }
+            }
+            BackupLine::Cli(CliLine::Assistant(_), _) => self.streamer.written(),
+            _ => {}
+        }
     }
 }

@@ -26,6 +26,7 @@ mod orchestrate;
 mod own_figures;
 mod real_cli_protocol;
 mod runner_autostart;
+mod runner_conversation;
 mod runner_fake;
 mod runner_real;
 mod security;
