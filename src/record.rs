@@ -111,6 +111,8 @@ struct Run {
     /// Tool calls of subagents: the tool call that started each one's
     /// subagent, from the assistant lines that made them.
     parents: HashMap<String, String>,
+    /// Subagents by id (`task_started` lines): the tool call that started each.
+    agents: HashMap<String, String>,
 }
 
 impl Run {
@@ -248,9 +250,13 @@ impl Recorder {
                     figures: RunFigures::default(),
                     spent_before: self.spent.clone(),
                     parents: HashMap::new(),
+                    agents: HashMap::new(),
                 });
             }
             BackupLine::Cli(CliLine::System(system), _) => {
+                if let (Some((agent, call)), Some(run)) = (system.task_started(), &mut self.run) {
+                    run.agents.insert(agent.to_owned(), call.to_owned());
+                }
                 if let Some(id) = system.init_session_id() {
                     self.version = system.claude_code_version.clone();
                     if let Some(run) = &mut self.run
@@ -275,10 +281,16 @@ impl Recorder {
                         let call = hook.tool_use_id.as_deref().unwrap_or(&request.request_id);
                         let mut event =
                             self.event(event_type, &session_id, index, kind, Some(call));
-                        event.parent_tool_use_id = self
-                            .run
-                            .as_ref()
-                            .and_then(|run| run.parents.get(hook.tool_use_id.as_deref()?).cloned());
+                        // A subagent's hook may come before the line of its call.
+                        event.parent_tool_use_id = self.run.as_ref().and_then(|run| {
+                            let by_call = hook
+                                .tool_use_id
+                                .as_deref()
+                                .and_then(|id| run.parents.get(id));
+                            let by_agent =
+                                hook.agent_id.as_deref().and_then(|id| run.agents.get(id));
+                            by_call.or(by_agent).cloned()
+                        });
                         event.tool_name =
                             Some(hook.tool_name.unwrap_or_else(|| "unknown".to_owned()));
                         event.tool_use_id = hook.tool_use_id;
@@ -1153,6 +1165,19 @@ mod tests {
         assert!(keys.iter().any(|k| k.ends_with("/narration#2")), "{keys:?}");
         assert!(keys.iter().any(|k| k.ends_with("/thinking#1")), "{keys:?}");
         assert!(keys.iter().any(|k| k.ends_with("/message#1")), "{keys:?}");
+    }
+
+    #[test]
+    fn a_subagents_hook_before_its_calls_line_is_nested_by_the_agents_id() {
+        let sid = "s-1";
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (1, format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#).into_bytes()),
+            (2, br#"{"type":"system","subtype":"task_started","task_id":"agent-7","tool_use_id":"task-1"}"#.to_vec()),
+            (3, br#"{"type":"control_request","request_id":"r","request":{"subtype":"hook_callback","input":{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"sub-1","agent_id":"agent-7"}}}"#.to_vec()),
+        ];
+        let got = events(&replay("w1", false, &lines).1);
+        assert_eq!(got[2].parent_tool_use_id.as_deref(), Some("task-1"));
     }
 
     #[test]

@@ -200,9 +200,24 @@ pub struct SystemLine {
     /// the result line are per run and which cumulative depends on it.
     #[serde(default)]
     pub claude_code_version: Option<String>,
+    /// On `task_started` (a subagent begins): its id...
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// ...and the Task tool call that started it.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
 }
 
 impl SystemLine {
+    /// A subagent's id and the tool call that started it, when this line
+    /// says one began.
+    pub fn task_started(&self) -> Option<(&str, &str)> {
+        if self.subtype.as_deref() != Some("task_started") {
+            return None;
+        }
+        Some((self.task_id.as_deref()?, self.tool_use_id.as_deref()?))
+    }
+
     /// The session id, when this is the init line.
     pub fn init_session_id(&self) -> Option<&str> {
         (self.subtype.as_deref() == Some("init"))
@@ -298,6 +313,9 @@ pub struct HookInput {
     pub tool_response: Option<Value>,
     #[serde(default)]
     pub tool_use_id: Option<String>,
+    /// Set on a subagent's tool calls: the subagent's id.
+    #[serde(default)]
+    pub agent_id: Option<String>,
     #[serde(default)]
     pub error: Option<Value>,
     /// Stop, in Claude Code versions that send it.
