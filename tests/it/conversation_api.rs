@@ -2,11 +2,10 @@
 //! model writes it and the text so far, the answer apart from narration,
 //! search, cost per day and project, and a worktree branch's diff.
 
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
 
 use crate::support::SessionManager;
+use crate::support::git::{git, repository};
 use crate::support::http::{Http, event};
 use crate::support::live::SseClient;
 
@@ -263,28 +262,11 @@ async fn usage_per_day_and_project_or_agent() {
     }
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test]
 async fn a_worktree_sessions_branch_against_its_base_with_the_local_token() {
     let repo = tempfile::tempdir().unwrap();
     let dir = repo.path();
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["config", "user.email", "t@example.com"]);
-    git(dir, &["config", "user.name", "t"]);
-    std::fs::write(dir.join("a.txt"), "one\n").unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", "base"]);
+    repository(dir, "a.txt", "one\n");
     let base = git(dir, &["rev-parse", "HEAD"]);
     let tree = dir.join("wt");
     git(

@@ -2,12 +2,10 @@
 //! text forwarded live as it is written (and never stored), what it says
 //! between tool calls recorded, and what a run changed in its git checkout.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::support::Project;
+use crate::support::git::{git, repository};
 use crate::support::http::kinds;
 use crate::support::live::SseClient;
 
@@ -141,31 +139,6 @@ async fn a_cli_that_refuses_partial_messages_still_runs() {
     );
 }
 
-#[track_caller]
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn repository(p: &Project) {
-    git(&p.dir, &["init", "--quiet", "-b", "main"]);
-    git(&p.dir, &["config", "user.email", "test@example.com"]);
-    git(&p.dir, &["config", "user.name", "test"]);
-    std::fs::write(p.dir.join("notes.txt"), "base\n").unwrap();
-    git(&p.dir, &["add", "notes.txt"]);
-    git(&p.dir, &["commit", "--quiet", "-m", "base"]);
-}
-
 fn changes(events: &[Value]) -> Vec<&Value> {
     events
         .iter()
@@ -176,7 +149,7 @@ fn changes(events: &[Value]) -> Vec<&Value> {
 #[tokio::test]
 async fn a_run_in_a_git_checkout_records_what_it_changed_and_leaves_the_index_alone() {
     let env = Project::with_server();
-    repository(&env);
+    repository(&env.dir, "notes.txt", "base\n");
     std::fs::write(env.dir.join("staged.txt"), "staged\n").unwrap();
     git(&env.dir, &["add", "staged.txt"]);
     let index = std::fs::read(env.dir.join(".git/index")).unwrap();
@@ -221,7 +194,7 @@ async fn a_run_in_a_git_checkout_records_what_it_changed_and_leaves_the_index_al
 #[tokio::test]
 async fn a_worktree_runs_changes_name_its_base_and_a_plain_folder_has_none() {
     let env = Project::with_server();
-    repository(&env);
+    repository(&env.dir, "notes.txt", "base\n");
     let out = env.run(
         "ao-new",
         &["wt", "--worktree"],
