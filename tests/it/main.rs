@@ -16,6 +16,7 @@ mod commands_verification;
 mod conversation_api;
 mod dashboard;
 mod dashboard_browser;
+mod dashboard_real;
 mod dashboard_tour;
 mod faults;
 mod fidelity;

@@ -367,7 +367,7 @@ function showCount() {
   const input = shown.reduce((sum, s) => sum + (s.usage?.input_tokens ?? 0), 0);
   const output = shown.reduce((sum, s) => sum + (s.usage?.output_tokens ?? 0), 0);
   $("sessions-total").textContent = shown.length
-    ? `${money(cost)} · ${runs.toLocaleString()} runs · ${tokens({ input_tokens: input, output_tokens: output })} tokens`
+    ? `${money(cost)} · ${runs.toLocaleString()} run${runs === 1 ? "" : "s"} · ${tokens({ input_tokens: input, output_tokens: output })} tokens`
     : "";
 }
 
@@ -669,7 +669,7 @@ function runEnd(e) {
   const title = { stopped: "Run stopped", interrupted: "Run interrupted", error: "Run failed" }[reason] ?? "Run completed";
   return [
     title,
-    `run ${failed ? "failed" : `status-${reason}`}`,
+    `run ${failed ? "failed" : `end-${reason}`}`,
     [facts && el("p", { class: "facts", text: facts }), e.error && clipped(String(e.error), CLIP, "error")],
   ];
 }

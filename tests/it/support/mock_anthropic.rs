@@ -453,7 +453,7 @@ pub const THINKING: &str = "The user wants a careful answer; I will think first.
 /// The text before a tool call of a `NARRATE` conversation.
 pub const NARRATION: &str = "Let me run a command first.";
 /// How many deltas a `STREAM_SLOWLY` text comes in, at least...
-pub const SLOW_CHUNKS: usize = 4;
+pub const SLOW_CHUNKS: usize = 5;
 /// ...and the pause before each.
 pub const SLOW_PAUSE: Duration = Duration::from_millis(600);
 
