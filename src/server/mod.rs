@@ -71,6 +71,22 @@ pub struct AppState {
     guard: Arc<guard::Guard>,
 }
 
+/// How often events stored since are indexed for search.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Indexes for search what was stored, once a second while events arrive.
+async fn index_while_serving(store: Store, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(INDEX_EVERY) => {}
+        }
+        if let Err(e) = store.index_new_events().await {
+            tracing::warn!("indexing for search failed (searches will try again): {e}");
+        }
+    }
+}
+
 /// An opened database, ready to serve.
 pub struct Server {
     state: AppState,
@@ -125,6 +141,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
+        tokio::spawn(index_while_serving(self.state.store.clone(), token.clone()));
         let app = routes::router(self.state);
         // Streamed answers (SSE, WebSocket messages, long lists) go out in
         // several small writes; with Nagle's algorithm a small write waits

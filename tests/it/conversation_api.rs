@@ -327,3 +327,19 @@ async fn a_worktree_sessions_branch_against_its_base_with_the_local_token() {
     session(&http, "plain", "/p").await;
     assert_eq!(owner.get("/sessions/plain/diff").await.0, 404);
 }
+
+/// Events stored by a session manager killed before it indexed them are
+/// found by the next one's first search.
+#[tokio::test]
+async fn events_stored_before_a_kill_are_found_after_the_restart() {
+    let mut sm = SessionManager::start();
+    let http = sm.http();
+    session(&http, "k", "/p").await;
+    http.event("k", narration("k", "Reading the quokka module"))
+        .await;
+    sm.kill9();
+    sm.restart();
+    let (status, body) = sm.http().get("/search?q=quokka").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hits"].as_array().unwrap().len(), 1, "{body}");
+}

@@ -15,12 +15,13 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
 
 use super::live::Hub;
-use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch};
+use crate::wire::{DeletedCounts, Event, EventType, Session, SessionCreate, SessionPatch};
 
 pub use ops::Added;
 pub(crate) use ops::with_id;
@@ -78,6 +79,9 @@ pub enum StoreError {
 pub struct Store {
     writer: writer::WriterHandle,
     readers: Arc<reader::ReaderPool>,
+    /// Events that search should see were stored since the index last
+    /// caught up (`search`).
+    unindexed: Arc<AtomicBool>,
 }
 
 /// Opens one connection with the settings every connection shares.
@@ -128,7 +132,14 @@ impl Store {
         // Open one reader now so that a bad path fails at start, not later.
         readers.check()?;
         let (writer, thread) = writer::start(conn, hub)?;
-        Ok((Store { writer, readers }, thread))
+        let store = Store {
+            writer,
+            readers,
+            // A session manager killed between storing events and
+            // indexing them left some behind: the first search catches up.
+            unindexed: Arc::new(AtomicBool::new(true)),
+        };
+        Ok((store, thread))
     }
 
     /// Creates a session; `created_at` is used unless the request carries one.
@@ -151,13 +162,32 @@ impl Store {
         body: String,
         create_if_missing: bool,
     ) -> Result<Added, StoreError> {
-        self.writer
+        let searched = matches!(event.event_type, EventType::Message | EventType::PreTool);
+        let added = self
+            .writer
             .run(ops::AddEvent {
                 event,
                 body,
                 create_if_missing,
             })
-            .await
+            .await?;
+        if searched && !added.duplicate {
+            self.unindexed.store(true, Ordering::SeqCst);
+        }
+        Ok(added)
+    }
+
+    /// Indexes for search the events stored since the last time, if any:
+    /// in one batch, far cheaper than each event as it comes.
+    pub async fn index_new_events(&self) -> Result<(), StoreError> {
+        if self.unindexed.swap(false, Ordering::SeqCst) {
+            let done = self.writer.run(ops::IndexNewEvents).await;
+            if done.is_err() {
+                self.unindexed.store(true, Ordering::SeqCst);
+            }
+            done?;
+        }
+        Ok(())
     }
 
     /// Changes a session's metadata.
@@ -227,13 +257,15 @@ impl Store {
             .await
     }
 
-    /// The best hits of an FTS5 `query` in `project` (or every project).
+    /// The best hits of an FTS5 `query` in `project` (or every project),
+    /// among every event stored before the call.
     pub async fn search(
         &self,
         query: String,
         project: Option<String>,
         limit: u32,
     ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
+        self.index_new_events().await?;
         self.readers
             .run(move |c| search::search(c, &query, project.as_deref(), limit))
             .await

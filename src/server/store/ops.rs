@@ -153,9 +153,6 @@ impl Op for AddEvent {
                 filled,
             });
         };
-        if search::indexed(event.event_type) {
-            search::index_event(conn, id)?;
-        }
         frames.push(Change::Event {
             session_id: event.session_id.clone(),
             id,
@@ -212,6 +209,17 @@ pub(crate) fn with_id(id: i64, body: &str) -> String {
         ","
     };
     format!("{{\"id\":{id}{sep}{rest}")
+}
+
+/// Indexes the events stored since the last time, for search.
+pub(super) struct IndexNewEvents;
+
+impl Op for IndexNewEvents {
+    type Out = ();
+
+    fn apply(self, conn: &Connection, _: &mut Vec<Change>) -> Result<(), StoreError> {
+        search::index_new_events(conn)
+    }
 }
 
 pub(super) struct UpdateSession {

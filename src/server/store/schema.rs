@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use super::StoreError;
-use super::search::searchable_text;
+use super::search::{index_new, searchable_text};
 
 /// Marks a SQLite file as ours, so `--db` pointed at some other database is
 /// refused instead of modified ("AOSM" in ASCII).
@@ -96,9 +96,9 @@ const MIGRATIONS: &[&str] = &[
     // (`GET /search`), with the events already stored indexed now.
     concat!(
         "CREATE VIRTUAL TABLE event_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
-        INSERT INTO event_text (rowid, text) SELECT id, txt FROM (SELECT e.id AS id, ",
-        searchable_text!(),
-        " AS txt FROM events e) WHERE txt IS NOT NULL AND txt <> '';"
+        CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_up_to INTEGER NOT NULL);
+        INSERT INTO search_state (id, indexed_up_to) VALUES (1, 0);",
+        index_new!()
     ),
 ];
 
