@@ -328,6 +328,90 @@ async fn a_worktree_sessions_branch_against_its_base_with_the_local_token() {
     assert_eq!(owner.get("/sessions/plain/diff").await.0, 404);
 }
 
+/// A run as the previous release's runner posts it, read as its clients
+/// read it: the session list, the events and the live messages have the
+/// same shapes as before, with fields added only where there is something
+/// new to say.
+#[tokio::test]
+async fn old_clients_see_the_shapes_they_know() {
+    let sm = SessionManager::start();
+    let http = sm.http();
+    let mut feed = SseClient::connect(&sm.url).await;
+    session(&http, "old", "/p").await;
+    let mut posted = Vec::new();
+    for kind in [
+        "run_start",
+        "pre_tool",
+        "post_tool",
+        "message",
+        "run_completed",
+    ] {
+        let mut e = event("old", kind);
+        e["event_id"] = uuid::Uuid::new_v4().to_string().into();
+        http.event("old", e.clone()).await;
+        posted.push(e);
+    }
+    let (_, list) = http.get("/sessions").await;
+    let keys: Vec<&str> = list["sessions"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "session_id",
+            "session_name",
+            "status",
+            "created_at",
+            "project_dir",
+            "agent_name",
+            "last_resumed_at",
+            "worktree",
+            "branch",
+            "parent_session_id",
+            "num_runs",
+            "cost_usd",
+            "usage",
+            "last_run"
+        ]
+    );
+    // Each event is what was sent, and its id.
+    for (stored, sent) in http.events("old").await.iter().zip(&posted) {
+        let mut stored = stored.clone();
+        assert!(stored.as_object_mut().unwrap().remove("id").is_some());
+        assert_eq!(&stored, sent);
+    }
+    let mut kinds = Vec::new();
+    while kinds.len() < 7 {
+        let (kind, message) = feed.next().await.unwrap();
+        let fields: Vec<&str> = message
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expected: &[&str] = match kind.as_str() {
+            "init" | "session_created" | "session_updated" => &["type", "session"][..],
+            "event" => &["type", "data"][..],
+            other => panic!("an old client would not know {other}: {message}"),
+        };
+        if kind != "init" {
+            assert_eq!(fields, expected, "{kind}");
+            kinds.push(kind);
+        } else {
+            assert_eq!(fields, ["type", "sessions"]);
+        }
+    }
+    // Created, each event, and the end's update: nothing an old client would not know.
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "event").count(),
+        5,
+        "{kinds:?}"
+    );
+}
+
 /// Events stored by a session manager killed before it indexed them are
 /// found by the next one's first search.
 #[tokio::test]
