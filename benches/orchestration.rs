@@ -12,8 +12,8 @@
 //!
 //! Run with `cargo bench --bench orchestration` (AO_BENCH_RUNS=N to change the count).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_orchestrator::client::SessionClient;
@@ -40,14 +40,14 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     // Warm up (page cache, first connections).
-    cli_start();
+    fake::cli_start();
     env.detach("warmup", "plain");
     env.run("ao-wait", &["warmup"]);
 
     let mut starts = Vec::new();
     let mut detaches = Vec::new();
     for i in 0..runs {
-        starts.push(cli_start());
+        starts.push(fake::cli_start());
         let t = Instant::now();
         env.detach(&format!("d-{i}"), "plain");
         detaches.push(t.elapsed());
@@ -163,28 +163,4 @@ async fn wait_latency(env: &Env<'_>, name: &str) -> Duration {
         .expect("join")
         .expect("wait");
     stored.elapsed()
-}
-
-/// Spawning the fake CLI until it answers `initialize`.
-fn cli_start() -> Duration {
-    let start = Instant::now();
-    let mut child = Command::new(fake::fake_claude())
-        .args(agent_orchestrator::claude::process::STREAM_JSON_ARGS)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn fake");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(b"{\"type\":\"control_request\",\"request_id\":\"r\",\"request\":{\"subtype\":\"initialize\",\"hooks\":{}}}\n")
-        .expect("write");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("answer");
-    let took = start.elapsed();
-    drop(stdin);
-    let _ = child.wait();
-    took
 }

@@ -35,7 +35,7 @@ fn too_large(limit: u64) -> std::io::Error {
     )
 }
 
-/// Whether an error is [`too_large`]'s: bad input, not a failure to read.
+/// Whether an error is a ceiling's: bad input, not a failure to read.
 pub fn is_too_large(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::FileTooLarge
 }

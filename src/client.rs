@@ -9,9 +9,11 @@ use serde::de::DeserializeOwned;
 
 use crate::token::Token;
 use crate::wire::{
-    AddEventAnswer, DeleteAnswer, DeletedCounts, Event, EventsAnswer, LiveAnswer, LiveInput,
-    ResultAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer,
-    StatusAnswer, StatusValue, StopAnswer, StoredEvent,
+    AddEventAnswer, DecisionAnswer, DecisionBody, DeleteAnswer, DeletedCounts, Event, EventsAnswer,
+    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, LiveAnswer, LiveInput, PendingRequest,
+    RequestAnswer, RequestRecord, RequestsAnswer, ResultAnswer, Run, RunAnswer, RunClaim,
+    RunCreate, RunExited, RunsAnswer, Session, SessionAnswer, SessionCreate, SessionPatch,
+    SessionsAnswer, StatusAnswer, StatusValue, StopAnswer, StoredEvent,
 };
 
 /// How long one request may take, unless the caller chooses otherwise.
@@ -371,6 +373,56 @@ impl SessionClient {
         .await
     }
 
+    /// `GET /sessions/{id}/requests`: the pending requests, oldest first.
+    pub async fn pending_requests(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<PendingRequest>, ClientError> {
+        let answer: RequestsAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/requests", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.requests)
+    }
+
+    /// `GET /sessions/{id}/requests/{request_id}`: one request, whatever its status.
+    pub async fn get_request(
+        &self,
+        session_id: &str,
+        request_id: &str,
+    ) -> Result<RequestRecord, ClientError> {
+        let answer: RequestAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/requests/{}", seg(session_id), seg(request_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.request)
+    }
+
+    /// `POST /sessions/{id}/requests/{request_id}`: decides a pending
+    /// request (`Api` 409 when it was decided already or its run ended,
+    /// 401 without the token, 422 for a decision that does not fit).
+    pub async fn decide(
+        &self,
+        session_id: &str,
+        request_id: &str,
+        decision: &DecisionBody,
+    ) -> Result<(), ClientError> {
+        let _: DecisionAnswer = self
+            .call(
+                Method::POST,
+                &format!("/sessions/{}/requests/{}", seg(session_id), seg(request_id)),
+                Some(decision),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `GET /usage?group_by=G[&since=T][&project_dir=P]`.
     pub async fn usage(
         &self,
@@ -386,6 +438,121 @@ impl SessionClient {
             path.push_str(&format!("&project_dir={}", seg(dir)));
         }
         self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// `GET /sessions/{id}/result` with the document of an output schema.
+    pub async fn get_result_answer(&self, session_id: &str) -> Result<ResultAnswer, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/sessions/{}/result", seg(session_id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /runs`: queues a run on a host (needs the local or the
+    /// configured token).
+    pub async fn create_run(&self, create: &RunCreate) -> Result<Run, ClientError> {
+        let answer: RunAnswer = self.call(Method::POST, "/runs", Some(create)).await?;
+        Ok(answer.run)
+    }
+
+    /// `GET /runs/{run_id}`, with its prompt.
+    pub async fn get_run(&self, run_id: &str) -> Result<Run, ClientError> {
+        let answer: RunAnswer = self
+            .call(Method::GET, &format!("/runs/{}", seg(run_id)), None::<&()>)
+            .await?;
+        Ok(answer.run)
+    }
+
+    /// `GET /runs[?status=S][&host=H][&session_name=N]`, newest first.
+    pub async fn list_runs(
+        &self,
+        status: Option<&str>,
+        host: Option<&str>,
+        session_name: Option<&str>,
+    ) -> Result<Vec<Run>, ClientError> {
+        let query: Vec<String> = [
+            ("status", status),
+            ("host", host),
+            ("session_name", session_name),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some(format!("{k}={}", seg(v?))))
+        .collect();
+        let path = if query.is_empty() {
+            "/runs".to_owned()
+        } else {
+            format!("/runs?{}", query.join("&"))
+        };
+        let answer: RunsAnswer = self.call(Method::GET, &path, None::<&()>).await?;
+        Ok(answer.runs)
+    }
+
+    /// `POST /runs/{run_id}/stop`.
+    pub async fn stop_run(&self, run_id: &str) -> Result<Run, ClientError> {
+        let answer: RunAnswer = self
+            .call(
+                Method::POST,
+                &format!("/runs/{}/stop", seg(run_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.run)
+    }
+
+    /// `GET /hosts`.
+    pub async fn list_hosts(&self) -> Result<Vec<Host>, ClientError> {
+        let answer: HostsAnswer = self.call(Method::GET, "/hosts", None::<&()>).await?;
+        Ok(answer.hosts)
+    }
+
+    /// `POST /hosts`: registers this host.
+    pub async fn register_host(&self, register: &HostRegister) -> Result<HostAnswer, ClientError> {
+        self.call(Method::POST, "/hosts", Some(register)).await
+    }
+
+    /// `POST /hosts/{name}/heartbeat`.
+    pub async fn heartbeat(&self, name: &str, instance: &str) -> Result<HostAnswer, ClientError> {
+        let beat = HostBeat {
+            instance: instance.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            &format!("/hosts/{}/heartbeat", seg(name)),
+            Some(&beat),
+        )
+        .await
+    }
+
+    /// `DELETE /hosts/{name}?instance=I`: this host stops.
+    pub async fn leave_host(&self, name: &str, instance: &str) -> Result<HostAnswer, ClientError> {
+        let path = format!("/hosts/{}?instance={}", seg(name), seg(instance));
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// `POST /runs/{run_id}/claim`: the run given to this host, with its prompt.
+    pub async fn claim_run(&self, run_id: &str, claim: &RunClaim) -> Result<Run, ClientError> {
+        let answer: RunAnswer = self
+            .call(
+                Method::POST,
+                &format!("/runs/{}/claim", seg(run_id)),
+                Some(claim),
+            )
+            .await?;
+        Ok(answer.run)
+    }
+
+    /// `POST /runs/{run_id}/exited`: the run's runner ended.
+    pub async fn run_exited(&self, run_id: &str, exited: &RunExited) -> Result<Run, ClientError> {
+        let answer: RunAnswer = self
+            .call(
+                Method::POST,
+                &format!("/runs/{}/exited", seg(run_id)),
+                Some(exited),
+            )
+            .await?;
+        Ok(answer.run)
     }
 
     /// `DELETE /sessions/{id}`: the session and all its events.

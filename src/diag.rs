@@ -44,6 +44,19 @@ impl Diag {
     }
 }
 
+/// Sends a long-running program's log (`tracing`) to stderr: `level` and
+/// above unless `RUST_LOG` says otherwise, in colour on a terminal.
+pub fn log_to_stderr(level: &str) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .init();
+}
+
 /// Parses the command line; a usage error is one line on stderr and exit
 /// 2, while `--help` and `--version` print as usual.
 pub fn parse_args<T: clap::FromArgMatches>(
@@ -124,6 +137,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// Bad usage or input (unknown flag, invalid name, empty prompt).
     pub const USAGE: u8 = 2;
+    /// `ao-wait`: a run waits for someone to answer a request.
+    pub const NEEDS_INPUT: u8 = 3;
     /// `ao-wait` gave up at its `--timeout`, as timeout(1) does.
     pub const TIMEOUT: u8 = 124;
     /// Stopped by SIGINT.

@@ -1,8 +1,10 @@
 //! Following the session manager's live feed for a few sessions
-//! (`GET /sse?session_id=...`): a runner listens there for stop requests,
-//! and `ao-wait` / `ao-stop` for the end of runs. The filtered feed carries
-//! only those sessions' messages, so following costs the server little
-//! however many sessions it holds.
+//! (`GET /sse?session_id=...`): a runner listens there for stop requests
+//! and decisions, `ao-wait` for the end of runs and for runs that need
+//! input, `ao-stop` for the end of runs; a host for the runs given to it
+//! (`?host=NAME`), and a caller for its launched run (`?run_id=ID`). The
+//! filtered feed carries only those sessions' messages, so following costs
+//! the server little however many sessions it holds.
 
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
@@ -22,8 +24,7 @@ pub struct Feed {
     ended: VecDeque<String>,
     /// What it was opened with, to open it again after a `resync`.
     client: SessionClient,
-    sessions: Vec<String>,
-    runner: bool,
+    query: Vec<(&'static str, String)>,
 }
 
 impl Feed {
@@ -35,31 +36,46 @@ impl Feed {
         sessions: &[String],
         runner: bool,
     ) -> Result<Feed, ClientError> {
+        let mut query: Vec<(&'static str, String)> = sessions
+            .iter()
+            .map(|id| ("session_id", id.clone()))
+            .collect();
+        if runner {
+            query.push(("runner", "1".to_owned()));
+        }
+        Self::open_query(client, query).await
+    }
+
+    /// The feed of host `name`: the runs given to it, and stop requests
+    /// for them.
+    pub async fn for_host(client: &SessionClient, name: &str) -> Result<Feed, ClientError> {
+        Self::open_query(client, vec![("host", name.to_owned())]).await
+    }
+
+    /// The feed of one launched run: `run_updated` as it moves on.
+    pub async fn for_run(client: &SessionClient, run_id: &str) -> Result<Feed, ClientError> {
+        Self::open_query(client, vec![("run_id", run_id.to_owned())]).await
+    }
+
+    async fn open_query(
+        client: &SessionClient,
+        query: Vec<(&'static str, String)>,
+    ) -> Result<Feed, ClientError> {
         Ok(Feed {
-            events: Self::connect(client, sessions, runner).await?,
+            events: Self::connect(client, &query).await?,
             ended: VecDeque::new(),
             client: client.clone(),
-            sessions: sessions.to_vec(),
-            runner,
+            query,
         })
     }
 
     async fn connect(
         client: &SessionClient,
-        sessions: &[String],
-        runner: bool,
+        query: &[(&'static str, String)],
     ) -> Result<Events, ClientError> {
         let mut url = reqwest::Url::parse(&format!("{}/sse", client.base_url()))
             .map_err(|_| ClientError::BadUrl(client.base_url().to_owned()))?;
-        {
-            let mut query = url.query_pairs_mut();
-            for id in sessions {
-                query.append_pair("session_id", id);
-            }
-            if runner {
-                query.append_pair("runner", "1");
-            }
-        }
+        url.query_pairs_mut().extend_pairs(query);
         let unreachable = |reason: String| ClientError::Unreachable {
             url: client.base_url().to_owned(),
             reason,
@@ -100,9 +116,7 @@ impl Feed {
             }
             match serde_json::from_str::<LiveMessage>(&event.data) {
                 Ok(LiveMessage::Resync { .. }) => {
-                    self.events = Self::connect(&self.client, &self.sessions, self.runner)
-                        .await
-                        .ok()?;
+                    self.events = Self::connect(&self.client, &self.query).await.ok()?;
                 }
                 Ok(message) => return Some(message),
                 Err(_) => {}

@@ -27,12 +27,14 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use crate::backup::{BackupLine, ChangesLine, RunCompletedLine, UserMessageLine};
+use crate::backup::{
+    BackupLine, ChangesLine, PermissionDecisionLine, RunCompletedLine, UserMessageLine,
+};
 use crate::claude::figures::Spent;
 use crate::claude::protocol::{AssistantLine, Block, CliLine, ResultLine};
 use crate::wire::{
-    ContentBlock, Event, EventType, MAX_DIFF, Role, RunEndReason, RunFigures, SessionCreate,
-    parse_timestamp,
+    ContentBlock, DecidedBy, Event, EventType, MAX_DIFF, RequestKind, Role, RunEndReason,
+    RunFigures, SessionCreate, parse_timestamp,
 };
 
 /// The namespace of every derived event id.
@@ -80,6 +82,18 @@ pub fn new_run_id() -> String {
     Uuid::new_v4().to_string()
 }
 
+/// The id of run `run_id`'s event of `kind` (`what`: the thing it is
+/// about, such as a tool call's id). The session manager derives the same
+/// id when it closes a run itself (its host went away), so that the
+/// runner's own end, should it arrive later, is taken for a repeat.
+pub fn run_event_id(session_id: &str, run_id: &str, kind: &str, what: Option<&str>) -> Uuid {
+    let name = match what {
+        Some(what) => format!("{session_id}/run/{run_id}/{kind}/{what}"),
+        None => format!("{session_id}/run/{run_id}/{kind}"),
+    };
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+}
+
 /// The id of an event of `kind` caused by line `index` of `session_id`'s
 /// backup, in a run written before runs had ids.
 fn line_event_id(session_id: &str, index: u64, kind: &str) -> Uuid {
@@ -113,6 +127,9 @@ struct Run {
     parents: HashMap<String, String>,
     /// Subagents by id (`task_started` lines): the tool call that started each.
     agents: HashMap<String, String>,
+    /// The requests the CLI made in this run: their kind and tool, which
+    /// their decisions carry too.
+    requests: HashMap<String, (RequestKind, String)>,
 }
 
 impl Run {
@@ -128,13 +145,7 @@ impl Run {
     /// such as a tool call's id), caused by line `index`.
     fn event_id(&self, session_id: &str, index: u64, kind: &str, what: Option<&str>) -> Uuid {
         match &self.key {
-            RunKey::Id(run) => {
-                let name = match what {
-                    Some(what) => format!("{session_id}/run/{run}/{kind}/{what}"),
-                    None => format!("{session_id}/run/{run}/{kind}"),
-                };
-                Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
-            }
+            RunKey::Id(run) => run_event_id(session_id, run, kind, what),
             RunKey::Lines => line_event_id(session_id, index, kind),
         }
     }
@@ -251,6 +262,7 @@ impl Recorder {
                     spent_before: self.spent.clone(),
                     parents: HashMap::new(),
                     agents: HashMap::new(),
+                    requests: HashMap::new(),
                 });
             }
             BackupLine::Cli(CliLine::System(system), _) => {
@@ -305,6 +317,36 @@ impl Recorder {
                         }
                         actions.push(Action::Event(Box::new(event)));
                     }
+                } else if let Some(permission) = request.tool_permission() {
+                    self.start(&mut actions);
+                    if let Some(session_id) = self.started_session() {
+                        let id = &request.request_id;
+                        let kind = permission.kind();
+                        let mut event = self.event(
+                            EventType::PermissionRequest,
+                            &session_id,
+                            index,
+                            "permission_request",
+                            Some(id),
+                        );
+                        event.request_id = Some(id.clone());
+                        event.kind = Some(kind);
+                        event.tool_name = Some(permission.tool_name.clone());
+                        event.tool_input = Some(fit_value(permission.input));
+                        event.suggestions = permission.permission_suggestions.map(fit_value);
+                        event.blocked_path = permission.blocked_path;
+                        event.tool_use_id = permission.tool_use_id;
+                        if let Some(run) = &mut self.run {
+                            run.requests
+                                .insert(id.clone(), (kind, permission.tool_name));
+                        }
+                        actions.push(Action::Event(Box::new(event)));
+                    }
+                }
+            }
+            BackupLine::PermissionDecision(decision) => {
+                if let Some(event) = self.decision_event(index, decision) {
+                    actions.push(Action::Event(Box::new(event)));
                 }
             }
             BackupLine::Cli(CliLine::Assistant(assistant), _) => {
@@ -464,6 +506,34 @@ impl Recorder {
         event
     }
 
+    /// The `permission_decision` event of a decision line of the open run.
+    fn decision_event(&self, index: u64, line: &PermissionDecisionLine) -> Option<Event> {
+        let session_id = self.started_session()?;
+        let id = &line.request_id;
+        let mut event = self.event(
+            EventType::PermissionDecision,
+            &session_id,
+            index,
+            "permission_decision",
+            Some(id),
+        );
+        event.request_id = Some(id.clone());
+        if let Some((kind, tool)) = self.run.as_ref().and_then(|r| r.requests.get(id)) {
+            event.kind = Some(*kind);
+            event.tool_name = Some(tool.clone());
+        }
+        let decision = &line.decision;
+        event.decision = Some(decision.decision);
+        event.decided_by = Some(decision.decided_by.unwrap_or(DecidedBy::Policy));
+        event.message = decision
+            .message
+            .clone()
+            .map(|m| fit_text(m, MAX_TOOL_FIELD));
+        event.always = decision.always;
+        event.answers = decision.answers.clone();
+        Some(event)
+    }
+
     /// Opens the run with the API once its session id is known (from the
     /// init line, or the session being resumed): create or resume the
     /// session, then `run_start` and the prompt. A new run whose CLI never
@@ -589,6 +659,8 @@ pub fn natural_keys<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Stri
             }
             (EventType::Message, _) => "message",
             (EventType::Changes, _) => "changes",
+            (EventType::PermissionRequest, _) => "permission_request",
+            (EventType::PermissionDecision, _) => "permission_decision",
         };
         let rank = ranks.entry(kind).or_default();
         *rank += 1;
@@ -608,7 +680,10 @@ fn ends_narration(line: &BackupLine) -> bool {
             _,
         ) => true,
         BackupLine::Cli(_, _) | BackupLine::Unreadable => false,
-        BackupLine::UserMessage(_) | BackupLine::RunCompleted(_) | BackupLine::Changes(_) => true,
+        BackupLine::UserMessage(_)
+        | BackupLine::RunCompleted(_)
+        | BackupLine::Changes(_)
+        | BackupLine::PermissionDecision(_) => true,
     }
 }
 

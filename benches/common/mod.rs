@@ -6,26 +6,43 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Starts `ao-session-manager` on a free port with the database `db`;
-/// answers the process and its URL.
+/// Starts `ao-session-manager` on a free port with the database `db` (and
+/// its local token beside it, see [`local_token_file`]); answers the
+/// process and its URL.
 pub fn start_server(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ao-session-manager"))
-        .args(["--port", "0", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ao-session-manager");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ao-session-manager"));
+    cmd.args(["--port", "0", "--db"]).arg(db).env(
+        agent_orchestrator::token::ENV_LOCAL_TOKEN_FILE,
+        local_token_file(db),
+    );
+    let (child, line) = start_reading(cmd);
     let url = line
-        .trim()
         .strip_prefix("listening on ")
         .expect("listening on")
         .to_owned();
     (child, url)
+}
+
+/// Starts `cmd` (stdin closed, stderr dropped) and answers it with its
+/// first line on stdout, trimmed.
+pub fn start_reading(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("its first line");
+    (child, line.trim().to_owned())
+}
+
+/// The local token of the session manager on database `db`: beside it,
+/// not in the user's data folder.
+pub fn local_token_file(db: &Path) -> std::path::PathBuf {
+    db.with_extension("local-token")
 }
 
 pub fn verdict(ok: bool) -> &'static str {

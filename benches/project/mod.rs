@@ -7,6 +7,8 @@ use std::process::Command;
 pub struct Env<'a> {
     pub project: &'a Path,
     pub url: &'a str,
+    /// The session manager's local token, which decisions need.
+    pub token_file: &'a Path,
 }
 
 impl Env<'_> {
@@ -17,7 +19,11 @@ impl Env<'_> {
         cmd.current_dir(self.project)
             .env("AGENT_ORCHESTRATOR_SESSION_MANAGER_URL", self.url)
             .env("AGENT_ORCHESTRATOR_CLAUDE_PATH", super::fake::fake_claude())
-            .env("AGENT_ORCHESTRATOR_AUTOSTART", "0");
+            .env("AGENT_ORCHESTRATOR_AUTOSTART", "0")
+            .env(
+                agent_orchestrator::token::ENV_LOCAL_TOKEN_FILE,
+                self.token_file,
+            );
         cmd
     }
 
@@ -42,6 +48,7 @@ pub struct Bench {
     _dir: tempfile::TempDir,
     pub project: std::path::PathBuf,
     pub url: String,
+    token_file: std::path::PathBuf,
     server: std::process::Child,
 }
 
@@ -50,8 +57,10 @@ impl Bench {
         let dir = tempfile::tempdir().expect("temp dir");
         let project = dir.path().join("project");
         std::fs::create_dir_all(&project).expect("project dir");
-        let (server, url) = super::common::start_server(&dir.path().join("sm.db"));
+        let db = dir.path().join("sm.db");
+        let (server, url) = super::common::start_server(&db);
         Bench {
+            token_file: super::common::local_token_file(&db),
             _dir: dir,
             project,
             url,
@@ -63,6 +72,7 @@ impl Bench {
         Env {
             project: &self.project,
             url: &self.url,
+            token_file: &self.token_file,
         }
     }
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::settings::{
-    PermissionMode, RunSettings, SystemPromptMode, check_max_turns, check_schema, split_tools,
+    OnPermission, PermissionMode, RunSettings, SystemPromptMode, check_max_turns,
+    check_permission_timeout, check_schema, split_tools,
 };
 
 /// `Read, Grep` or `["Read", "Grep"]`.
@@ -55,6 +56,10 @@ pub(super) struct Fields {
     pub status: Option<String>,
     #[serde(default)]
     pub worktree: Option<bool>,
+    #[serde(default, alias = "onPermission")]
+    pub on_permission: Option<String>,
+    #[serde(default, alias = "permissionTimeout")]
+    pub permission_timeout: Option<Value>,
 }
 
 /// A checked definition's settings and whether it may run.
@@ -76,23 +81,34 @@ impl Fields {
             .permission_mode
             .map(|m| m.parse::<PermissionMode>())
             .transpose()
-            .map_err(|e| at("permission", e))?;
+            .map_err(|e| at("permission_mode", e))?;
         let max_turns = self
             .max_turns
             .as_ref()
             .map(check_max_turns)
             .transpose()
-            .map_err(|e| at("max", e))?;
+            .map_err(|e| at("max_turns", e))?;
         let output_schema = self
             .output_schema
             .map(|s| check_schema(s, "output_schema"))
             .transpose()
-            .map_err(|e| at("output", e))?;
+            .map_err(|e| at("output_schema", e))?;
         let system_prompt_mode = self
             .system_prompt_mode
             .map(|m| m.parse::<SystemPromptMode>())
             .transpose()
-            .map_err(|e| at("system", e))?;
+            .map_err(|e| at("system_prompt_mode", e))?;
+        let on_permission = self
+            .on_permission
+            .map(|p| p.parse::<OnPermission>())
+            .transpose()
+            .map_err(|e| at("on_permission", e))?;
+        let permission_timeout = self
+            .permission_timeout
+            .as_ref()
+            .map(check_permission_timeout)
+            .transpose()
+            .map_err(|e| at("permission_timeout", e))?;
         let active = match self.status.as_deref() {
             None | Some("active") => true,
             Some("inactive") => false,
@@ -121,6 +137,8 @@ impl Fields {
                 mcp_config: None,
                 output_schema,
                 worktree: self.worktree,
+                on_permission,
+                permission_timeout,
             },
             active,
         })
@@ -130,11 +148,15 @@ impl Fields {
 /// The 1-based line on which a key starting with `prefix` (in either
 /// spelling: `"permission_mode"`, `permissionMode:`) is written.
 fn line_of(text: &str, prefix: &str) -> Option<usize> {
+    let plain = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let prefix = plain(prefix);
     text.lines()
-        .position(|line| {
-            let key = line.trim_start().trim_start_matches('"');
-            key.starts_with(prefix)
-        })
+        .position(|line| plain(line.trim_start().trim_start_matches('"')).starts_with(&prefix))
         .map(|i| i + 1)
 }
 
@@ -149,6 +171,26 @@ mod tests {
         let err = fields.check(Path::new("agent.json"), text).err().unwrap();
         assert!(
             err.starts_with("agent.json:3: unknown permission mode 'yolo'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn permission_fields_are_read_in_either_spelling_and_checked() {
+        let text = "onPermission: deny\npermissionTimeout: 60";
+        let fields: Fields = serde_norway::from_str(text).unwrap();
+        let checked = fields.check(Path::new("a.md"), text).unwrap();
+        assert_eq!(checked.settings.on_permission, Some(OnPermission::Deny));
+        assert_eq!(checked.settings.permission_timeout, Some(60));
+        let text = "{\n  \"permission_mode\": \"default\",\n  \"permission_timeout\": -1\n}";
+        let fields: Fields = serde_json::from_str(text).unwrap();
+        let err = fields.check(Path::new("agent.json"), text).err().unwrap();
+        assert!(err.starts_with("agent.json:3: permission_timeout"), "{err}");
+        let text = "on_permission: maybe";
+        let fields: Fields = serde_norway::from_str(text).unwrap();
+        let err = fields.check(Path::new("a.md"), text).err().unwrap();
+        assert!(
+            err.contains("a.md:1: unknown on_permission 'maybe'"),
             "{err}"
         );
     }

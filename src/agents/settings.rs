@@ -65,6 +65,57 @@ impl FromStr for PermissionMode {
     }
 }
 
+/// Who answers a run's permission requests: a person or the parent agent
+/// (`ask`, through the session manager), or the run itself, at once, for
+/// unattended runs (`allow`, `deny`; questions are then denied: nobody is
+/// there to answer them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPermission {
+    #[default]
+    Ask,
+    Allow,
+    Deny,
+}
+
+impl OnPermission {
+    /// The name the flag and the agent field take.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnPermission::Ask => "ask",
+            OnPermission::Allow => "allow",
+            OnPermission::Deny => "deny",
+        }
+    }
+}
+
+impl FromStr for OnPermission {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "ask" => Ok(OnPermission::Ask),
+            "allow" => Ok(OnPermission::Allow),
+            "deny" => Ok(OnPermission::Deny),
+            other => Err(format!(
+                "unknown on_permission '{other}' (use ask, allow or deny)"
+            )),
+        }
+    }
+}
+
+/// How long a permission request waits for an answer, by default: 30 minutes.
+pub const DEFAULT_PERMISSION_TIMEOUT: u64 = 1800;
+
+/// Checks a permission timeout: whole seconds, 0 for no limit.
+pub fn check_permission_timeout(value: &Value) -> Result<u64, String> {
+    value.as_u64().ok_or_else(|| {
+        format!(
+            "permission_timeout must be a whole number of seconds, 0 for no limit (got {value})"
+        )
+    })
+}
+
 /// Whether a system prompt is added to Claude Code's own or replaces it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -194,6 +245,10 @@ pub struct RunSettings {
     pub output_schema: Option<Value>,
     /// Run in a git worktree of its own.
     pub worktree: Option<bool>,
+    /// Who answers permission requests.
+    pub on_permission: Option<OnPermission>,
+    /// Seconds a request waits for an answer (0: no limit).
+    pub permission_timeout: Option<u64>,
 }
 
 impl RunSettings {
@@ -211,6 +266,8 @@ impl RunSettings {
             mcp_config: self.mcp_config.or(base.mcp_config),
             output_schema: self.output_schema.or(base.output_schema),
             worktree: self.worktree.or(base.worktree),
+            on_permission: self.on_permission.or(base.on_permission),
+            permission_timeout: self.permission_timeout.or(base.permission_timeout),
         }
     }
 }

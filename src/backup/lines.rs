@@ -1,10 +1,11 @@
 //! The lines of a `.jsonl` backup: the CLI's own lines, unchanged, and the
-//! two lines the runner adds so that the file alone describes every run.
+//! lines the runner adds so that the file alone describes every run: its
+//! opening, the decisions it passed on to the CLI, and its end.
 
 use serde::{Deserialize, Serialize};
 
 use crate::claude::protocol::{CliLine, parse_value};
-use crate::wire::{ChangedFile, RunEndReason};
+use crate::wire::{ChangedFile, DecisionBody, RunEndReason};
 
 /// Opens each run: the prompt and what is needed to replay the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,12 +67,28 @@ pub struct ChangesLine {
     pub base: Option<String>,
 }
 
+/// A decision the runner passed on to the CLI, for the request (the CLI's
+/// `can_use_tool` control request) with the same id: `decision`,
+/// `decided_by`, and as they apply `message` (the deny's reason, which the
+/// model read, or why it was decided so), `always` and `answers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionDecisionLine {
+    /// The run's id (as on its opening line), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub timestamp: String,
+    pub request_id: String,
+    #[serde(flatten)]
+    pub decision: DecisionBody,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum OwnLine {
     UserMessage(UserMessageLine),
     RunCompleted(RunCompletedLine),
     Changes(ChangesLine),
+    PermissionDecision(PermissionDecisionLine),
 }
 
 /// One backup line, understood.
@@ -80,6 +97,7 @@ pub enum BackupLine {
     UserMessage(UserMessageLine),
     RunCompleted(RunCompletedLine),
     Changes(ChangesLine),
+    PermissionDecision(PermissionDecisionLine),
     /// A line of the CLI, with its `timestamp` if it has one.
     Cli(CliLine, Option<String>),
     /// Not JSON, or not a line we know: kept, never acted on.
@@ -93,11 +111,12 @@ impl BackupLine {
             return BackupLine::Unreadable;
         };
         match value.get("type").and_then(serde_json::Value::as_str) {
-            Some("user_message" | "run_completed" | "changes") => {
+            Some("user_message" | "run_completed" | "changes" | "permission_decision") => {
                 match OwnLine::deserialize(value) {
                     Ok(OwnLine::UserMessage(m)) => BackupLine::UserMessage(m),
                     Ok(OwnLine::RunCompleted(m)) => BackupLine::RunCompleted(m),
                     Ok(OwnLine::Changes(m)) => BackupLine::Changes(m),
+                    Ok(OwnLine::PermissionDecision(m)) => BackupLine::PermissionDecision(m),
                     Err(_) => BackupLine::Unreadable,
                 }
             }
@@ -114,6 +133,7 @@ impl BackupLine {
             BackupLine::UserMessage(m) => Some(&m.timestamp),
             BackupLine::RunCompleted(m) => Some(&m.timestamp),
             BackupLine::Changes(m) => Some(&m.timestamp),
+            BackupLine::PermissionDecision(m) => Some(&m.timestamp),
             BackupLine::Cli(_, stamp) => stamp.as_deref(),
             BackupLine::Unreadable => None,
         }
@@ -138,6 +158,13 @@ impl ChangesLine {
     /// The line as written to the backup (without newline).
     pub fn to_line(&self) -> Vec<u8> {
         to_line(&OwnLine::Changes(self.clone()))
+    }
+}
+
+impl PermissionDecisionLine {
+    /// The line as written to the backup (without newline).
+    pub fn to_line(&self) -> Vec<u8> {
+        to_line(&OwnLine::PermissionDecision(self.clone()))
     }
 }
 
@@ -174,6 +201,23 @@ mod tests {
         };
         assert!(
             matches!(BackupLine::parse(&c.to_line()), BackupLine::RunCompleted(back) if back == c)
+        );
+        let d = PermissionDecisionLine {
+            run_id: Some("r".into()),
+            timestamp: "2026-01-01T00:00:02.000Z".into(),
+            request_id: "q1".into(),
+            decision: crate::wire::DecisionBody {
+                decision: crate::wire::Decision::Allow,
+                message: None,
+                always: None,
+                answers: Some([("Which?".to_owned(), "blue".to_owned())].into()),
+                decided_by: Some(crate::wire::DecidedBy::Person),
+            },
+        };
+        let line = d.to_line();
+        assert!(line.starts_with(br#"{"type":"permission_decision""#));
+        assert!(
+            matches!(BackupLine::parse(&line), BackupLine::PermissionDecision(back) if back == d)
         );
     }
 

@@ -1,6 +1,5 @@
 //! `ao-mcp`: see `agent_orchestrator::mcp`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -28,13 +27,7 @@ struct McpArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    agent_orchestrator::diag::log_to_stderr("warn");
     let args: McpArgs = match parse_args(McpArgs::command(), Diag::new("ao-mcp")) {
         Ok(args) => args,
         Err(code) => return code,

@@ -1,6 +1,6 @@
 //! `ao-session-manager`: see `agent_orchestrator::server`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::CommandFactory;
@@ -11,13 +11,7 @@ use agent_orchestrator::server::{Server, ServerArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    agent_orchestrator::diag::log_to_stderr("info");
     let args = match parse_args(ServerArgs::command(), Diag::new("ao-session-manager")) {
         Ok(args) => args,
         Err(code) => return code,
@@ -33,7 +27,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     // Bind first: a second server started by accident stops here, before
     // it touches the database.
     let listener = TcpListener::bind((args.host.as_str(), args.port))
@@ -43,6 +37,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(warning) = args.check_exposure(&config, addr)? {
         tracing::warn!("{warning}");
     }
+    // Launching runs is running code as this user: only where nobody else
+    // could ask for it without a token.
+    config.local_runs &= addr.ip().is_loopback() || config.guard.token.is_some();
     let server = Server::open(&config)?;
     if config.guard.token.is_some() {
         tracing::info!("a token is needed on every route but /health");

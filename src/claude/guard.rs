@@ -117,16 +117,23 @@ fn inherit(cmd: &mut std::process::Command, fd: std::os::fd::RawFd) {
 /// Elsewhere the next command that takes the session's lock ends the CLI's
 /// process group (see `RunLock::end_left_behind`).
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 pub fn die_with_parent(cmd: &mut std::process::Command) {
+    signal_parent_death(cmd, nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Sends the child `signal` when the thread that started it exits (with
+/// its process, SIGKILL included): a host's runners get SIGTERM, end
+/// their runs as interrupted and take their CLIs along.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn signal_parent_death(cmd: &mut std::process::Command, signal: nix::sys::signal::Signal) {
     use std::os::unix::process::CommandExt;
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and only
     // makes two system calls (prctl, getppid), both async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(signal).map_err(std::io::Error::from)?;
             // The parent may have died before the death signal was armed.
             if nix::unistd::getppid() != parent {
                 return Err(std::io::Error::other(
@@ -140,6 +147,9 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn die_with_parent(_cmd: &mut std::process::Command) {}
+
+#[cfg(not(target_os = "linux"))]
+pub fn signal_parent_death(_cmd: &mut std::process::Command, _signal: nix::sys::signal::Signal) {}
 
 #[cfg(target_os = "linux")]
 mod guardian {

@@ -59,7 +59,9 @@ impl Default for Launch {
 
 impl Launch {
     /// The arguments, in a fixed order: `--output-format stream-json
-    /// --verbose --input-format stream-json --permission-mode MODE`, then
+    /// --verbose --input-format stream-json --permission-mode MODE` (with
+    /// `--permission-prompt-tool stdio` for any mode but
+    /// bypassPermissions, so that the CLI asks us rather than deny), then
     /// each setting that is given. Lists go as one comma-separated
     /// argument, as Claude Code's SDKs pass them.
     pub fn args(&self) -> Vec<OsString> {
@@ -72,6 +74,9 @@ impl Launch {
             args.push(value);
         };
         push("--permission-mode", self.permission_mode.as_str().into());
+        if self.permission_mode != PermissionMode::BypassPermissions {
+            push("--permission-prompt-tool", "stdio".into());
+        }
         if let Some(id) = &self.resume {
             push("--resume", id.into());
         }
@@ -150,6 +155,8 @@ mod tests {
             [
                 "--permission-mode",
                 "plan",
+                "--permission-prompt-tool",
+                "stdio",
                 "--resume",
                 "id",
                 "--model",

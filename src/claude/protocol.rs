@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::wire::RunFigures;
+use crate::wire::{Decision, DecisionBody, RequestKind, RunFigures};
 
 /// The id our `initialize` request carries.
 pub const INIT_REQUEST_ID: &str = "req_1_init";
@@ -265,25 +265,88 @@ impl ControlRequest {
         Some(input)
     }
 
-    /// What we answer: hooks succeed with no changes, tool permission is
-    /// granted (we run with bypassPermissions anyway), anything else is
-    /// refused so the CLI does not wait forever.
+    /// The tool call or question, when this is a `can_use_tool` request:
+    /// the CLI waits for a decision (see [`permission_answer`]).
+    pub fn tool_permission(&self) -> Option<ToolPermission> {
+        if self.subtype() != "can_use_tool" {
+            return None;
+        }
+        ToolPermission::deserialize(&self.request).ok()
+    }
+
+    /// What we answer at once: hooks succeed with no changes; anything
+    /// else but a `can_use_tool` (which waits for a decision) is refused so
+    /// the CLI does not wait forever.
     pub fn answer(&self) -> Value {
         match self.subtype() {
             "hook_callback" => control_success(&self.request_id, json!({})),
-            "can_use_tool" => {
-                let input = self.request.get("input").cloned().unwrap_or(json!({}));
-                control_success(
-                    &self.request_id,
-                    json!({"behavior": "allow", "updatedInput": input}),
-                )
-            }
             other => control_error(
                 &self.request_id,
                 &format!("agent-orchestrator does not support control request '{other}'"),
             ),
         }
     }
+}
+
+/// A `can_use_tool` request: a tool call that needs permission, or (for
+/// `AskUserQuestion`) questions for the user. Releases before about 2.0
+/// send only `tool_name` and `input`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ToolPermission {
+    pub tool_name: String,
+    #[serde(default)]
+    pub input: Value,
+    /// What accepting "always" would add (rules, directories), as given.
+    #[serde(default)]
+    pub permission_suggestions: Option<Value>,
+    #[serde(default)]
+    pub blocked_path: Option<String>,
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+    #[serde(default)]
+    pub requires_user_interaction: bool,
+}
+
+impl ToolPermission {
+    /// A question (`AskUserQuestion`, or anything that needs the user) or
+    /// a permission.
+    pub fn kind(&self) -> RequestKind {
+        if self.tool_name == "AskUserQuestion" || self.requires_user_interaction {
+            RequestKind::Question
+        } else {
+            RequestKind::Permission
+        }
+    }
+}
+
+/// The answer to a `can_use_tool` request: allow with the input (a
+/// question's answers merged in; the suggestions as `updatedPermissions`
+/// for "always"), or deny with the message the model reads.
+pub fn permission_answer(
+    request_id: &str,
+    request: &ToolPermission,
+    decision: &DecisionBody,
+) -> Value {
+    let response = match decision.decision {
+        Decision::Allow => {
+            let mut input = request.input.clone();
+            if let (Some(answers), Some(fields)) = (&decision.answers, input.as_object_mut()) {
+                fields.insert("answers".to_owned(), json!(answers));
+            }
+            let mut allow = json!({"behavior": "allow", "updatedInput": input});
+            if decision.always == Some(true)
+                && let Some(suggestions) = &request.permission_suggestions
+            {
+                allow["updatedPermissions"] = suggestions.clone();
+            }
+            allow
+        }
+        Decision::Deny => json!({
+            "behavior": "deny",
+            "message": decision.message.clone().unwrap_or_else(|| "Permission denied.".to_owned()),
+        }),
+    };
+    control_success(request_id, response)
 }
 
 /// Claude Code's hook input: what a `hook_callback` control request carries,
@@ -511,17 +574,56 @@ mod tests {
         let req = |v: Value| -> ControlRequest { serde_json::from_value(v).unwrap() };
         let hook = req(json!({"request_id": "a", "request": {"subtype": "hook_callback"}}));
         assert_eq!(hook.answer()["response"]["subtype"], "success");
-        let perm = req(
-            json!({"request_id": "b", "request": {"subtype": "can_use_tool", "input": {"x": 1}}}),
-        );
-        assert_eq!(perm.answer()["response"]["response"]["behavior"], "allow");
-        assert_eq!(
-            perm.answer()["response"]["response"]["updatedInput"]["x"],
-            1
-        );
         let odd = req(json!({"request_id": "c", "request": {"subtype": "mystery"}}));
         let answer = odd.answer();
         assert_eq!(answer["response"]["subtype"], "error");
         assert_eq!(answer["response"]["request_id"], "c");
+    }
+
+    #[test]
+    fn permission_answers_carry_the_input_answers_and_suggestions() {
+        let req: ControlRequest = serde_json::from_value(json!({"request_id": "b", "request": {
+            "subtype": "can_use_tool", "tool_name": "Bash", "input": {"command": "ls"},
+            "permission_suggestions": [{"type": "addRules"}]}}))
+        .unwrap();
+        let perm = req.tool_permission().unwrap();
+        assert_eq!(perm.kind(), RequestKind::Permission);
+        let allow = |always, answers| DecisionBody {
+            decision: Decision::Allow,
+            message: None,
+            always,
+            answers,
+            decided_by: None,
+        };
+        let answer = permission_answer("b", &perm, &allow(None, None));
+        let response = &answer["response"]["response"];
+        assert_eq!(response["updatedInput"]["command"], "ls");
+        assert!(response.get("updatedPermissions").is_none());
+        let answer = permission_answer("b", &perm, &allow(Some(true), None));
+        assert_eq!(
+            answer["response"]["response"]["updatedPermissions"][0]["type"],
+            "addRules"
+        );
+        let deny = DecisionBody {
+            decision: Decision::Deny,
+            message: Some("no".into()),
+            ..allow(None, None)
+        };
+        let answer = permission_answer("b", &perm, &deny);
+        assert_eq!(
+            answer["response"]["response"],
+            json!({"behavior": "deny", "message": "no"})
+        );
+        let ask: ControlRequest = serde_json::from_value(json!({"request_id": "q", "request": {
+            "subtype": "can_use_tool", "tool_name": "AskUserQuestion", "requires_user_interaction": true,
+            "input": {"questions": [{"question": "Which?"}]}}}))
+        .unwrap();
+        let question = ask.tool_permission().unwrap();
+        assert_eq!(question.kind(), RequestKind::Question);
+        let answers = Some([("Which?".to_owned(), "blue".to_owned())].into());
+        let answer = permission_answer("q", &question, &allow(None, answers));
+        let input = &answer["response"]["response"]["updatedInput"];
+        assert_eq!(input["answers"]["Which?"], "blue");
+        assert_eq!(input["questions"][0]["question"], "Which?");
     }
 }

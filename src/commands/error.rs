@@ -101,8 +101,33 @@ pub enum CommandError {
     NothingToSync(String),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Dashboard(#[from] crate::commands::dashboard::DashboardError),
     #[error("backup: {0}")]
     Backup(#[from] BackupError),
+    #[error("nothing is waiting for an answer in session '{name}'")]
+    NothingWaiting { name: String },
+    #[error(
+        "session '{name}' waits for {} requests: {}; name one: `{program} {name} REQUEST_ID`",
+        requests.len(),
+        requests.join(", ")
+    )]
+    SeveralWaiting {
+        name: String,
+        program: &'static str,
+        /// `ID (what it asks)` for each.
+        requests: Vec<String>,
+    },
+    /// A decision that does not fit its request; the message says how to give one.
+    #[error("{0}")]
+    BadDecision(String),
+    #[error(
+        "{} {} for an answer: see `ao-requests{}`, then answer with `ao-approve`, `ao-deny` or `ao-answer`",
+        names.join(", "),
+        if names.len() == 1 { "waits" } else { "wait" },
+        if names.len() == 1 { format!(" {}", names[0]) } else { String::new() }
+    )]
+    NeedsInput { names: Vec<String> },
     #[error("cannot write the answer: {0}")]
     Output(String),
     #[error("cannot start: {0}")]
@@ -117,6 +142,8 @@ impl CommandError {
                 exit::USAGE
             }
             CommandError::TimedOut { .. } => exit::TIMEOUT,
+            CommandError::NeedsInput { .. } => exit::NEEDS_INPUT,
+            CommandError::SeveralWaiting { .. } | CommandError::BadDecision(_) => exit::USAGE,
             CommandError::Backup(e) | CommandError::Sync(SyncError::Backup(e))
                 if e.is_too_large() =>
             {

@@ -84,7 +84,10 @@ impl LastRun {
                     last.open = false;
                     last.end = Some(end);
                 }
-                BackupLine::Cli(..) | BackupLine::Changes(_) | BackupLine::Unreadable => {}
+                BackupLine::Cli(..)
+                | BackupLine::Changes(_)
+                | BackupLine::PermissionDecision(_)
+                | BackupLine::Unreadable => {}
             }
         }
         last
@@ -183,6 +186,14 @@ impl RunEnd {
             runner_exit_code: None,
             result: None,
             error: None,
+        }
+    }
+
+    /// A run that waits for someone to answer a request (it has not ended).
+    pub fn needs_input() -> RunEnd {
+        RunEnd {
+            status: "needs_input".to_owned(),
+            ..RunEnd::running()
         }
     }
 

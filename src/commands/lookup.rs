@@ -65,22 +65,45 @@ pub async fn find(
     if scope == Scope::Project {
         return Ok(None);
     }
-    match ctx.client.find_sessions(name.as_str(), None).await {
-        Ok(mut sessions) if sessions.len() > 1 => Err(CommandError::Ambiguous {
+    match in_any_project(ctx, name).await {
+        Ok(session) => Ok(session.map(|s| api(s, files))),
+        Err(CommandError::Client(e)) if e.is_unreachable() => {
+            ctx.fall_back(&e);
+            backup(files)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The session the session manager knows by `name`: the current project's,
+/// else the only one of that name in any project. What only the session
+/// manager holds (requests and decisions) is looked up so, without falling
+/// back to the backups.
+pub async fn in_api(ctx: &Ctx, name: &SessionName) -> Result<Option<Session>, CommandError> {
+    let here = ctx
+        .client
+        .find_sessions(name.as_str(), Some(ctx.project()))
+        .await?;
+    match here.into_iter().next() {
+        Some(session) => Ok(Some(session)),
+        None => in_any_project(ctx, name).await,
+    }
+}
+
+/// The only session named `name` in any project, if there is one.
+async fn in_any_project(ctx: &Ctx, name: &SessionName) -> Result<Option<Session>, CommandError> {
+    let mut sessions = ctx.client.find_sessions(name.as_str(), None).await?;
+    if sessions.len() > 1 {
+        return Err(CommandError::Ambiguous {
             name: name.to_string(),
             project: ctx.project().to_owned(),
             dirs: sessions
                 .drain(..)
                 .map(|s| s.project_dir.unwrap_or_else(|| "(no project)".to_owned()))
                 .collect(),
-        }),
-        Ok(sessions) => Ok(sessions.into_iter().next().map(|s| api(s, files))),
-        Err(e) if e.is_unreachable() => {
-            ctx.fall_back(&e);
-            backup(files)
-        }
-        Err(e) => Err(e.into()),
+        });
     }
+    Ok(sessions.into_iter().next())
 }
 
 /// Says, once, that the API has no record of a session only the backups

@@ -1,5 +1,7 @@
 //! The query commands: `ao-status`, `ao-get-result`, `ao-list-sessions`,
-//! `ao-clean` and `ao-show-config`, and `ao-sync`. Orchestrating agents poll them in loops,
+//! `ao-clean` and `ao-show-config`, `ao-sync`, and `ao-dashboard`; and the
+//! decisions on what runs wait for: `ao-requests`, `ao-approve`, `ao-deny`,
+//! `ao-answer`. Orchestrating agents poll them in loops,
 //! so each is one short process: one current-thread runtime, as few requests
 //! as the answer needs, stdout for the answer only, one line on stderr for
 //! anything else.
@@ -22,13 +24,21 @@ macro_rules! exit_codes {
     };
 }
 
+pub mod answer;
+pub mod approve;
 pub mod clean;
+pub mod dashboard;
+pub mod decide;
+pub mod deny;
 mod error;
 pub mod get_result;
+pub mod hosts;
 pub mod list_agents;
 pub mod list_sessions;
 mod local;
 mod lookup;
+pub mod requests;
+pub mod runs;
 pub mod show_config;
 pub mod status;
 pub mod stop;
@@ -195,4 +205,32 @@ pub(crate) fn print_line(text: &str) -> Result<(), CommandError> {
 pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CommandError> {
     let text = serde_json::to_string(value).map_err(|e| CommandError::Output(e.to_string()))?;
     print_line(&text)
+}
+
+/// Rows under a header, each column as wide as its widest cell (the last
+/// one left as it is).
+pub(crate) fn columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let mut lines = vec![line(header.to_vec())];
+    lines.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    lines
 }

@@ -10,9 +10,10 @@ use clap::Parser;
 use serde::Serialize;
 
 use crate::agents::{Catalog, SearchDir};
-use crate::config::{AgentsArgs, CommonArgs, Config, RunnerArgs, Setting};
+use crate::config::{AgentsArgs, CommonArgs, Config, RunnerArgs, Setting, Source};
 use crate::paths;
 use crate::private::{self, WideMode};
+use crate::server::notify::redact_url;
 
 use super::{CommandError, main_with, print_json, print_line};
 
@@ -27,6 +28,8 @@ const PROGRAM: &str = "ao-show-config";
         "One line per setting: NAME = VALUE (flag|env|default). A flag beats an AGENT_ORCHESTRATOR_* environment variable, ",
         "which beats the default. The runner's flags (--claude-path, --model, --legacy-events, --agents-dir) are accepted so that their effect can be seen. ",
         "Then come the folders searched for agent definitions, in order, and the folder of the sessions' git worktrees. token_set says whether AGENT_ORCHESTRATOR_TOKEN is set, never its value. ",
+        "notify_command and notify_url are the session manager's (--notify-command, --notify-url), as it takes them from this environment when started from here (ao-new starts one by itself); ",
+        "a session manager already running keeps what it was started with, which no command can see. Their secrets are not shown: the command's first word, the URL's scheme and host. ",
         "A warning on stderr names each of our files or folders (database, backups, logs) that other users may read, with the chmod that fixes it.\n\n",
         "Examples:\n  ao-show-config\n  ao-show-config --json | jq -r .session_manager_url.value\n  AGENT_ORCHESTRATOR_SESSION_MANAGER_URL=http://127.0.0.1:9000 ao-show-config\n\n",
         exit_codes!(),
@@ -53,6 +56,8 @@ struct ShowConfigArgs {
 struct ShowConfig<'a> {
     #[serde(flatten)]
     config: &'a Config,
+    #[serde(flatten)]
+    notify: &'a NotifyShown,
     agent_folders: Vec<SearchDir>,
     worktrees_dir: PathBuf,
     wide_modes: &'a [WideMode],
@@ -65,6 +70,7 @@ pub fn main() -> ExitCode {
 
 fn run(args: &ShowConfigArgs) -> Result<(), CommandError> {
     let config = Config::load(&args.common, Some(&args.runner))?.with_agents_args(&args.agents);
+    let notify = notify_shown(|key| std::env::var(key).ok());
     let folders = agent_folders(&config);
     let wide = wide_modes(&config);
     for w in &wide {
@@ -73,14 +79,16 @@ fn run(args: &ShowConfigArgs) -> Result<(), CommandError> {
     if args.json {
         print_json(&ShowConfig {
             config: &config,
+            notify: &notify,
             agent_folders: folders,
             worktrees_dir: worktrees_dir(&config),
             wide_modes: &wide,
         })
     } else {
         print_line(&format!(
-            "{}\n{}\nworktrees_dir = {} (ao-new --worktree: NAME/ there, on branch ao/NAME)",
+            "{}\n{}\n{}\nworktrees_dir = {} (ao-new --worktree: NAME/ there, on branch ao/NAME)",
             lines(&config),
+            notify_lines(&notify),
             folders_line(&folders),
             worktrees_dir(&config).display()
         ))
@@ -127,6 +135,69 @@ fn wide_modes(config: &Config) -> Vec<WideMode> {
         &[".jsonl", ".meta.json", ".lock", ".log"],
     ));
     found
+}
+
+/// The session manager's notification settings as the environment gives
+/// them to one started from here; `ao-show-config` asks no running one.
+#[derive(Serialize)]
+struct NotifyShown {
+    notify_command: Setting<Option<String>>,
+    notify_url: Setting<Option<String>>,
+}
+
+fn notify_shown(env: impl Fn(&str) -> Option<String>) -> NotifyShown {
+    let setting = |key: &str, show: &dyn Fn(&str) -> String| match env(key)
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(value) => Setting {
+            value: Some(show(value.trim())),
+            source: Source::Env,
+        },
+        None => Setting {
+            value: None,
+            source: Source::Default,
+        },
+    };
+    NotifyShown {
+        notify_command: setting(crate::server::ENV_NOTIFY_COMMAND, &|command| match command
+            .split_once(char::is_whitespace)
+        {
+            Some((program, _)) => format!("{program} …"),
+            None => command.to_owned(),
+        }),
+        notify_url: setting(crate::server::ENV_NOTIFY_URL, &|url| {
+            reqwest::Url::parse(url).map_or_else(
+                |_| "(not a URL: ao-session-manager refuses it)".to_owned(),
+                |url| redact_url(&url),
+            )
+        }),
+    }
+}
+
+/// `notify_command = VALUE (source; whose setting it is)`, and the URL's.
+fn notify_lines(n: &NotifyShown) -> String {
+    let line = |name: &str, flag: &str, var: &str, setting: &Setting<Option<String>>| {
+        format!(
+            "{name} = {} ({}; ao-session-manager's {flag}, from {var} when started from here)",
+            setting.value.as_deref().unwrap_or("(none)"),
+            setting.source.describe()
+        )
+    };
+    [
+        line(
+            "notify_command",
+            "--notify-command",
+            crate::server::ENV_NOTIFY_COMMAND,
+            &n.notify_command,
+        ),
+        line(
+            "notify_url",
+            "--notify-url",
+            crate::server::ENV_NOTIFY_URL,
+            &n.notify_url,
+        ),
+    ]
+    .join("\n")
 }
 
 /// `agent_folders = DIR (format), ... (searched in this order)`.

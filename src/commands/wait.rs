@@ -2,7 +2,10 @@
 //! the first), printing `NAME: STATUS` as each ends. A run whose runner is
 //! on this machine is watched through its lock file (the kernel wakes us
 //! when the runner lets go of it, however it ends, SIGKILL included); any
-//! other through the session manager's live feed. Nothing is polled.
+//! other through the session manager's live feed. A run that waits for
+//! someone to answer a request ends the wait at once (`NAME: needs_input`,
+//! exit 3): the feed shows its session's `pending_requests`. Nothing is
+//! polled.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -18,7 +21,7 @@ use crate::config::CommonArgs;
 use crate::diag::Diag;
 use crate::feed::Feed;
 use crate::name::SessionName;
-use crate::wire::SessionStatus;
+use crate::wire::{LiveMessage, Session, SessionStatus};
 
 use super::local::{RunEnd, lock_freed, settled_end};
 use super::lookup::{Found, Scope, find, near};
@@ -35,8 +38,10 @@ const FEED_RETRY_MAX: Duration = Duration::from_secs(2);
     version,
     after_help = concat!(
         "Prints NAME: completed|error|interrupted|stopped for each session as its run ends; a session that is not running counts as ended at once. ",
-        "Exit codes: 0 every run waited for completed; 1 one ended otherwise (reason on stderr); 124 --timeout passed first; ",
-        "2 bad usage or an unknown name.\n\n",
+        "A run that waits for someone to answer (a permission request or a question) ends the wait at once: NAME: needs_input; ",
+        "see it with ao-requests NAME, answer it with ao-approve, ao-deny or ao-answer, then wait again. ",
+        "Exit codes: 0 every run waited for completed; 1 one ended otherwise (reason on stderr); 3 a run needs input; ",
+        "124 --timeout passed first; 2 bad usage or an unknown name.\n\n",
         "Examples:\n  for t in a b c; do ao-new \"$t\" --detach < \"$t.md\"; done\n  ao-wait a b c --timeout 600\n  ao-wait a b c --any --json\n",
     ),
 )]
@@ -53,7 +58,7 @@ struct WaitArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_hyphen_values = true)]
     timeout: Option<f64>,
 
-    /// Print one JSON array of {session_name, session_id, status, reason, exit_code (the CLI's), runner_exit_code (ao-new's: 0, 1, 130, 143), result, error} at the end
+    /// Print one JSON array of {session_name, session_id, status (or needs_input, or running), reason, exit_code (the CLI's), runner_exit_code (ao-new's: 0, 1, 130, 143), result, error} at the end
     #[arg(long)]
     json: bool,
 
@@ -91,6 +96,15 @@ struct Target {
     /// False for a session whose run had ended when the wait began: it
     /// counts as ended at once, whatever the timeout.
     running: bool,
+    /// Its run waited for an answer when the wait began.
+    needs_input: bool,
+}
+
+/// What happened to a target while waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Ended(usize),
+    NeedsInput(usize),
 }
 
 /// `main` of `ao-wait`.
@@ -117,8 +131,17 @@ fn run(args: &WaitArgs, diag: Diag) -> Result<(), CommandError> {
     verdict(&entries, waited, args.timeout)
 }
 
-/// The exit of the wait: every run waited for completed, or not, or time ran out.
+/// The exit of the wait: a run needs input, every run waited for
+/// completed, or not, or time ran out.
 fn verdict(entries: &[WaitEntry], waited: usize, timeout: Option<f64>) -> Result<(), CommandError> {
+    let needs_input: Vec<String> = entries
+        .iter()
+        .filter(|e| e.end.status == "needs_input")
+        .map(|e| e.session_name.clone())
+        .collect();
+    if !needs_input.is_empty() {
+        return Err(CommandError::NeedsInput { names: needs_input });
+    }
     let (ended, running): (Vec<&WaitEntry>, Vec<&WaitEntry>) =
         entries.iter().partition(|e| e.end.status != "running");
     if ended.len() < waited {
@@ -139,9 +162,10 @@ fn verdict(entries: &[WaitEntry], waited: usize, timeout: Option<f64>) -> Result
     }
 }
 
-/// Waits for the runs of `names` (with `any`, the first to end); answers
-/// every session, those that ended first in the order they ended, and how
-/// many ends were waited for.
+/// Waits for the runs of `names` (with `any`, the first to end), or until
+/// one of them needs input; answers every session, those that ended (or
+/// need input) first in the order they did, and how many ends were waited
+/// for.
 pub(crate) async fn wait(
     ctx: &Ctx,
     names: &[SessionName],
@@ -155,13 +179,17 @@ pub(crate) async fn wait(
         targets.push(target(ctx, name).await?);
     }
     let want = if any { 1 } else { targets.len() };
-    let (tx, mut rx) = mpsc::unbounded_channel::<usize>();
-    let mut remote = Vec::new();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Seen>();
+    let mut followed = Vec::new();
     let mut ended_before = Vec::new();
+    let mut waiting_before = None;
     for (index, target) in targets.iter().enumerate() {
         if !target.running {
             ended_before.push(index);
             continue;
+        }
+        if target.needs_input && waiting_before.is_none() {
+            waiting_before = Some(index);
         }
         match &target.watch {
             Watch::Lock(files) => {
@@ -169,14 +197,34 @@ pub(crate) async fn wait(
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let _ = lock_freed(&files).await;
-                    let _ = tx.send(index);
+                    let _ = tx.send(Seen::Ended(index));
                 });
+                if !ctx.fell_back() {
+                    // A run started a moment ago may not have told the
+                    // session manager its id yet: it is known by name then.
+                    let key = match &target.session_id {
+                        Some(id) => Key::Id(id.clone()),
+                        None => Key::Name {
+                            name: target.name.to_string(),
+                            project: ctx.project().to_owned(),
+                        },
+                    };
+                    followed.push(Followed {
+                        index,
+                        key,
+                        remote: false,
+                    });
+                }
             }
-            Watch::Feed(id) => remote.push((index, id.clone())),
+            Watch::Feed(id) => followed.push(Followed {
+                index,
+                key: Key::Id(id.clone()),
+                remote: true,
+            }),
         }
     }
-    if !remote.is_empty() {
-        tokio::spawn(follow(ctx.client.clone(), remote, tx.clone()));
+    if !followed.is_empty() {
+        tokio::spawn(follow(ctx.client.clone(), followed, tx.clone()));
     }
     drop(tx);
     let mut ended: Vec<Option<WaitEntry>> = targets.iter().map(|_| None).collect();
@@ -188,22 +236,36 @@ pub(crate) async fn wait(
         order.push(index);
     }
     let deadline = timeout.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
+    let mut first = waiting_before.map(Seen::NeedsInput);
     while order.len() < want {
-        let next = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+        let next = match (first.take(), deadline) {
+            (Some(seen), _) => Some(seen),
+            (None, Some(at)) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(next) => next,
                 Err(_) => break,
             },
-            None => rx.recv().await,
+            (None, None) => rx.recv().await,
         };
-        let Some(index) = next else { break };
+        let Some(seen) = next else { break };
+        let (Seen::Ended(index) | Seen::NeedsInput(index)) = seen;
         if ended[index].is_some() {
             continue;
         }
-        let entry = end_of(ctx, &targets[index]).await?;
+        let entry = match seen {
+            Seen::Ended(_) => end_of(ctx, &targets[index]).await?,
+            Seen::NeedsInput(_) => WaitEntry {
+                session_name: targets[index].name.to_string(),
+                session_id: targets[index].session_id.clone(),
+                end: RunEnd::needs_input(),
+            },
+        };
         on_end(&entry);
         ended[index] = Some(entry);
         order.push(index);
+        if matches!(seen, Seen::NeedsInput(_)) {
+            // Someone must act first: the wait ends here.
+            break;
+        }
     }
     let mut entries: Vec<WaitEntry> = order.iter().filter_map(|&i| ended[i].take()).collect();
     for (index, target) in targets.iter().enumerate() {
@@ -230,8 +292,10 @@ async fn target(ctx: &Ctx, name: &SessionName) -> Result<Target, CommandError> {
             session_id,
             watch,
             running,
+            needs_input: false,
         })
     };
+    let waits = |session: &Session| session.pending_requests > 0;
     match find(ctx, name, Scope::AnyProject).await? {
         None => Err(CommandError::UnknownName {
             name: name.to_string(),
@@ -244,14 +308,19 @@ async fn target(ctx: &Ctx, name: &SessionName) -> Result<Target, CommandError> {
         Some(Found::Api {
             session,
             files: Some(files),
-        }) => target(Some(session.session_id), Watch::Lock(files)),
+        }) => {
+            let mut found = target(Some(session.session_id.clone()), Watch::Lock(files))?;
+            found.needs_input = waits(&session);
+            Ok(found)
+        }
         Some(Found::Api {
             session,
             files: None,
         }) => {
             let id = session.session_id.clone();
-            let mut found = target(Some(session.session_id), Watch::Feed(id))?;
+            let mut found = target(Some(session.session_id.clone()), Watch::Feed(id))?;
             found.running = session.status == SessionStatus::Running;
+            found.needs_input = waits(&session);
             Ok(found)
         }
     }
@@ -277,28 +346,93 @@ async fn end_of(ctx: &Ctx, target: &Target) -> Result<WaitEntry, CommandError> {
     })
 }
 
-/// Follows the live feed of the remote targets and reports each as its run
-/// ends; reconnects (backing off) when the feed drops.
-async fn follow(
-    client: SessionClient,
-    remote: Vec<(usize, String)>,
-    tx: mpsc::UnboundedSender<usize>,
-) {
-    let mut pending: HashSet<String> = remote.iter().map(|(_, id)| id.clone()).collect();
-    let ids: Vec<String> = pending.iter().cloned().collect();
+/// A target followed on the live feed: for the end of its run (`remote`:
+/// one not watched through its lock), and for requests it waits on.
+struct Followed {
+    index: usize,
+    key: Key,
+    remote: bool,
+}
+
+/// How a followed session is recognised.
+enum Key {
+    Id(String),
+    /// Its name in its project: a run whose session has no id yet.
+    Name {
+        name: String,
+        project: String,
+    },
+}
+
+impl Followed {
+    /// Whether `session` is this target's.
+    fn is(&self, session: &Session) -> bool {
+        match &self.key {
+            Key::Id(id) => session.session_id == *id,
+            Key::Name { name, project } => {
+                session.session_name == *name && session.project_dir.as_deref() == Some(project)
+            }
+        }
+    }
+
+    /// What the session's record (`None`: gone) says of this target.
+    fn seen(&self, session: Option<&Session>) -> Option<Seen> {
+        match session {
+            Some(s) if s.status == SessionStatus::Running && s.pending_requests > 0 => {
+                Some(Seen::NeedsInput(self.index))
+            }
+            Some(s) if s.status == SessionStatus::Running => None,
+            _ if self.remote => Some(Seen::Ended(self.index)),
+            _ => None,
+        }
+    }
+}
+
+/// Follows the live feed of the targets and reports each whose run ends
+/// (remote ones) or waits for an answer; reconnects (backing off) when the
+/// feed drops, until the wait is over. A target known only by name needs
+/// the whole feed.
+async fn follow(client: SessionClient, followed: Vec<Followed>, tx: mpsc::UnboundedSender<Seen>) {
+    let ids: Vec<String> = followed
+        .iter()
+        .map(|f| match &f.key {
+            Key::Id(id) => Some(id.clone()),
+            Key::Name { .. } => None,
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
     let mut delay = Duration::from_millis(100);
-    while !pending.is_empty() {
+    loop {
         if let Ok(mut feed) = Feed::open(&client, &ids, false).await {
             delay = Duration::from_millis(100);
-            while let Some(id) = feed.next_end(&pending).await {
-                pending.remove(&id);
-                if let Some((index, _)) = remote.iter().find(|(_, r)| *r == id) {
-                    let _ = tx.send(*index);
-                }
-                if pending.is_empty() {
-                    return;
+            while let Some(message) = feed.next().await {
+                let seen: Vec<Seen> = match &message {
+                    LiveMessage::Init { sessions } => followed
+                        .iter()
+                        .filter_map(|f| f.seen(sessions.iter().find(|s| f.is(s))))
+                        .collect(),
+                    LiveMessage::SessionCreated { session }
+                    | LiveMessage::SessionUpdated { session } => followed
+                        .iter()
+                        .filter(|f| f.is(session))
+                        .filter_map(|f| f.seen(Some(session)))
+                        .collect(),
+                    LiveMessage::SessionDeleted { session_id } => followed
+                        .iter()
+                        .filter(|f| matches!(&f.key, Key::Id(id) if id == session_id))
+                        .filter_map(|f| f.seen(None))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for seen in seen {
+                    if tx.send(seen).is_err() {
+                        return;
+                    }
                 }
             }
+        }
+        if tx.is_closed() {
+            return;
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(FEED_RETRY_MAX);

@@ -88,8 +88,11 @@ fn tool_call(command: &str) -> Option<String> {
         "ao-clean" => "delete_agent_session",
         "ao-list-agents" => "list_agent_definitions",
         "ao-list-sessions" => "list_agent_sessions",
+        "ao-requests" => "list_pending_requests",
+        "ao-approve" | "ao-deny" | "ao-answer" => "answer_request",
         _ => return None,
     };
+    let program = command.split_whitespace().next().unwrap_or("");
     let words: Vec<&str> = words.collect();
     let name = words.first().filter(|w| !w.starts_with('-'));
     let mut call = match name {
@@ -103,6 +106,16 @@ fn tool_call(command: &str) -> Option<String> {
         && let Some(agent) = words.get(at + 1)
     {
         call.push_str(&format!(" and agent_name \"{agent}\""));
+    }
+    if tool == "answer_request" {
+        if let Some(id) = words.get(1).filter(|w| !w.starts_with('-')) {
+            call.push_str(&format!(", request_id \"{id}\""));
+        }
+        call.push_str(match program {
+            "ao-deny" => " and decision \"deny\" (and a message)",
+            "ao-answer" => " and decision \"allow\" with choice",
+            _ => " and decision \"allow\"",
+        });
     }
     Some(call)
 }
@@ -126,6 +139,14 @@ mod tests {
         assert_eq!(
             for_tools("start one with `ao-new NEW_NAME --agent b`"),
             "start one with start_agent_session with session_name \"NEW_NAME\" and agent_name \"b\""
+        );
+        assert_eq!(
+            for_tools("answer with `ao-approve w` or `ao-deny w --message TEXT`"),
+            "answer with answer_request with session_name \"w\" and decision \"allow\" or answer_request with session_name \"w\" and decision \"deny\" (and a message)"
+        );
+        assert_eq!(
+            for_tools("answer it with `ao-answer w r1 --choice LABEL`"),
+            "answer it with answer_request with session_name \"w\", request_id \"r1\" and decision \"allow\" with choice"
         );
         assert_eq!(
             for_tools("run `ao-sync a` once it is back"),

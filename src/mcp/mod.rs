@@ -20,14 +20,28 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::commands::decide::Answer;
 use crate::commands::{self, CommandError, Ctx};
 use crate::config::{CommonArgs, Config};
 use crate::diag::Diag;
 use crate::name::SessionName;
+use crate::wire::DecidedBy;
 use params::{
-    ListParams, ProjectParams, ResumeParams, SessionParams, StartParams, StatusParams, WaitParams,
+    AnswerParams, DecisionParam, ListParams, ProjectParams, RequestsParams, ResumeParams,
+    SessionParams, StartParams, StatusParams, WaitParams,
 };
 use runs::{Progress, RunAnswer, RunSpec};
+
+/// `--on` values for a run's `host` or `labels` (one host, or labels).
+fn on_hosts(host: Option<String>, labels: Vec<String>) -> Result<Vec<String>, String> {
+    match host {
+        Some(_) if !labels.is_empty() => {
+            Err("give host or labels, not both: a named host is the one that runs it".to_owned())
+        }
+        Some(host) => Ok(vec![host]),
+        None => Ok(labels),
+    }
+}
 
 /// What `wait_for_agent_sessions` waits at most, unless told otherwise.
 const DEFAULT_WAIT_SECONDS: f64 = 1800.0;
@@ -40,8 +54,11 @@ start_agent_session runs a task in a new session and returns its answer; resume_
 sends a follow-up to a session that remembers its conversation. To work in parallel, start \
 several sessions with async=true, then call wait_for_agent_sessions with their names, then \
 get_agent_session_result for each. Sessions that edit files in parallel should each get \
-worktree=true (a git worktree and branch of their own). list_agent_definitions shows specialised agents to pass as agent_name. Errors say what to \
-do next.";
+worktree=true (a git worktree and branch of their own). list_agent_definitions shows specialised agents to pass as agent_name. \
+list_hosts shows the machines that can run sessions; pass host or labels to run on one. \
+A session whose run waits for a decision (a tool call that needs permission, or a question it asks) shows as \
+needs_input in wait_for_agent_sessions: read it with list_pending_requests and answer with answer_request. \
+Errors say what to do next.";
 
 /// The MCP server.
 #[derive(Clone)]
@@ -174,7 +191,7 @@ impl AoMcp {
     }
 
     #[tool(
-        description = "Start a new session that works on `prompt` and return its final answer (or, with an output schema, its JSON document). The session does not see your conversation: put the whole task in the prompt. With async=true it returns at once and runs in the background: start several that way to work in parallel, then wait_for_agent_sessions and get_agent_session_result. Sessions that edit files in parallel should each get worktree=true (in a git repository: a worktree and branch ao/<session_name> of their own). A long synchronous run reports each tool call it makes as progress, and stops if you cancel the call."
+        description = "Start a new session that works on `prompt` and return its final answer (or, with an output schema, its JSON document). The session does not see your conversation: put the whole task in the prompt. With host or labels it runs on that machine (see list_hosts), in project_dir there. With async=true it returns at once and runs in the background: start several that way to work in parallel, then wait_for_agent_sessions and get_agent_session_result. Sessions that edit files in parallel should each get worktree=true (in a git repository: a worktree and branch ao/<session_name> of their own). A long synchronous run reports each tool call it makes as progress, and stops if you cancel the call."
     )]
     async fn start_agent_session(
         &self,
@@ -190,6 +207,10 @@ impl AoMcp {
             detach: p.run_async,
             worktree: p.worktree,
             base: p.base,
+            on: match on_hosts(p.host, p.labels) {
+                Ok(on) => on,
+                Err(reason) => return failure(reason),
+            },
         };
         self.make_run(spec, context).await
     }
@@ -211,8 +232,24 @@ impl AoMcp {
             detach: p.run_async,
             worktree: false,
             base: None,
+            on: match on_hosts(p.host, p.labels) {
+                Ok(on) => on,
+                Err(reason) => return failure(reason),
+            },
         };
         self.make_run(spec, context).await
+    }
+
+    #[tool(
+        description = "The machines that run sessions: this session manager's own host (`local`) and each ao-host, with name, labels, project folders, capacity, runs running, online. Pass a name as host (or labels) to start_agent_session to run there. Answers JSON {hosts}."
+    )]
+    async fn list_hosts(&self) -> ToolResult {
+        let answer = self
+            .query(None, async move |ctx: &Ctx| {
+                Ok(ctx.client.list_hosts().await?)
+            })
+            .await;
+        answer.map_or_else(failure, |hosts| json(&crate::wire::HostsAnswer { hosts }))
     }
 
     #[tool(
@@ -269,7 +306,7 @@ impl AoMcp {
     }
 
     #[tool(
-        description = "Wait until the named sessions' runs end (any=true: the first one) or timeout_seconds pass (default 1800). The way to collect sessions started with async=true. Answers JSON: one entry per session {session_name, session_id, status (completed, error, interrupted, stopped, or running if still going), reason, exit_code (the CLI's), runner_exit_code (the run's: 0 completed, 1 error, 143 stopped), result, error}, and timed_out."
+        description = "Wait until the named sessions' runs end (any=true: the first one) or timeout_seconds pass (default 1800), or one of them waits for a decision. The way to collect sessions started with async=true. Answers JSON: one entry per session {session_name, session_id, status (completed, error, interrupted, stopped; needs_input when its run waits for a permission or an answer: see list_pending_requests and answer_request, then wait again; running if still going), reason, exit_code (the CLI's), runner_exit_code (the run's: 0 completed, 1 error, 143 stopped), result, error}, needs_input (the names), and timed_out."
     )]
     async fn wait_for_agent_sessions(&self, Parameters(p): Parameters<WaitParams>) -> ToolResult {
         let names = match p
@@ -299,14 +336,68 @@ impl AoMcp {
             .await;
         match answer {
             Ok((entries, waited)) => {
+                let needs_input: Vec<&str> = entries
+                    .iter()
+                    .filter(|e| e.end.status == "needs_input")
+                    .map(|e| e.session_name.as_str())
+                    .collect();
                 let ended = entries.iter().filter(|e| e.end.status != "running").count();
                 json(&serde_json::json!({
                     "sessions": entries,
-                    "timed_out": ended < waited,
+                    "needs_input": needs_input,
+                    "timed_out": ended < waited && needs_input.is_empty(),
                 }))
             }
             Err(reason) => failure(reason),
         }
+    }
+
+    #[tool(
+        description = "What sessions' runs wait for: tool calls that need your permission (the Bash command, the file and change for an edit) and questions with their options. Answers JSON {requests: [{request_id, session_name, kind (permission or question), tool_name, input, suggestions, created_at, ...}]}, oldest first. Answer each with answer_request."
+    )]
+    async fn list_pending_requests(&self, Parameters(p): Parameters<RequestsParams>) -> ToolResult {
+        let session_name = p.session_name;
+        let answer = self
+            .query(p.project_dir, async move |ctx: &Ctx| {
+                let name = session_name
+                    .as_deref()
+                    .map(SessionName::parse)
+                    .transpose()?;
+                commands::requests::list(ctx, name.as_ref()).await
+            })
+            .await;
+        answer.map_or_else(failure, |requests| {
+            json(&serde_json::json!({ "requests": requests }))
+        })
+    }
+
+    #[tool(
+        description = "Answer what a session's run waits for (see list_pending_requests): allow or deny a tool call (deny with a message that says why and what to do instead: the session's model reads it), or answer a question with allow and choice (an option's label). The run goes on at once. Without request_id: the only request waiting."
+    )]
+    async fn answer_request(&self, Parameters(p): Parameters<AnswerParams>) -> ToolResult {
+        let decision = match (p.decision, p.choice) {
+            (DecisionParam::Deny, _) => Answer::Deny { message: p.message },
+            (DecisionParam::Allow, Some(choice)) => Answer::Choose {
+                choices: choice.into_vec(),
+            },
+            (DecisionParam::Allow, None) => Answer::Allow { always: p.always },
+        };
+        let (session_name, request_id) = (p.session_name, p.request_id);
+        let answer = self
+            .query(p.project_dir, async move |ctx: &Ctx| {
+                let name = SessionName::parse(&session_name)?;
+                commands::decide::decide(
+                    ctx,
+                    &name,
+                    request_id.as_deref(),
+                    decision,
+                    DecidedBy::Parent,
+                    "ao-approve",
+                )
+                .await
+            })
+            .await;
+        answer.map_or_else(failure, |decided| json(&decided))
     }
 
     #[tool(

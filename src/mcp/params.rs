@@ -49,6 +49,12 @@ pub struct StartParams {
     /// With worktree: the git ref the branch starts from (default: the project's HEAD).
     #[serde(default)]
     pub base: Option<String>,
+    /// Run on this host (see list_hosts) instead of here; project_dir is then a folder on that host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Run on a host that has every one of these labels (see list_hosts), the one with most room.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// `resume_agent_session`.
@@ -64,6 +70,13 @@ pub struct ResumeParams {
     /// true: return at once and let the run go on in the background (see start_agent_session).
     #[serde(default, rename = "async")]
     pub run_async: bool,
+    /// The host the session must be on. A resume always runs on the host that ran the session
+    /// (wherever you are), so this only checks it; leave it out.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Labels the session's host must have (a check, as for host); leave it out.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// A tool about one session.
@@ -103,6 +116,68 @@ pub struct WaitParams {
     /// as ended at once.
     #[serde(default)]
     pub timeout_seconds: Option<f64>,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}
+
+/// `list_pending_requests`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RequestsParams {
+    /// Only this session's requests; leave it out for every session of the project.
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionParam {
+    Allow,
+    Deny,
+}
+
+/// One label, or one per question.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Choice {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Choice {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Choice::One(label) => vec![label],
+            Choice::Several(labels) => labels,
+        }
+    }
+}
+
+/// `answer_request`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AnswerParams {
+    /// The session whose run waits.
+    pub session_name: String,
+    /// The request to answer (from list_pending_requests); leave it out when only one waits.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// "allow" lets the tool call run (or answers the question with choice); "deny" refuses it.
+    pub decision: DecisionParam,
+    /// With deny: why, and what to do instead. The session's model reads it.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// For a question, with allow: the label of the option chosen (one per question, in order,
+    /// as a list when there are several; several labels for a question that takes several).
+    #[serde(default)]
+    pub choice: Option<Choice>,
+    /// With allow, for a permission: also accept the CLI's suggestion, so that it does not ask
+    /// again for the like.
+    #[serde(default)]
+    pub always: bool,
     /// Absolute path of the project directory; leave it out to use ao-mcp's.
     #[serde(default)]
     pub project_dir: Option<String>,

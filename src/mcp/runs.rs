@@ -35,6 +35,8 @@ pub struct RunSpec {
     /// `--worktree`, and `--base REF` (ao-new checks them as from a shell).
     pub worktree: bool,
     pub base: Option<String>,
+    /// `--on HOST_OR_LABEL`, each: run on another host.
+    pub on: Vec<String>,
 }
 
 /// Where a run's progress goes: the client, under its progress token.
@@ -69,6 +71,9 @@ impl RunSpec {
         }
         if let Some(base) = &self.base {
             cmd.args(["--base", base]);
+        }
+        for on in &self.on {
+            cmd.arg(format!("--on={on}"));
         }
         let common = &self.common;
         if let Some(dir) = &common.project_dir {

@@ -11,8 +11,10 @@ use serde::Serialize;
 
 use super::detach::{self, CHILD_FLAG};
 use super::flags::RunFlags;
+use super::remote;
 use super::{Hooks, Mode, Outcome, RunError, RunRequest, check, run};
 use crate::backup::SessionFiles;
+use crate::client::SessionClient;
 use crate::config::{AgentsArgs, CommonArgs, Config, RunnerArgs};
 use crate::diag::{Diag, exit, parse_args};
 use crate::name::{AgentName, SessionName};
@@ -42,6 +44,14 @@ struct RunnerCli {
     #[arg(long = &CHILD_FLAG[2..], hide = true)]
     detached_child: bool,
 
+    /// Run on another host: a host's name, or a label the host must have (repeatable: every label). The run is queued through the session manager and behaves as a local one; it runs in --project-dir on that host [default: the current folder's path]. ao-resume goes to the session's host by itself; with --on it also checks that this is that host
+    #[arg(long, value_name = "HOST_OR_LABEL")]
+    on: Vec<String>,
+
+    /// The run's id, given by the host that starts it (internal)
+    #[arg(long, hide = true, value_parser = parse_run_id)]
+    run_id: Option<String>,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -53,6 +63,12 @@ struct RunnerCli {
 
     #[command(flatten)]
     flags: RunFlags,
+}
+
+fn parse_run_id(text: &str) -> Result<String, String> {
+    uuid::Uuid::parse_str(text)
+        .map(|id| id.to_string())
+        .map_err(|_| format!("'{text}' is not a run id (a UUID)"))
 }
 
 const NEW_ABOUT: &str =
@@ -69,7 +85,8 @@ Examples:
   ao-resume reader -p \"Now list its open questions\"
   ao-new review-1 --agent reviewer < task.md
   ao-new facts --output-schema facts.schema.json -p \"List three facts about Rust\"
-  for i in 1 2 3; do ao-new worker-$i --detach < task-$i.md; done; ao-wait worker-1 worker-2 worker-3";
+  for i in 1 2 3; do ao-new worker-$i --detach < task-$i.md; done; ao-wait worker-1 worker-2 worker-3
+  ao-new train-1 --on gpu --project-dir /srv/model < task.md   # on a host labelled gpu (see ao-hosts)";
 
 /// What `--detach --json` prints.
 #[derive(Serialize)]
@@ -98,11 +115,118 @@ pub fn main(mode: Mode) -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    if !args.on.is_empty() {
+        return ExitCode::from(start_on(mode, &args, diag));
+    }
     match request(mode, &args) {
         Ok((request, config)) => ExitCode::from(start(&args, &request, &config, diag)),
         Err(message) => {
             diag.error(message);
             ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+/// `ao-new NAME --on HOST_OR_LABEL`: the run goes to another host (for
+/// `ao-resume`, the host the session must be on).
+fn start_on(mode: Mode, args: &RunnerCli, diag: Diag) -> u8 {
+    let asked = match request_on(mode, args) {
+        Ok(asked) => asked,
+        Err(message) => {
+            diag.error(message);
+            return exit::USAGE;
+        }
+    };
+    let (request, config, project) = asked;
+    let Some(runtime) = runtime(diag) else {
+        return exit::FAILED;
+    };
+    runtime.block_on(async {
+        let client = match SessionClient::new(&config.session_manager_url.value) {
+            Ok(client) => client,
+            Err(e) => {
+                diag.error(e);
+                return exit::USAGE;
+            }
+        };
+        let (host, labels) = match remote::target(&client, &args.on).await {
+            Ok(target) => target,
+            Err(e) => {
+                diag.error(format!(
+                    "cannot ask {} for its hosts: {e}",
+                    client.base_url()
+                ));
+                return exit::FAILED;
+            }
+        };
+        match remote::create(&request, project, host, labels) {
+            Ok(create) => remote::run(&client, create, args.detach, args.json, diag).await,
+            Err(message) => {
+                diag.error(message);
+                exit::USAGE
+            }
+        }
+    })
+}
+
+/// The run `--on` asks for, the settings to reach the session manager, and
+/// the folder on the host; or why it is bad input. The project folder is
+/// the host's, so it is not looked for here.
+fn request_on(
+    mode: Mode,
+    args: &RunnerCli,
+) -> Result<(RunRequest, Config, Option<String>), String> {
+    let local_only = [
+        (args.common.sessions_dir.is_some(), "--sessions-dir"),
+        (args.runner.claude_path.is_some(), "--claude-path"),
+        (args.agents.agents_dir.is_some(), "--agents-dir"),
+    ];
+    if let Some((_, flag)) = local_only.iter().find(|(given, _)| *given) {
+        return Err(format!(
+            "{flag} is this machine's; a run --on another host uses that host's own"
+        ));
+    }
+    let name = SessionName::parse(&args.name).map_err(|e| e.to_string())?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
+    let explicit = args.common.project_dir.clone().or_else(|| {
+        std::env::var_os(crate::config::ENV_PROJECT_DIR)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    });
+    let mut common = args.common.clone();
+    common.project_dir = None;
+    let config = Config::resolve(
+        &common,
+        Some(&args.runner),
+        |key| {
+            (key != crate::config::ENV_PROJECT_DIR)
+                .then(|| std::env::var(key).ok())
+                .flatten()
+        },
+        &cwd,
+    )
+    .map_err(|e| e.to_string())?;
+    // A resume finds its session by name (and its folder, if given).
+    let project = match explicit {
+        Some(dir) => Some(cwd.join(dir).to_string_lossy().into_owned()),
+        None if mode == Mode::Resume => None,
+        None => Some(config.project_dir_text()),
+    };
+    let mut flags = args.flags.settings()?;
+    flags.model = args.runner.model.clone();
+    Ok((args.run_request(mode, name, flags)?, config, project))
+}
+
+fn runtime(diag: Diag) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            diag.error(format!("cannot start: {e}"));
+            None
         }
     }
 }
@@ -114,40 +238,69 @@ fn request(mode: Mode, args: &RunnerCli) -> Result<(RunRequest, Config), String>
         .map_err(|e| e.to_string())?
         .with_agents_args(&args.agents);
     let flags = args.flags.settings()?;
-    if let Some(agent) = &args.flags.agent {
-        AgentName::parse(agent).map_err(|e| e.to_string())?;
+    Ok((args.run_request(mode, name, flags)?, config))
+}
+
+impl RunnerCli {
+    /// The run of session `name` with `flags`: the agent checked, the
+    /// prompt read; or why it is bad input.
+    fn run_request(
+        &self,
+        mode: Mode,
+        name: SessionName,
+        flags: crate::agents::RunSettings,
+    ) -> Result<RunRequest, String> {
+        if let Some(agent) = &self.flags.agent {
+            AgentName::parse(agent).map_err(|e| e.to_string())?;
+        }
+        let prompt = if self.detached_child {
+            // The whole prompt, as the caller read it (its -p included).
+            let bytes = crate::bounded::read_all(std::io::stdin().lock(), crate::bounded::PROMPT)
+                .map_err(|e| format!("cannot read the prompt: {e}"))?;
+            String::from_utf8(bytes).map_err(|_| "the prompt is not valid UTF-8".to_owned())?
+        } else {
+            read_prompt(self.prompt.clone()).map_err(|e| e.to_string())?
+        };
+        Ok(RunRequest {
+            mode,
+            name,
+            prompt,
+            agent: self.flags.agent.clone(),
+            flags,
+            base: self.flags.base.clone(),
+            run_id: self.run_id.clone(),
+        })
     }
-    let prompt = if args.detached_child {
-        // The whole prompt, as the caller read it (its -p included).
-        let bytes = crate::bounded::read_all(std::io::stdin().lock(), crate::bounded::PROMPT)
-            .map_err(|e| format!("cannot read the prompt: {e}"))?;
-        String::from_utf8(bytes).map_err(|_| "the prompt is not valid UTF-8".to_owned())?
-    } else {
-        read_prompt(args.prompt.clone()).map_err(|e| e.to_string())?
-    };
-    let request = RunRequest {
-        mode,
-        name,
-        prompt,
-        agent: args.flags.agent.clone(),
-        flags,
-        base: args.flags.base.clone(),
-    };
-    Ok((request, config))
 }
 
 /// Runs (or detaches) and answers the exit code.
 fn start(args: &RunnerCli, request: &RunRequest, config: &Config, diag: Diag) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            diag.error(format!("cannot start: {e}"));
-            return exit::FAILED;
-        }
+    let Some(runtime) = runtime(diag) else {
+        return exit::FAILED;
     };
+    // A session that lives on another host is resumed there.
+    if request.mode == Mode::Resume
+        && !args.detached_child
+        && request.run_id.is_none()
+        && let Some(session) = runtime.block_on(remote::home_elsewhere(request, config))
+    {
+        let client = match SessionClient::new(&config.session_manager_url.value) {
+            Ok(client) => client,
+            Err(e) => {
+                diag.error(e);
+                return exit::USAGE;
+            }
+        };
+        return match remote::create(request, session.project_dir, None, Vec::new()) {
+            Ok(create) => {
+                runtime.block_on(remote::run(&client, create, args.detach, args.json, diag))
+            }
+            Err(message) => {
+                diag.error(message);
+                exit::USAGE
+            }
+        };
+    }
     if args.detach && !args.detached_child {
         return detach_run(args, request, config, diag, &runtime);
     }

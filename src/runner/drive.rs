@@ -4,7 +4,9 @@
 //! SIGINT and SIGTERM to the runner are passed on to the CLI. A stop
 //! request (SIGUSR1 from `ao-stop`, or `stop_requested` on the session's
 //! live feed) asks the CLI to interrupt its turn, and escalates to SIGTERM
-//! and SIGKILL if it does not end.
+//! and SIGKILL if it does not end. A `can_use_tool` request waits for its
+//! decision ([`super::requests`]), which arrives on the same feed
+//! (`request_answered`); each decision passed on is a backup line of its own.
 
 use std::time::Duration;
 
@@ -16,17 +18,19 @@ use tokio::time::Instant;
 
 use super::changed::ChangeWatch;
 use super::reporter::Reporter;
+use super::requests::{self, Waiting};
 use super::stream::Streamer;
-use crate::backup::{BackupLine, LogWriter, Meta, SessionFiles};
+use crate::backup::{BackupLine, LogWriter, Meta, PermissionDecisionLine, SessionFiles};
 use crate::claude::process::{ClaudeProcess, Exit, Group};
 use crate::claude::protocol::{
-    CliLine, INIT_REQUEST_ID, ResultLine, initialize_request, interrupt_request, user_message,
+    CliLine, INIT_REQUEST_ID, ResultLine, ToolPermission, initialize_request, interrupt_request,
+    permission_answer, user_message,
 };
 use crate::client::SessionClient;
 use crate::diag::Diag;
 use crate::feed::Feed;
 use crate::record::Recorder;
-use crate::wire::LiveMessage;
+use crate::wire::{DecisionBody, LiveMessage, RequestStatus, now_rfc3339};
 
 /// How long the CLI may take to exit after its result or after a signal,
 /// before it is killed.
@@ -67,10 +71,25 @@ pub struct Sinks<'a> {
     pub files: &'a SessionFiles,
     pub meta: &'a mut Meta,
     pub diag: Diag,
-    /// The API to follow for stop requests, when it is up.
+    /// The API to follow for stop requests and decisions, when it is up.
     pub feed: Option<SessionClient>,
     /// What the run changes in its checkout.
     pub changes: &'a mut ChangeWatch,
+    /// The run's id, which its decision lines carry.
+    pub run_id: Option<String>,
+    /// How the CLI's requests are decided.
+    pub policy: requests::Policy,
+}
+
+/// What the session's live feed brings the run.
+enum FromFeed {
+    /// The feed is (again) open: decisions taken while it was not are asked for.
+    Connected,
+    Stop,
+    Answered {
+        request_id: String,
+        decision: DecisionBody,
+    },
 }
 
 /// How a conversation ended.
@@ -109,6 +128,7 @@ pub async fn converse(
     mut sinks: Sinks<'_>,
 ) -> std::io::Result<Conversation> {
     let group = cli.group();
+    let mut waiting = Waiting::new(sinks.policy);
     let mut state = State {
         prompt_sent: false,
         init_seen: false,
@@ -121,22 +141,21 @@ pub async fn converse(
         unreadable: None,
         streamer: Streamer::default(),
     };
-    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<()>();
+    let (feed_tx, mut feed_rx) = mpsc::unbounded_channel::<FromFeed>();
     let mut follower: Option<JoinHandle<()>> = None;
+    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     cli.send(&initialize_request()).await;
     let mut buf = Vec::new();
     let mut printed = false;
     loop {
-        let (until, escalate) = state.deadline.unwrap_or((
-            Instant::now() + Duration::from_secs(86_400 * 365),
-            Signal::SIGKILL,
-        ));
+        let (until, escalate) = state.deadline.unwrap_or((far(), Signal::SIGKILL));
+        let request_due = waiting.next_deadline().unwrap_or_else(far);
         tokio::select! {
             line = cli.next_line(&mut buf) => match line {
                 Ok(true) => {
                     printed = true;
                     let had_result = state.result.is_some();
-                    state.handle(&mut cli, &buf, &mut sinks, prompt).await;
+                    state.handle(&mut cli, &buf, &mut sinks, prompt, &mut waiting).await;
                     if !had_result && state.result.is_some() {
                         cli.close_stdin();
                         if state.deadline.is_none() {
@@ -146,7 +165,7 @@ pub async fn converse(
                     if follower.is_none()
                         && let (Some(client), Some(id)) = (&sinks.feed, sinks.recorder.session_id())
                     {
-                        follower = Some(tokio::spawn(follow(client.clone(), id.to_owned(), stop_tx.clone())));
+                        follower = Some(tokio::spawn(follow(client.clone(), id.to_owned(), feed_tx.clone())));
                     }
                 }
                 Ok(false) => break,
@@ -161,8 +180,25 @@ pub async fn converse(
             }
             _ = signals.int.recv() => state.interrupt(Signal::SIGINT, &group),
             _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, &group),
-            _ = signals.stop.recv() => state.stop(&mut cli).await,
-            Some(()) = stop_rx.recv() => state.stop(&mut cli).await,
+            _ = signals.stop.recv() => state.stop(&mut cli, &mut sinks, &mut waiting).await,
+            Some(message) = feed_rx.recv() => match message {
+                FromFeed::Stop => state.stop(&mut cli, &mut sinks, &mut waiting).await,
+                FromFeed::Answered { request_id, decision } => {
+                    if let Some(request) = waiting.take(&request_id) {
+                        state.decide(&mut cli, &mut sinks, &request_id, &request, decision).await;
+                    }
+                }
+                FromFeed::Connected => {
+                    if let (Some(client), Some(id)) = (&sinks.feed, sinks.recorder.session_id()) {
+                        tokio::spawn(recheck(client.clone(), id.to_owned(), waiting.ids(), feed_tx.clone()));
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(request_due) => {
+                for (id, request, decision) in waiting.expired(Instant::now()) {
+                    state.decide(&mut cli, &mut sinks, &id, &request, decision).await;
+                }
+            }
             _ = tokio::time::sleep_until(until) => {
                 group.signal(escalate);
                 state.deadline = (escalate == Signal::SIGTERM)
@@ -172,6 +208,10 @@ pub async fn converse(
     }
     if let Some(follower) = follower {
         follower.abort();
+    }
+    // What nobody answered before the CLI ended is recorded as denied.
+    for (id, _) in waiting.drain() {
+        state.record_decision(&mut sinks, &id, requests::run_ended());
     }
     let exit = match tokio::time::timeout(EXIT_GRACE, cli.wait()).await {
         Ok(exit) => exit?,
@@ -191,24 +231,59 @@ pub async fn converse(
     })
 }
 
-/// Follows the session's live feed as its runner, and says once when a
-/// stop is requested. Reconnects (quietly, backing off) when the feed drops.
-async fn follow(client: SessionClient, session_id: String, stop: mpsc::UnboundedSender<()>) {
+/// Follows the session's live feed as its runner: stop requests and
+/// decisions, and each (re)connection (after which decisions taken in the
+/// meantime are asked for). Reconnects (quietly, backing off) when the
+/// feed drops.
+async fn follow(client: SessionClient, session_id: String, tx: mpsc::UnboundedSender<FromFeed>) {
     let mut delay = Duration::from_millis(100);
     loop {
         if let Ok(mut feed) = Feed::open(&client, std::slice::from_ref(&session_id), true).await {
             delay = Duration::from_millis(100);
             while let Some(message) = feed.next().await {
-                if let LiveMessage::StopRequested { session_id: id } = message
-                    && id == session_id
-                {
-                    let _ = stop.send(());
+                let forward = match message {
+                    LiveMessage::Init { .. } => FromFeed::Connected,
+                    LiveMessage::StopRequested { session_id: id } if id == session_id => {
+                        FromFeed::Stop
+                    }
+                    LiveMessage::RequestAnswered {
+                        session_id: id,
+                        request_id,
+                        decision,
+                    } if id == session_id => FromFeed::Answered {
+                        request_id,
+                        decision,
+                    },
+                    _ => continue,
+                };
+                if tx.send(forward).is_err() {
                     return;
                 }
             }
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(FEED_RETRY_MAX);
+    }
+}
+
+/// Asks the API about requests that still wait, and passes on the
+/// decisions it took for them while the feed was not open.
+async fn recheck(
+    client: SessionClient,
+    session_id: String,
+    request_ids: Vec<String>,
+    tx: mpsc::UnboundedSender<FromFeed>,
+) {
+    for request_id in request_ids {
+        let Ok(record) = client.get_request(&session_id, &request_id).await else {
+            continue;
+        };
+        if let (RequestStatus::Answered, Some(decision)) = (record.status, record.decision) {
+            let _ = tx.send(FromFeed::Answered {
+                request_id,
+                decision,
+            });
+        }
     }
 }
 
@@ -250,16 +325,70 @@ impl State {
         self.deadline = Some((Instant::now() + EXIT_GRACE, Signal::SIGKILL));
     }
 
-    /// Asks the CLI to end its turn (the conversation stays resumable);
-    /// SIGTERM follows if it has not exited in time. A run that has already
-    /// answered, or is being stopped, is left to end as it is.
-    async fn stop(&mut self, cli: &mut ClaudeProcess) {
+    /// Asks the CLI to end its turn (the conversation stays resumable),
+    /// after denying what it waits for; SIGTERM follows if it has not
+    /// exited in time. A run that has already answered, or is being
+    /// stopped, is left to end as it is.
+    async fn stop(
+        &mut self,
+        cli: &mut ClaudeProcess,
+        sinks: &mut Sinks<'_>,
+        waiting: &mut Waiting,
+    ) {
         if self.stopped || self.result.is_some() || self.interrupted.is_some() {
             return;
         }
         self.stopped = true;
+        for (id, request) in waiting.drain() {
+            self.decide(cli, sinks, &id, &request, requests::stopped())
+                .await;
+        }
         cli.send(&interrupt_request()).await;
         self.deadline = Some((Instant::now() + STOP_GRACE, Signal::SIGTERM));
+    }
+
+    /// Passes a decision on to the CLI and records it.
+    async fn decide(
+        &mut self,
+        cli: &mut ClaudeProcess,
+        sinks: &mut Sinks<'_>,
+        request_id: &str,
+        request: &ToolPermission,
+        decision: DecisionBody,
+    ) {
+        cli.send(&permission_answer(request_id, request, &decision))
+            .await;
+        self.record_decision(sinks, request_id, decision);
+    }
+
+    /// Appends the decision's line to the backup, and queues its event.
+    fn record_decision(&mut self, sinks: &mut Sinks<'_>, request_id: &str, decision: DecisionBody) {
+        let line = PermissionDecisionLine {
+            run_id: sinks.run_id.clone(),
+            timestamp: now_rfc3339(),
+            request_id: request_id.to_owned(),
+            decision,
+        };
+        let index = self.append(sinks, &line.to_line());
+        let actions = sinks
+            .recorder
+            .feed(index, &BackupLine::PermissionDecision(line));
+        sinks.reporter.send(actions);
+    }
+
+    /// Appends a line to the backup; answers its index (a backup that cannot
+    /// be written is said once, and the run goes on).
+    fn append(&mut self, sinks: &mut Sinks<'_>, raw: &[u8]) -> u64 {
+        match sinks.log.append(raw) {
+            Ok(index) => index,
+            Err(e) => {
+                if !self.backup_failed {
+                    self.backup_failed = true;
+                    sinks.diag.warn(format!("cannot write the backup: {e}"));
+                }
+                sinks.log.next_index() - 1
+            }
+        }
     }
 
     async fn handle(
@@ -268,11 +397,19 @@ impl State {
         raw: &[u8],
         sinks: &mut Sinks<'_>,
         prompt: &str,
+        waiting: &mut Waiting,
     ) {
         let line = BackupLine::parse(raw);
-        // Answers first: the CLI waits for them.
+        let permission = match &line {
+            BackupLine::Cli(CliLine::ControlRequest(request), _) => request
+                .tool_permission()
+                .map(|p| (request.request_id.clone(), p)),
+            _ => None,
+        };
+        // Answers first: the CLI waits for them (a request for permission
+        // waits for its decision, below).
         match &line {
-            BackupLine::Cli(CliLine::ControlRequest(request), _) => {
+            BackupLine::Cli(CliLine::ControlRequest(request), _) if permission.is_none() => {
                 cli.send(&request.answer()).await
             }
             BackupLine::Cli(CliLine::ControlResponse(response), _)
@@ -295,16 +432,7 @@ impl State {
             }
             _ => {}
         }
-        let index = match sinks.log.append(raw) {
-            Ok(index) => index,
-            Err(e) => {
-                if !self.backup_failed {
-                    self.backup_failed = true;
-                    sinks.diag.warn(format!("cannot write the backup: {e}"));
-                }
-                sinks.log.next_index() - 1
-            }
-        };
+        let index = self.append(sinks, raw);
         match &line {
             BackupLine::Cli(CliLine::System(system), _) => {
                 if let Some(id) = system.init_session_id() {
@@ -347,6 +475,16 @@ impl State {
             }
             BackupLine::Cli(CliLine::Assistant(_), _) => self.streamer.written(),
             _ => {}
+        }
+        if let Some((id, request)) = permission {
+            match waiting.arrive(&id, request.clone()) {
+                Some(decision) => self.decide(cli, sinks, &id, &request, decision).await,
+                None => sinks.diag.note(requests::waiting_note(
+                    sinks.files.name().as_str(),
+                    &id,
+                    &request,
+                )),
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::agents::RunSettings;
 use crate::agents::settings::{
-    McpConfig, PermissionMode, SystemPromptMode, check_schema, read_json, split_tools,
+    McpConfig, OnPermission, PermissionMode, SystemPromptMode, check_schema, read_json, split_tools,
 };
 
 /// The flags; each overrides the agent's setting of the same name.
@@ -30,9 +30,17 @@ pub struct RunFlags {
     #[arg(long, value_name = "RULES", help_heading = "Agent")]
     pub disallowed_tools: Option<String>,
 
-    /// acceptEdits, auto, bypassPermissions (the default), default, dontAsk, manual or plan
+    /// acceptEdits, auto, bypassPermissions (the default), default, dontAsk, manual or plan; any but bypassPermissions asks before tools run (see --on-permission)
     #[arg(long, value_name = "MODE", value_parser = parse_mode, help_heading = "Agent")]
     pub permission_mode: Option<PermissionMode>,
+
+    /// Who answers permission requests (any mode but bypassPermissions): ask (the default: a person or the parent agent, through ao-approve/ao-deny/ao-answer, the dashboard or the API), allow or deny (at once, for unattended runs)
+    #[arg(long, value_name = "POLICY", value_parser = parse_on_permission, help_heading = "Agent")]
+    pub on_permission: Option<OnPermission>,
+
+    /// Deny a permission request nobody answered within SECONDS [default: 1800; 0: wait for ever]
+    #[arg(long, value_name = "SECONDS", help_heading = "Agent")]
+    pub permission_timeout: Option<u64>,
 
     /// End the run with an error after N agentic turns
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agent")]
@@ -64,6 +72,10 @@ pub struct RunFlags {
 }
 
 fn parse_mode(text: &str) -> Result<PermissionMode, String> {
+    text.parse()
+}
+
+fn parse_on_permission(text: &str) -> Result<OnPermission, String> {
     text.parse()
 }
 
@@ -111,6 +123,8 @@ impl RunFlags {
             mcp_config,
             output_schema,
             worktree: self.worktree.then_some(true),
+            on_permission: self.on_permission,
+            permission_timeout: self.permission_timeout,
         })
     }
 }

@@ -9,7 +9,9 @@ mod detach;
 mod drive;
 pub mod flags;
 pub mod prompt;
+mod remote;
 mod reporter;
+mod requests;
 pub mod setup;
 mod stream;
 
@@ -156,6 +158,9 @@ pub struct RunRequest {
     pub flags: RunSettings,
     /// `--base`: where a new worktree's branch starts.
     pub base: Option<String>,
+    /// `--run-id`: the id the host that starts this run gave it (a run
+    /// launched through `POST /runs`); else a new one.
+    pub run_id: Option<String>,
 }
 
 /// How a run that started ended.
@@ -474,8 +479,13 @@ pub async fn run(
         reporter.send(stale.for_api(known.is_some(), config.legacy_events.value));
     }
     files.write_meta(&meta)?;
+    // The id of a run launched through the API is its host's; else a new one.
+    let run_id = request
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::record::new_run_id);
     let opening = UserMessageLine {
-        run_id: Some(crate::record::new_run_id()),
+        run_id: Some(run_id.clone()),
         timestamp: now,
         content: prompt.to_owned(),
         project_dir: project.clone(),
@@ -550,6 +560,13 @@ pub async fn run(
                 diag,
                 feed: api_up.then(|| client.clone()),
                 changes: &mut changes,
+                run_id: Some(run_id.clone()),
+                policy: requests::Policy::new(
+                    launch.permission_mode,
+                    prepared.settings.on_permission,
+                    prepared.settings.permission_timeout,
+                    api_up,
+                ),
             },
         )
         .await?;

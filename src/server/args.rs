@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
 use super::guard::Guard;
 use super::live::Budget;
+use super::notify::NotifySettings;
 use super::{
     DEFAULT_LIVE_BUFFER, DEFAULT_LIVE_BUFFER_BYTES, DEFAULT_MAX_BODY_BYTES, ServerConfig,
     Synchronous,
@@ -27,8 +29,14 @@ use crate::token::{ENV_TOKEN, Token, TokenError};
 request bodies must be JSON. With a token (--token-file, or AGENT_ORCHESTRATOR_TOKEN, which the ao-* commands also send), \
 every route but /health needs Authorization: Bearer <token>; open the dashboard once as http://HOST:PORT/?token=<token>. \
 Listening on a non-loopback address needs a token.\n\n\
+Notifications: when a run starts waiting for someone (needs_input) or ends (run_completed), --notify-command gets one JSON object on stdin \
+and --notify-url is POSTed it; its `text` is one readable line. Only events stamped within 10 minutes of now notify (not ao-sync's replays of old runs). \
+A failure (an exit status but 0, no connection, an answer 5xx, 408 or 429) is retried twice, after 1 s then 3 s; \
+a hook still busy after 10 s is killed and not retried (it may have done its work); each failure is one line in the log, and none of it slows the API.\n\n\
 Examples:\n  ao-session-manager\n  ao-session-manager --port 0 --db /tmp/ao.db\n  \
-AGENT_ORCHESTRATOR_TOKEN=$(openssl rand -hex 32) ao-session-manager --host 0.0.0.0 --allowed-host ao.team.example"
+AGENT_ORCHESTRATOR_TOKEN=$(openssl rand -hex 32) ao-session-manager --host 0.0.0.0 --allowed-host ao.team.example\n  \
+ao-session-manager --notify-url https://hooks.slack.com/services/T000/B000/XXXX\n  \
+ao-session-manager --notify-command 'notify-send agent-orchestrator \"$(jq -r .text)\"'"
 )]
 pub struct ServerArgs {
     /// Address to listen on. Only loopback is private to this machine.
@@ -86,6 +94,22 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PATH", env = crate::token::ENV_LOCAL_TOKEN_FILE)]
     pub local_token_file: Option<PathBuf>,
 
+    /// Run no sessions on this machine (the session manager's own host is on by default when it listens on loopback or has a token); runs then go to ao-host processes only.
+    #[arg(long, env = "AGENT_ORCHESTRATOR_NO_LOCAL_RUNS")]
+    pub no_local_runs: bool,
+
+    /// Runs the session manager's own host takes at once; more wait in the queue.
+    #[arg(long, value_name = "RUNS", env = "AGENT_ORCHESTRATOR_LOCAL_CAPACITY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub local_capacity: u32,
+
+    /// A host without heartbeat for this long is offline: its runs are interrupted, its queued ones wait for another.
+    #[arg(long, value_name = "SECONDS", env = "AGENT_ORCHESTRATOR_HOST_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub host_timeout: f64,
+
+    /// A run no host has taken after this long fails with the reason (0: it waits for ever).
+    #[arg(long, value_name = "SECONDS", env = "AGENT_ORCHESTRATOR_QUEUE_TIMEOUT", default_value_t = 1800.0, value_parser = parse_seconds)]
+    pub queue_timeout: f64,
+
     /// Messages kept for live clients that fall behind (one backlog shared by all); a client that falls further behind is sent `resync`.
     #[arg(long, value_name = "MESSAGES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER)]
     pub live_buffer: usize,
@@ -93,7 +117,20 @@ pub struct ServerArgs {
     /// Bytes of messages kept for live clients that fall behind, at most (the same backlog, bounded in size too).
     #[arg(long, value_name = "BYTES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER_BYTES", default_value_t = DEFAULT_LIVE_BUFFER_BYTES)]
     pub live_buffer_bytes: usize,
+
+    /// A command run by `sh -c` for each notification (a run waits for someone: needs_input; a run ended: run_completed), with the notification's JSON on its stdin; killed after 10 s.
+    #[arg(long, value_name = "CMD", env = ENV_NOTIFY_COMMAND, hide_env_values = true)]
+    pub notify_command: Option<String>,
+
+    /// A URL POSTed each notification's JSON, whose `text` (Slack) and `content` (Discord) are one readable line; for ntfy add ?tpl=1&m={{.text}}.
+    #[arg(long, value_name = "URL", env = ENV_NOTIFY_URL, hide_env_values = true)]
+    pub notify_url: Option<String>,
 }
+
+/// The variable of `--notify-command`.
+pub const ENV_NOTIFY_COMMAND: &str = "AGENT_ORCHESTRATOR_NOTIFY_COMMAND";
+/// The variable of `--notify-url`.
+pub const ENV_NOTIFY_URL: &str = "AGENT_ORCHESTRATOR_NOTIFY_URL";
 
 /// Arguments the server cannot start with.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +145,8 @@ pub enum ArgsError {
     Origin(String),
     #[error("--allowed-host '{0}' is not a host name")]
     Host(String),
+    #[error("--notify-url (or {ENV_NOTIFY_URL}) is not an http:// or https:// URL with a host")]
+    NotifyUrl,
     #[error(
         "refusing to listen on {0} without a token: anyone who reaches it could read and delete every session. \
 Set one (export {ENV_TOKEN}=$(openssl rand -hex 32), or --token-file PATH), or pass --no-auth to accept the risk"
@@ -152,6 +191,20 @@ impl ServerArgs {
                 token,
                 local_token: None,
             },
+            notify: NotifySettings {
+                command: self.notify_command.clone().filter(|c| !c.trim().is_empty()),
+                url: self
+                    .notify_url
+                    .as_deref()
+                    .filter(|u| !u.trim().is_empty())
+                    .map(notify_url)
+                    .transpose()?,
+            },
+            local_runs: !self.no_local_runs,
+            local_capacity: self.local_capacity,
+            host_timeout: Duration::from_secs_f64(self.host_timeout.max(0.1)),
+            queue_timeout: (self.queue_timeout > 0.0)
+                .then(|| Duration::from_secs_f64(self.queue_timeout)),
         })
     }
 
@@ -174,12 +227,28 @@ impl ServerArgs {
     }
 }
 
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..1e7).contains(&s) => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
+    }
+}
+
 fn host(text: &str) -> Result<String, ArgsError> {
     let name = text.trim();
     if name.is_empty() || name.contains(['/', ' ', '@']) {
         return Err(ArgsError::Host(text.to_owned()));
     }
     Ok(name.to_owned())
+}
+
+/// The webhook URL, checked; the error does not repeat it (it may hold a
+/// secret).
+fn notify_url(text: &str) -> Result<reqwest::Url, ArgsError> {
+    match reqwest::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
+        _ => Err(ArgsError::NotifyUrl),
+    }
 }
 
 /// `http://localhost:3000` of `http://localhost:3000/`.
@@ -211,6 +280,31 @@ mod tests {
         assert!(origin("https://ao.team.example").is_ok());
         for bad in ["localhost:3000", "ftp://x", "http://x/path", "*", ""] {
             assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_notify_url_is_checked_and_not_repeated() {
+        let parse = |url: &str| {
+            ServerArgs::parse_from(["ao-session-manager", "--db", "/x", "--notify-url", url])
+                .config()
+                .map(|c| c.notify.url.map(|u| u.to_string()))
+        };
+        assert_eq!(
+            parse("https://hooks.slack.com/services/T/B/k").unwrap(),
+            Some("https://hooks.slack.com/services/T/B/k".to_owned())
+        );
+        assert_eq!(parse(" ").unwrap(), None, "empty is unset");
+        for bad in [
+            "hooks.slack.com/s3cret",
+            "ftp://x/s3cret",
+            "mailto:s3cret@x",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--notify-url") && !err.contains("s3cret"),
+                "{err}"
+            );
         }
     }
 

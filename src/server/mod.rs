@@ -11,7 +11,9 @@ mod drafts;
 mod error;
 mod extract;
 pub mod guard;
+mod hosting;
 mod live;
+pub mod notify;
 mod routes;
 mod snapshot;
 mod store;
@@ -20,18 +22,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use args::ServerArgs;
+pub use args::{ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs};
 /// For `benches/session_manager.rs` only; not part of the API.
 #[doc(hidden)]
 pub use store::bench_support;
 pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
 
 use live::Hub;
+use notify::{Notifier, NotifySettings};
 use snapshot::Snapshots;
 use store::{Store, WriterThread};
 
@@ -42,6 +46,9 @@ pub const DEFAULT_LIVE_BUFFER: usize = 4096;
 /// The default size those messages may take at most: a client that does
 /// not read costs the server no more than this, however large the events.
 pub const DEFAULT_LIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// How long notifications committed before a shutdown may still take to
+/// go out; then the deliveries under way are cancelled.
+const NOTIFY_GRACE: Duration = Duration::from_secs(2);
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -56,6 +63,43 @@ pub struct ServerConfig {
     pub local_token_file: Option<PathBuf>,
     /// Hosts, origins and the token the server lets in.
     pub guard: guard::Guard,
+    /// Where notifications go, if anywhere.
+    pub notify: NotifySettings,
+    /// Whether the server runs sessions itself (its embedded host).
+    pub local_runs: bool,
+    /// Runs the embedded host takes at once.
+    pub local_capacity: u32,
+    /// A host without heartbeat for this long is offline.
+    pub host_timeout: Duration,
+    /// A run queued for this long fails (`None`: it waits).
+    pub queue_timeout: Option<Duration>,
+}
+
+/// The default time a host may go without heartbeat before it is offline.
+pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The name of the session manager's own host.
+pub const EMBEDDED_HOST: &str = "local";
+
+/// How the server has runs run: its own host, and the timeouts of hosts
+/// and of the queue.
+#[derive(Debug)]
+pub struct Hosting {
+    /// The process of the embedded host, when it runs: the one
+    /// registration that takes its name over at once.
+    embedded_instance: Option<String>,
+    pub host_timeout: Duration,
+    pub queue_timeout: Option<Duration>,
+}
+
+impl Hosting {
+    /// How often a host beats: three beats fit in the timeout.
+    pub fn heartbeat(&self) -> Duration {
+        self.host_timeout / 3
+    }
+
+    fn is_embedded(&self, instance: &str) -> bool {
+        self.embedded_instance.as_deref() == Some(instance)
+    }
 }
 
 /// Shared by every handler.
@@ -69,6 +113,7 @@ pub struct AppState {
     max_body_bytes: usize,
     shutdown: CancellationToken,
     guard: Arc<guard::Guard>,
+    hosting: Arc<Hosting>,
 }
 
 /// How often events stored since are indexed for search.
@@ -91,6 +136,8 @@ async fn index_while_serving(store: Store, shutdown: CancellationToken) {
 pub struct Server {
     state: AppState,
     writer: WriterThread,
+    local_capacity: u32,
+    notifier: Option<Notifier>,
 }
 
 /// Why the server could not start or stopped.
@@ -106,11 +153,14 @@ impl Server {
     /// Opens (or creates and migrates) the database.
     pub fn open(config: &ServerConfig) -> Result<Server, ServerError> {
         let hub = Hub::new(config.live_budget);
-        let (store, writer) = Store::open(&config.db_path, config.synchronous, hub.clone())
-            .map_err(|source| ServerError::Open {
-                path: config.db_path.clone(),
-                source,
-            })?;
+        let (notifier, observer) = Notifier::new(&config.notify).unzip();
+        let (store, writer) =
+            Store::open(&config.db_path, config.synchronous, hub.clone(), observer).map_err(
+                |source| ServerError::Open {
+                    path: config.db_path.clone(),
+                    source,
+                },
+            )?;
         let mut guard = config.guard.clone();
         guard.local_token = config.local_token_file.as_deref().and_then(|path| {
             crate::token::Token::local_or_create(path)
@@ -119,6 +169,11 @@ impl Server {
                 })
                 .ok()
         });
+        let hosting = Hosting {
+            embedded_instance: config.local_runs.then(|| uuid::Uuid::new_v4().to_string()),
+            host_timeout: config.host_timeout,
+            queue_timeout: config.queue_timeout,
+        };
         Ok(Server {
             state: AppState {
                 store,
@@ -128,8 +183,11 @@ impl Server {
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),
+                hosting: Arc::new(hosting),
             },
             writer,
+            local_capacity: config.local_capacity,
+            notifier,
         })
     }
 
@@ -142,6 +200,31 @@ impl Server {
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
         tokio::spawn(index_while_serving(self.state.store.clone(), token.clone()));
+        let notifying = self
+            .notifier
+            .map(|notifier| tokio::spawn(notifier.run(self.state.store.clone())));
+        let addr = listener.local_addr()?;
+        let dispatcher = tokio::spawn(hosting::dispatch(self.state.store.clone(), token.clone()));
+        let sweeper = tokio::spawn(hosting::sweep(
+            self.state.store.clone(),
+            Arc::clone(&self.state.hosting),
+            token.clone(),
+        ));
+        let mut local_host = None;
+        if let Some(instance) = self.state.hosting.embedded_instance.clone() {
+            let spec =
+                hosting::embedded_spec(&self.state.guard, addr, instance, self.local_capacity);
+            let timeout = self.state.hosting.host_timeout.as_secs_f64();
+            if let Err(e) = self
+                .state
+                .store
+                .register_host(spec.registration(), true, timeout)
+                .await
+            {
+                tracing::error!("cannot register the session manager's own host: {e}");
+            }
+            local_host = Some(hosting::embedded(spec));
+        }
         let app = routes::router(self.state);
         // Streamed answers (SSE, WebSocket messages, long lists) go out in
         // several small writes; with Nagle's algorithm a small write waits
@@ -157,10 +240,24 @@ impl Server {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Its runs end first, while their ends can still be stored.
+            if let Some(local_host) = local_host {
+                local_host.stop().await;
+            }
             token.cancel();
         })
         .await;
+        let _ = dispatcher.await;
+        let _ = sweeper.await;
         self.writer.close().await;
+        if let Some(mut notifying) = notifying
+            && tokio::time::timeout(NOTIFY_GRACE, &mut notifying)
+                .await
+                .is_err()
+        {
+            notifying.abort();
+            let _ = notifying.await;
+        }
         served.map_err(ServerError::Serve)
     }
 }

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::SessionStatus;
+use super::request::{Answers, DecidedBy, Decision, RequestKind};
 use super::timestamp::parse_timestamp;
 use super::usage::{RunFigures, Usage};
 
@@ -24,6 +25,10 @@ pub enum EventType {
     SessionStop,
     /// What a run changed in its git checkout: the files and their diff.
     Changes,
+    /// A run waits for a decision (a tool call's permission, a question).
+    PermissionRequest,
+    /// The decision the run acted on.
+    PermissionDecision,
 }
 
 impl EventType {
@@ -38,6 +43,8 @@ impl EventType {
             EventType::SessionStart => "session_start",
             EventType::SessionStop => "session_stop",
             EventType::Changes => "changes",
+            EventType::PermissionRequest => "permission_request",
+            EventType::PermissionDecision => "permission_decision",
         }
     }
 
@@ -191,6 +198,31 @@ pub struct Event {
     /// Per model, as the CLI gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_usage: Option<Value>,
+    /// On `permission_request` / `permission_decision`: the request (the
+    /// CLI's control request id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RequestKind>,
+    /// The CLI's `permission_suggestions`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<Value>,
+    /// The file the tool call would touch, when the CLI says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
+    /// A deny's reason, or why it was decided so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A question's answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Answers>,
+    /// An allow that accepted the CLI's suggestions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always: Option<bool>,
 }
 
 /// The largest diff a `changes` event carries, in bytes.
@@ -247,6 +279,15 @@ impl Event {
             duration_api_ms: None,
             usage: None,
             model_usage: None,
+            request_id: None,
+            kind: None,
+            suggestions: None,
+            blocked_path: None,
+            decision: None,
+            decided_by: None,
+            message: None,
+            answers: None,
+            always: None,
         }
     }
 
@@ -278,6 +319,30 @@ impl Event {
                 "a {} event needs a tool_name",
                 self.event_type.as_str()
             ));
+        }
+        self.validate_request()
+    }
+
+    /// The fields of a request and of its decision.
+    fn validate_request(&self) -> Result<(), String> {
+        let name = self.event_type.as_str();
+        match self.event_type {
+            EventType::PermissionRequest => {
+                check_id("request_id", self.request_id.as_deref().unwrap_or(""))?;
+                if self.kind.is_none() {
+                    return Err(format!("a {name} event needs a kind"));
+                }
+                if self.tool_name.as_deref().is_none_or(str::is_empty) {
+                    return Err(format!("a {name} event needs a tool_name"));
+                }
+            }
+            EventType::PermissionDecision => {
+                check_id("request_id", self.request_id.as_deref().unwrap_or(""))?;
+                if self.decision.is_none() || self.decided_by.is_none() {
+                    return Err(format!("a {name} event needs a decision and decided_by"));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::Session;
+use super::{DecisionBody, Host, Run, Session};
 
 /// One live message. Over SSE, `type` becomes the SSE event name and the
 /// whole object is the data.
@@ -39,6 +39,34 @@ pub enum LiveMessage {
         #[serde(flatten)]
         delta: super::TextDelta,
     },
+    /// `POST /sessions/{id}/requests/{request_id}` answered a request; the
+    /// session's runner passes the decision on to its CLI.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        #[serde(flatten)]
+        decision: DecisionBody,
+    },
+    /// A run launched through `POST /runs` changed (created, given to a
+    /// host, started, ended).
+    RunUpdated {
+        run: Box<Run>,
+    },
+    /// A run was given to `host`, which should claim and start it (on the
+    /// host's feed, `/sse?host=NAME`).
+    RunAssigned {
+        run_id: String,
+        host: String,
+    },
+    /// `POST /runs/{run_id}/stop` asked `host` to stop the run's runner.
+    RunStopRequested {
+        run_id: String,
+        host: String,
+    },
+    /// A host registered, went offline or came back.
+    HostUpdated {
+        host: Host,
+    },
     /// This client fell behind and `missed` messages were dropped for it:
     /// it should fetch the state again.
     Resync {
@@ -57,6 +85,11 @@ impl LiveMessage {
             LiveMessage::Event { .. } => "event",
             LiveMessage::StopRequested { .. } => "stop_requested",
             LiveMessage::TextDelta { .. } => "text_delta",
+            LiveMessage::RequestAnswered { .. } => "request_answered",
+            LiveMessage::RunUpdated { .. } => "run_updated",
+            LiveMessage::RunAssigned { .. } => "run_assigned",
+            LiveMessage::RunStopRequested { .. } => "run_stop_requested",
+            LiveMessage::HostUpdated { .. } => "host_updated",
             LiveMessage::Resync { .. } => "resync",
         }
     }

@@ -6,6 +6,8 @@ mod draft;
 mod event;
 mod live;
 pub mod money;
+mod request;
+mod runs;
 mod search;
 mod session;
 mod timestamp;
@@ -18,6 +20,14 @@ pub use event::{
     StoredEvent, check_id, check_text,
 };
 pub use live::LiveMessage;
+pub use request::{
+    Answers, DecidedBy, Decision, DecisionAnswer, DecisionBody, PendingRequest, RequestAnswer,
+    RequestKind, RequestRecord, RequestStatus, RequestsAnswer,
+};
+pub use runs::{
+    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, LaunchSettings, MAX_HOST_NAME, Run,
+    RunAnswer, RunClaim, RunCreate, RunExited, RunStatus, RunsAnswer, check_host_name,
+};
 pub use search::{SearchAnswer, SearchHit};
 pub use session::{
     AddEventAnswer, DeleteAnswer, DeletedCounts, ErrorAnswer, EventsAnswer, HealthAnswer,

@@ -56,6 +56,13 @@ pub struct Session {
     /// The session whose run started this one (through `ao-mcp`).
     #[serde(default)]
     pub parent_session_id: Option<String>,
+    /// Requests of its run waiting for a decision (`GET /sessions/{id}/requests`).
+    #[serde(default)]
+    pub pending_requests: u64,
+    /// The host that ran it (a run launched through `POST /runs`): Claude
+    /// Code keeps the conversation on that machine, so a resume goes there.
+    #[serde(default)]
+    pub host: Option<String>,
     /// Runs that ended.
     #[serde(default)]
     pub num_runs: u64,

@@ -3,7 +3,8 @@
 //!  --permission-mode bypassPermissions [--resume SESSION_ID] [--model MODEL]`
 //! and the settings an agent adds: `--tools`, `--allowedTools`,
 //! `--disallowedTools`, `--max-turns`, `--append-system-prompt`,
-//! `--system-prompt`, `--mcp-config`, `--json-schema` (one value each).
+//! `--system-prompt`, `--mcp-config`, `--json-schema`,
+//! `--permission-prompt-tool` (one value each).
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Args {
@@ -16,6 +17,9 @@ pub struct Args {
     pub json_schema: Option<String>,
     /// `--include-partial-messages`: stream events around each text.
     pub partial_messages: bool,
+    /// `--permission-prompt-tool`: `stdio` sends `can_use_tool` requests to
+    /// the driver instead of denying what needs approval.
+    pub permission_prompt_tool: Option<String>,
 }
 
 const PERMISSION_MODES: [&str; 6] = [
@@ -57,6 +61,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 | "--system-prompt"
                 | "--mcp-config"
                 | "--json-schema"
+                | "--permission-prompt-tool"
         );
         // `--tools ""` means no tools.
         let may_be_empty = flag == "--tools";
@@ -100,6 +105,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             },
             ("--mcp-config", v) => args.mcp_config = v,
             ("--json-schema", v) => args.json_schema = v,
+            ("--permission-prompt-tool", v) => args.permission_prompt_tool = v,
             (
                 "--tools"
                 | "--allowedTools"
@@ -161,6 +167,8 @@ mod tests {
             (a.max_turns, a.json_schema.as_deref(), a.partial_messages),
             (Some(2), Some("{}"), true)
         );
+        let a = parse(&argv(&format!("{BASE} --permission-prompt-tool stdio"))).unwrap();
+        assert_eq!(a.permission_prompt_tool.as_deref(), Some("stdio"));
     }
 
     #[test]

@@ -231,6 +231,7 @@ impl Session {
             self.drain();
             self.shared.finish(1)
         }
+        let outcomes = self.requests(&ctx, &sc);
         if sc.control {
             let id = proto::new_request_id();
             self.out.line(&proto::can_use_tool(&id));
@@ -255,7 +256,14 @@ impl Session {
                 let text = match (&structured, sc.bigline) {
                     (Some(doc), _) => doc.to_string(),
                     (None, Some(len)) => big_text(len),
-                    (None, None) => format!("fake answer to: {}", head(prompt.trim(), 200)),
+                    (None, None) => format!(
+                        "fake answer to: {}{}",
+                        head(prompt.trim(), 200),
+                        outcomes
+                            .iter()
+                            .map(|o| format!(" [{o}]"))
+                            .collect::<String>()
+                    ),
                 };
                 self.say(&ctx, &text);
                 let mut result = proto::result(&ctx, &text, false, turns, self.elapsed_ms());
@@ -467,6 +475,170 @@ impl Session {
             .line(&proto::user_tool_result(ctx, &tool_use_id, n));
     }
 
+    /// The `permission:FILE` and `question` calls: each asks the driver
+    /// (`can_use_tool`) when started with `--permission-prompt-tool stdio`,
+    /// and acts on the answer. Answers what became of each, for the final
+    /// answer's text.
+    fn requests(&self, ctx: &Ctx, sc: &Scenario) -> Vec<String> {
+        let mut calls = Vec::new();
+        if let Some(file) = &sc.permission {
+            calls.push(Request::permission(ctx, file));
+        }
+        if sc.question {
+            calls.push(Request::question());
+        }
+        let stdio = self.args.permission_prompt_tool.as_deref() == Some("stdio");
+        let bypass = self.args.permission_mode.as_deref() == Some("bypassPermissions");
+        let mut outcomes = Vec::new();
+        let mut waiting = Vec::new();
+        for call in calls {
+            self.out.line(&proto::assistant_call(
+                ctx,
+                &call.tool_use_id,
+                call.tool_name,
+                &call.input,
+            ));
+            self.hook(ctx, &call, "PreToolUse");
+            if call.file.is_some() && bypass {
+                outcomes.push(self.conclude(ctx, &call, &serde_json::json!({"behavior": "allow"})));
+            } else if !stdio {
+                self.out.line(&proto::permission_denied(
+                    ctx,
+                    call.tool_name,
+                    &call.tool_use_id,
+                ));
+                let text = format!(
+                    "Claude requested permissions to use {}, but it needs approval.",
+                    call.tool_name
+                );
+                self.out
+                    .line(&proto::tool_result(ctx, &call.tool_use_id, &text, true));
+                outcomes.push(format!("{}: needs approval", call.label()));
+            } else {
+                self.out.line(&call.request(ctx));
+                note_time(&call.request_id, "asked");
+                waiting.push(call);
+                if !sc.together {
+                    outcomes.extend(self.settle(ctx, &mut waiting));
+                }
+            }
+        }
+        outcomes.extend(self.settle(ctx, &mut waiting));
+        outcomes
+    }
+
+    /// Waits for the answers to `waiting`'s requests (in any order, with no
+    /// time limit, as the real CLI) and acts on each.
+    fn settle(&self, ctx: &Ctx, waiting: &mut Vec<Request>) -> Vec<String> {
+        let mut answers: Vec<Option<Value>> = waiting.iter().map(|_| None).collect();
+        while answers.iter().any(Option::is_none) {
+            match self.next(None) {
+                Some(Msg::Json(v)) => {
+                    let slot = waiting.iter().position(|c| {
+                        v["type"] == "control_response"
+                            && v["response"]["request_id"] == c.request_id.as_str()
+                    });
+                    match slot {
+                        Some(i) => {
+                            note_time(&waiting[i].request_id, "answered");
+                            answers[i] = Some(v["response"]["response"].clone());
+                        }
+                        None => self.incidental(&v),
+                    }
+                }
+                Some(Msg::Eof) | None => {
+                    let open: Vec<&str> = waiting.iter().map(|c| c.request_id.as_str()).collect();
+                    self.shared.fail(
+                        3,
+                        &format!(
+                            "no answer to control request {} (can_use_tool)",
+                            open.join(", ")
+                        ),
+                    )
+                }
+            }
+        }
+        let done: Vec<Request> = std::mem::take(waiting);
+        done.iter()
+            .zip(answers)
+            .map(|(call, answer)| self.conclude(ctx, call, &answer.unwrap_or_default()))
+            .collect()
+    }
+
+    /// Acts on the answer to one call: an allowed write writes its file, an
+    /// answered question reads the answers; answers what became of it.
+    fn conclude(&self, ctx: &Ctx, call: &Request, answer: &Value) -> String {
+        let label = call.label();
+        if answer["behavior"] != "allow" {
+            let message = answer["message"].as_str().unwrap_or("denied");
+            self.out
+                .line(&proto::tool_result(ctx, &call.tool_use_id, message, true));
+            return format!("{label}: denied: {message}");
+        }
+        let (result, outcome) = match &call.file {
+            Some(file) => {
+                let path = std::path::Path::new(self.shared.cwd()).join(file);
+                if let Err(e) = std::fs::write(&path, "written-by-fake\n") {
+                    self.shared
+                        .fail(1, &format!("cannot write {}: {e}", path.display()));
+                }
+                let always = answer["updatedPermissions"].as_array().map_or(0, Vec::len);
+                let outcome = match always {
+                    0 => format!("{label}: allowed"),
+                    n => format!("{label}: allowed always ({n} suggestions)"),
+                };
+                ("(Bash completed with no output)".to_owned(), outcome)
+            }
+            None => match answer["updatedInput"]["answers"].as_object() {
+                Some(answers) if !answers.is_empty() => {
+                    let pairs: Vec<String> = answers
+                        .iter()
+                        .map(|(q, a)| format!("{q}={}", a.as_str().unwrap_or("")))
+                        .collect();
+                    let quoted: Vec<String> = answers
+                        .iter()
+                        .map(|(q, a)| format!("\"{q}\"=\"{}\"", a.as_str().unwrap_or("")))
+                        .collect();
+                    (
+                        format!("Your questions have been answered: {}.", quoted.join(", ")),
+                        format!("{label}: {}", pairs.join(", ")),
+                    )
+                }
+                _ => (
+                    "The user did not answer the questions.".to_owned(),
+                    format!("{label}: not answered"),
+                ),
+            },
+        };
+        self.hook(ctx, call, "PostToolUse");
+        self.out
+            .line(&proto::tool_result(ctx, &call.tool_use_id, &result, false));
+        outcome
+    }
+
+    /// The call's hook callback for `event`, when the driver registered one.
+    fn hook(&self, ctx: &Ctx, call: &Request, event: &str) {
+        let callback = match event {
+            "PreToolUse" => &self.pre_hook_callback_id,
+            _ => &self.hook_callback_id,
+        };
+        let Some(callback) = callback else { return };
+        let request_id = proto::new_request_id();
+        let response = match event {
+            "PreToolUse" => Value::Null,
+            _ => serde_json::json!({"stdout": "", "stderr": "", "interrupted": false}),
+        };
+        let hook = proto::Call {
+            tool_use_id: &call.tool_use_id,
+            tool_name: call.tool_name,
+            input: call.input.clone(),
+            response,
+        };
+        self.out
+            .line(&proto::tool_hook(ctx, &request_id, callback, event, &hook));
+        self.await_response(&request_id, "hook callback", "");
+    }
+
     /// What a Bash command may leave running: a `sleep 3600` in a session of
     /// its own that stays our child (Claude Code runs each command so), and
     /// one double-forked away, an orphan at once (as `(server &)` does).
@@ -551,6 +723,66 @@ impl Session {
     }
 }
 
+/// A tool call that may need the driver's decision.
+struct Request {
+    tool_name: &'static str,
+    tool_use_id: String,
+    request_id: String,
+    input: Value,
+    /// The file a permission call writes (`None`: the question).
+    file: Option<String>,
+    path: String,
+}
+
+impl Request {
+    fn permission(ctx: &Ctx, file: &str) -> Request {
+        Request {
+            tool_name: "Bash",
+            tool_use_id: proto::new_tool_use_id(),
+            request_id: proto::new_request_id(),
+            input: proto::write_input(file),
+            file: Some(file.to_owned()),
+            path: std::path::Path::new(&ctx.cwd)
+                .join(file)
+                .display()
+                .to_string(),
+        }
+    }
+
+    fn question() -> Request {
+        Request {
+            tool_name: "AskUserQuestion",
+            tool_use_id: proto::new_tool_use_id(),
+            request_id: proto::new_request_id(),
+            input: proto::question_input(),
+            file: None,
+            path: String::new(),
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        if self.file.is_some() {
+            "permission"
+        } else {
+            "question"
+        }
+    }
+
+    /// Its `can_use_tool` control request.
+    fn request(&self, ctx: &Ctx) -> Value {
+        match self.file {
+            Some(_) => proto::permission_request(
+                ctx,
+                &self.request_id,
+                &self.tool_use_id,
+                &self.input,
+                &self.path,
+            ),
+            None => proto::question_request(&self.request_id, &self.tool_use_id, &self.input),
+        }
+    }
+}
+
 /// Reads `--mcp-config` as the real CLI would before starting, and records
 /// what it read and the file's mode for the log.
 fn read_mcp_config(shared: &Shared, path: &str) {
@@ -573,6 +805,30 @@ fn read_mcp_config(shared: &Shared, path: &str) {
         ),
         Err(e) => shared.fail(1, &format!("Invalid MCP configuration in {path}: {e}")),
     }
+}
+
+/// With `FAKE_CLAUDE_TIMES=FILE`: appends `{"request_id","what","at_ns"}`
+/// (nanoseconds since the epoch, this machine's clock) for a benchmark that
+/// times a request's way from the CLI and its answer's way back.
+fn note_time(request_id: &str, what: &str) {
+    let Some(path) = std::env::var_os("FAKE_CLAUDE_TIMES").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let at_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let line = format!(
+        "{}\n",
+        serde_json::json!({"request_id": request_id, "what": what, "at_ns": at_ns.to_string()})
+    );
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(line.as_bytes())
+        });
 }
 
 fn env_number(name: &str) -> Result<Option<u64>, String> {

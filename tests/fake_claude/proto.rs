@@ -185,6 +185,32 @@ pub fn hook_callback(
     tool_use_id: &str,
     n: u32,
 ) -> Value {
+    let call = Call {
+        tool_use_id,
+        tool_name: "Bash",
+        input: tool_input(n),
+        response: tool_response(n),
+    };
+    tool_hook(ctx, request_id, callback_id, event, &call)
+}
+
+/// One tool call, as its hooks describe it.
+pub struct Call<'a> {
+    pub tool_use_id: &'a str,
+    pub tool_name: &'a str,
+    pub input: Value,
+    pub response: Value,
+}
+
+/// The hook callback of `event` for any tool call.
+pub fn tool_hook(
+    ctx: &Ctx,
+    request_id: &str,
+    callback_id: &str,
+    event: &str,
+    call: &Call<'_>,
+) -> Value {
+    let (tool_use_id, tool_name) = (call.tool_use_id, call.tool_name);
     let mut line = json!({
         "type": "control_request",
         "request_id": request_id,
@@ -197,9 +223,9 @@ pub fn hook_callback(
                 "cwd": ctx.cwd,
                 "permission_mode": ctx.permission_mode,
                 "hook_event_name": event,
-                "tool_name": "Bash",
-                "tool_input": tool_input(n),
-                "tool_response": tool_response(n),
+                "tool_name": tool_name,
+                "tool_input": call.input,
+                "tool_response": call.response,
                 "tool_use_id": tool_use_id,
                 "duration_ms": 1
             },
@@ -228,6 +254,105 @@ pub fn user_tool_result(ctx: &Ctx, tool_use_id: &str, n: u32) -> Value {
         "uuid": uuid(),
         "timestamp": now(),
         "tool_use_result": tool_response(n)
+    })
+}
+
+/// An `assistant` line calling `name` with `input`.
+pub fn assistant_call(ctx: &Ctx, tool_use_id: &str, name: &str, input: &Value) -> Value {
+    assistant(
+        ctx,
+        json!({"type": "tool_use", "id": tool_use_id, "name": name, "input": input}),
+    )
+}
+
+/// The `user` line with a tool's result (an error for a denied call).
+pub fn tool_result(ctx: &Ctx, tool_use_id: &str, content: &str, is_error: bool) -> Value {
+    json!({
+        "type": "user",
+        "message": {
+            "role": "user",
+            "content": [{"type": "tool_result", "content": content, "is_error": is_error, "tool_use_id": tool_use_id}]
+        },
+        "parent_tool_use_id": null,
+        "session_id": ctx.session_id,
+        "uuid": uuid(),
+        "timestamp": now()
+    })
+}
+
+/// The input of the `permission:FILE` scenario's Bash call.
+pub fn write_input(file: &str) -> Value {
+    json!({"command": format!("echo written-by-fake > {file}"), "description": "write a file"})
+}
+
+/// A `can_use_tool` request for a Bash call that writes `path`, as 2.1.329
+/// sends it under `--permission-prompt-tool stdio`.
+pub fn permission_request(
+    ctx: &Ctx,
+    request_id: &str,
+    tool_use_id: &str,
+    input: &Value,
+    path: &str,
+) -> Value {
+    let command = input["command"].as_str().unwrap_or("");
+    let rule = format!("{} *", command.split(" > ").next().unwrap_or(command));
+    json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {
+            "subtype": "can_use_tool",
+            "tool_name": "Bash",
+            "display_name": "Bash",
+            "input": input,
+            "description": input["description"],
+            "permission_suggestions": [
+                {"type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": rule}], "behavior": "allow", "destination": "localSettings"},
+                {"type": "addDirectories", "directories": [ctx.cwd], "destination": "session"}
+            ],
+            "blocked_path": path,
+            "tool_use_id": tool_use_id
+        }
+    })
+}
+
+/// The input of the `question` scenario's `AskUserQuestion` call.
+pub fn question_input() -> Value {
+    json!({"questions": [{
+        "question": "Which colour?",
+        "header": "Colour",
+        "options": [
+            {"label": "blue", "description": "the sky"},
+            {"label": "red", "description": "a rose"}
+        ],
+        "multiSelect": false
+    }]})
+}
+
+/// A `can_use_tool` request for `AskUserQuestion`, as 2.1.329 sends it.
+pub fn question_request(request_id: &str, tool_use_id: &str, input: &Value) -> Value {
+    json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {
+            "subtype": "can_use_tool",
+            "tool_name": "AskUserQuestion",
+            "display_name": "AskUserQuestion",
+            "input": input,
+            "tool_use_id": tool_use_id,
+            "requires_user_interaction": true
+        }
+    })
+}
+
+/// What 2.1.329 prints when it denies a call itself (no prompt tool).
+pub fn permission_denied(ctx: &Ctx, tool_name: &str, tool_use_id: &str) -> Value {
+    json!({
+        "type": "system",
+        "subtype": "permission_denied",
+        "tool_name": tool_name,
+        "tool_use_id": tool_use_id,
+        "session_id": ctx.session_id,
+        "uuid": uuid()
     })
 }
 

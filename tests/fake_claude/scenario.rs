@@ -63,6 +63,14 @@ pub struct Scenario {
     pub children: Option<String>,
     /// Say what it is about to do before each tool call.
     pub narrate: bool,
+    /// A Bash call that writes this file (relative to the working
+    /// directory), which asks for permission as the mode says.
+    pub permission: Option<String>,
+    /// An `AskUserQuestion` call.
+    pub question: bool,
+    /// The permission request and the question are both sent before either
+    /// is answered (as parallel tool calls are).
+    pub together: bool,
 }
 
 impl Default for Scenario {
@@ -81,6 +89,9 @@ impl Default for Scenario {
             edit: None,
             children: None,
             narrate: false,
+            permission: None,
+            question: false,
+            together: false,
         }
     }
 }
@@ -118,6 +129,23 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
                 sc.control = true;
                 None
             }
+            "question" => {
+                sc.question = true;
+                None
+            }
+            "together" => {
+                sc.together = true;
+                None
+            }
+            "permission" => match arg {
+                Some(file) if !file.is_empty() => {
+                    sc.permission = Some(file.to_string());
+                    None
+                }
+                _ => {
+                    return Err("scenario \"permission\" needs a file: permission:FILE".to_string());
+                }
+            },
             "deaf" => {
                 sc.deaf = true;
                 None
@@ -171,7 +199,7 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
         };
         let takes_arg = matches!(
             name,
-            "tools" | "slow" | "bigline" | "exit" | "stderr" | "edit" | "children"
+            "tools" | "slow" | "bigline" | "exit" | "stderr" | "edit" | "children" | "permission"
         );
         if !takes_arg && arg.is_some() {
             return Err(format!(
@@ -192,6 +220,9 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
     }
     if seen.is_empty() {
         return Err(format!("empty scenario spec {spec:?}"));
+    }
+    if sc.together && !(sc.question && sc.permission.is_some()) {
+        return Err("scenario \"together\" needs both permission:FILE and question".to_string());
     }
     if sc.exit_code.is_some() && !matches!(sc.ending, Ending::Answer | Ending::Error) {
         return Err(format!(
@@ -258,6 +289,15 @@ mod tests {
         ] {
             assert_eq!(parse(spec).unwrap().ending, ending, "{spec}");
         }
+    }
+
+    #[test]
+    fn requests() {
+        let sc = parse("permission:out.txt,question,together").unwrap();
+        assert_eq!(sc.permission.as_deref(), Some("out.txt"));
+        assert!(sc.question && sc.together);
+        assert!(parse("permission").is_err());
+        assert!(parse("together,question").is_err());
     }
 
     #[test]

@@ -75,6 +75,8 @@ fn show_config_names_every_setting_and_its_source() {
             "autostart = false (env)".to_owned(),
             "agents_dir = (none) (default)".to_owned(),
             "token_set = false (default)".to_owned(),
+            "notify_command = (none) (default; ao-session-manager's --notify-command, from AGENT_ORCHESTRATOR_NOTIFY_COMMAND when started from here)".to_owned(),
+            "notify_url = (none) (default; ao-session-manager's --notify-url, from AGENT_ORCHESTRATOR_NOTIFY_URL when started from here)".to_owned(),
             format!(
                 "agent_folders = {dir}/.agent-orchestrator/agents (NAME/agent.json), {dir}/.claude/agents (NAME.md), {home}/.config/agent-orchestrator/agents (NAME/agent.json), {home}/.claude/agents (NAME.md) (searched in this order)",
                 home = p.home().display()
@@ -108,7 +110,7 @@ fn show_config_names_every_setting_and_its_source() {
         config["session_manager_url"],
         json!({"value": "http://127.0.0.1:1", "source": "flag"})
     );
-    assert_eq!(config.as_object().map(|o| o.len()), Some(12));
+    assert_eq!(config.as_object().map(|o| o.len()), Some(14));
     assert_eq!(config["wide_modes"], json!([]), "what we create is private");
     assert_eq!(config["agent_folders"].as_array().map(Vec::len), Some(4));
 

@@ -358,25 +358,36 @@ async fn old_clients_see_the_shapes_they_know() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(
-        keys,
-        [
-            "session_id",
-            "session_name",
-            "status",
-            "created_at",
-            "project_dir",
-            "agent_name",
-            "last_resumed_at",
-            "worktree",
-            "branch",
-            "parent_session_id",
-            "num_runs",
-            "cost_usd",
-            "usage",
-            "last_run"
-        ]
-    );
+    // The previous release's keys, in its order; since then only
+    // `pending_requests` (a person in the loop) and `host` (runs anywhere).
+    let before = [
+        "session_id",
+        "session_name",
+        "status",
+        "created_at",
+        "project_dir",
+        "agent_name",
+        "last_resumed_at",
+        "worktree",
+        "branch",
+        "parent_session_id",
+        "num_runs",
+        "cost_usd",
+        "usage",
+        "last_run",
+    ];
+    let kept: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| before.contains(k))
+        .collect();
+    assert_eq!(kept, before, "{keys:?}");
+    let added: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert_eq!(added, ["pending_requests", "host"], "{keys:?}");
     // Each event is what was sent, and its id.
     for (stored, sent) in http.events("old").await.iter().zip(&posted) {
         let mut stored = stored.clone();

@@ -277,6 +277,27 @@ async fn build(scene: &Scene, repo: &Path, base: &str) {
         )
         .await;
 
+    scene
+        .session(
+            "s-ask",
+            "migrate-db",
+            json!({"project_dir": SHOP, "agent_name": "builder", "created_at": at(0, -5)}),
+        )
+        .await;
+    scene
+        .prompt("s-ask", &at(0, -5), "Add the orders.total column")
+        .await;
+    scene
+        .says("s-ask", &at(0, -4), "I will run the migration.", false)
+        .await;
+    scene
+        .event("s-ask", "permission_request", &at(0, -4), json!({"request_id": "r-1",
+            "kind": "permission", "tool_name": "Bash", "tool_use_id": "t-migrate",
+            "tool_input": {"command": "sqlx migrate run", "description": "Apply the migration"},
+            "suggestions": [{"type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "sqlx migrate run"}],
+                             "behavior": "allow", "destination": "localSettings"}]}))
+        .await;
+
     let tree = repo.join("wt");
     scene
         .session(
@@ -338,7 +359,7 @@ fn the_dashboard_tour_in_chromium() {
     let expect = json!({
         "states": {"build-api": "completed", "review-api": "completed", "check-tests": "completed",
                    "fix-login": "error", "long-task": "stopped", "flaky": "interrupted",
-                   "watching": "running", "feature-x": "completed"},
+                   "watching": "running", "feature-x": "completed", "migrate-db": "needs_input"},
         "tree": [["review-api", "build-api", 1], ["check-tests", "review-api", 2]],
         "projects": ["shop", "docs-site", "webapp"],
         "agents": ["builder", "reviewer", "(no agent)"],

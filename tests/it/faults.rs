@@ -32,7 +32,7 @@ fn essence(events: &[Value]) -> Vec<Value> {
 }
 
 /// Every field the server stored except its own sequence number.
-fn without_ids(events: &[Value]) -> Vec<Value> {
+pub(crate) fn without_ids(events: &[Value]) -> Vec<Value> {
     events
         .iter()
         .map(|e| {

@@ -90,6 +90,9 @@ async fn every_tool_is_offered_with_what_a_model_needs_to_know() {
             "get_agent_session_status",
             "list_agent_definitions",
             "list_agent_sessions",
+            "list_pending_requests",
+            "answer_request",
+            "list_hosts",
             "resume_agent_session",
             "start_agent_session",
             "stop_agent_session",
@@ -110,7 +113,15 @@ async fn every_tool_is_offered_with_what_a_model_needs_to_know() {
         json!(["session_name", "prompt"]),
         "{schema}"
     );
-    for field in ["async", "agent_name", "project_dir", "worktree", "base"] {
+    for field in [
+        "async",
+        "agent_name",
+        "project_dir",
+        "worktree",
+        "base",
+        "host",
+        "labels",
+    ] {
         assert!(
             schema["properties"][field]["description"].is_string(),
             "{field}: {schema}"

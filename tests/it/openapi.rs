@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::support::SessionManager;
 use crate::support::http::{assistant, event};
+use crate::support::{Http, SessionManager};
 
 /// The routes of DESIGN.md's contract.
 const CONTRACT: &[(&str, &str)] = &[
@@ -21,6 +21,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/status"),
     ("get", "/sessions/{session_id}/result"),
     ("post", "/sessions/{session_id}/stop"),
+    ("get", "/sessions/{session_id}/requests"),
+    ("get", "/sessions/{session_id}/requests/{request_id}"),
+    ("post", "/sessions/{session_id}/requests/{request_id}"),
     ("get", "/usage"),
     ("get", "/sessions/{session_id}/events"),
     ("post", "/sessions/{session_id}/events"),
@@ -32,6 +35,16 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/draft"),
     ("get", "/sessions/{session_id}/diff"),
     ("get", "/search"),
+    ("get", "/runs"),
+    ("post", "/runs"),
+    ("get", "/runs/{run_id}"),
+    ("post", "/runs/{run_id}/stop"),
+    ("post", "/runs/{run_id}/claim"),
+    ("post", "/runs/{run_id}/exited"),
+    ("get", "/hosts"),
+    ("post", "/hosts"),
+    ("post", "/hosts/{name}/heartbeat"),
+    ("delete", "/hosts/{name}"),
 ];
 
 async fn spec(sm: &SessionManager) -> Value {
@@ -67,7 +80,11 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         if ["/ws", "/sse"].contains(path) {
             continue; // streams; covered by the live tests
         }
-        let url = path.replace("{session_id}", "nope");
+        let url = path
+            .replace("{session_id}", "nope")
+            .replace("{request_id}", "nope")
+            .replace("{run_id}", "nope")
+            .replace("{name}", "nope");
         let body = ["post", "patch"].contains(method).then(|| json!({}));
         let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;
         let detail = answer["detail"].as_str().unwrap_or("");
@@ -87,6 +104,9 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         "LiveInput",
         "DraftAnswer",
         "BranchDiffAnswer",
+        "Run",
+        "RunStatus",
+        "Host",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -172,6 +192,23 @@ fn answer_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &
         "{method} {path} documents no {status} answer"
     );
     schema
+}
+
+/// Sends `method url` and checks the answer against the schema `path`
+/// documents for its status; answers both.
+async fn send_and_check(
+    doc: &Value,
+    http: &Http,
+    method: &str,
+    path: &str,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, answer) = http.send(&method.to_uppercase(), url, body).await;
+    let schema = answer_schema(doc, method, path, status);
+    check(doc, schema, &answer, &format!("{method} {url} -> {status}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (status, answer)
 }
 
 #[tokio::test]
@@ -310,22 +347,166 @@ async fn real_answers_match_their_documented_schemas() {
     ];
     let mut statuses = BTreeSet::new();
     for (method, path, url, body) in calls.drain(..) {
-        let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;
-        statuses.insert(status);
-        let schema = answer_schema(&doc, method, path, status);
-        check(
-            &doc,
-            schema,
-            &answer,
-            &format!("{method} {url} -> {status}"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        statuses.insert(
+            send_and_check(&doc, &http, method, path, &url, body)
+                .await
+                .0,
+        );
     }
     assert_eq!(
         statuses,
         BTreeSet::from([200, 400, 401, 404, 409, 422]),
         "every documented kind of answer was checked"
     );
+}
+
+/// A request and the status it must get: status, client, method, documented
+/// path, URL, body.
+type Call<'a> = (u16, &'a Http, &'a str, &'a str, &'a str, Option<Value>);
+
+/// Each answer of the runs and hosts routes, with the status it must have,
+/// checked against its schema: a host registered through the API (no
+/// ao-host), a run given to it, claimed once, ended before it began.
+#[tokio::test]
+async fn run_and_host_answers_match_their_documented_schemas() {
+    let sm = SessionManager::start_with_args(&["--no-local-runs"]);
+    let doc = spec(&sm).await;
+    let actor = sm.http().with_token(&sm.local_token());
+    let plain = sm.http();
+    let host =
+        json!({"name": "h", "instance": "i1", "labels": ["l"], "projects": ["/p"], "capacity": 1});
+    let run = json!({"session_name": "n", "prompt": "p", "project_dir": "/p", "host": "h"});
+    actor.post("/hosts", host.clone()).await;
+    let (_, created) = actor.post("/runs", run.clone()).await;
+    let id = created["run"]["run_id"].as_str().expect("a run").to_owned();
+    assert_eq!(
+        created["run"]["status"], "starting",
+        "h had room: {created}"
+    );
+    let claim = json!({"host": "h", "instance": "i1"});
+    let other = |extra: Value| {
+        let mut body = json!({"session_name": "m", "prompt": "p", "project_dir": "/p"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        Some(body)
+    };
+    let run_url = format!("/runs/{id}");
+    let (claim_url, stop_url, exited_url) = (
+        format!("{run_url}/claim"),
+        format!("{run_url}/stop"),
+        format!("{run_url}/exited"),
+    );
+    let calls: Vec<Call> = vec![
+        (200, &actor, "post", "/hosts", "/hosts", Some(host.clone())),
+        (401, &plain, "post", "/hosts", "/hosts", Some(host)),
+        (
+            422,
+            &actor,
+            "post",
+            "/hosts",
+            "/hosts",
+            Some(json!({"name": "-x", "instance": "i", "capacity": 1})),
+        ),
+        (200, &plain, "get", "/hosts", "/hosts", None),
+        (200, &plain, "get", "/runs", "/runs?host=h", None),
+        (200, &plain, "get", "/runs/{run_id}", &run_url, None),
+        (404, &plain, "get", "/runs/{run_id}", "/runs/zz", None),
+        (
+            422,
+            &actor,
+            "post",
+            "/runs",
+            "/runs",
+            other(json!({"host": "zz"})),
+        ),
+        (401, &plain, "post", "/runs", "/runs", Some(run.clone())),
+        (409, &actor, "post", "/runs", "/runs", Some(run)),
+        (
+            200,
+            &actor,
+            "post",
+            "/runs/{run_id}/claim",
+            &claim_url,
+            Some(claim.clone()),
+        ),
+        (
+            409,
+            &actor,
+            "post",
+            "/runs/{run_id}/claim",
+            &claim_url,
+            Some(claim.clone()),
+        ),
+        (
+            404,
+            &actor,
+            "post",
+            "/runs/{run_id}/claim",
+            "/runs/zz/claim",
+            Some(claim),
+        ),
+        (202, &actor, "post", "/runs/{run_id}/stop", &stop_url, None),
+        (
+            200,
+            &actor,
+            "post",
+            "/runs/{run_id}/exited",
+            &exited_url,
+            Some(
+                json!({"host": "h", "instance": "i1", "exit_code": 2, "error": "ao-new: error: unknown agent"}),
+            ),
+        ),
+        (409, &actor, "post", "/runs/{run_id}/stop", &stop_url, None),
+        (
+            200,
+            &actor,
+            "post",
+            "/hosts/{name}/heartbeat",
+            "/hosts/h/heartbeat",
+            Some(json!({"instance": "i1"})),
+        ),
+        (
+            409,
+            &actor,
+            "post",
+            "/hosts/{name}/heartbeat",
+            "/hosts/h/heartbeat",
+            Some(json!({"instance": "i2"})),
+        ),
+        (
+            200,
+            &actor,
+            "delete",
+            "/hosts/{name}",
+            "/hosts/h?instance=i1",
+            None,
+        ),
+        (
+            404,
+            &actor,
+            "delete",
+            "/hosts/{name}",
+            "/hosts/zz?instance=i1",
+            None,
+        ),
+        (
+            409,
+            &actor,
+            "post",
+            "/runs",
+            "/runs",
+            other(json!({"labels": ["l"]})),
+        ),
+        (409, &actor, "post", "/runs", "/runs", other(json!({}))),
+    ];
+    for (want, http, method, path, url, body) in calls {
+        let (status, answer) = send_and_check(&doc, http, method, path, url, body).await;
+        assert_eq!(status, want, "{method} {url}: {answer}");
+    }
+    let (_, ended) = plain.get(&run_url).await;
+    assert_eq!(ended["run"]["status"], "failed_to_start");
+    assert_eq!(ended["run"]["error"], "ao-new: error: unknown agent");
 }
 
 #[test]

@@ -201,6 +201,18 @@ async fn sigterm_closes_live_clients_and_exits_cleanly() {
     let mut sse = crate::support::live::SseClient::connect(&sm.url).await;
     assert_eq!(sse.next().await.unwrap().0, "init");
     assert_eq!(sm.stop(), Some(0));
-    assert!(ws.next().await.is_none(), "the WebSocket is closed");
-    assert!(sse.next().await.is_none(), "the SSE stream ends");
+    // The server's own host says it goes offline; then the streams end.
+    let mut last = ws.next().await;
+    while last.as_ref().is_some_and(|m| m["type"] == "host_updated") {
+        last = ws.next().await;
+    }
+    assert!(last.is_none(), "the WebSocket is closed: {last:?}");
+    let mut last = sse.next().await;
+    while last
+        .as_ref()
+        .is_some_and(|(kind, _)| kind == "host_updated")
+    {
+        last = sse.next().await;
+    }
+    assert!(last.is_none(), "the SSE stream ends: {last:?}");
 }

@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use agent_orchestrator::backup::{
-    BackupLine, ChangesLine, Meta, RunCompletedLine, SessionFiles, UserMessageLine, read_log,
+    BackupLine, ChangesLine, Meta, PermissionDecisionLine, RunCompletedLine, SessionFiles,
+    UserMessageLine, read_log,
 };
 use agent_orchestrator::name::SessionName;
 use agent_orchestrator::record::{Action, replay};
-use agent_orchestrator::wire::{ChangedFile, RunEndReason};
+use agent_orchestrator::wire::{ChangedFile, DecidedBy, Decision, DecisionBody, RunEndReason};
 use agent_orchestrator::worktree::Worktree;
 use serde_json::Value;
 
@@ -96,6 +97,22 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
     for field in keys(&changes.files[0]) {
         assert!(spec.contains(&format!("\"{field}\"")), "files[].{field}");
     }
+    let decision = PermissionDecisionLine {
+        run_id: Some("r".into()),
+        timestamp: "t".into(),
+        request_id: "q".into(),
+        decision: DecisionBody {
+            decision: Decision::Allow,
+            decided_by: Some(DecidedBy::Person),
+            message: Some("m".into()),
+            always: Some(true),
+            answers: Some([("q".to_owned(), "a".to_owned())].into()),
+        },
+    };
+    assert_eq!(
+        line_keys(&decision.to_line()),
+        documented("### `permission_decision`")
+    );
     let meta = Meta {
         session_name: "n".into(),
         session_id: Some("s".into()),
@@ -140,6 +157,9 @@ fn the_example_session_reads_as_specified() {
             }
             BackupLine::Changes(_) => {
                 assert!(line_keys(line).is_subset(&documented("### `changes`")));
+            }
+            BackupLine::PermissionDecision(_) => {
+                assert!(line_keys(line).is_subset(&documented("### `permission_decision`")));
             }
             BackupLine::Cli(..) => {}
         }

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::wire::{Session, TextDelta};
+use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session, TextDelta};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
@@ -64,6 +64,42 @@ struct TextDeltaMessage<'a> {
     #[serde(flatten)]
     delta: &'a TextDelta,
 }
+
+#[derive(Serialize)]
+struct RunMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run: &'a Run,
+}
+
+#[derive(Serialize)]
+struct HostRunMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run_id: &'a str,
+    host: &'a str,
+}
+
+#[derive(Serialize)]
+struct HostMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    host: &'a Host,
+}
+
+/// What a feed filtered by run (`/sse?run_id=ID`) follows.
+pub fn run_topic(run_id: &str) -> String {
+    format!("run/{run_id}")
+}
+
+/// What a host's feed (`/sse?host=NAME`) follows.
+pub fn host_topic(host: &str) -> String {
+    format!("host/{host}")
+}
+
+/// Followed by no filtered feed (session ids have no slash): host changes
+/// go to the unfiltered feeds only.
+const HOSTS_TOPIC: &str = "hosts/";
 
 #[derive(Serialize)]
 struct ResyncMessage {
@@ -171,6 +207,48 @@ impl Frame {
         Frame::new(kind, json, Some(session_id))
     }
 
+    /// `{"type":"request_answered","session_id","request_id","decision",...}`:
+    /// the session's runner passes the decision on to its CLI.
+    pub fn request_answered(session_id: &str, request_id: &str, decision: &DecisionBody) -> Frame {
+        let kind = "request_answered";
+        let message = LiveMessage::RequestAnswered {
+            session_id: session_id.to_owned(),
+            request_id: request_id.to_owned(),
+            decision: decision.clone(),
+        };
+        Frame::new(kind, to_json(kind, &message), Some(session_id))
+    }
+
+    /// `{"type":"run_updated","run":...}`, for the run's own feed and the
+    /// unfiltered ones.
+    pub fn run_updated(run: &Run) -> Frame {
+        let kind = "run_updated";
+        let json = to_json(kind, &RunMessage { kind, run });
+        Frame::new(kind, json, Some(&run_topic(&run.run_id)))
+    }
+
+    /// `{"type":"run_assigned","run_id","host"}`, for the host's feed.
+    pub fn run_assigned(run_id: &str, host: &str) -> Frame {
+        Frame::host_run("run_assigned", run_id, host)
+    }
+
+    /// `{"type":"run_stop_requested","run_id","host"}`, for the host's feed.
+    pub fn run_stop_requested(run_id: &str, host: &str) -> Frame {
+        Frame::host_run("run_stop_requested", run_id, host)
+    }
+
+    fn host_run(kind: &'static str, run_id: &str, host: &str) -> Frame {
+        let json = to_json(kind, &HostRunMessage { kind, run_id, host });
+        Frame::new(kind, json, Some(&host_topic(host)))
+    }
+
+    /// `{"type":"host_updated","host":...}`
+    pub fn host_updated(host: &Host) -> Frame {
+        let kind = "host_updated";
+        let json = to_json(kind, &HostMessage { kind, host });
+        Frame::new(kind, json, Some(HOSTS_TOPIC))
+    }
+
     /// `{"type":"resync","missed":N}`
     pub fn resync(missed: u64) -> Frame {
         let kind = "resync";
@@ -249,11 +327,35 @@ pub enum Change {
         id: i64,
         body: String,
     },
+    /// A decision taken for a request.
+    RequestAnswered {
+        session_id: String,
+        request_id: String,
+        decision: DecisionBody,
+    },
+    Run(Box<Run>),
+    RunAssigned {
+        run_id: String,
+        host: String,
+    },
+    RunStopRequested {
+        run_id: String,
+        host: String,
+    },
+    Host(Host),
 }
 
 impl Change {
     pub(super) fn changes_sessions(&self) -> bool {
-        !matches!(self, Change::Event { .. })
+        matches!(
+            self,
+            Change::SessionCreated(_) | Change::SessionUpdated(_) | Change::SessionDeleted(_)
+        )
+    }
+
+    /// Whether it may let a queued run go to a host: a run or a host changed.
+    pub fn wakes_dispatch(&self) -> bool {
+        matches!(self, Change::Run(_) | Change::Host(_))
     }
 
     pub(super) fn frame(&self) -> Frame {
@@ -266,6 +368,15 @@ impl Change {
                 id,
                 body,
             } => Frame::event(session_id, &crate::server::store::with_id(*id, body)),
+            Change::RequestAnswered {
+                session_id,
+                request_id,
+                decision,
+            } => Frame::request_answered(session_id, request_id, decision),
+            Change::Run(run) => Frame::run_updated(run),
+            Change::RunAssigned { run_id, host } => Frame::run_assigned(run_id, host),
+            Change::RunStopRequested { run_id, host } => Frame::run_stop_requested(run_id, host),
+            Change::Host(host) => Frame::host_updated(host),
         }
     }
 }

@@ -22,7 +22,7 @@ mod hub;
 pub mod sse;
 pub mod ws;
 
-pub use frame::{Change, Frame};
+pub use frame::{Change, Frame, host_topic, run_topic};
 use hub::Receiver;
 pub use hub::{Budget, Hub};
 

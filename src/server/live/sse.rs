@@ -14,11 +14,12 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Frame, INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, Receiver, subscribe_with_snapshot,
+    Frame, INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, Receiver, host_topic, run_topic,
+    subscribe_with_snapshot,
 };
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::wire::{LiveMessage, check_id};
+use crate::wire::{LiveMessage, check_host_name, check_id};
 
 /// An idle SSE stream gets a comment this often, so that proxies keep it open.
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -26,13 +27,18 @@ const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// What a client asked to follow.
 struct Filter {
     sessions: HashSet<String>,
+    /// A host's or a run's messages.
+    topics: HashSet<String>,
     /// The client is the runner of these sessions: stop requests reach them through it.
     runner: bool,
 }
 
-/// Reads `session_id=ID` (repeatable) and `runner=1` from the query.
+/// Reads `session_id=ID` (repeatable), `runner=1`, `host=NAME` and
+/// `run_id=ID` from the query; a host's and a run's messages are followed
+/// under topics no session id can take (they hold a slash).
 fn filter(query: Option<&str>) -> Result<Option<Filter>, ApiError> {
     let mut sessions = HashSet::new();
+    let mut topics = HashSet::new();
     let mut runner = false;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match key.as_ref() {
@@ -40,19 +46,31 @@ fn filter(query: Option<&str>) -> Result<Option<Filter>, ApiError> {
                 check_id("session_id", &value).map_err(ApiError::bad_request)?;
                 sessions.insert(value.into_owned());
             }
+            "host" => {
+                check_host_name("host", &value).map_err(ApiError::bad_request)?;
+                topics.insert(host_topic(&value));
+            }
+            "run_id" => {
+                check_id("run_id", &value).map_err(ApiError::bad_request)?;
+                topics.insert(run_topic(&value));
+            }
             "runner" => runner = matches!(value.as_ref(), "1" | "true"),
             _ => {}
         }
     }
-    if sessions.is_empty() {
-        if runner {
-            return Err(ApiError::bad_request(
-                "runner=1 needs at least one session_id",
-            ));
-        }
+    if runner && sessions.is_empty() {
+        return Err(ApiError::bad_request(
+            "runner=1 needs at least one session_id",
+        ));
+    }
+    if sessions.is_empty() && topics.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Filter { sessions, runner }))
+    Ok(Some(Filter {
+        sessions,
+        topics,
+        runner,
+    }))
 }
 
 /// `GET /sse[?session_id=ID...][&runner=1]`: the same messages as
@@ -63,6 +81,8 @@ fn filter(query: Option<&str>) -> Result<Option<Filter>, ApiError> {
     params(
         ("session_id" = Option<Vec<String>>, Query, description = "Follow only these sessions (repeat the parameter for several); the init lists only them"),
         ("runner" = Option<bool>, Query, description = "The client runs these sessions: POST /sessions/{id}/stop reaches the run through it"),
+        ("host" = Option<String>, Query, description = "Follow a host's messages: the runs given to it (run_assigned) and stop requests for them (run_stop_requested)"),
+        ("run_id" = Option<String>, Query, description = "Follow one launched run: run_updated as it moves on"),
     ),
     responses(
         (status = 200, description = "An event stream of LiveMessage objects, the type as the event name", content_type = "text/event-stream", body = LiveMessage),
@@ -78,7 +98,9 @@ pub async fn sse(
         Some(filter) => {
             // Subscribe first, then read: no change in between is missed.
             let ids: Vec<String> = filter.sessions.iter().cloned().collect();
-            let rx = state.hub.follow(filter.sessions, filter.runner);
+            let mut followed = filter.sessions;
+            followed.extend(filter.topics);
+            let rx = state.hub.follow(followed, filter.runner);
             let mut listed = Vec::new();
             for id in ids {
                 if let Some(session) = state.store.get_session(id).await? {

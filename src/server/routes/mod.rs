@@ -4,6 +4,9 @@
 mod diff;
 mod drafts;
 mod events;
+mod hosts;
+mod requests;
+mod runs;
 mod search;
 mod sessions;
 mod usage;
@@ -32,12 +35,16 @@ use crate::wire::{ErrorAnswer, HealthAnswer, LiveMessage};
     info(
         title = "Agent Orchestrator session manager",
         description = "Sessions of Claude Code runs and their events, with live updates over /ws and /sse. \
-Every error is {\"detail\": \"...\"} with a 4xx status saying what is wrong."
+Every error is {\"detail\": \"...\"} with a 4xx status saying what is wrong. \
+Runs are launched on hosts with POST /runs (which needs the local or the configured token)."
     ),
     tags(
         (name = "sessions", description = "Create, list, read, change and delete sessions"),
         (name = "events", description = "What happened in a session, in order"),
+        (name = "requests", description = "What a session's run waits for (a permission, a question), and the decisions that answer it"),
         (name = "live", description = "Every change, pushed as it is committed"),
+        (name = "runs", description = "Launch runs on hosts, follow and stop them"),
+        (name = "hosts", description = "The machines that run sessions: the session manager's own and ao-host processes"),
     ),
     components(schemas(ErrorAnswer, LiveMessage))
 )]
@@ -60,9 +67,19 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(drafts::post))
         .routes(routes!(drafts::get))
         .routes(routes!(diff::branch_diff))
+        .routes(routes!(requests::list))
+        .routes(routes!(requests::get, requests::decide))
         .routes(routes!(events::list, events::add))
         .routes(routes!(events::add_legacy))
         .routes(routes!(events::list_legacy))
+        .routes(routes!(runs::list, runs::create))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::stop))
+        .routes(routes!(runs::claim))
+        .routes(routes!(runs::exited))
+        .routes(routes!(hosts::list, hosts::register))
+        .routes(routes!(hosts::heartbeat))
+        .routes(routes!(hosts::leave))
         .routes(routes!(live::ws::ws))
         .routes(routes!(live::sse::sse))
 }

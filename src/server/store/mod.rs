@@ -6,8 +6,12 @@
 //! out after the commit, in commit order.
 
 pub mod bench_support;
+mod dispatch;
+mod hosts;
+mod launches;
 mod ops;
 mod reader;
+mod requests;
 mod runs;
 mod schema;
 mod search;
@@ -19,16 +23,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tokio::sync::Notify;
 
 use super::live::Hub;
-use crate::wire::{DeletedCounts, Event, EventType, Session, SessionCreate, SessionPatch};
+use crate::wire::{
+    DecisionBody, DeletedCounts, Event, EventType, Host, HostRegister, PendingRequest,
+    RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
+};
 
+pub use launches::RunFilter;
 pub use ops::Added;
 pub(crate) use ops::with_id;
 pub use reader::{GroupBy, ResultLookup};
 pub use schema::SCHEMA_VERSION;
 pub use search::{MAX_HITS, fts_query};
-pub use writer::WriterThread;
+pub use writer::{Observer, WriterThread};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,6 +91,8 @@ pub struct Store {
     /// Events that search should see were stored since the index last
     /// caught up (`search`).
     unindexed: Arc<AtomicBool>,
+    /// Notified after a commit that changed a run or a host.
+    dispatch: Arc<Notify>,
 }
 
 /// Opens one connection with the settings every connection shares.
@@ -100,11 +111,13 @@ fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreEr
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and
-    /// starts the writer thread, which publishes every committed change to `hub`.
+    /// starts the writer thread, which publishes every committed change to
+    /// `hub`, then to `observer`.
     pub fn open(
         path: &Path,
         sync: Synchronous,
         hub: Hub,
+        observer: Option<Observer>,
     ) -> Result<(Store, WriterThread), StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
@@ -131,13 +144,25 @@ impl Store {
         let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
         // Open one reader now so that a bad path fails at start, not later.
         readers.check()?;
-        let (writer, thread) = writer::start(conn, hub)?;
+        // A committed change to a run or a host may let a queued run go.
+        let dispatch = Arc::new(Notify::new());
+        let wake = Arc::clone(&dispatch);
+        let observer: writer::Observer = Box::new(move |change| {
+            if change.wakes_dispatch() {
+                wake.notify_one();
+            }
+            if let Some(observe) = &observer {
+                observe(change);
+            }
+        });
+        let (writer, thread) = writer::start(conn, hub, Some(observer))?;
         let store = Store {
             writer,
             readers,
             // A session manager killed between storing events and
             // indexing them left some behind: the first search catches up.
             unindexed: Arc::new(AtomicBool::new(true)),
+            dispatch,
         };
         Ok((store, thread))
     }
@@ -271,6 +296,44 @@ impl Store {
             .await
     }
 
+    /// Takes a decision for a pending request: once (a second is a
+    /// conflict), and only what fits the request (else `Invalid`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(requests::Decide {
+                session_id,
+                request_id,
+                body,
+            })
+            .await
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        self.readers
+            .run(move |c| requests::pending(c, &session_id))
+            .await
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        self.readers
+            .run(move |c| requests::one(c, &session_id, &request_id))
+            .await
+    }
+
     /// Up to `limit` events with an id above `after`, in insertion order,
     /// each as its id and its stored JSON with `id` included.
     pub async fn events_page(
@@ -281,6 +344,113 @@ impl Store {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         self.readers
             .run(move |c| reader::events_page(c, &session_id, after, limit))
+            .await
+    }
+
+    /// Resolves after a commit that changed a run or a host (at once if
+    /// one came since the last call): when a queued run may go to a host.
+    pub async fn dispatch_wanted(&self) {
+        self.dispatch.notified().await;
+    }
+
+    /// Gives queued runs to hosts with room; answers how many.
+    pub async fn dispatch(&self) -> Result<usize, StoreError> {
+        self.writer.run(dispatch::Dispatch).await
+    }
+
+    /// Queues a run (`POST /runs`), refused with the reason when no host
+    /// could take it, or its session cannot run now.
+    pub async fn create_run(&self, create: RunCreate, run_id: String) -> Result<Run, StoreError> {
+        self.writer.run(launches::Create { create, run_id }).await
+    }
+
+    /// One run, with its prompt if asked.
+    pub async fn run(&self, run_id: String, with_prompt: bool) -> Result<Option<Run>, StoreError> {
+        self.readers
+            .run(move |c| Ok(launches::get(c, &run_id, with_prompt)?.map(|r| r.run)))
+            .await
+    }
+
+    /// Runs, newest first.
+    pub async fn runs(&self, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.readers.run(move |c| launches::list(c, &filter)).await
+    }
+
+    /// A host takes the run it was given, once.
+    pub async fn claim_run(
+        &self,
+        run_id: String,
+        host: String,
+        instance: String,
+    ) -> Result<Run, StoreError> {
+        self.writer
+            .run(launches::Claim {
+                run_id,
+                host,
+                instance,
+            })
+            .await
+    }
+
+    /// A host says the run's runner ended.
+    pub async fn run_exited(&self, run_id: String, exited: RunExited) -> Result<Run, StoreError> {
+        self.writer.run(launches::Exited { run_id, exited }).await
+    }
+
+    /// Stops a queued run, or asks its host to stop it; answers whether a
+    /// host was asked.
+    pub async fn stop_run(&self, run_id: String) -> Result<(Run, bool), StoreError> {
+        self.writer.run(launches::Stop { run_id }).await
+    }
+
+    /// Registers a host (`embedded`: the session manager's own).
+    pub async fn register_host(
+        &self,
+        register: HostRegister,
+        embedded: bool,
+        timeout_seconds: f64,
+    ) -> Result<Host, StoreError> {
+        self.writer
+            .run(hosts::Register {
+                register,
+                embedded,
+                timeout_seconds,
+            })
+            .await
+    }
+
+    /// A host's heartbeat.
+    pub async fn heartbeat(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        self.writer.run(hosts::Heartbeat { name, instance }).await
+    }
+
+    /// A host that stops.
+    pub async fn leave(&self, name: String, instance: String) -> Result<Host, StoreError> {
+        self.writer.run(hosts::Leave { name, instance }).await
+    }
+
+    /// Every host, by name.
+    pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
+        self.readers.run(hosts::list).await
+    }
+
+    /// Counts every online host as seen now (at the server's start).
+    pub async fn grace_hosts(&self) -> Result<(), StoreError> {
+        self.writer.run(hosts::Grace).await
+    }
+
+    /// Takes hosts silent for `timeout_ms` offline, and fails runs queued
+    /// longer than `queue_timeout_ms`.
+    pub async fn sweep(
+        &self,
+        timeout_ms: u64,
+        queue_timeout_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(hosts::Sweep {
+                timeout_ms,
+                queue_timeout_ms,
+            })
             .await
     }
 }

@@ -4,9 +4,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::reader::{get_session, session_by_name};
-use super::runs;
 use super::search;
 use super::writer::Op;
+use super::{launches, requests, runs};
 use crate::server::live::Change;
 use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
 
@@ -70,6 +70,8 @@ pub(super) fn insert_session(
         worktree: create.worktree,
         branch: create.branch,
         parent_session_id: create.parent_session_id,
+        pending_requests: 0,
+        host: None,
         num_runs: 0,
         cost_usd: None,
         usage: Default::default(),
@@ -119,62 +121,84 @@ impl Op for AddEvent {
     type Out = Added;
 
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Added, StoreError> {
-        let event = &self.event;
-        let mut session = match get_session(conn, &event.session_id)? {
-            Some(session) => session,
-            None if self.create_if_missing => {
-                let session = insert_session(
-                    conn,
-                    SessionCreate {
-                        session_id: event.session_id.clone(),
-                        session_name: event.session_name.clone(),
-                        ..SessionCreate::default()
-                    },
-                    crate::wire::now_rfc3339(),
-                )?;
-                frames.push(Change::SessionCreated(session.clone()));
-                session
-            }
-            None => {
-                return Err(StoreError::NotFound(format!(
-                    "session '{}' not found",
-                    event.session_id
-                )));
-            }
-        };
-        let ends_run = runs::ends_run(event);
-        let Some(id) = insert_event_row(conn, event, &self.body)? else {
-            let filled = ends_run && runs::fill(conn, event, &self.body)?;
-            if filled && let Some(session) = get_session(conn, &event.session_id)? {
-                frames.push(Change::SessionUpdated(session.clone()));
-            }
-            return Ok(Added {
-                duplicate: true,
-                filled,
-            });
-        };
-        frames.push(Change::Event {
-            session_id: event.session_id.clone(),
-            id,
-            body: self.body.clone(),
-        });
-        if ends_run {
-            // The status (finished) is set with the run's totals.
-            runs::insert(conn, id, event, &mut session, SessionStatus::Finished)?;
-            frames.push(Change::SessionUpdated(session.clone()));
-        } else if let Some(status) = event.event_type.status_effect()
-            && status != session.status
-        {
-            conn.prepare_cached("UPDATE sessions SET status = ?1 WHERE session_id = ?2")?
-                .execute(params![status.as_str(), event.session_id])?;
-            session.status = status;
+        add_event(
+            conn,
+            &self.event,
+            &self.body,
+            self.create_if_missing,
+            frames,
+        )
+    }
+}
+
+/// Stores an event (see [`AddEvent`]); also for the writes that close a
+/// run themselves.
+pub(super) fn add_event(
+    conn: &Connection,
+    event: &Event,
+    body: &str,
+    create_if_missing: bool,
+    frames: &mut Vec<Change>,
+) -> Result<Added, StoreError> {
+    let mut session = match get_session(conn, &event.session_id)? {
+        Some(session) => session,
+        None if create_if_missing => {
+            let session = insert_session(
+                conn,
+                SessionCreate {
+                    session_id: event.session_id.clone(),
+                    session_name: event.session_name.clone(),
+                    ..SessionCreate::default()
+                },
+                crate::wire::now_rfc3339(),
+            )?;
+            frames.push(Change::SessionCreated(session.clone()));
+            session
+        }
+        None => {
+            return Err(StoreError::NotFound(format!(
+                "session '{}' not found",
+                event.session_id
+            )));
+        }
+    };
+    let ends_run = runs::ends_run(event);
+    let Some(id) = insert_event_row(conn, event, body)? else {
+        let filled = ends_run && runs::fill(conn, event, body)?;
+        if filled && let Some(session) = get_session(conn, &event.session_id)? {
             frames.push(Change::SessionUpdated(session.clone()));
         }
-        Ok(Added {
-            duplicate: false,
-            filled: false,
-        })
+        return Ok(Added {
+            duplicate: true,
+            filled,
+        });
+    };
+    frames.push(Change::Event {
+        session_id: event.session_id.clone(),
+        id,
+        body: body.to_owned(),
+    });
+    let moved = launches::on_event(conn, event, &mut session, frames)?;
+    if ends_run {
+        // The status (finished) is set with the run's totals; nothing
+        // of the run is left waiting.
+        runs::insert(conn, id, event, &mut session, SessionStatus::Finished)?;
+        requests::close_all(conn, &mut session)?;
+        frames.push(Change::SessionUpdated(session.clone()));
+    } else if let Some(status) = event.event_type.status_effect()
+        && status != session.status
+    {
+        conn.prepare_cached("UPDATE sessions SET status = ?1 WHERE session_id = ?2")?
+            .execute(params![status.as_str(), event.session_id])?;
+        session.status = status;
+        frames.push(Change::SessionUpdated(session.clone()));
+    } else if requests::on_event(conn, event, &mut session)? || moved {
+        frames.push(Change::SessionUpdated(session.clone()));
     }
+    Ok(Added {
+        duplicate: false,
+        filled: false,
+    })
 }
 
 /// Inserts one event row; `None` when an event with its `event_id` is
@@ -306,6 +330,7 @@ impl Op for DeleteSession {
         }
         runs::delete(conn, &self.session_id)?;
         search::unindex_session(conn, &self.session_id)?;
+        requests::delete(conn, &self.session_id)?;
         let events = conn
             .prepare_cached("DELETE FROM events WHERE session_id = ?1")?
             .execute([&self.session_id])?;

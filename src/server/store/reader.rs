@@ -89,8 +89,8 @@ macro_rules! select_sessions {
         concat!(
             "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, \
              num_runs, cost_usd, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-             last_reason, last_exit_code, last_duration_ms, last_ended_at, worktree, branch, parent_session_id \
-             FROM sessions ",
+             last_reason, last_exit_code, last_duration_ms, last_ended_at, worktree, branch, parent_session_id, \
+             pending_requests, host FROM sessions ",
             $rest
         )
     };
@@ -138,6 +138,8 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         worktree: row.get(17)?,
         branch: row.get(18)?,
         parent_session_id: row.get(19)?,
+        pending_requests: count(20)?,
+        host: row.get(21)?,
         num_runs: count(7)?,
         cost_usd: row.get(8)?,
         usage: Usage {
@@ -222,6 +224,10 @@ pub(super) fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
         text(&mut out, r.get_ref(18)?)?;
         out.extend_from_slice(b",\"parent_session_id\":");
         text(&mut out, r.get_ref(19)?)?;
+        out.extend_from_slice(b",\"pending_requests\":");
+        count(&mut out, r.get_ref(20)?);
+        out.extend_from_slice(b",\"host\":");
+        text(&mut out, r.get_ref(21)?)?;
         out.extend_from_slice(b",\"num_runs\":");
         count(&mut out, r.get_ref(7)?);
         out.extend_from_slice(b",\"cost_usd\":");

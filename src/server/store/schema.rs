@@ -92,7 +92,72 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN worktree TEXT;
     ALTER TABLE sessions ADD COLUMN branch TEXT;
     ALTER TABLE sessions ADD COLUMN parent_session_id TEXT;",
-    // 5: full-text search over prompts, answers, narration and tool input
+    // 5: requests a run waits on (a permission, a question), and how many
+    // of each session's are pending. A request is `pending`, then
+    // `answered` (a decision came through the API), then `closed` (the run
+    // recorded its decision, or ended); `decision` is the last decision as
+    // JSON. Its key is the CLI's request id within the session; rows are
+    // listed in the order they came (rowid).
+    "CREATE TABLE requests (
+        session_id TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tool_name TEXT NOT NULL,
+        input TEXT NOT NULL,
+        suggestions TEXT,
+        tool_use_id TEXT,
+        blocked_path TEXT,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decision TEXT,
+        PRIMARY KEY (session_id, request_id)
+    );
+    CREATE INDEX requests_open ON requests (session_id, status);
+    ALTER TABLE sessions ADD COLUMN pending_requests INTEGER NOT NULL DEFAULT 0;",
+    // 6: runs launched through the API (`launches`, served as /runs; the
+    // `runs` table stays the accounting of run ends), the hosts that run
+    // them, and the host each session lives on. Claims are compare-and-set
+    // updates of one launch row, so a run is started once however many
+    // hosts or replicas ask.
+    "CREATE TABLE hosts (
+        name TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        projects TEXT NOT NULL,
+        capacity INTEGER NOT NULL,
+        claude_version TEXT,
+        embedded INTEGER NOT NULL DEFAULT 0,
+        online INTEGER NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE TABLE launches (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL UNIQUE,
+        session_name TEXT NOT NULL,
+        project_dir TEXT,
+        resume INTEGER NOT NULL,
+        prompt TEXT NOT NULL,
+        agent TEXT,
+        worktree INTEGER NOT NULL,
+        base TEXT,
+        settings TEXT,
+        want_host TEXT,
+        labels TEXT NOT NULL,
+        host TEXT,
+        claimed_by TEXT,
+        status TEXT NOT NULL,
+        session_id TEXT,
+        error TEXT,
+        runner_exit_code INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        ended_at TEXT
+    );
+    CREATE INDEX launches_open ON launches (status, seq) WHERE status IN ('queued', 'starting', 'running');
+    CREATE INDEX launches_host ON launches (host, status);
+    CREATE INDEX launches_name ON launches (session_name, seq);
+    ALTER TABLE sessions ADD COLUMN host TEXT;",
+    // 7: full-text search over prompts, answers, narration and tool input
     // (`GET /search`), with the events already stored indexed now.
     concat!(
         "CREATE VIRTUAL TABLE event_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');

@@ -17,6 +17,10 @@ const MAX_BATCH: usize = 512;
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE_DEPTH: usize = 4096;
 
+/// Sees every committed change after the live hub (the notifications):
+/// called on the writer thread, so it must only hand work on, never wait.
+pub type Observer = Box<dyn Fn(&Change) + Send>;
+
 /// One write: its SQL, and the frames to broadcast once it is committed.
 pub(super) trait Op: Send + 'static {
     type Out: Send + 'static;
@@ -119,11 +123,12 @@ impl WriterThread {
 pub(super) fn start(
     conn: Connection,
     hub: Hub,
+    observer: Option<Observer>,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
-        .spawn(move || writer_loop(conn, rx, hub))
+        .spawn(move || writer_loop(conn, rx, hub, observer))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle { tx: tx.clone() },
@@ -134,7 +139,12 @@ pub(super) fn start(
     ))
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Message>,
+    hub: Hub,
+    observer: Option<Observer>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -152,7 +162,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) 
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch, &hub);
+        commit_batch(&mut conn, &mut batch, &hub, observer.as_ref());
     }
     rx.close();
     // Answer whatever raced in after Close; those writes are refused.
@@ -167,7 +177,12 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: Hub) 
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    hub: &Hub,
+    observer: Option<&Observer>,
+) {
     let committed = apply_all(conn, batch);
     if let Err(e) = &committed {
         tracing::error!("commit of {} writes failed: {e}", batch.len());
@@ -176,6 +191,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &Hub)
         if committed.is_ok() {
             for change in job.take_frames() {
                 hub.publish_change(&change);
+                if let Some(observe) = observer {
+                    observe(&change);
+                }
             }
         }
         job.finish(committed.as_ref().map(|_| ()));

@@ -33,26 +33,9 @@ pub struct LegacyServer {
 
 impl LegacyServer {
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("addr");
         let data: Shared = Arc::default();
         let app = Router::new().fallback(handle).with_state(Arc::clone(&data));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let (addr, tx) = super::serve_on_thread(app);
         LegacyServer {
             url: format!("http://{addr}"),
             data,

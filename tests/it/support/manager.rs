@@ -1,9 +1,7 @@
 //! A real `ao-session-manager` process on a free loopback port.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use agent_orchestrator::client::SessionClient;
@@ -20,6 +18,7 @@ pub struct SessionManager {
     pub db: PathBuf,
     pub log: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     _dir: Option<TempDir>,
 }
 
@@ -31,9 +30,17 @@ impl SessionManager {
 
     /// A fresh server with extra command-line arguments.
     pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// A fresh server with extra arguments and environment variables (its
+    /// own host's runners inherit them: the `claude` to run, its HOME).
+    pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("sm.db");
-        let mut sm = Self::spawn(&db, extra, None).unwrap_or_else(|e| panic!("{e}"));
+        let log = db.with_extension(format!("{}.log", std::process::id()));
+        let mut sm =
+            Self::spawn_with(&db, &log, extra, None, env).unwrap_or_else(|e| panic!("{e}"));
         sm._dir = Some(dir);
         sm
     }
@@ -51,6 +58,16 @@ impl SessionManager {
         extra: &[&str],
         port: Option<u16>,
     ) -> Result<Self, String> {
+        Self::spawn_with(db, log, extra, port, &[])
+    }
+
+    fn spawn_with(
+        db: &Path,
+        log: &Path,
+        extra: &[&str],
+        port: Option<u16>,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         let log = log.to_owned();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -67,19 +84,13 @@ impl SessionManager {
                 Self::local_token_file_of(db),
             )
             .args(extra)
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start ao-session-manager: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let line = super::procs::first_line(&mut child, Duration::from_secs(20));
         let Some(url) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
@@ -94,6 +105,7 @@ impl SessionManager {
             db: db.to_owned(),
             log,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
             _dir: None,
         })
     }
@@ -134,6 +146,15 @@ impl SessionManager {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
     }
 
+    /// The local token the server made: what its machine's user presents,
+    /// and what a remote host is given to present.
+    pub fn local_token(&self) -> String {
+        std::fs::read_to_string(self.local_token_file())
+            .expect("the local token file")
+            .trim()
+            .to_owned()
+    }
+
     /// Sends SIGTERM and waits; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let _ = kill(self.pid(), Signal::SIGTERM);
@@ -156,7 +177,7 @@ impl SessionManager {
         let mut last = String::new();
         // The old socket may linger for a moment; retry the bind briefly.
         for _ in 0..50 {
-            match Self::spawn(&self.db, &extra, Some(port)) {
+            match Self::spawn_with(&self.db, &self.log, &extra, Some(port), &self.env) {
                 Ok(mut fresh) => {
                     self.child = fresh.child.take();
                     self.url = fresh.url.clone();

@@ -27,6 +27,9 @@
 //!   tool (`Task`, or `Agent` where the request's tools name it so) with
 //!   that prompt, which the subagent's own requests then answer by these
 //!   same rules;
+//! - text containing `ASK_QUESTION` while the conversation has no
+//!   `tool_result` yet: one `tool_use` block for `AskUserQuestion` asking
+//!   [`QUESTION`] with the options `blue` and `red`;
 //! - a request that offers the `StructuredOutput` tool (a run with
 //!   `--json-schema`) and has no `tool_result` yet: a call of it with a
 //!   document that follows the tool's schema (strings are "mock");
@@ -63,6 +66,8 @@ pub const TOOL_COMMAND: &str = "echo hello-from-tool";
 pub const SLOW_COMMAND: &str = "timeout 30 tail -f /dev/null";
 /// What that command prints.
 pub const TOOL_OUTPUT: &str = "hello-from-tool";
+/// The question of an `ASK_QUESTION` answer.
+pub const QUESTION: &str = "Which colour?";
 /// The error message of a `FAIL_API` answer.
 pub const FAIL_MESSAGE: &str = "mock: prompt rejected";
 
@@ -335,6 +340,22 @@ fn messages(request: &RecordedRequest) -> Response {
             Answer::Call {
                 name: "Bash".to_owned(),
                 input: json!({"command": SLOW_COMMAND, "description": "wait a while"}),
+            }
+        }
+        UserTurn::Prompt(prompt)
+            if prompt.contains("ASK_QUESTION") && !request.has_tool_result() =>
+        {
+            Answer::Call {
+                name: "AskUserQuestion".to_owned(),
+                input: json!({"questions": [{
+                    "question": QUESTION,
+                    "header": "Colour",
+                    "options": [
+                        {"label": "blue", "description": "the sky"},
+                        {"label": "red", "description": "a rose"}
+                    ],
+                    "multiSelect": false
+                }]}),
             }
         }
         UserTurn::Prompt(prompt) if prompt.contains("RUN_BASH:") && !request.has_tool_result() => {

@@ -6,6 +6,7 @@
 pub mod fixtures;
 pub mod fuzz;
 pub mod git;
+pub mod hosts;
 pub mod http;
 pub mod legacy_server;
 pub mod live;
@@ -16,6 +17,7 @@ pub mod procs;
 pub mod project;
 pub mod real_claude;
 pub mod stalled;
+pub mod webhook;
 
 pub use http::Http;
 pub use manager::SessionManager;
@@ -67,4 +69,30 @@ pub fn command(name: &str) -> std::process::Command {
     }
     cmd.env_remove("RUST_LOG");
     cmd
+}
+
+/// Serves `app` on a free loopback port from a thread of its own, as the
+/// tests' stand-ins for other servers do; answers the address and the
+/// sender that stops it (requests under way are dropped).
+pub fn serve_on_thread(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            tokio::select! {
+                _ = axum::serve(listener, app) => {}
+                _ = rx => {}
+            }
+        });
+    });
+    (addr, tx)
 }

@@ -3,8 +3,25 @@
 //! test is over (passed or failed), the processes it was watching, so that
 //! no test leaves one behind.
 
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::Duration;
+
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+/// The first line `child` prints on stdout (its stdout taken), or what it
+/// printed of it within `limit` (empty when it printed nothing).
+pub fn first_line(child: &mut Child, limit: Duration) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(limit).unwrap_or_default()
+}
 
 /// Whether process `pid` still runs (a zombie does not).
 pub fn alive(pid: i32) -> bool {

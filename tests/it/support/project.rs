@@ -334,6 +334,16 @@ impl Project {
         self.dir.join(".agent-orchestrator/agent-sessions")
     }
 
+    /// Writes the project's agent `name` (`<project>/.agent-orchestrator/agents/NAME/agent.json`)
+    /// with `json` as its `agent.json`; answers that file.
+    pub fn write_agent(&self, name: &str, json: &str) -> PathBuf {
+        let folder = self.dir.join(".agent-orchestrator/agents").join(name);
+        std::fs::create_dir_all(&folder).expect("agent folder");
+        let file = folder.join("agent.json");
+        std::fs::write(&file, json).expect("agent.json");
+        file
+    }
+
     /// The path of one backup file of `name` (`ext`: `jsonl`, `meta.json`, `lock`).
     pub fn backup(&self, name: &str, ext: &str) -> PathBuf {
         self.sessions_dir().join(format!("{name}.{ext}"))

@@ -1,0 +1,5 @@
+//! `ao-runs`: see `agent_orchestrator::commands::runs`.
+
+fn main() -> std::process::ExitCode {
+    agent_orchestrator::commands::runs::main()
+}

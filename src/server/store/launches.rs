@@ -1,0 +1,647 @@
+//! Runs launched through the API: one `launches` row per `POST /runs`,
+//! served as `/runs`. A launch is created queued, given to a host by the
+//! dispatcher (`starting`), claimed by that host once (a compare-and-set of
+//! its row), and moved on by its own run's events (`run_start`,
+//! `run_completed`, which carry its id) or by its host's reports.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::dispatch::{Want, check_reachable};
+use super::hosts;
+use super::ops::add_event;
+use super::reader::{get_session, session_by_name};
+use super::writer::Op;
+use crate::server::live::Change;
+use crate::wire::{
+    Event, EventType, LaunchSettings, Run, RunCreate, RunEndReason, RunExited, RunStatus, Session,
+    SessionStatus, now_rfc3339,
+};
+
+const SELECT_LAUNCH: &str = "SELECT run_id, status, session_name, project_dir, resume, agent, worktree, base,
+        settings, want_host, labels, host, session_id, error, runner_exit_code, created_at, started_at,
+        ended_at, seq, claimed_by, prompt
+     FROM launches";
+
+/// A launch as stored.
+#[derive(Debug, Clone)]
+pub(super) struct LaunchRow {
+    pub run: Run,
+    pub seq: i64,
+    /// The host asked for (a resume: the session's).
+    pub want_host: Option<String>,
+    /// The host process that claimed it.
+    pub claimed_by: Option<String>,
+}
+
+fn launch_from_row(r: &rusqlite::Row<'_>, with_prompt: bool) -> rusqlite::Result<LaunchRow> {
+    let status: String = r.get(1)?;
+    let settings: Option<String> = r.get(8)?;
+    let want_host: Option<String> = r.get(9)?;
+    let labels: String = r.get(10)?;
+    let host: Option<String> = r.get(11)?;
+    Ok(LaunchRow {
+        run: Run {
+            run_id: r.get(0)?,
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Error),
+            session_name: r.get(2)?,
+            project_dir: r.get(3)?,
+            resume: r.get(4)?,
+            agent: r.get(5)?,
+            worktree: r.get(6)?,
+            base: r.get(7)?,
+            settings: settings.and_then(|s| serde_json::from_str::<LaunchSettings>(&s).ok()),
+            host: host.or_else(|| want_host.clone()),
+            labels: serde_json::from_str(&labels).unwrap_or_default(),
+            session_id: r.get(12)?,
+            queue_position: None,
+            error: r.get(13)?,
+            runner_exit_code: r.get(14)?,
+            created_at: r.get(15)?,
+            started_at: r.get(16)?,
+            ended_at: r.get(17)?,
+            prompt: if with_prompt { r.get(20)? } else { None },
+        },
+        seq: r.get(18)?,
+        want_host,
+        claimed_by: r.get(19)?,
+    })
+}
+
+/// One launch, with its place in the queue; with its prompt if asked.
+pub(super) fn get(
+    conn: &Connection,
+    run_id: &str,
+    with_prompt: bool,
+) -> Result<Option<LaunchRow>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!("{SELECT_LAUNCH} WHERE run_id = ?1"))?
+        .query_row([run_id], |r| launch_from_row(r, with_prompt))
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    if row.run.status == RunStatus::Queued {
+        let ahead: i64 = conn
+            .prepare_cached("SELECT count(*) FROM launches WHERE status = 'queued' AND seq < ?1")?
+            .query_row([row.seq], |r| r.get(0))?;
+        row.run.queue_position = Some(ahead as u64 + 1);
+    }
+    Ok(Some(row))
+}
+
+/// Queued launches, oldest first.
+pub(super) fn queued(conn: &Connection) -> Result<Vec<LaunchRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_LAUNCH} WHERE status = 'queued' ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map([], |r| launch_from_row(r, false))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What `GET /runs` filters on.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub host: Option<String>,
+    pub session_name: Option<String>,
+    pub limit: u32,
+}
+
+/// `GET /runs`: newest first, queued ones with their place in the queue.
+pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+    let mut clauses = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    if let Some(status) = filter.status {
+        values.push(status.as_str().to_owned());
+        clauses.push(format!("status = ?{}", values.len()));
+    }
+    if let Some(host) = &filter.host {
+        values.push(host.clone());
+        let n = values.len();
+        clauses.push(format!(
+            "(host = ?{n} OR (host IS NULL AND want_host = ?{n}))"
+        ));
+    }
+    if let Some(name) = &filter.session_name {
+        values.push(name.clone());
+        clauses.push(format!("session_name = ?{}", values.len()));
+    }
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "{SELECT_LAUNCH} {filter_sql} ORDER BY seq DESC LIMIT {}",
+        filter.limit
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows: Vec<LaunchRow> = stmt
+        .query_map(rusqlite::params_from_iter(values.iter()), |r| {
+            launch_from_row(r, false)
+        })?
+        .collect::<Result<_, _>>()?;
+    let queue: Vec<i64> = if rows.iter().any(|r| r.run.status == RunStatus::Queued) {
+        conn.prepare_cached("SELECT seq FROM launches WHERE status = 'queued' ORDER BY seq")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|mut row| {
+            if row.run.status == RunStatus::Queued {
+                row.run.queue_position = Some(queue.partition_point(|s| *s < row.seq) as u64 + 1);
+            }
+            row.run
+        })
+        .collect())
+}
+
+/// `POST /runs`: checks the run against the sessions, the other launches
+/// and the hosts, then queues it.
+pub(super) struct Create {
+    pub create: RunCreate,
+    pub run_id: String,
+}
+
+impl Op for Create {
+    type Out = Run;
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Run, StoreError> {
+        let c = self.create;
+        let name = c.session_name.as_str();
+        let (project_dir, want_host) = if c.resume {
+            let session = session_to_resume(conn, name, c.project_dir.as_deref())?;
+            if session.status == SessionStatus::Running {
+                return Err(StoreError::Conflict(format!(
+                    "session '{name}' is running; wait for its run to end (ao-wait {name}), then resume it"
+                )));
+            }
+            if let Some(asked) = c.host.as_deref()
+                && session.host.as_deref() != Some(asked)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "session '{name}' lives on {}; a resume runs where the session's conversation is",
+                    session.host.as_deref().map_or_else(
+                        || "the session manager's own host".to_owned(),
+                        |h| format!("host '{h}'")
+                    )
+                )));
+            }
+            check_home(conn, &session, &c.labels)?;
+            (session.project_dir, session.host)
+        } else {
+            let Some(dir) = c.project_dir.clone() else {
+                return Err(StoreError::Invalid(
+                    "project_dir is needed: the folder on the host to run the new session in"
+                        .to_owned(),
+                ));
+            };
+            if let Some(other) = session_by_name(conn, name, Some(&dir))? {
+                return Err(StoreError::Conflict(format!(
+                    "a session named '{name}' already exists in {dir} (session_id {}); resume it (\"resume\": true) or give the new one another name",
+                    other.session_id
+                )));
+            }
+            let all = hosts::all(conn)?;
+            check_reachable(&all, Want::of(c.host.as_deref(), &c.labels), Some(&dir))?;
+            (Some(dir), c.host.clone())
+        };
+        let open: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT run_id, status FROM launches WHERE session_name = ?1
+                 AND IFNULL(project_dir, '') = IFNULL(?2, '') AND status IN ('queued', 'starting', 'running')",
+            )?
+            .query_row(params![name, project_dir], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((run_id, status)) = open {
+            return Err(StoreError::Conflict(format!(
+                "a run of session '{name}' is {status} already (run {run_id}); wait for it (ao-wait {name}) first"
+            )));
+        }
+        let settings = c
+            .settings
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::to_string(s).unwrap_or_default());
+        let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "[]".to_owned());
+        conn.prepare_cached(
+            "INSERT INTO launches (run_id, session_name, project_dir, resume, prompt, agent, worktree, base,
+                 settings, want_host, labels, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', ?12)",
+        )?
+        .execute(params![
+            self.run_id,
+            name,
+            project_dir,
+            c.resume,
+            c.prompt,
+            c.agent,
+            c.worktree,
+            c.base,
+            settings,
+            want_host,
+            labels,
+            now_rfc3339(),
+        ])?;
+        frames.push(Change::Run(Box::new(
+            get(conn, &self.run_id, false)?
+                .ok_or_else(|| StoreError::Unavailable("the new run vanished".to_owned()))?
+                .run,
+        )));
+        // A host with room takes it in the same write.
+        super::dispatch::assign(conn, frames)?;
+        let row = get(conn, &self.run_id, false)?
+            .ok_or_else(|| StoreError::Unavailable("the new run vanished".to_owned()))?;
+        Ok(row.run)
+    }
+}
+
+/// The session a resume continues: by name in `project_dir`, else the one
+/// session of that name in any project.
+fn session_to_resume(
+    conn: &Connection,
+    name: &str,
+    project_dir: Option<&str>,
+) -> Result<Session, StoreError> {
+    if let Some(dir) = project_dir {
+        return session_by_name(conn, name, Some(dir))?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "there is no session named '{name}' in {dir}; start one (without \"resume\")"
+            ))
+        });
+    }
+    let mut found = super::reader::list_sessions(conn, Some(name), None)?;
+    match found.len() {
+        0 => Err(StoreError::NotFound(format!(
+            "there is no session named '{name}'; start one (without \"resume\")"
+        ))),
+        1 => Ok(found.remove(0)),
+        _ => Err(StoreError::Conflict(format!(
+            "several projects have a session named '{name}' ({}); give project_dir",
+            found
+                .iter()
+                .map(|s| s.project_dir.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// A resume goes where its conversation is: refused, with the reason,
+/// when that host is gone.
+fn check_home(conn: &Connection, session: &Session, labels: &[String]) -> Result<(), StoreError> {
+    let name = &session.session_name;
+    let all = hosts::all(conn)?;
+    let home = all.iter().find(|r| match &session.host {
+        Some(h) => &r.host.name == h,
+        None => r.host.embedded,
+    });
+    if let Some(missing) = labels
+        .iter()
+        .find(|l| !home.is_some_and(|r| r.host.labels.contains(l)))
+    {
+        return Err(StoreError::Conflict(format!(
+            "session '{name}' lives on {}, which has no label '{missing}'; a resume runs where the session's conversation is",
+            session.host.as_deref().map_or_else(
+                || "the session manager's own host".to_owned(),
+                |h| format!("host '{h}'")
+            )
+        )));
+    }
+    let Some(home) = &session.host else {
+        return check_reachable(&all, Want::Local, None).map_err(|_| {
+            StoreError::Conflict(format!(
+                "session '{name}' was run on the session manager's machine, which runs no sessions itself (--no-local-runs): resume it there with ao-resume {name}"
+            ))
+        });
+    };
+    match all.iter().find(|r| &r.host.name == home) {
+        Some(r) if r.host.online => Ok(()),
+        Some(r) => Err(StoreError::Conflict(format!(
+            "session '{name}' lives on host '{home}', which is offline (last seen {}): Claude Code keeps the conversation on that machine, so start its ao-host again to resume it",
+            r.host.last_seen
+        ))),
+        None => Err(StoreError::Conflict(format!(
+            "session '{name}' lives on host '{home}', which is not registered any more: Claude Code keeps the conversation on that machine, so start its ao-host again to resume it"
+        ))),
+    }
+}
+
+/// A stored event of a launched run moves the launch on: `run_start` makes
+/// it running and records its host on the session; a run end gives it its
+/// final status. Answers whether `session` changed.
+pub(super) fn on_event(
+    conn: &Connection,
+    event: &Event,
+    session: &mut Session,
+    frames: &mut Vec<Change>,
+) -> Result<bool, StoreError> {
+    let Some(run_id) = &event.run_id else {
+        return Ok(false);
+    };
+    let now = now_rfc3339();
+    let changed = match event.event_type {
+        EventType::RunStart | EventType::SessionStart => conn
+            .prepare_cached(
+                "UPDATE launches SET status = 'running', session_id = ?1, started_at = ?2
+                 WHERE run_id = ?3 AND status IN ('queued', 'starting')",
+            )?
+            .execute(params![event.session_id, now, run_id])?,
+        EventType::RunCompleted | EventType::SessionStop => conn
+            .prepare_cached(
+                "UPDATE launches SET status = ?1, error = ?2, ended_at = ?3, session_id = IFNULL(session_id, ?4)
+                 WHERE run_id = ?5 AND status IN ('queued', 'starting', 'running')",
+            )?
+            .execute(params![
+                RunStatus::of_reason(event.reason.as_deref()).as_str(),
+                event.error,
+                now,
+                event.session_id,
+                run_id
+            ])?,
+        _ => 0,
+    };
+    if changed == 0 {
+        return Ok(false);
+    }
+    let Some(row) = get(conn, run_id, false)? else {
+        return Ok(false);
+    };
+    let host = row.run.host.clone();
+    frames.push(Change::Run(Box::new(row.run)));
+    if host.is_some() && session.host != host {
+        conn.prepare_cached("UPDATE sessions SET host = ?1 WHERE session_id = ?2")?
+            .execute(params![host, session.session_id])?;
+        session.host = host;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// `POST /runs/{run_id}/claim`: the host the run was given to takes it,
+/// once. Answers the run with its prompt.
+pub(super) struct Claim {
+    pub run_id: String,
+    pub host: String,
+    pub instance: String,
+}
+
+impl Op for Claim {
+    type Out = Run;
+
+    fn apply(self, conn: &Connection, _frames: &mut Vec<Change>) -> Result<Run, StoreError> {
+        hosts::current(conn, &self.host, &self.instance)?;
+        let taken = conn
+            .prepare_cached(
+                "UPDATE launches SET claimed_by = ?1
+                 WHERE run_id = ?2 AND host = ?3 AND status = 'starting' AND claimed_by IS NULL",
+            )?
+            .execute(params![self.instance, self.run_id, self.host])?;
+        let row = get(conn, &self.run_id, true)?
+            .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
+        if taken == 0 {
+            return Err(StoreError::Conflict(format!(
+                "run '{}' is not this host's to start: it is {}{}",
+                self.run_id,
+                row.run.status.as_str(),
+                match (&row.run.host, &row.claimed_by) {
+                    (Some(h), _) if *h != self.host => format!(" on host '{h}'"),
+                    (_, Some(_)) => " and claimed already".to_owned(),
+                    _ => String::new(),
+                }
+            )));
+        }
+        Ok(row.run)
+    }
+}
+
+/// `POST /runs/{run_id}/exited`: the run's runner ended. One that ended
+/// before its run began fails the run with its own line.
+pub(super) struct Exited {
+    pub run_id: String,
+    pub exited: RunExited,
+}
+
+impl Op for Exited {
+    type Out = Run;
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Run, StoreError> {
+        let e = self.exited;
+        hosts::current(conn, &e.host, &e.instance)?;
+        let row = get(conn, &self.run_id, false)?
+            .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
+        if row.claimed_by.as_deref() != Some(e.instance.as_str()) {
+            return Err(StoreError::Conflict(format!(
+                "run '{}' was not started by this host",
+                self.run_id
+            )));
+        }
+        let code = e
+            .exit_code
+            .map_or_else(|| "a signal".to_owned(), |c| format!("code {c}"));
+        let (status, error) = match row.run.status {
+            RunStatus::Starting => (
+                RunStatus::FailedToStart,
+                e.error
+                    .clone()
+                    .filter(|l| !l.trim().is_empty())
+                    .unwrap_or_else(|| {
+                        format!("the runner ended ({code}) before the conversation began")
+                    }),
+            ),
+            RunStatus::Running => (
+                RunStatus::Interrupted,
+                format!(
+                    "the runner ended ({code}) and its run's end never reached the session manager"
+                ),
+            ),
+            _ => (row.run.status, row.run.error.clone().unwrap_or_default()),
+        };
+        let error = (!error.is_empty()).then_some(error);
+        conn.prepare_cached(
+            "UPDATE launches SET status = ?1, error = ?2, runner_exit_code = ?3,
+                 ended_at = IFNULL(ended_at, ?4) WHERE run_id = ?5",
+        )?
+        .execute(params![
+            status.as_str(),
+            error,
+            e.exit_code,
+            now_rfc3339(),
+            self.run_id
+        ])?;
+        if row.run.status == RunStatus::Running {
+            close_session_run(conn, &row.run, error.as_deref().unwrap_or(""), frames)?;
+        }
+        let run = get(conn, &self.run_id, false)?.map_or(row.run, |r| r.run);
+        frames.push(Change::Run(Box::new(run.clone())));
+        Ok(run)
+    }
+}
+
+/// `POST /runs/{run_id}/stop`: a queued run is stopped at once; a run on a
+/// host is stopped by that host. Answers the run and whether its host was
+/// asked.
+pub(super) struct Stop {
+    pub run_id: String,
+}
+
+impl Op for Stop {
+    type Out = (Run, bool);
+
+    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<(Run, bool), StoreError> {
+        let row = get(conn, &self.run_id, false)?
+            .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
+        // Not taken by its host yet (the claim needs it starting): it never starts.
+        let untaken = row.run.status == RunStatus::Queued
+            || (row.run.status == RunStatus::Starting && row.claimed_by.is_none());
+        match (row.run.status, &row.run.host) {
+            _ if untaken => {
+                conn.prepare_cached(
+                    "UPDATE launches SET status = 'stopped', error = ?1, ended_at = ?2 WHERE run_id = ?3",
+                )?
+                .execute(params![
+                    "stopped before a host took it",
+                    now_rfc3339(),
+                    self.run_id
+                ])?;
+                let run = get(conn, &self.run_id, false)?.map_or(row.run, |r| r.run);
+                frames.push(Change::Run(Box::new(run.clone())));
+                Ok((run, false))
+            }
+            (RunStatus::Starting | RunStatus::Running, Some(host)) => {
+                frames.push(Change::RunStopRequested {
+                    run_id: self.run_id.clone(),
+                    host: host.clone(),
+                });
+                Ok((row.run, true))
+            }
+            (status, _) => Err(StoreError::Conflict(format!(
+                "run '{}' is {} already",
+                self.run_id,
+                status.as_str()
+            ))),
+        }
+    }
+}
+
+/// The runs a process of `host` had begun end as interrupted, with `why`,
+/// and their sessions' runs are closed (its runners are gone with it).
+pub(super) fn retire_instance(
+    conn: &Connection,
+    host: &str,
+    instance: &str,
+    why: &str,
+    frames: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT run_id FROM launches WHERE host = ?1 AND claimed_by = ?2
+             AND status IN ('starting', 'running')",
+        )?
+        .query_map(params![host, instance], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for run_id in ids {
+        conn.prepare_cached(
+            "UPDATE launches SET status = 'interrupted', error = ?1, ended_at = ?2 WHERE run_id = ?3",
+        )?
+        .execute(params![why, now_rfc3339(), run_id])?;
+        if let Some(row) = get(conn, &run_id, false)? {
+            close_session_run(conn, &row.run, why, frames)?;
+            frames.push(Change::Run(Box::new(row.run)));
+        }
+    }
+    Ok(())
+}
+
+/// Runs given to `host` that it had not claimed go back to the queue.
+pub(super) fn requeue_unclaimed(
+    conn: &Connection,
+    host: &str,
+    frames: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT run_id FROM launches WHERE host = ?1 AND status = 'starting' AND claimed_by IS NULL",
+        )?
+        .query_map([host], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for run_id in ids {
+        conn.prepare_cached(
+            "UPDATE launches SET status = 'queued', host = NULL WHERE run_id = ?1",
+        )?
+        .execute([&run_id])?;
+        if let Some(row) = get(conn, &run_id, false)? {
+            frames.push(Change::Run(Box::new(row.run)));
+        }
+    }
+    Ok(())
+}
+
+/// Queued runs created before `before` fail: no host took them in time.
+pub(super) fn expire_queued(
+    conn: &Connection,
+    before: &str,
+    seconds: f64,
+    frames: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT run_id FROM launches WHERE status = 'queued' AND created_at < ?1 ORDER BY seq",
+        )?
+        .query_map([before], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for run_id in ids {
+        let why = format!(
+            "no host took the run within {seconds} s (the session manager's --queue-timeout): every host it fits was full or offline"
+        );
+        conn.prepare_cached(
+            "UPDATE launches SET status = 'failed_to_start', error = ?1, ended_at = ?2 WHERE run_id = ?3",
+        )?
+        .execute(params![why, now_rfc3339(), run_id])?;
+        if let Some(row) = get(conn, &run_id, false)? {
+            frames.push(Change::Run(Box::new(row.run)));
+        }
+    }
+    Ok(())
+}
+
+/// Closes the session's run of `run` as interrupted, when the session
+/// still shows it running: with the event id the runner's own end would
+/// have, so that end, should it come later, is taken for a repeat.
+fn close_session_run(
+    conn: &Connection,
+    run: &Run,
+    why: &str,
+    frames: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let Some(session_id) = &run.session_id else {
+        return Ok(());
+    };
+    let Some(session) = get_session(conn, session_id)? else {
+        return Ok(());
+    };
+    if session.status != SessionStatus::Running {
+        return Ok(());
+    }
+    let mut end = Event::new(
+        EventType::RunCompleted,
+        session_id,
+        &session.session_name,
+        now_rfc3339(),
+    );
+    end.event_id = Some(crate::record::run_event_id(
+        session_id,
+        &run.run_id,
+        "run_end",
+        None,
+    ));
+    end.run_id = Some(run.run_id.clone());
+    end.reason = Some(RunEndReason::Interrupted.as_str().to_owned());
+    end.error = Some(why.to_owned());
+    let body = serde_json::to_string(&end)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode the run's end: {e}")))?;
+    add_event(conn, &end, &body, false, frames)?;
+    Ok(())
+}
