@@ -31,7 +31,12 @@ pub struct Launch {
     pub json_schema: Option<String>,
     /// Variables set for the CLI, and so for its tools, hooks and MCP servers.
     pub env: Vec<(String, String)>,
+    /// `--include-partial-messages`: the model's stream as it arrives.
+    pub partial_messages: bool,
 }
+
+/// The flag that makes the CLI print the model's stream as it arrives.
+pub const PARTIAL_MESSAGES_FLAG: &str = "--include-partial-messages";
 
 impl Default for Launch {
     fn default() -> Self {
@@ -47,6 +52,7 @@ impl Default for Launch {
             mcp_config: None,
             json_schema: None,
             env: Vec::new(),
+            partial_messages: false,
         }
     }
 }
@@ -102,6 +108,9 @@ impl Launch {
         if let Some(schema) = &self.json_schema {
             push("--json-schema", schema.into());
         }
+        if self.partial_messages {
+            args.push(PARTIAL_MESSAGES_FLAG.into());
+        }
         args
     }
 }
@@ -138,6 +147,7 @@ mod tests {
             mcp_config: Some("/tmp/m.json".into()),
             json_schema: Some("{}".into()),
             env: vec![("A".into(), "b".into())],
+            partial_messages: true,
         };
         let args = text(launch.args());
         assert_eq!(
@@ -164,7 +174,8 @@ mod tests {
                 "--mcp-config",
                 "/tmp/m.json",
                 "--json-schema",
-                "{}"
+                "{}",
+                "--include-partial-messages"
             ]
         );
     }

@@ -37,6 +37,8 @@ async fn dashboard_files_are_served_with_type_and_policy() {
             "text/css; charset=utf-8",
             "@media (max-width: 699px)",
         ),
+        ("/favicon.svg", "image/svg+xml", "<svg"),
+        ("/favicon.ico", "image/svg+xml", "<svg"),
     ] {
         let (status, headers, body) = fetch(&sm, path).await;
         assert_eq!(status, 200, "{path}");
@@ -56,6 +58,7 @@ async fn the_page_references_its_script_and_style_only() {
     let (_, _, html) = fetch(&sm, "/").await;
     assert!(html.contains(r#"<script src="app.js" defer></script>"#));
     assert!(html.contains(r#"<link rel="stylesheet" href="style.css">"#));
+    assert!(html.contains(r#"<link rel="icon" href="favicon.svg" type="image/svg+xml">"#));
     // Nothing inline that the policy would block, nothing from elsewhere.
     assert_eq!(html.matches("<script").count(), 1);
     assert!(!html.contains("<style") && !html.contains("style=\""));

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::server::changes::{Change, with_id};
-use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session};
+use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session, TextDelta};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
@@ -53,6 +53,15 @@ struct StopMessage<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     session_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct TextDeltaMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    session_id: &'a str,
+    #[serde(flatten)]
+    delta: &'a TextDelta,
 }
 
 #[derive(Serialize)]
@@ -175,6 +184,21 @@ impl Frame {
     pub fn stop_requested(session_id: &str) -> Frame {
         let kind = "stop_requested";
         let json = to_json(kind, &StopMessage { kind, session_id });
+        Frame::new(kind, json, Some(session_id))
+    }
+
+    /// `{"type":"text_delta","session_id":...,"text":...,"seq":N,...}`:
+    /// text the session's model is writing.
+    pub fn text_delta(session_id: &str, delta: &TextDelta) -> Frame {
+        let kind = "text_delta";
+        let json = to_json(
+            kind,
+            &TextDeltaMessage {
+                kind,
+                session_id,
+                delta,
+            },
+        );
         Frame::new(kind, json, Some(session_id))
     }
 

@@ -160,9 +160,9 @@ impl Hub {
             .is_some_and(|f| f.runners > 0)
     }
 
-    /// Sends a frame to every connected client (none connected is fine).
-    #[cfg(test)]
-    fn publish(&self, frame: Frame) {
+    /// Sends a frame to every connected client (none connected is fine):
+    /// one nothing stores (a message being written).
+    pub(crate) fn publish(&self, frame: Frame) {
         self.shared.push(frame);
     }
 

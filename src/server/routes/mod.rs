@@ -1,11 +1,14 @@
 //! Every route of the API, declared in one place; handlers live in the
 //! module named for the resource they serve.
 
+mod diff;
+mod drafts;
 mod events;
 mod hosts;
 mod live;
 mod requests;
 mod runs;
+mod search;
 mod sessions;
 mod usage;
 
@@ -60,6 +63,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(search::search))
+        .routes(routes!(drafts::post))
+        .routes(routes!(drafts::get))
+        .routes(routes!(diff::branch_diff))
         .routes(routes!(requests::list))
         .routes(routes!(requests::get, requests::decide))
         .routes(routes!(events::list, events::add))

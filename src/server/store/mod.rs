@@ -11,6 +11,7 @@ mod placement;
 pub mod postgres;
 mod requests_rules;
 mod rules;
+mod search_words;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -26,6 +27,7 @@ use crate::wire::{
 };
 
 pub use database::{Database, DatabaseError};
+pub use search_words::{MAX_HITS, words};
 pub use sqlite::Synchronous;
 
 /// The schema version this build writes, on either engine (their
@@ -289,14 +291,41 @@ impl Store {
         each!(self, s => s.result(session_id).await)
     }
 
-    /// Totals per group of the runs that ended at or after `since`.
+    /// Totals per group (and second key) of the runs that ended at or after `since`.
     pub async fn usage(
         &self,
         group_by: GroupBy,
+        then: Option<GroupBy>,
         since: Option<String>,
         project: Option<String>,
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
-        each!(self, s => s.usage(group_by, since, project).await)
+        each!(self, s => s.usage(group_by, then, since, project).await)
+    }
+
+    /// The commit a worktree session's branch started from, if a run said.
+    pub async fn branch_base(&self, session_id: String) -> Result<Option<String>, StoreError> {
+        each!(self, s => s.branch_base(session_id).await)
+    }
+
+    /// Indexes for search the events stored since the last time, if any
+    /// (SQLite; PostgreSQL indexes each event as it is stored).
+    pub async fn index_new_events(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.index_new_events().await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The best hits for the words of `text` (every word, the last as a
+    /// prefix) in `project` (or every project), among every event stored
+    /// before the call.
+    pub async fn search(
+        &self,
+        text: String,
+        project: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
+        each!(self, s => s.search(text, project, limit).await)
     }
 
     /// Up to `limit` events with an id above `after`, in insertion order,

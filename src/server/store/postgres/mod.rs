@@ -17,6 +17,7 @@ mod presence;
 mod reader;
 mod requests;
 mod schema;
+mod search;
 mod writer;
 
 use std::collections::HashSet;
@@ -466,11 +467,12 @@ impl PgStore {
     pub async fn usage(
         &self,
         group_by: GroupBy,
+        then: Option<GroupBy>,
         since: Option<String>,
         project: Option<String>,
     ) -> Result<UsageAnswer, StoreError> {
         let db = self.reader().await?;
-        reader::usage(&db, group_by, since.as_deref(), project.as_deref()).await
+        reader::usage(&db, group_by, then, since.as_deref(), project.as_deref()).await
     }
 
     /// Up to `limit` events with an id above `after`, in id order.
@@ -540,6 +542,22 @@ impl PgStore {
         request_id: String,
     ) -> Result<Option<RequestRecord>, StoreError> {
         requests::one(&self.reader().await?, &session_id, &request_id).await
+    }
+
+    /// The best hits of what a person typed (`Store::search`): each event
+    /// is indexed as it is stored, so every one stored before is seen.
+    pub async fn search(
+        &self,
+        text: String,
+        project: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
+        search::search(&self.reader().await?, &text, project.as_deref(), limit).await
+    }
+
+    /// The commit a worktree session's branch started from, if a run said.
+    pub async fn branch_base(&self, session_id: String) -> Result<Option<String>, StoreError> {
+        reader::branch_base(&self.reader().await?, &session_id).await
     }
 
     /// Gives queued runs to hosts with room; answers how many.

@@ -43,6 +43,11 @@ const LAST_RUN_START: &str = "SELECT id FROM events
     ORDER BY id DESC LIMIT 1";
 const LAST_ANSWER: &str = "SELECT body FROM events
     WHERE session_id = $1 AND event_type = 'message' AND role = 'assistant' AND id > $2 AND id <= $3
+      AND (body::jsonb -> 'final') IS DISTINCT FROM 'false'::jsonb
+    ORDER BY id DESC LIMIT 1";
+/// The base commit the last `changes` event of a worktree session names.
+const LAST_BASE: &str = "SELECT body::jsonb ->> 'base' FROM events
+    WHERE session_id = $1 AND event_type = 'changes' AND body::jsonb ->> 'base' IS NOT NULL
     ORDER BY id DESC LIMIT 1";
 const EVENTS_PAGE: &str =
     "SELECT id, body FROM events WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3";
@@ -187,29 +192,39 @@ fn group_key(group_by: GroupBy) -> &'static str {
 pub(super) async fn usage(
     db: &impl Db,
     group_by: GroupBy,
+    then: Option<GroupBy>,
     since: Option<&str>,
     project: Option<&str>,
 ) -> Result<UsageAnswer, StoreError> {
-    let sql = match (since, group_by) {
-        (None, GroupBy::Project | GroupBy::Agent | GroupBy::Session) => format!(
-            "SELECT {key} AS key, sum(num_runs)::BIGINT, COALESCE(sum(cost_usd), 0)::DOUBLE PRECISION AS cost, \
+    let sql = match (since, group_by, then) {
+        (None, GroupBy::Project | GroupBy::Agent | GroupBy::Session, None) => format!(
+            "SELECT {key} AS key, NULL::TEXT, sum(num_runs)::BIGINT, COALESCE(sum(cost_usd), 0)::DOUBLE PRECISION AS cost, \
              sum(input_tokens)::BIGINT, sum(output_tokens)::BIGINT, \
              sum(cache_creation_input_tokens)::BIGINT, sum(cache_read_input_tokens)::BIGINT, \
              max(session_name COLLATE \"C\") \
              FROM sessions WHERE num_runs > 0 AND ($1::TEXT IS NULL OR true) \
              AND ($2::TEXT IS NULL OR COALESCE(project_dir, '') = $2) \
-             GROUP BY 1 ORDER BY 3 DESC, {key} COLLATE \"C\"",
+             GROUP BY 1 ORDER BY 4 DESC, {key} COLLATE \"C\"",
             key = group_key(group_by)
         ),
         _ => format!(
-            "SELECT {key} AS key, count(*), COALESCE(sum(cost_usd), 0)::DOUBLE PRECISION AS cost, \
+            "SELECT {key} AS key, {sub} AS sub, count(*), COALESCE(sum(cost_usd), 0)::DOUBLE PRECISION AS cost, \
              COALESCE(sum(input_tokens), 0)::BIGINT, COALESCE(sum(output_tokens), 0)::BIGINT, \
              COALESCE(sum(cache_creation_input_tokens), 0)::BIGINT, COALESCE(sum(cache_read_input_tokens), 0)::BIGINT, \
              NULL::TEXT \
              FROM runs WHERE ($1::TEXT IS NULL OR ended_at >= $1) \
              AND ($2::TEXT IS NULL OR COALESCE(project_dir, '') = $2) \
-             GROUP BY 1 ORDER BY 3 DESC, {key} COLLATE \"C\"",
-            key = group_key(group_by)
+             GROUP BY 1, 2 ORDER BY {order}",
+            key = group_key(group_by),
+            sub = then.map_or("NULL::TEXT", group_key),
+            order = match then {
+                Some(then) => format!(
+                    "{} COLLATE \"C\", 4 DESC, {} COLLATE \"C\"",
+                    group_key(group_by),
+                    group_key(then)
+                ),
+                None => format!("4 DESC, {} COLLATE \"C\"", group_key(group_by)),
+            },
         ),
     };
     let found = rows(db, &sql, &[&since, &project]).await?;
@@ -219,14 +234,15 @@ pub(super) async fn usage(
             |i: usize| -> Result<u64, StoreError> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
         groups.push(UsageGroup {
             key: r.try_get(0)?,
-            session_name: r.try_get(7)?,
+            sub_key: r.try_get(1)?,
+            session_name: r.try_get(8)?,
             figures: UsageFigures {
-                runs: count(1)?,
-                cost_usd: r.try_get(2)?,
-                input_tokens: count(3)?,
-                output_tokens: count(4)?,
-                cache_creation_input_tokens: count(5)?,
-                cache_read_input_tokens: count(6)?,
+                runs: count(2)?,
+                cost_usd: r.try_get(3)?,
+                input_tokens: count(4)?,
+                output_tokens: count(5)?,
+                cache_creation_input_tokens: count(6)?,
+                cache_read_input_tokens: count(7)?,
             },
         });
     }
@@ -239,11 +255,24 @@ pub(super) async fn usage(
             group.session_name = get_session(db, &group.key).await?.map(|s| s.session_name);
         }
     }
+    let name = match then {
+        Some(then) => format!("{},{}", group_by.as_str(), then.as_str()),
+        None => group_by.as_str().to_owned(),
+    };
     Ok(UsageAnswer {
-        group_by: group_by.as_str().to_owned(),
+        group_by: name,
         groups,
         total,
     })
+}
+
+/// The commit a worktree session's branch started from, as its runs reported it.
+pub(super) async fn branch_base(db: &impl Db, id: &str) -> Result<Option<String>, StoreError> {
+    row(db, LAST_BASE, &[&id])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(StoreError::from)
 }
 
 pub(super) async fn events_page(

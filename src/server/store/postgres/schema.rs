@@ -148,6 +148,34 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX launches_host ON launches (host, status);
     CREATE INDEX launches_name ON launches (session_name, seq);
     ALTER TABLE sessions ADD COLUMN host TEXT;",
+    // 7: full-text search (`GET /search`). Where SQLite keeps an FTS5
+    // table indexed in batches, each event row here carries its words as
+    // a generated tsvector (GIN-indexed): always in step with the rows,
+    // however many replicas write them. `ao_event_text` says what text an
+    // event contributes, as SQLite's `searchable_text!` does; words are
+    // runs of letters and digits, lowercased (config `simple`).
+    r#"CREATE FUNCTION ao_event_text(event_type TEXT, body TEXT) RETURNS TEXT
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
+        SELECT CASE WHEN event_type IN ('message', 'pre_tool') THEN (
+            SELECT substr(CASE
+                WHEN event_type = 'message' THEN
+                    CASE jsonb_typeof(j -> 'content')
+                        WHEN 'string' THEN j ->> 'content'
+                        WHEN 'array' THEN (SELECT string_agg(b ->> 'text', E'\n' ORDER BY n)
+                            FROM jsonb_array_elements(j -> 'content') WITH ORDINALITY AS x(b, n)
+                            WHERE jsonb_typeof(b) = 'object' AND b ->> 'type' = 'text'
+                              AND jsonb_typeof(b -> 'text') = 'string')
+                    END
+                ELSE COALESCE(j ->> 'tool_name', '') || E'\n' || COALESCE(j ->> 'tool_input', '')
+            END, 1, 65536)
+            FROM (SELECT body::jsonb AS j) AS parsed
+        ) END
+    $f$;
+    ALTER TABLE events ADD COLUMN words tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple'::regconfig,
+            regexp_replace(COALESCE(ao_event_text(event_type, body), ''), '[^[:alnum:]]+', ' ', 'g'))
+    ) STORED;
+    CREATE INDEX events_words ON events USING GIN (words);"#,
 ];
 
 /// The schema version this build writes.

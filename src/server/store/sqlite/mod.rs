@@ -14,10 +14,12 @@ mod reader;
 mod requests;
 mod runs;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -26,8 +28,8 @@ use tokio::sync::Notify;
 use super::{Added, GroupBy, ResultLookup, RunFilter, StoreError};
 use crate::server::changes::Publish;
 use crate::wire::{
-    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord, Run,
-    RunCreate, RunExited, Session, SessionCreate, SessionPatch,
+    DecisionBody, DeletedCounts, Event, EventType, Host, HostRegister, PendingRequest,
+    RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -58,6 +60,9 @@ pub struct SqliteStore {
     writer: writer::WriterHandle,
     readers: Arc<reader::ReaderPool>,
     publish: Arc<dyn Publish>,
+    /// Events that search should see were stored since the index last
+    /// caught up (`search`).
+    unindexed: Arc<AtomicBool>,
     /// Notified after a commit that changed a run or a host.
     dispatch: Arc<Notify>,
 }
@@ -148,6 +153,9 @@ impl SqliteStore {
                 writer,
                 readers,
                 publish,
+                // A session manager killed between storing events and
+                // indexing them left some behind: the first search catches up.
+                unindexed: Arc::new(AtomicBool::new(true)),
                 dispatch,
             },
             thread,
@@ -174,12 +182,55 @@ impl SqliteStore {
         body: String,
         create_if_missing: bool,
     ) -> Result<Added, StoreError> {
-        self.writer
+        let searched = matches!(event.event_type, EventType::Message | EventType::PreTool);
+        let added = self
+            .writer
             .run(ops::AddEvent {
                 event,
                 body,
                 create_if_missing,
             })
+            .await?;
+        if searched && !added.duplicate {
+            self.unindexed.store(true, Ordering::SeqCst);
+        }
+        Ok(added)
+    }
+
+    /// Indexes for search the events stored since the last time, if any:
+    /// in one batch, far cheaper than each event as it comes.
+    pub async fn index_new_events(&self) -> Result<(), StoreError> {
+        if self.unindexed.swap(false, Ordering::SeqCst) {
+            let done = self.writer.run(ops::IndexNewEvents).await;
+            if done.is_err() {
+                self.unindexed.store(true, Ordering::SeqCst);
+            }
+            done?;
+        }
+        Ok(())
+    }
+
+    /// The best hits of what a person typed, among every event stored
+    /// before the call (`Store::search`).
+    pub async fn search(
+        &self,
+        text: String,
+        project: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
+        let Some(query) = search::fts_query(&text) else {
+            return Ok(Vec::new());
+        };
+        self.index_new_events().await?;
+        self.readers
+            .run(move |c| search::search(c, &query, project.as_deref(), limit))
+            .await
+    }
+
+    /// The commit a worktree session's branch started from, if a run said.
+    pub async fn branch_base(&self, session_id: String) -> Result<Option<String>, StoreError> {
+        self.readers
+            .run(move |c| reader::branch_base(c, &session_id))
             .await
     }
 
@@ -234,11 +285,12 @@ impl SqliteStore {
     pub async fn usage(
         &self,
         group_by: GroupBy,
+        then: Option<GroupBy>,
         since: Option<String>,
         project: Option<String>,
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
         self.readers
-            .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
+            .run(move |c| reader::usage(c, group_by, then, since.as_deref(), project.as_deref()))
             .await
     }
 

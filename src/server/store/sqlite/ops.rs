@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::reader::{get_session, session_by_name};
+use super::search;
 use super::writer::Op;
 use super::{Added, StoreError, launches, requests, runs};
 use crate::server::changes::Change;
@@ -179,6 +180,17 @@ pub(super) fn insert_event_row(
     Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
+/// Indexes the events stored since the last time, for search.
+pub(super) struct IndexNewEvents;
+
+impl Op for IndexNewEvents {
+    type Out = ();
+
+    fn apply(self, conn: &Connection, _: &mut Vec<Change>) -> Result<(), StoreError> {
+        search::index_new_events(conn)
+    }
+}
+
 pub(super) struct UpdateSession {
     pub session_id: String,
     pub patch: SessionPatch,
@@ -244,6 +256,7 @@ impl Op for DeleteSession {
             return Err(rules::no_session(&self.session_id));
         }
         runs::delete(conn, &self.session_id)?;
+        search::unindex_session(conn, &self.session_id)?;
         requests::delete(conn, &self.session_id)?;
         let events = conn
             .prepare_cached("DELETE FROM events WHERE session_id = ?1")?

@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 
 use super::StoreError;
+use super::search::{index_new, searchable_text};
 
 /// Marks a SQLite file as ours, so `--db` pointed at some other database is
 /// refused instead of modified ("AOSM" in ASCII).
@@ -156,6 +157,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX launches_host ON launches (host, status);
     CREATE INDEX launches_name ON launches (session_name, seq);
     ALTER TABLE sessions ADD COLUMN host TEXT;",
+    // 7: full-text search over prompts, answers, narration and tool input
+    // (`GET /search`), with the events already stored indexed now.
+    concat!(
+        "CREATE VIRTUAL TABLE event_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+        CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_up_to INTEGER NOT NULL);
+        INSERT INTO search_state (id, indexed_up_to) VALUES (1, 0);",
+        index_new!()
+    ),
 ];
 
 /// The schema version this build writes.
