@@ -461,6 +461,15 @@ impl Store {
         each!(self, s => s.request_stop(session_id).await)
     }
 
+    /// Resolves once what this replica answered so far is on its live
+    /// feed (SQLite publishes before it answers; a PostgreSQL replica a
+    /// moment after): a new live client subscribes then.
+    pub async fn settled(&self) {
+        if let Store::Postgres(s) = self {
+            s.settled().await;
+        }
+    }
+
     /// Whether a runner follows `session_id`'s feed on another replica.
     pub async fn runner_elsewhere(&self, session_id: &str) -> Result<bool, StoreError> {
         match self {

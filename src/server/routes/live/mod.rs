@@ -22,10 +22,12 @@ const MAX_COALESCED_BYTES: usize = 64 * 1024;
 /// `{"type":"init","sessions":[...]}`; the session list follows.
 const INIT_START: &str = r#"{"type":"init","sessions":"#;
 
-/// Subscribes first and reads the session list second, so that no change
+/// Subscribes (once what was answered before is published) first and
+/// reads the session list second, so that no change
 /// made in between is missed (it may be seen twice, which updates are safe
 /// against). The list is the JSON array of the init message.
 async fn subscribe_with_snapshot(state: &AppState) -> Result<(Bytes, Receiver), ApiError> {
+    state.store.settled().await;
     let rx = state.hub.subscribe();
     let sessions = state
         .snapshots

@@ -103,6 +103,7 @@ pub async fn sse(
             }
             let mut followed = filter.sessions;
             followed.extend(filter.topics);
+            state.store.settled().await;
             let rx = state.hub.follow(followed, filter.runner);
             let mut listed = Vec::new();
             for id in ids {

@@ -507,6 +507,11 @@ impl PgStore {
         self.presence.lease(sessions)
     }
 
+    /// Resolves once this replica's answered writes are published here.
+    pub async fn settled(&self) {
+        self.replica.own.settled().await;
+    }
+
     /// What wakes the dispatcher.
     pub fn dispatch_wanted(&self) -> &Notify {
         &self.dispatch

@@ -13,9 +13,10 @@
 //! their notification comes back, so that every replica publishes every
 //! change in the one order PostgreSQL committed them (a session created
 //! through one replica comes before the events posted to it through
-//! another); the writes are answered once that is done, so that, as on
-//! SQLite, a client that connects after an answer is not sent what it
-//! answered for as news. When that connection breaks, it publishes its own changes as
+//! another). A write is answered at its commit, a moment before its change
+//! is published here: a live client that connects waits for that moment
+//! ([`Own::settled`]), so that, as on SQLite, it is not sent what was
+//! answered before it connected as news. When that connection breaks, it publishes its own changes as
 //! they commit, reconnects, and tells its clients to `resync`, since others'
 //! changes may have been missed in between.
 
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client};
 
@@ -132,10 +133,9 @@ struct OwnState {
     listening: bool,
 }
 
-/// A committed batch's changes, and who waits until they are published.
+/// A committed batch's changes.
 pub(super) struct Batch {
     changes: Vec<Change>,
-    published: oneshot::Sender<()>,
 }
 
 impl Batch {
@@ -143,7 +143,6 @@ impl Batch {
         for change in &self.changes {
             publish.publish_change(change);
         }
-        let _ = self.published.send(());
     }
 }
 
@@ -171,14 +170,8 @@ impl Own {
     }
 
     /// The batch committed `changes`: published when its notification
-    /// comes back (the answer resolves then), or now if the listener that
-    /// would see it is gone (`None`).
-    pub(super) fn deliver(
-        &self,
-        ticket: Ticket,
-        changes: Vec<Change>,
-        publish: &dyn Publish,
-    ) -> Option<oneshot::Receiver<()>> {
+    /// comes back, or now if the listener that would see it is gone.
+    pub(super) fn deliver(&self, ticket: Ticket, changes: Vec<Change>, publish: &dyn Publish) {
         let mut state = self.state();
         if !state.listening || ticket.listener != Some(state.generation) {
             state.waiting.remove(&ticket.tag);
@@ -186,15 +179,30 @@ impl Own {
             for change in &changes {
                 publish.publish_change(change);
             }
-            return None;
+            self.delivered.notify_waiters();
+            return;
         }
-        let (published, done) = oneshot::channel();
-        state
-            .waiting
-            .insert(ticket.tag, Some(Batch { changes, published }));
+        state.waiting.insert(ticket.tag, Some(Batch { changes }));
         drop(state);
         self.delivered.notify_waiters();
-        Some(done)
+    }
+
+    /// Resolves once every batch begun before the call is published (or
+    /// undone), at most [`OWN_WAIT`] later.
+    pub(super) async fn settled(&self) {
+        let until = self.next.load(Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + OWN_WAIT;
+        loop {
+            let delivered = self.delivered.notified();
+            tokio::pin!(delivered);
+            delivered.as_mut().enable();
+            if self.state().waiting.range(..until).next().is_none() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, delivered).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// The batch did not commit: nothing to publish.
@@ -255,8 +263,8 @@ impl Own {
 
 /// How long the listener waits for its writer to hand over a batch whose
 /// notification came back (the writer has it a moment after the commit),
-/// and the writer for the listener to publish it.
-pub(super) const OWN_WAIT: Duration = Duration::from_secs(10);
+/// and a new live client for this replica's batches to be published.
+const OWN_WAIT: Duration = Duration::from_secs(10);
 
 /// A change named by another replica, to be read.
 enum Named {
@@ -452,6 +460,7 @@ async fn publish(replica: &Replica, items: Vec<Item>) {
                 if let Some(batch) = replica.own.take(tag).await {
                     batch.publish(&*replica.publish);
                 }
+                replica.own.delivered.notify_waiters();
                 continue;
             }
             Item::Named(Named::Created(id)) => {
@@ -653,26 +662,29 @@ mod tests {
         let log = Log(Mutex::default());
         // Not listening: published as they commit.
         let ticket = own.ticket();
-        assert!(own.deliver(ticket, vec![event(1)], &log).is_none());
+        own.deliver(ticket, vec![event(1)], &log);
         assert_eq!(*log.0.lock().unwrap(), [1]);
         // Listening: kept for the listener, which may ask before the writer has them.
         own.connected(&log);
         let ticket = own.ticket();
         let tag = ticket.tag;
         let taking = own.take(tag);
-        let mut answered = own.deliver(ticket, vec![event(2)], &log).unwrap();
+        own.deliver(ticket, vec![event(2)], &log);
         assert_eq!(*log.0.lock().unwrap(), [1], "not yet");
+        let settled = own.settled();
+        tokio::pin!(settled);
         assert!(
-            answered.try_recv().is_err(),
-            "not answered before it is published"
+            futures_util::poll!(settled.as_mut()).is_pending(),
+            "a new client waits for it"
         );
         taking.await.unwrap().publish(&log);
+        own.delivered.notify_waiters();
         assert_eq!(*log.0.lock().unwrap(), [1, 2]);
-        assert!(answered.try_recv().is_ok(), "answered once published");
+        settled.await;
         assert!(own.take(tag).await.is_none(), "once");
         // Committed while the listener was away: published when it is back.
         let ticket = own.ticket();
-        let _answered = own.deliver(ticket, vec![event(3)], &log);
+        own.deliver(ticket, vec![event(3)], &log);
         own.disconnected();
         own.connected(&log);
         assert_eq!(*log.0.lock().unwrap(), [1, 2, 3]);

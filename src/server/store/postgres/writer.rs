@@ -205,21 +205,9 @@ async fn commit_batch(replica: &Replica, link: &mut Link, batch: Vec<Job>) {
                     })
                 })
                 .collect();
-            let published = replica.own.deliver(ticket, changes, &*replica.publish);
-            let answer = move || {
-                for (answer, reply) in answers.into_iter().zip(replies) {
-                    let _ = reply.send(answer);
-                }
-            };
-            match published {
-                None => answer(),
-                // Answered once published here (the writer goes on meanwhile).
-                Some(published) => {
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(notify::OWN_WAIT, published).await;
-                        answer();
-                    });
-                }
+            replica.own.deliver(ticket, changes, &*replica.publish);
+            for (answer, reply) in answers.into_iter().zip(replies) {
+                let _ = reply.send(answer);
             }
         }
         Err(e) => {
