@@ -379,6 +379,13 @@ fn the_dashboard_tour_in_chromium() {
     for name in &names[..2] {
         let bytes = std::fs::read(work.path().join(name)).unwrap_or_default();
         assert!(bytes.starts_with(b"\x89PNG"), "{name}");
+        // AO_UPDATE_DOCS=1 makes these the README's screenshots.
+        if std::env::var_os("AO_UPDATE_DOCS").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs")
+                .join(name);
+            std::fs::write(&docs, &bytes).unwrap();
+        }
     }
     drop(artifacts);
 }
