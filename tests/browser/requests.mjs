@@ -20,34 +20,16 @@
 // Screenshots at 390x844 of both cards: request-390x844.png, question-390x844.png.
 // Any failure prints "FAIL: why" and exits 1.
 
-import { launch, stepper } from "./chromium.mjs";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { harness } from "./chromium.mjs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const [url, outDir, expectJson] = process.argv.slice(2);
 const { token } = JSON.parse(expectJson);
 const STEP_MS = Number(process.env.DASHBOARD_STEP_TIMEOUT_MS || 30000);
-const profiles = [];
-const contexts = [];
-const problems = [];
+const h = harness(join(outDir, "requests-failure.png"), STEP_MS);
+const { step, check, wait, fail } = h;
 let page = null;
-
-async function fail(message) {
-  console.log(`FAIL: ${message}`);
-  if (problems.length) console.log(`page errors:\n  ${problems.join("\n  ")}`);
-  if (page) {
-    console.log(`page text:\n${await page.locator("body").innerText({ timeout: 2000 }).catch(() => "(unreadable)")}`);
-    await page.screenshot({ path: join(outDir, "requests-failure.png"), fullPage: true }).catch(() => {});
-  }
-  for (const c of contexts) await c.close().catch(() => {});
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
-  process.exit(1);
-}
-const step = stepper(fail);
-const check = async (ok, why) => ok || (await fail(why));
-const wait = (what, fn, arg) => step(what, () => page.waitForFunction(fn, arg, { timeout: STEP_MS }));
 
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 async function command(word) {
@@ -56,24 +38,11 @@ async function command(word) {
   if (!next.value.startsWith(`${word} `)) await fail(`expected ${word}, got ${next.value}`);
 }
 
-async function browser(viewport, init) {
-  const profile = mkdtempSync(join(tmpdir(), "ao-requests-chromium-"));
-  profiles.push(profile);
-  const context = await step("launching Chromium", () => launch(profile, { timeout: STEP_MS, viewport }));
-  contexts.push(context);
-  const p = context.pages()[0] ?? (await context.newPage());
-  p.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-  p.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-  p.on("response", (r) => r.status() >= 400 && problems.push(`${r.status()} for ${r.url()}`));
-  if (init) await p.addInitScript(init);
-  return p;
-}
-
 const card = () => page.locator("#requests .request");
 const live = () => wait("the page to be live", () => document.querySelector("#conn").dataset.state === "live");
 
 // ---- without the token: the requests, and how to get the link ----------------
-page = await browser({ width: 1400, height: 900 });
+page = await h.browser({ width: 1400, height: 900 });
 await step("opening ask", () => page.goto(`${url}#/s/ask`, { timeout: STEP_MS }));
 await live();
 await wait("the request card", () => document.querySelector("#requests .request.permission") !== null);
@@ -90,7 +59,7 @@ await wait("only the waiting sessions listed", () => document.querySelectorAll("
 console.log("NO_TOKEN");
 
 // ---- signed in, on a phone, asked once to notify -----------------------------------
-page = await browser({ width: 390, height: 844 }, () => {
+page = await h.browser({ width: 390, height: 844 }, () => {
   window.__asked = 0;
   window.__notes = [];
   window.__visibility = "visible";
@@ -158,8 +127,4 @@ await step("always allowing", () => card().locator("button.always").click());
 await wait("later's card to go", () => document.querySelector("#requests .request") === null);
 console.log("ALWAYS");
 
-if (problems.length) await fail("the pages reported errors");
-for (const c of contexts) await c.close();
-for (const p of profiles) rmSync(p, { recursive: true, force: true });
-console.log("PASS");
-process.exit(0);
+await h.pass();

@@ -13,41 +13,18 @@
 //   reply box under it resumes it and the reply's answer appears.
 // Prints PASS, or "FAIL: why" and exits 1.
 
-import { launch, stepper } from "./chromium.mjs";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { harness } from "./chromium.mjs";
 import { join } from "node:path";
 
 const [url, outDir, json] = process.argv.slice(2);
 const args = JSON.parse(json);
 const STEP_MS = Number(process.env.DASHBOARD_STEP_TIMEOUT_MS || 60000);
-const profile = mkdtempSync(join(tmpdir(), "ao-runs-chromium-"));
-const problems = [];
-let context = null;
-let page = null;
-
-async function fail(message) {
-  console.log(`FAIL: ${message}`);
-  if (problems.length) console.log(`page errors:\n  ${problems.join("\n  ")}`);
-  if (page) {
-    console.log(`page text:\n${await page.locator("body").innerText({ timeout: 2000 }).catch(() => "(unreadable)")}`);
-    await page.screenshot({ path: join(outDir, `runs-${args.mode}-failure.png`), fullPage: true }).catch(() => {});
-  }
-  await context?.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-  process.exit(1);
-}
-const step = stepper(fail);
-const check = async (ok, why) => ok || (await fail(why));
-const wait = (what, fn, arg) => step(what, () => page.waitForFunction(fn, arg, { timeout: STEP_MS }));
+const h = harness(join(outDir, `runs-${args.mode}-failure.png`), STEP_MS);
+const { step, check, wait } = h;
 const answered = (text) =>
   wait(`the answer "${text}"`, (t) => [...document.querySelectorAll('#events > li[data-role="assistant"]:not([data-final]) pre.text')].some((p) => p.textContent === t), text);
 
-context = await step("launching Chromium", () => launch(profile, { timeout: STEP_MS, viewport: { width: 1400, height: 900 } }));
-page = context.pages()[0] ?? (await context.newPage());
-page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-page.on("response", (r) => r.status() >= 400 && problems.push(`${r.status()} for ${r.url()}`));
+const page = await h.browser({ width: 1400, height: 900 });
 // Every state the list of runs waiting to start showed.
 await page.addInitScript(() => {
   window.__runs = [];
@@ -98,8 +75,4 @@ if (args.mode === "allow") {
   await wait("the run list to empty", () => document.querySelector("#runs").hidden);
   await page.screenshot({ path: join(outDir, "runs.png") });
 }
-if (problems.length) await fail("the page reported errors");
-await context.close();
-rmSync(profile, { recursive: true, force: true });
-console.log("PASS");
-process.exit(0);
+await h.pass();

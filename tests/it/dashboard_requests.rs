@@ -6,11 +6,9 @@
 //! message, notifies from the background, and allows always. Its
 //! screenshots of both cards (390x844) are the README's.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::dashboard_browser::{Artifacts, Script, browser_or_skip};
+use crate::dashboard_browser::{Artifacts, Script, browser_or_skip, screenshots_for_docs};
 use crate::requests::{events_of, pending};
 use crate::support::project::eventually;
 use crate::support::{Project, Running};
@@ -88,15 +86,6 @@ async fn a_person_answers_from_the_dashboard_on_a_phone() {
     assert!(env.dir.join("later.txt").exists());
     script.expect("PASS");
     assert_eq!(script.finish(), Some(0), "{}", script.transcript());
-    for name in &names[..2] {
-        let bytes = std::fs::read(work.join(name)).unwrap_or_default();
-        assert!(bytes.starts_with(b"\x89PNG"), "{name}");
-        if std::env::var_os("AO_UPDATE_DOCS").is_some() {
-            let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("docs")
-                .join(name);
-            std::fs::write(&docs, &bytes).unwrap();
-        }
-    }
+    screenshots_for_docs(&work, &names[..2]);
     drop(artifacts);
 }
