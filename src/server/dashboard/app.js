@@ -310,9 +310,9 @@ function placeRow(li, s) {
   if (li.parentNode !== list || li.nextElementSibling !== before) list.insertBefore(li, before);
 }
 
-/** The text the filter box searches in a session: the status word is its
- * state's ("completed", "error", ... "needs input"), and every ended run
- * is also "finished". */
+/** The text the filter box searches in a session: its state's label and
+ * name ("completed", "error", ... "needs you" and "needs_input", which
+ * "needs input" finds too), and "finished" for every ended run. */
 function searchable(s) {
   const state = sessionState(s);
   return [
