@@ -1,6 +1,7 @@
 //! The JSON shapes that cross the session manager's HTTP API, shared by the
 //! server, the client library and every command, so the two ends cannot drift.
 
+mod access;
 mod diff;
 mod draft;
 mod event;
@@ -13,6 +14,7 @@ mod session;
 mod timestamp;
 mod usage;
 
+pub use access::{AccessAnswer, AgentInfo, AgentsAnswer};
 pub use diff::BranchDiffAnswer;
 pub use draft::{Draft, DraftAnswer, LiveAnswer, LiveInput, MAX_DELTA_TEXT, TextDelta};
 pub use event::{

@@ -162,6 +162,21 @@ impl Drop for Artifacts {
     }
 }
 
+/// Checks that each screenshot `names` in `work` is a PNG; with
+/// `AO_UPDATE_DOCS=1`, makes it the README's (in `docs/`).
+pub fn screenshots_for_docs(work: &Path, names: &[&str]) {
+    for name in names {
+        let bytes = std::fs::read(work.join(name)).unwrap_or_default();
+        assert!(bytes.starts_with(b"\x89PNG"), "{name}");
+        if std::env::var_os("AO_UPDATE_DOCS").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs")
+                .join(name);
+            std::fs::write(&docs, &bytes).expect("write docs/");
+        }
+    }
+}
+
 /// Chromium's path when node, Chromium and the script's packages are all
 /// there; otherwise `None` after a note, or a panic under AO_REQUIRE_BROWSER=1.
 pub fn browser_or_skip() -> Option<PathBuf> {

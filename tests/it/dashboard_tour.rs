@@ -11,7 +11,7 @@ use std::path::Path;
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::dashboard_browser::{Artifacts, Script, browser_or_skip};
+use crate::dashboard_browser::{Artifacts, Script, browser_or_skip, screenshots_for_docs};
 use crate::support::git::{git, repository};
 use crate::support::{Http, SessionManager};
 
@@ -376,9 +376,6 @@ fn the_dashboard_tour_in_chromium() {
     );
     script.expect("PASS");
     assert_eq!(script.finish(), Some(0), "{}", script.transcript());
-    for name in &names[..2] {
-        let bytes = std::fs::read(work.path().join(name)).unwrap_or_default();
-        assert!(bytes.starts_with(b"\x89PNG"), "{name}");
-    }
+    screenshots_for_docs(work.path(), &names[..2]);
     drop(artifacts);
 }

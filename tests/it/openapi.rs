@@ -35,6 +35,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/draft"),
     ("get", "/sessions/{session_id}/diff"),
     ("get", "/search"),
+    ("get", "/access"),
+    ("get", "/agents"),
     ("get", "/runs"),
     ("post", "/runs"),
     ("get", "/runs/{run_id}"),

@@ -157,7 +157,7 @@ function baseName(path) {
 
 const STATE_LABEL = {
   running: "running",
-  needs_input: "needs input",
+  needs_input: "needs you",
   completed: "completed",
   error: "error",
   stopped: "stopped",
@@ -234,7 +234,9 @@ function fillRow(li, s) {
 }
 
 function upsertSession(s) {
+  const before = sessions.get(s.session_id);
   sessions.set(s.session_id, s);
+  noticeChange(before, s);
   let li = rows.get(s.session_id);
   if (!li) {
     const id = s.session_id;
@@ -250,9 +252,14 @@ function upsertSession(s) {
   fillRow(li, s);
   placeRow(li, s);
   placeDescendants(s.session_id);
-  if (open?.id === s.session_id) showHead(s);
+  if (open?.id === s.session_id) {
+    showHead(s);
+    if ((before?.pending_requests ?? 0) !== (s.pending_requests ?? 0)) loadRequests();
+  }
   applyFilter(li, s);
   showCount();
+  showNeedsYou();
+  openIfAwaited(s);
 }
 
 /** Children that arrived before their parent go under it now, named, and
@@ -303,9 +310,9 @@ function placeRow(li, s) {
   if (li.parentNode !== list || li.nextElementSibling !== before) list.insertBefore(li, before);
 }
 
-/** The text the filter box searches in a session: the status word is its
- * state's ("completed", "error", ... "needs input"), and every ended run
- * is also "finished". */
+/** The text the filter box searches in a session: its state's label and
+ * name ("completed", "error", ... "needs you" and "needs_input", which
+ * "needs input" finds too), and "finished" for every ended run. */
 function searchable(s) {
   const state = sessionState(s);
   return [
@@ -340,6 +347,7 @@ function removeSession(id) {
   rows.delete(id);
   if (open?.id === id) closeTimeline("This session was deleted.");
   showCount();
+  showNeedsYou();
 }
 
 function replaceSessions(list) {
@@ -423,6 +431,7 @@ function showHead(s) {
       .flatMap((part, i) => (i ? [" · ", part] : [part])),
   );
   showActions(s);
+  showReply(s);
 }
 
 /** Buttons for the open session: the whole branch of a worktree session. */
@@ -492,6 +501,8 @@ function closeTimeline(message) {
   delete $("timeline-actions").dataset.for;
   $("run-costs").hidden = true;
   $("branch").hidden = true;
+  $("requests").hidden = true;
+  $("reply").hidden = true;
   $("timeline-empty").textContent = message;
   $("timeline-empty").hidden = false;
   $("timeline").removeAttribute("aria-busy");
@@ -512,7 +523,12 @@ function openSession(id, { scroll = false, at = null } = {}) {
       running: s.status === "running",
       draft: null, // the text the model is writing: see applyDelta()
       loading: true,
+      requests: [], // what its run waits for: see loadRequests()
+      reply: null, // the run a reply from this page launched, until it starts
     };
+    $("requests").hidden = true;
+    $("reply-status").textContent = "";
+    loadRequests();
     $("events").replaceChildren();
     $("branch").hidden = true;
     $("run-costs").hidden = true;
@@ -1108,6 +1124,447 @@ function followLink() {
 
 window.addEventListener("hashchange", followLink);
 
+// ---- access: may this browser act (answer, launch)? -----------------------------
+
+/** `{may_act, how}` from /access, asked once per page (and after a login). */
+let access = { may_act: false, how: null, known: false };
+
+async function loadAccess() {
+  try {
+    access = { ...(await api("access")), known: true };
+  } catch {
+    access = { may_act: false, how: null, known: false };
+  }
+  showAccess();
+}
+
+/** What to do to act from this page: the link `ao-dashboard` prints. */
+const GET_THE_LINK = "To answer or start runs from this page, open the link that `ao-dashboard` prints on the session manager's machine (it signs this browser in).";
+
+function showAccess() {
+  const note = $("new-session-access");
+  note.hidden = access.may_act;
+  note.textContent = GET_THE_LINK;
+  $("new-session-form").querySelector("button[type=submit]").disabled = !access.may_act;
+  $("reply").querySelector("button[type=submit]").disabled = !access.may_act;
+  if (open) showRequests();
+}
+
+// ---- a person in the loop: what a run waits for ------------------------------------
+
+/** Sessions whose run waits for someone, in the header. */
+function showNeedsYou() {
+  const waiting = [...sessions.values()].filter((s) => s.pending_requests > 0);
+  const button = $("needs-you");
+  button.hidden = waiting.length === 0;
+  button.textContent = `${waiting.length} need${waiting.length === 1 ? "s" : ""} you`;
+  button.title = waiting.map((s) => s.session_name).join(", ");
+}
+
+$("needs-you").addEventListener("click", () => {
+  const waiting = [...sessions.values()].filter((s) => s.pending_requests > 0).sort(newerFirst);
+  if (waiting.length === 1) openSession(waiting[0].session_id, { scroll: true });
+  $("filter").value = "needs";
+  refilter();
+});
+
+/** Fetches the open session's pending requests and shows them. */
+async function loadRequests() {
+  const shown = open;
+  if (!shown) return;
+  try {
+    const answer = await api(`sessions/${encodeURIComponent(shown.id)}/requests`);
+    if (open !== shown) return;
+    shown.requests = answer.requests;
+  } catch (error) {
+    if (open === shown) notice(`Could not load what the run waits for: ${error.message}`);
+  }
+  showRequests();
+}
+
+function showRequests() {
+  const box = $("requests");
+  const requests = open?.requests ?? [];
+  box.hidden = requests.length === 0;
+  box.replaceChildren(...requests.map(requestCard));
+}
+
+/** What a tool call asks to do, as readable as its call in the timeline. */
+function requestInput(r) {
+  const input = r.input ?? {};
+  const view = TOOL_VIEWS[r.tool_name];
+  const parts = view && r.tool_name !== "Task" && r.tool_name !== "Agent" ? view(input, null) : genericTool(input, null);
+  return [...parts, r.blocked_path && fileLine(r.blocked_path, "is outside what it may touch"), rawBlock("Raw", input)].filter(Boolean);
+}
+
+/** What "Always allow" would allow from now on: the CLI's suggestion. */
+function suggestionText(suggestions) {
+  return (Array.isArray(suggestions) ? suggestions : [])
+    .flatMap((s) => (s.rules ?? []).map((rule) => `${rule.toolName}${rule.ruleContent ? `(${rule.ruleContent})` : ""}`).concat(s.mode ? [`mode ${s.mode}`] : []).concat(s.directories ?? []))
+    .join(", ");
+}
+
+function requestCard(r) {
+  const question = r.kind === "question";
+  const card = el(
+    "article",
+    { class: `request ${r.kind}`, "data-request-id": r.request_id },
+    el("div", { class: "event-head" }, el("span", { class: "kind", text: question ? "A question for you" : `Allow ${r.tool_name}?` }), timeEl(r.created_at, true)),
+  );
+  if (question) card.append(...questionBody(r));
+  else card.append(...requestInput(r));
+  if (!access.may_act) {
+    card.append(el("p", { class: "access-note", text: GET_THE_LINK }));
+    return card;
+  }
+  card.append(question ? questionButtons(r) : permissionButtons(r));
+  card.append(el("p", { class: "form-error", role: "alert", hidden: true }));
+  return card;
+}
+
+function questionBody(r) {
+  return (r.input?.questions ?? []).map((q) =>
+    el("div", { class: "question" }, q.header && el("span", { class: "label", text: q.header }), el("p", { class: "text", text: q.question ?? "" })),
+  );
+}
+
+/** A button per option of each question; the answer goes once each has one. */
+function questionButtons(r) {
+  const questions = r.input?.questions ?? [];
+  const chosen = {};
+  const box = el("div", { class: "choices" });
+  questions.forEach((q, i) => {
+    const row = el("div", { class: "options", role: "group", "aria-label": q.question ?? `question ${i + 1}` });
+    for (const option of q.options ?? []) {
+      row.append(
+        el(
+          "button",
+          {
+            type: "button",
+            class: "option",
+            title: option.description ?? "",
+            onclick: (e) => {
+              chosen[q.question] = option.label;
+              for (const b of row.children) b.setAttribute("aria-pressed", String(b === e.currentTarget));
+              if (Object.keys(chosen).length === questions.length) decide(r, { decision: "allow", answers: chosen }, box);
+            },
+          },
+          option.label,
+        ),
+      );
+    }
+    box.append(row);
+  });
+  box.append(el("button", { type: "button", class: "deny", onclick: () => decide(r, { decision: "deny", message: "The person declined to answer." }, box) }, "Decline"));
+  return box;
+}
+
+function permissionButtons(r) {
+  const always = suggestionText(r.suggestions);
+  const message = el("input", { type: "text", class: "deny-message", placeholder: "Why not? (the model reads this)", "aria-label": "Why not (the model reads this)" });
+  const box = el(
+    "div",
+    { class: "decide" },
+    el("button", { type: "button", class: "allow primary", onclick: () => decide(r, { decision: "allow" }, box) }, "Allow"),
+    always &&
+      el("button", { type: "button", class: "always", title: `From now on allow ${always}`, onclick: () => decide(r, { decision: "allow", always: true }, box) }, "Always allow", el("span", { class: "label", text: ` ${always}` })),
+    el(
+      "span",
+      { class: "deny-with" },
+      message,
+      el("button", { type: "button", class: "deny", onclick: () => decide(r, { decision: "deny", ...(message.value.trim() && { message: message.value.trim() }) }, box) }, "Deny"),
+    ),
+  );
+  return box;
+}
+
+/** Sends a decision; the card goes once the server took it. */
+async function decide(r, body, box) {
+  for (const b of box.querySelectorAll("button")) b.disabled = true;
+  const error = box.parentNode?.querySelector(".form-error");
+  try {
+    await api(`sessions/${encodeURIComponent(r.session_id)}/requests/${encodeURIComponent(r.request_id)}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (open?.id === r.session_id) {
+      open.requests = (open.requests ?? []).filter((x) => x.request_id !== r.request_id);
+      showRequests();
+    }
+  } catch (e) {
+    for (const b of box.querySelectorAll("button")) b.disabled = false;
+    if (error) {
+      error.textContent = `Not sent: ${e.message}`;
+      error.hidden = false;
+    }
+    loadRequests();
+  }
+}
+
+/** A request and its decision in the timeline. */
+RENDERERS.permission_request = (e) => [
+  e.kind === "question" ? "Asked a question" : `Asked to use ${e.tool_name ?? "a tool"}`,
+  "request-event",
+  e.kind === "question" ? questionBody({ input: e.tool_input }) : requestInput({ ...e, input: e.tool_input }),
+];
+RENDERERS.permission_decision = (e) => {
+  const who = { person: "by a person", parent: "by the parent agent", policy: "by the policy", timeout: "nobody answered in time" }[e.decided_by] ?? "";
+  const answers = e.answers && Object.entries(e.answers).map(([q, a]) => `${q} → ${a}`).join("; ");
+  const title = `${e.decision === "allow" ? (e.always ? "Always allowed" : answers ? "Answered" : "Allowed") : "Denied"}${who ? ` (${who})` : ""}`;
+  return [title, `decision decision-${e.decision}`, [answers && el("p", { class: "text", text: answers }), e.message && el("p", { class: "text", text: e.message })]];
+};
+
+// ---- notifications: a word when a run needs someone or ends ----------------------------
+
+const ASKED_KEY = "ao-asked-to-notify";
+
+/** Asks once (on the first click in the page, as browsers want a gesture). */
+function askToNotify() {
+  if (!("Notification" in window) || Notification.permission !== "default") return;
+  if (localStorage.getItem(ASKED_KEY)) return;
+  localStorage.setItem(ASKED_KEY, new Date().toISOString());
+  Notification.requestPermission().catch(() => {});
+}
+document.addEventListener("click", askToNotify, { once: true });
+
+function notifyPerson(title, body, sessionId) {
+  if (document.visibilityState === "visible") return;
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const n = new Notification(title, { body, tag: `${sessionId}/${title}` });
+  n.onclick = () => {
+    window.focus();
+    openSession(sessionId, { scroll: true });
+  };
+}
+
+/** Notes what changed for the person: a run that started waiting. */
+function noticeChange(before, s) {
+  if (loaded && (s.pending_requests ?? 0) > 0 && !((before?.pending_requests ?? 0) > 0)) {
+    notifyPerson(`${s.session_name} needs you`, "A run waits for your answer.", s.session_id);
+  }
+}
+
+function noticeEvent(e) {
+  if (!isRunEnd(e)) return;
+  const name = sessions.get(e.session_id)?.session_name ?? e.session_name;
+  const reason = e.reason ?? (e.exit_code ? "error" : "completed");
+  notifyPerson(`${name}: run ${reason}`, e.error ?? "The run ended.", e.session_id);
+}
+
+// ---- runs: a new session, a reply, runs waiting to start ----------------------------------
+
+const runs = new Map(); // run_id -> run, while it waits to start or just failed to
+const WAITING = new Set(["queued", "starting"]);
+let hosts = [];
+
+function runUpdated(run) {
+  if (WAITING.has(run.status) || run.status === "failed_to_start") runs.set(run.run_id, run);
+  else runs.delete(run.run_id);
+  showRuns();
+  if (open?.reply?.run_id === run.run_id) showReplyStatus(run);
+}
+
+async function loadRuns() {
+  try {
+    const answer = await api("runs?limit=50");
+    runs.clear();
+    for (const run of answer.runs.filter((r) => WAITING.has(r.status))) runs.set(run.run_id, run);
+    showRuns();
+  } catch (error) {
+    notice(`Could not load the runs: ${error.message}`);
+  }
+}
+
+function runStatusText(run) {
+  if (run.status === "queued") return run.queue_position ? `queued, ${ordinal(run.queue_position)} in line` : "queued";
+  if (run.status === "starting") return `starting${run.host ? ` on ${run.host}` : ""}`;
+  if (run.status === "failed_to_start") return `failed to start: ${run.error ?? "no reason given"}`;
+  return run.status;
+}
+
+function ordinal(n) {
+  return n === 1 ? "next" : `${n}th`;
+}
+
+function showRuns() {
+  const list = $("run-list");
+  list.replaceChildren(
+    ...[...runs.values()].map((run) =>
+      el(
+        "li",
+        { class: `run-item run-${run.status}`, "data-run-id": run.run_id, "data-status": run.status },
+        el("span", { class: "name", text: run.session_name }),
+        el("span", { class: `badge run-status status-${run.status}`, text: runStatusText(run) }),
+        el("span", { class: "facts", text: [run.resume ? "reply" : "new", run.agent && `agent ${run.agent}`, baseName(run.project_dir)].filter(Boolean).join(" · ") }),
+      ),
+    ),
+  );
+  $("runs").hidden = runs.size === 0;
+}
+
+async function loadHosts() {
+  try {
+    hosts = (await api("hosts")).hosts;
+  } catch (error) {
+    notice(`Could not load the hosts: ${error.message}`);
+  }
+  showHosts();
+}
+
+function hostUpdated(host) {
+  hosts = [...hosts.filter((h) => h.name !== host.name), host].sort((a, b) => a.name.localeCompare(b.name));
+  showHosts();
+}
+
+function showHosts() {
+  $("host-count").textContent = `(${hosts.filter((h) => h.online).length} of ${hosts.length} online)`;
+  $("host-list").replaceChildren(
+    ...hosts.map((h) =>
+      el(
+        "li",
+        { class: `host ${h.online ? "online" : "offline"}`, "data-host": h.name },
+        el("span", { class: "row-head" }, el("span", { class: "name", text: h.name }), el("span", { class: `badge host-${h.online ? "online" : "offline"}`, text: h.online ? "online" : "offline" }), h.embedded && el("span", { class: "label", text: "this machine" })),
+        el(
+          "span",
+          { class: "facts" },
+          el("span", { class: "fact", text: `${h.running} of ${h.capacity} running` }),
+          h.labels.length > 0 && el("span", { class: "fact", text: `labels ${h.labels.join(", ")}` }),
+          el("span", { class: "fact", title: h.projects.join("\n"), text: h.projects.length ? `${h.projects.length} project${h.projects.length === 1 ? "" : "s"}: ${h.projects.map(baseName).join(", ")}` : "any folder" }),
+          h.claude_version && el("span", { class: "fact", text: `Claude Code ${h.claude_version.replace(/\s*\(Claude Code\)$/, "")}` }),
+          el("span", { class: "fact" }, "seen ", shortTimeEl(h.last_seen)),
+        ),
+      ),
+    ),
+  );
+  const select = $("new-session-form").elements.host;
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "", text: "any host" }), ...hosts.filter((h) => h.online).map((h) => el("option", { value: h.name, text: h.embedded ? `${h.name} (this machine)` : h.name })));
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+}
+
+$("show-hosts").addEventListener("click", (e) => {
+  const box = $("hosts");
+  box.hidden = !box.hidden;
+  e.currentTarget.setAttribute("aria-expanded", String(!box.hidden));
+  if (!box.hidden) {
+    loadHosts();
+    box.scrollIntoView({ block: "nearest" });
+  }
+});
+
+/** The project folders known here: the sessions' and the hosts'. */
+function knownProjects() {
+  const dirs = new Set([...sessions.values()].map((s) => s.project_dir).filter(Boolean));
+  for (const h of hosts) for (const p of h.projects) dirs.add(p);
+  return [...dirs].sort();
+}
+
+async function loadAgents(project) {
+  const list = $("project-agents");
+  list.replaceChildren();
+  if (!project.startsWith("/") || !access.may_act) return;
+  try {
+    const answer = await api(`agents?project_dir=${encodeURIComponent(project)}`);
+    if ($("new-session-form").elements.project_dir.value.trim() !== project) return;
+    list.replaceChildren(...answer.agents.map((a) => el("option", { value: a.name, text: a.description })));
+  } catch {
+    // Typed agents still work: the host checks them.
+  }
+}
+
+$("new-session").addEventListener("click", () => {
+  const form = $("new-session-form");
+  $("known-projects").replaceChildren(...knownProjects().map((p) => el("option", { value: p })));
+  $("new-session-error").hidden = true;
+  loadHosts();
+  if (!form.elements.project_dir.value && open) form.elements.project_dir.value = sessions.get(open.id)?.project_dir ?? "";
+  loadAgents(form.elements.project_dir.value.trim());
+  $("new-session-dialog").showModal();
+  form.elements.session_name.focus();
+});
+$("new-session-cancel").addEventListener("click", () => $("new-session-dialog").close());
+$("new-session-form").elements.project_dir.addEventListener("change", (e) => loadAgents(e.target.value.trim()));
+
+/** Sessions started from this page: opened once they exist. */
+const awaited = new Set();
+
+function openIfAwaited(s) {
+  if (!awaited.has(s.session_name)) return;
+  awaited.delete(s.session_name);
+  openSession(s.session_id, { scroll: true });
+}
+
+async function postRun(body) {
+  return api("runs", {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+$("new-session-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const f = form.elements;
+  const body = {
+    session_name: f.session_name.value.trim(),
+    prompt: f.prompt.value,
+    ...(f.project_dir.value.trim() && { project_dir: f.project_dir.value.trim() }),
+    ...(f.agent.value.trim() && { agent: f.agent.value.trim() }),
+    ...(f.host.value && { host: f.host.value }),
+    ...(f.worktree.checked && { worktree: true }),
+  };
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = true;
+  try {
+    const answer = await postRun(body);
+    runUpdated(answer.run);
+    awaited.add(body.session_name);
+    const existing = [...sessions.values()].find((s) => s.session_name === body.session_name);
+    if (existing) openIfAwaited(existing);
+    form.reset();
+    $("new-session-dialog").close();
+  } catch (error) {
+    $("new-session-error").textContent = error.message;
+    $("new-session-error").hidden = false;
+  } finally {
+    submit.disabled = !access.may_act;
+  }
+});
+
+/** The reply box: under a session whose run has ended. */
+function showReply(s) {
+  const form = $("reply");
+  form.hidden = !open || s.status === "running" || s.pending_requests > 0;
+  if (!open?.reply) $("reply-status").textContent = access.may_act ? "" : GET_THE_LINK;
+}
+
+function showReplyStatus(run) {
+  $("reply-status").textContent = WAITING.has(run.status) || run.status === "failed_to_start" ? `Reply ${runStatusText(run)}.` : "";
+  if (!WAITING.has(run.status)) open.reply = null;
+}
+
+$("reply").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const s = open && sessions.get(open.id);
+  if (!s) return;
+  const text = $("reply-text");
+  const submit = e.currentTarget.querySelector("button[type=submit]");
+  submit.disabled = true;
+  try {
+    const answer = await postRun({ session_name: s.session_name, prompt: text.value, resume: true, ...(s.project_dir && { project_dir: s.project_dir }) });
+    open.reply = answer.run;
+    runUpdated(answer.run);
+    showReplyStatus(answer.run);
+    text.value = "";
+  } catch (error) {
+    $("reply-status").textContent = `Not sent: ${error.message}`;
+  } finally {
+    submit.disabled = !access.may_act;
+  }
+});
+
 // ---- the live feed --------------------------------------------------------------------
 
 function setConnection(state, text) {
@@ -1119,6 +1576,9 @@ function setConnection(state, text) {
 /** After a (re)connect or a `resync`, the list and timeline may be stale. */
 function resync(list) {
   replaceSessions(list);
+  showNeedsYou();
+  loadRuns();
+  loadHosts();
   if (open) {
     if (sessions.has(open.id)) loadEvents();
     else closeTimeline("This session was deleted.");
@@ -1152,8 +1612,11 @@ function connect() {
   on("session_deleted", (m) => removeSession(m.session_id));
   on("event", (m) => {
     addEvent(m.data);
+    noticeEvent(m.data);
     if (isRunEnd(m.data)) costsChanged();
   });
+  on("run_updated", (m) => runUpdated(m.run));
+  on("host_updated", (m) => hostUpdated(m.host));
   on("text_delta", applyDelta);
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED) {
@@ -1167,4 +1630,4 @@ function connect() {
 }
 
 $("filter").addEventListener("input", refilter);
-connect();
+loadAccess().then(connect);

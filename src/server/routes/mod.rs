@@ -1,6 +1,7 @@
 //! Every route of the API, declared in one place; handlers live in the
 //! module named for the resource they serve.
 
+mod access;
 mod diff;
 mod drafts;
 mod events;
@@ -64,6 +65,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
         .routes(routes!(search::search))
+        .routes(routes!(access::access))
+        .routes(routes!(access::agents))
         .routes(routes!(drafts::post))
         .routes(routes!(drafts::get))
         .routes(routes!(diff::branch_diff))
