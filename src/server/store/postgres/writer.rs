@@ -26,7 +26,10 @@ const QUEUE_DEPTH: usize = 4096;
 /// The least time between two attempts to reconnect.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// Times a batch is applied when other replicas' transactions get in the way.
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 10;
+/// The longest pause before a batch is applied again: random, so that two
+/// replicas whose batches deadlocked do not meet again at once.
+const RETRY_PAUSE_MAX_MS: u64 = 40;
 
 /// The writer's connection, each statement prepared once on it.
 pub(super) struct Conn {
@@ -188,6 +191,7 @@ async fn commit_batch(replica: &Replica, link: &mut Link, batch: Vec<Job>) {
         match transaction(conn, &replica.id, ticket.tag, &writes).await {
             Err(StoreError::Contention(why)) if attempt < ATTEMPTS => {
                 tracing::debug!("batch of {} writes applied again: {why}", writes.len());
+                tokio::time::sleep(retry_pause(attempt)).await;
                 attempt += 1;
             }
             other => break other,
@@ -267,4 +271,12 @@ async fn transaction(
         let _ = conn.client.batch_execute("ROLLBACK").await;
     }
     result
+}
+
+/// A random pause, longer with each attempt.
+fn retry_pause(attempt: usize) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(Instant::now());
+    let most = RETRY_PAUSE_MAX_MS.min(5 * attempt as u64).max(1);
+    Duration::from_millis(random % most + 1)
 }
