@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::agents::RunSettings;
 use crate::agents::settings::{
-    McpConfig, OnPermission, PermissionMode, SystemPromptMode, check_schema, read_json, split_tools,
+    McpConfig, OnPermission, PermissionMode, SystemPromptMode, check_schema, parse_budget,
+    read_json, split_tools,
 };
 
 /// The flags; each overrides the agent's setting of the same name.
@@ -45,6 +46,10 @@ pub struct RunFlags {
     /// End the run with an error after N agentic turns
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agent")]
     pub max_turns: Option<u32>,
+
+    /// End the run (reason budget) once it has spent USD dollars (the CLI's --max-budget-usd)
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_budget, help_heading = "Agent")]
+    pub max_budget_usd: Option<f64>,
 
     /// Read the system prompt from FILE
     #[arg(long, value_name = "FILE", help_heading = "Agent")]
@@ -120,6 +125,7 @@ impl RunFlags {
             disallowed_tools: list(&self.disallowed_tools),
             permission_mode: self.permission_mode,
             max_turns: self.max_turns,
+            max_budget_usd: self.max_budget_usd,
             mcp_config,
             output_schema,
             worktree: self.worktree.then_some(true),

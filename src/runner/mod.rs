@@ -115,6 +115,21 @@ pub enum RunError {
         "ao-resume runs session '{name}' where it ran before (its own worktree, if it has one); --worktree and --base belong to ao-new"
     )]
     WorktreeOnResume { name: String },
+    #[error(
+        "there is no session named '{name}' in {project} to fork{}",
+        crate::suggest::did_you_mean(near)
+    )]
+    ForkUnknown {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
+    #[error(
+        "session '{name}' is running (runner pid {pid}); a fork copies a conversation at rest: wait for its run to end with `ao-wait {name}`, then fork it"
+    )]
+    ForkRunning { name: String, pid: String },
+    #[error(transparent)]
+    Feature(#[from] crate::claude::features::Missing),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
     #[error("backup: {0}")]
@@ -135,6 +150,7 @@ impl RunError {
             | RunError::AgentGone { .. }
             | RunError::BaseWithoutWorktree
             | RunError::WorktreeOnResume { .. }
+            | RunError::ForkUnknown { .. }
             | RunError::Setup(SetupError::AgentSwitch { .. })
             | RunError::Setup(SetupError::SystemPromptTooLong(_)) => crate::diag::exit::USAGE,
             _ => crate::diag::exit::FAILED,
@@ -157,6 +173,8 @@ pub struct RunRequest {
     /// `--run-id`: the id the host that starts this run gave it (a run
     /// launched through `POST /runs`); else a new one.
     pub run_id: Option<String>,
+    /// `ao-fork ORIGIN NAME`: the session whose conversation the new one copies.
+    pub fork: Option<SessionName>,
 }
 
 /// How a run that started ended.
@@ -176,6 +194,9 @@ pub enum Outcome {
     Interrupted { signal: Signal },
     /// A stop was requested (`ao-stop`, the API) and the CLI ended its turn.
     Stopped,
+    /// The run ran out of money (the CLI's `--max-budget-usd`, or its
+    /// tree's budget).
+    Budget { message: String },
 }
 
 /// A finished run.
@@ -206,7 +227,52 @@ pub struct Checked {
     agents_dir: Option<std::path::PathBuf>,
     prepared: setup::Prepared,
     worktree: Option<PlannedWorktree>,
+    fork: Option<ForkOrigin>,
     now: String,
+}
+
+/// The session a fork copies: its conversation, and what it has spent.
+struct ForkOrigin {
+    session_id: String,
+    conversation: String,
+    spent: crate::claude::figures::Spent,
+}
+
+/// The session `origin` of a fork, which must be at rest in this project's
+/// sessions folder (the CLI keeps its conversation on this machine).
+fn fork_origin(
+    origin: &SessionName,
+    config: &Config,
+    project: &str,
+) -> Result<(ForkOrigin, Meta), RunError> {
+    let files = SessionFiles::new(&config.sessions_dir.value, origin);
+    if let state @ LockState::Held(_) = files.lock_state()? {
+        return Err(RunError::ForkRunning {
+            name: origin.to_string(),
+            pid: state.holder(),
+        });
+    }
+    let meta = files
+        .read_meta()?
+        .filter(|m| m.session_id.is_some())
+        .ok_or_else(|| RunError::ForkUnknown {
+            name: origin.to_string(),
+            project: project.to_owned(),
+            near: None,
+        })?;
+    let session_id = meta.session_id.clone().unwrap_or_default();
+    let conversation = meta.conversation().unwrap_or(&session_id).to_owned();
+    let lines = crate::backup::read_log(&files.log_path())?;
+    let mut recorder = Recorder::new(origin.as_str(), config.legacy_events.value);
+    recorder.catch_up(&lines);
+    Ok((
+        ForkOrigin {
+            session_id,
+            conversation,
+            spent: recorder.spent().clone(),
+        },
+        meta,
+    ))
 }
 
 /// The worktree a run runs in, and whether the run makes it.
@@ -320,8 +386,48 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
     if config.model.source == Source::Flag {
         flags.model = config.model.value.clone();
     }
+    let (fork, fork_worktree) = match &request.fork {
+        Some(origin) => {
+            let (origin, meta) = match fork_origin(origin, config, &project) {
+                Err(RunError::ForkUnknown { name, project, .. }) => {
+                    let near = crate::suggest::near_session(
+                        &client,
+                        &project,
+                        &config.sessions_dir.value,
+                        &name,
+                        api_up,
+                    )
+                    .await;
+                    return Err(RunError::ForkUnknown {
+                        name,
+                        project,
+                        near,
+                    });
+                }
+                found => found?,
+            };
+            (Some(origin), meta.worktree)
+        }
+        None => (None, None),
+    };
     let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
-    let worktree = plan_worktree(request, config, &prepared, stored_worktree, known.as_ref())?;
+    let mut features = Vec::new();
+    if fork.is_some() {
+        features.push(crate::claude::features::Feature::Fork);
+    }
+    if prepared.settings.max_budget_usd.is_some() {
+        features.push(crate::claude::features::Feature::Budget);
+    }
+    crate::claude::features::require(&claude, &features).await?;
+    let worktree = match fork_worktree {
+        // A fork of a worktree session gets a worktree of its own,
+        // branched from the origin's branch.
+        Some(origin) => Some(PlannedWorktree {
+            worktree: worktree::plan(&config.project_dir.value, name, Some(&origin.branch))?,
+            create: true,
+        }),
+        None => plan_worktree(request, config, &prepared, stored_worktree, known.as_ref())?,
+    };
     Ok(Checked {
         claude,
         files,
@@ -333,6 +439,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         agents_dir,
         prepared,
         worktree,
+        fork,
         now,
     })
 }
@@ -414,6 +521,7 @@ pub async fn run(
         agents_dir,
         prepared,
         worktree,
+        fork,
         now,
     } = checked;
     let mut lock = match files.try_lock()? {
@@ -436,6 +544,7 @@ pub async fn run(
     meta.agents_dir = agents_dir;
     if *mode == Mode::New {
         meta.parent_session_id = parent_session_id(&files.meta_path());
+        meta.forked_from = fork.as_ref().map(|f| f.session_id.clone());
     }
     if let Some(planned) = worktree {
         meta.worktree = Some(planned.worktree);
@@ -498,12 +607,19 @@ pub async fn run(
             .map(|w| w.path.to_string_lossy().into_owned()),
         branch: meta.worktree.as_ref().map(|w| w.branch.clone()),
         parent_session_id: meta.parent_session_id.clone(),
+        forked_from: fork.as_ref().map(|f| f.session_id.clone()),
+        spent_before: fork.as_ref().map(|f| Box::new(f.spent.clone())),
+        budget_usd: None,
     };
     let index = log.append(&opening.to_line())?;
     reporter.send(recorder.feed(index, &BackupLine::UserMessage(opening)));
 
     let mut launch = prepared.launch.clone();
     launch.resume = resume_id.clone();
+    if let Some(origin) = &fork {
+        launch.resume = Some(origin.conversation.clone());
+        launch.fork_session = true;
+    }
     launch.env.push((
         PARENT_META_ENV.to_owned(),
         files.meta_path().to_string_lossy().into_owned(),
@@ -570,6 +686,7 @@ pub async fn run(
         Outcome::Success { .. } => (RunEndReason::Completed, None),
         Outcome::Interrupted { .. } => (RunEndReason::Interrupted, None),
         Outcome::Stopped => (RunEndReason::Stopped, None),
+        Outcome::Budget { message } => (RunEndReason::Budget, Some(message.clone())),
         Outcome::ErrorResult { message } | Outcome::Failed { message } => {
             (RunEndReason::Error, Some(message.clone()))
         }
@@ -701,6 +818,11 @@ fn judge(c: &drive::Conversation) -> Outcome {
         }
     };
     match &c.result {
+        Some(result) if result.subtype.as_deref() == Some("error_max_budget_usd") => {
+            Outcome::Budget {
+                message: result.error_text(),
+            }
+        }
         Some(result) if result.is_error => Outcome::ErrorResult {
             message: result.error_text(),
         },

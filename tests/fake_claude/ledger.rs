@@ -16,7 +16,7 @@ pub fn release() -> String {
         .unwrap_or_else(|| super::proto::VERSION.to_owned())
 }
 
-fn release_at_least(at_least: (u32, u32, u32)) -> bool {
+pub fn release_at_least(at_least: (u32, u32, u32)) -> bool {
     let release = release();
     let mut parts = release.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let v = (
@@ -56,6 +56,16 @@ impl Ledger {
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_else(|| json!({"cost": 0.0, "turns": 0, "models": {}}))
+    }
+
+    /// What the release would report for `result` (the run's own
+    /// figures), without keeping anything.
+    pub fn report_dry(&self, result: &mut Value) {
+        let before = self.before();
+        if release_at_least((2, 1, 277)) {
+            let own = result["total_cost_usd"].as_f64().unwrap_or(0.0);
+            result["total_cost_usd"] = json!(before["cost"].as_f64().unwrap_or(0.0) + own);
+        }
     }
 
     /// Turns a result line with the run's own figures into what the release

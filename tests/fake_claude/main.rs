@@ -33,6 +33,10 @@ fn main() {
         println!("{} (Claude Code fake)", ledger::release());
         return;
     }
+    if args.help {
+        print_help();
+        return;
+    }
     let cwd = match std::env::current_dir() {
         Ok(d) => d.display().to_string(),
         Err(e) => {
@@ -49,6 +53,19 @@ fn main() {
     }
     let rx = runtime::spawn_reader(shared.clone());
     Session::new(shared, rx, args).run()
+}
+
+/// `--help`: the flags of the release imitated, as the real CLI lists them.
+fn print_help() {
+    println!("Usage: claude [options] [command] [prompt]\n\nOptions:");
+    println!("  --resume [value]                      Resume a conversation");
+    if args::has_fork_and_budget() {
+        println!("  --fork-session                        When resuming, create a new session ID");
+        println!(
+            "  --max-budget-usd <amount>             Maximum dollar amount to spend on API calls"
+        );
+    }
+    println!("  --model <model>                       Model for the current session");
 }
 
 /// One process: the conversation with the driver.
@@ -156,7 +173,7 @@ impl Session {
             std::env::var("FAKE_CLAUDE_NEW_ID_ON_RESUME").is_ok_and(|v| v == "1");
         let ctx = Ctx {
             session_id: match &self.args.resume {
-                Some(id) if !new_id_on_resume => id.clone(),
+                Some(id) if !new_id_on_resume && !self.args.fork_session => id.clone(),
                 _ => uuid::Uuid::new_v4().to_string(),
             },
             cwd: self.shared.cwd().to_string(),
@@ -174,7 +191,7 @@ impl Session {
         self.shared.set_session_id(&ctx.session_id);
         if let Some(dir) = state_dir
             .as_ref()
-            .filter(|_| self.args.resume.is_none() || new_id_on_resume)
+            .filter(|_| self.args.resume.is_none() || new_id_on_resume || self.args.fork_session)
         {
             let made = std::fs::create_dir_all(dir)
                 .and_then(|()| std::fs::write(dir.join(&ctx.session_id), format!("{}\n", ctx.cwd)));
@@ -219,6 +236,7 @@ impl Session {
                 self.start_children(file);
             }
             self.tool_call(&ctx, n);
+            self.check_budget(&ctx, n);
         }
         if let Some(max) = turn_limit {
             // As the real CLI: the turn that would exceed the limit ends the run.
@@ -300,6 +318,27 @@ impl Session {
             }
             Ending::NoInit => self.noinit(),
         }
+    }
+
+    /// `--max-budget-usd`: after each turn, a spend past the budget ends
+    /// the run as 2.1.329 does (a `result` of subtype
+    /// `error_max_budget_usd`, exit 1 after stdin EOF). A turn costs what
+    /// a result reports per turn; the spend is the run's own, or, where the
+    /// release reports sums, the conversation's.
+    fn check_budget(&self, ctx: &Ctx, turns: u32) {
+        let Some(max) = self.args.max_budget_usd else {
+            return;
+        };
+        let mut result = proto::budget_result(ctx, max, turns, self.elapsed_ms());
+        let mut reported = result.clone();
+        self.ledger.report_dry(&mut reported);
+        if reported["total_cost_usd"].as_f64().unwrap_or(0.0) <= max {
+            return;
+        }
+        self.ledger.report(&mut result, |_| {});
+        self.out.line(&result);
+        self.drain();
+        self.shared.finish(1)
     }
 
     fn scenario(&self, spec: &str) -> Scenario {

@@ -26,6 +26,7 @@ mod mcp_real;
 mod notify;
 mod openapi;
 mod orchestrate;
+mod orchestration;
 mod own_figures;
 mod real_cli_protocol;
 mod requests;

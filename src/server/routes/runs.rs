@@ -58,6 +58,11 @@ fn check_settings(s: &LaunchSettings) -> Result<(), String> {
         mode.parse::<SystemPromptMode>()
             .map_err(|e| format!("settings.system_prompt_mode: {e}"))?;
     }
+    if s.max_budget_usd
+        .is_some_and(|x| !(x.is_finite() && x > 0.0))
+    {
+        return Err("settings.max_budget_usd must be a positive number of dollars".to_owned());
+    }
     if s.max_turns == Some(0) {
         return Err("settings.max_turns must be at least 1".to_owned());
     }

@@ -44,8 +44,8 @@ pub(super) fn insert_session(
     )?;
     conn.prepare_cached(
         "INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name,
-                               worktree, branch, parent_session_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               worktree, branch, parent_session_id, forked_from, budget_usd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         create.session_id,
@@ -57,6 +57,8 @@ pub(super) fn insert_session(
         create.worktree,
         create.branch,
         create.parent_session_id,
+        create.forked_from,
+        create.budget_usd,
     ])?;
     Ok(Session {
         session_id: create.session_id,
@@ -69,6 +71,8 @@ pub(super) fn insert_session(
         worktree: create.worktree,
         branch: create.branch,
         parent_session_id: create.parent_session_id,
+        forked_from: create.forked_from,
+        budget_usd: create.budget_usd,
         pending_requests: 0,
         host: None,
         num_runs: 0,
@@ -261,6 +265,9 @@ impl Op for UpdateSession {
         if let Some(at) = patch.last_resumed_at {
             session.last_resumed_at = Some(at);
         }
+        if let Some(budget) = patch.budget_usd {
+            session.budget_usd = Some(budget);
+        }
         if regrouped {
             runs::follow_session(
                 conn,
@@ -278,8 +285,8 @@ impl Op for UpdateSession {
             )?;
         }
         conn.prepare_cached(
-            "UPDATE sessions SET session_name = ?1, project_dir = ?2, agent_name = ?3, last_resumed_at = ?4
-             WHERE session_id = ?5",
+            "UPDATE sessions SET session_name = ?1, project_dir = ?2, agent_name = ?3, last_resumed_at = ?4,
+             budget_usd = ?6 WHERE session_id = ?5",
         )?
         .execute(params![
             session.session_name,
@@ -287,6 +294,7 @@ impl Op for UpdateSession {
             session.agent_name,
             session.last_resumed_at,
             session.session_id,
+            session.budget_usd,
         ])?;
         frames.push(Change::SessionUpdated(session.clone()));
         Ok(session)
