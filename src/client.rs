@@ -440,6 +440,32 @@ impl SessionClient {
         Ok(answer.run)
     }
 
+    /// `POST /callbacks`: the parent is resumed with the child run's result
+    /// when it ends.
+    pub async fn register_callback(
+        &self,
+        create: &crate::wire::CallbackCreate,
+    ) -> Result<crate::wire::Callback, ClientError> {
+        let answer: crate::wire::CallbackAnswer =
+            self.call(Method::POST, "/callbacks", Some(create)).await?;
+        Ok(answer.callback)
+    }
+
+    /// `GET /sessions/{id}/callbacks`: what the session is still owed.
+    pub async fn callbacks(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<crate::wire::Callback>, ClientError> {
+        let answer: crate::wire::CallbacksAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/callbacks", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.callbacks)
+    }
+
     /// `GET /runs/{run_id}`, with its prompt.
     pub async fn get_run(&self, run_id: &str) -> Result<Run, ClientError> {
         let answer: RunAnswer = self

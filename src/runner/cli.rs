@@ -369,6 +369,14 @@ impl RunnerCli {
             flags,
             base: self.flags.base.clone(),
             run_id: self.run_id.clone(),
+            parent: self
+                .flags
+                .parent
+                .as_deref()
+                .map(SessionName::parse)
+                .transpose()
+                .map_err(|e| format!("--parent: {e}"))?,
+            callback: self.flags.callback,
             fork: self
                 .fork
                 .as_deref()

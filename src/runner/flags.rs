@@ -67,6 +67,14 @@ pub struct RunFlags {
     #[arg(long, value_name = "FILE", help_heading = "Agent")]
     pub output_schema: Option<PathBuf>,
 
+    /// When this run ends, resume the parent session with its result (<agent-callback session="NAME" status="...">RESULT</agent-callback>); several that end while the parent runs come in one resume. The parent: the session whose run started this one, or --parent
+    #[arg(long, help_heading = "Orchestration")]
+    pub callback: bool,
+
+    /// The parent session (in this project), for a session started from outside any run: its callbacks go there, and its runs count against the parent's tree budget
+    #[arg(long, value_name = "NAME", help_heading = "Orchestration")]
+    pub parent: Option<String>,
+
     /// Run in a git worktree of its own, <project>/.agent-orchestrator/worktrees/NAME, on a new branch ao/NAME (for runs in parallel that edit files); ao-resume runs there again
     #[arg(long, help_heading = "Worktree")]
     pub worktree: bool,

@@ -128,6 +128,23 @@ pub enum RunError {
         "session '{name}' is running (runner pid {pid}); a fork copies a conversation at rest: wait for its run to end with `ao-wait {name}`, then fork it"
     )]
     ForkRunning { name: String, pid: String },
+    #[error(
+        "there is no session named '{name}' in {project} to be the parent{}; name a session of this project with --parent",
+        crate::suggest::did_you_mean(near)
+    )]
+    ParentUnknown {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
+    #[error(
+        "--callback needs a parent: run it from inside a session's run, or name the parent with --parent NAME"
+    )]
+    CallbackWithoutParent,
+    #[error(
+        "{what} needs the session manager, which cannot be reached at {url}; start it (ao-session-manager) and try again"
+    )]
+    NeedsApi { what: &'static str, url: String },
     #[error(transparent)]
     Feature(#[from] crate::claude::features::Missing),
     #[error(transparent)]
@@ -151,6 +168,8 @@ impl RunError {
             | RunError::BaseWithoutWorktree
             | RunError::WorktreeOnResume { .. }
             | RunError::ForkUnknown { .. }
+            | RunError::ParentUnknown { .. }
+            | RunError::CallbackWithoutParent
             | RunError::Setup(SetupError::AgentSwitch { .. })
             | RunError::Setup(SetupError::SystemPromptTooLong(_)) => crate::diag::exit::USAGE,
             _ => crate::diag::exit::FAILED,
@@ -175,6 +194,10 @@ pub struct RunRequest {
     pub run_id: Option<String>,
     /// `ao-fork ORIGIN NAME`: the session whose conversation the new one copies.
     pub fork: Option<SessionName>,
+    /// `--parent NAME`: the parent, for a session started outside any run.
+    pub parent: Option<SessionName>,
+    /// `--callback`: resume the parent with this run's result when it ends.
+    pub callback: bool,
 }
 
 /// How a run that started ended.
@@ -228,6 +251,9 @@ pub struct Checked {
     prepared: setup::Prepared,
     worktree: Option<PlannedWorktree>,
     fork: Option<ForkOrigin>,
+    /// The parent session's id: `--parent`, the recorded one, or the run
+    /// this one was started from.
+    parent: Option<String>,
     now: String,
 }
 
@@ -350,6 +376,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             .and_then(|m| m.agents_dir.clone())
             .filter(|_| *mode == Mode::Resume)
     });
+    let recorded_parent = stored.as_ref().and_then(|m| m.parent_session_id.clone());
     let recorded_agent = stored
         .and_then(|m| m.agent_name)
         .or_else(|| known.as_ref().and_then(|s| s.agent_name.clone()));
@@ -410,6 +437,51 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         }
         None => (None, None),
     };
+    let parent = match &request.parent {
+        Some(parent) => {
+            if !api_up {
+                return Err(RunError::NeedsApi {
+                    what: "--parent",
+                    url: client.base_url().to_string(),
+                });
+            }
+            match client
+                .get_session_by_name(parent.as_str(), Some(&project))
+                .await?
+            {
+                Some(session) => Some(session.session_id),
+                None => {
+                    let near = crate::suggest::near_session(
+                        &client,
+                        &project,
+                        &config.sessions_dir.value,
+                        parent.as_str(),
+                        api_up,
+                    )
+                    .await;
+                    return Err(RunError::ParentUnknown {
+                        name: parent.to_string(),
+                        project: project.clone(),
+                        near,
+                    });
+                }
+            }
+        }
+        None => recorded_parent
+            .filter(|_| *mode == Mode::Resume)
+            .or_else(|| parent_session_id(&files.meta_path())),
+    };
+    if request.callback {
+        if parent.is_none() {
+            return Err(RunError::CallbackWithoutParent);
+        }
+        if !api_up {
+            return Err(RunError::NeedsApi {
+                what: "--callback",
+                url: client.base_url().to_string(),
+            });
+        }
+    }
     let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
     let mut features = Vec::new();
     if fork.is_some() {
@@ -440,6 +512,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         prepared,
         worktree,
         fork,
+        parent,
         now,
     })
 }
@@ -522,6 +595,7 @@ pub async fn run(
         prepared,
         worktree,
         fork,
+        parent,
         now,
     } = checked;
     let mut lock = match files.try_lock()? {
@@ -543,7 +617,7 @@ pub async fn run(
     meta.agent_name = agent_name.clone();
     meta.agents_dir = agents_dir;
     if *mode == Mode::New {
-        meta.parent_session_id = parent_session_id(&files.meta_path());
+        meta.parent_session_id = parent.clone();
         meta.forked_from = fork.as_ref().map(|f| f.session_id.clone());
     }
     if let Some(planned) = worktree {
@@ -589,6 +663,19 @@ pub async fn run(
         .run_id
         .clone()
         .unwrap_or_else(crate::record::new_run_id);
+    if request.callback
+        && let Some(parent) = &parent
+    {
+        let create = crate::wire::CallbackCreate {
+            child_run_id: run_id.clone(),
+            child_session_name: name.to_string(),
+            parent_session_id: parent.clone(),
+        };
+        if let Err(e) = client.register_callback(&create).await {
+            finish_reporting(reporter, &diag, name, api_up).await;
+            return Err(e.into());
+        }
+    }
     let opening = UserMessageLine {
         run_id: Some(run_id.clone()),
         timestamp: now,

@@ -1,6 +1,7 @@
 //! The JSON shapes that cross the session manager's HTTP API, shared by the
 //! server, the client library and every command, so the two ends cannot drift.
 
+mod callbacks;
 mod event;
 mod live;
 pub mod money;
@@ -10,6 +11,7 @@ mod session;
 mod timestamp;
 mod usage;
 
+pub use callbacks::{Callback, CallbackAnswer, CallbackCreate, CallbacksAnswer, callback_message};
 pub use event::{
     ContentBlock, Event, EventType, MAX_ID_LEN, Role, RunEndReason, StoredEvent, check_id,
     check_text,

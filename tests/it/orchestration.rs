@@ -218,3 +218,184 @@ async fn forks_that_cannot_be_are_refused_in_one_line_and_nothing_starts() {
     let fakes: Vec<Value> = env.fake_log();
     assert_eq!(fakes.len(), 3, "only the sessions made above ran");
 }
+
+/// The prompts of `name`'s runs, in order, from its backup.
+fn prompts(env: &Project, name: &str) -> Vec<String> {
+    env.backup_lines(name)
+        .iter()
+        .filter(|l| l["type"] == "user_message")
+        .map(|l| l["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits until `name` has had `runs` runs and none is running.
+async fn runs_of(env: &Project, name: &str, runs: usize) {
+    crate::support::project::eventually(
+        &format!("{name} to have {runs} runs, ended"),
+        async || {
+            env.session(name)
+                .await
+                .is_some_and(|s| s.num_runs as usize >= runs && s.status.as_str() == "finished")
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_parent_is_resumed_with_its_childs_result() {
+    let env = Project::with_hosting_server(&[], None);
+    env.new_session("boss", "plan the work");
+    let out = env.run(
+        "ao-new",
+        &["kid", "--detach", "--callback", "--parent", "boss"],
+        "do part one",
+        "plain",
+    );
+    assert_eq!(out.ok(), "kid");
+    env.ao("ao-wait", &["kid"], None).ok();
+    runs_of(&env, "boss", 2).await;
+    assert_eq!(
+        prompts(&env, "boss"),
+        [
+            "plan the work",
+            "<agent-callback session=\"kid\" status=\"completed\">fake answer to: do part one</agent-callback>"
+        ]
+    );
+    let kid = env.session("kid").await.unwrap();
+    let boss = env.session("boss").await.unwrap();
+    assert_eq!(
+        kid.parent_session_id.as_deref(),
+        Some(boss.session_id.as_str())
+    );
+    let status = env.status_json("boss");
+    assert_eq!(status["callbacks"], serde_json::json!([]), "{status}");
+}
+
+#[tokio::test]
+async fn callbacks_of_children_that_end_while_the_parent_runs_come_in_one_resume() {
+    let env = Project::with_hosting_server(&[], None);
+    let boss = env.start_hanging("boss").await;
+    for (kid, scenario) in [("kid-1", "plain"), ("kid-2", "error"), ("kid-3", "plain")] {
+        let out = env.run(
+            "ao-new",
+            &[kid, "--callback", "--parent", "boss"],
+            &format!("part {kid}"),
+            scenario,
+        );
+        assert!(out.code.is_some(), "{out:?}");
+    }
+    // The parent still runs: all three wait, in the order the children ended.
+    let status = env.status_json("boss");
+    let owed: Vec<(String, String)> = status["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["child_session_name"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owed,
+        [
+            ("kid-1".to_owned(), "pending".to_owned()),
+            ("kid-2".to_owned(), "pending".to_owned()),
+            ("kid-3".to_owned(), "pending".to_owned())
+        ]
+    );
+    env.ao("ao-stop", &["boss"], None).ok();
+    drop(boss.wait());
+    runs_of(&env, "boss", 2).await;
+    env.ao("ao-wait", &["boss"], None);
+    let all = prompts(&env, "boss");
+    assert_eq!(all.len(), 2, "exactly one resume: {all:?}");
+    assert_eq!(
+        all[1],
+        "<agent-callback session=\"kid-1\" status=\"completed\">fake answer to: part kid-1</agent-callback>\n\
+         <agent-callback session=\"kid-2\" status=\"error\">API Error: 400 fake: prompt rejected</agent-callback>\n\
+         <agent-callback session=\"kid-3\" status=\"completed\">fake answer to: part kid-3</agent-callback>"
+    );
+    // Nothing more comes.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(env.session("boss").await.unwrap().num_runs, 2);
+    assert_eq!(env.status_json("boss")["callbacks"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_session_manager_restarted_before_the_delivery_delivers_once() {
+    let mut env = Project::with_hosting_server(&[], None);
+    let boss = env.start_hanging("boss").await;
+    env.run(
+        "ao-new",
+        &["kid", "--callback", "--parent", "boss"],
+        "part",
+        "plain",
+    )
+    .ok();
+    assert_eq!(env.status_json("boss")["callbacks"][0]["status"], "pending");
+    // The session manager goes away; the parent's run ends meanwhile.
+    env.sm_mut().kill9();
+    env.ao("ao-stop", &["boss"], None);
+    drop(boss.wait());
+    env.sm_mut().restart();
+    // The parent's end reaches it (ao-status closes the run), and the
+    // callback goes out.
+    env.ao("ao-sync", &["boss"], None);
+    runs_of(&env, "boss", 2).await;
+    env.ao("ao-wait", &["boss"], None);
+    env.sm_mut().stop();
+    env.sm_mut().restart();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let all = prompts(&env, "boss");
+    assert_eq!(all.len(), 2, "exactly once: {all:?}");
+    assert!(all[1].starts_with("<agent-callback session=\"kid\" status=\"completed\">"));
+}
+
+#[tokio::test]
+async fn callbacks_that_cannot_be_are_refused_and_a_deleted_parent_fails_with_a_reason() {
+    let env = Project::with_hosting_server(&[], None);
+    let out = env.run("ao-new", &["kid", "--detach", "--callback"], "go", "plain");
+    let line = out.fails(2);
+    assert!(line.contains("--callback needs a parent"), "{line}");
+    let out = env.run(
+        "ao-new",
+        &["kid", "--detach", "--callback", "--parent", "ghost"],
+        "go",
+        "plain",
+    );
+    assert!(out.fails(2).contains("no session named 'ghost'"));
+    assert!(!env.backup("kid", "jsonl").exists());
+    assert!(env.fake_log().is_empty());
+
+    env.new_session("boss", "plan");
+    let boss_id = env.session_id("boss");
+    let kid = env.spawn(
+        "ao-new",
+        &["kid", "--callback", "--parent", "boss"],
+        "go",
+        "slow:300",
+    );
+    crate::support::project::eventually("the callback to be registered", async || {
+        env.client()
+            .callbacks(&boss_id)
+            .await
+            .is_ok_and(|c| c.len() == 1)
+    })
+    .await;
+    env.ao("ao-clean", &["boss"], None).ok();
+    kid.wait();
+    crate::support::project::eventually("the callback to fail", async || {
+        env.sm()
+            .log_text()
+            .contains("failed: the parent session was deleted")
+    })
+    .await;
+    let owed = env.client().callbacks(&boss_id).await.unwrap();
+    assert_eq!(owed[0].status, "failed");
+    assert_eq!(
+        owed[0].error.as_deref(),
+        Some("the parent session was deleted")
+    );
+}

@@ -331,7 +331,9 @@ impl Change {
 
     /// Whether it may let a queued run go to a host: a run or a host changed.
     pub fn wakes_dispatch(&self) -> bool {
+        // A session whose run ended may be owed callbacks.
         matches!(self, Change::Run(_) | Change::Host(_))
+            || matches!(self, Change::SessionUpdated(s) if s.status == crate::wire::SessionStatus::Finished)
     }
 
     pub(super) fn frame(&self) -> Frame {

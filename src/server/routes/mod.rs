@@ -1,6 +1,7 @@
 //! Every route of the API, declared in one place; handlers live in the
 //! module named for the resource they serve.
 
+mod callbacks;
 mod events;
 mod hosts;
 mod requests;
@@ -60,6 +61,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(callbacks::register))
+        .routes(routes!(callbacks::list))
         .routes(routes!(requests::list))
         .routes(routes!(requests::get, requests::decide))
         .routes(routes!(events::list, events::add))

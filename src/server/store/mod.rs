@@ -6,6 +6,7 @@
 //! out after the commit, in commit order.
 
 pub mod bench_support;
+mod callbacks;
 mod dispatch;
 mod hosts;
 mod launches;
@@ -25,8 +26,8 @@ use tokio::sync::Notify;
 
 use super::live::Hub;
 use crate::wire::{
-    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord, Run,
-    RunCreate, RunExited, Session, SessionCreate, SessionPatch,
+    Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host, HostRegister,
+    PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
 };
 
 pub use launches::RunFilter;
@@ -186,6 +187,18 @@ impl Store {
                 body,
                 create_if_missing,
             })
+            .await
+    }
+
+    /// Registers a child's callback to its parent (`POST /callbacks`).
+    pub async fn register_callback(&self, create: CallbackCreate) -> Result<Callback, StoreError> {
+        self.writer.run(callbacks::Register { create }).await
+    }
+
+    /// The callbacks owed to a session that are not delivered yet.
+    pub async fn callbacks(&self, parent: String) -> Result<Vec<Callback>, StoreError> {
+        self.readers
+            .run(move |c| callbacks::owed_to(c, &parent))
             .await
     }
 
