@@ -58,16 +58,6 @@ impl Ledger {
             .unwrap_or_else(|| json!({"cost": 0.0, "turns": 0, "models": {}}))
     }
 
-    /// What the release would report for `result` (the run's own
-    /// figures), without keeping anything.
-    pub fn report_dry(&self, result: &mut Value) {
-        let before = self.before();
-        if release_at_least((2, 1, 277)) {
-            let own = result["total_cost_usd"].as_f64().unwrap_or(0.0);
-            result["total_cost_usd"] = json!(before["cost"].as_f64().unwrap_or(0.0) + own);
-        }
-    }
-
     /// Turns a result line with the run's own figures into what the release
     /// reports, after `adjust` (FAKE_CLAUDE_RESULT) had its say, and keeps
     /// the conversation's new sums.

@@ -55,6 +55,25 @@ fn main() {
     Session::new(shared, rx, args).run()
 }
 
+/// Whether two folders are in worktrees of one git repository.
+fn same_repository(a: &str, b: &str) -> bool {
+    let common = |dir: &str| {
+        std::process::Command::new("git")
+            .args([
+                "-C",
+                dir,
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-common-dir",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    matches!((common(a), common(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// `--help`: the flags of the release imitated, as the real CLI lists them.
 fn print_help() {
     println!("Usage: claude [options] [command] [prompt]\n\nOptions:");
@@ -126,11 +145,16 @@ impl Session {
             .map(std::path::PathBuf::from);
         // As the real CLI, which keys conversations by directory: a
         // conversation is found only from the directory it began in.
+        // A fork is found from another worktree of the same repository too
+        // (as 2.1.329 finds it).
         let unknown_resume = match (&self.args.resume, &state_dir) {
             (Some(id), Some(dir)) => {
                 uuid::Uuid::parse_str(id).is_err()
-                    || std::fs::read_to_string(dir.join(id))
-                        .map_or(true, |cwd| cwd.trim_end() != self.shared.cwd())
+                    || std::fs::read_to_string(dir.join(id)).map_or(true, |cwd| {
+                        let cwd = cwd.trim_end();
+                        cwd != self.shared.cwd()
+                            && !(self.args.fork_session && same_repository(cwd, self.shared.cwd()))
+                    })
             }
             _ => false,
         };
@@ -323,16 +347,15 @@ impl Session {
     /// `--max-budget-usd`: after each turn, a spend past the budget ends
     /// the run as 2.1.329 does (a `result` of subtype
     /// `error_max_budget_usd`, exit 1 after stdin EOF). A turn costs what
-    /// a result reports per turn; the spend is the run's own, or, where the
-    /// release reports sums, the conversation's.
+    /// a result reports per turn. The spend is the run's own, even where
+    /// the release reports sums (seen with 2.1.329: a resume of a
+    /// conversation that had spent more than the budget still runs).
     fn check_budget(&self, ctx: &Ctx, turns: u32) {
         let Some(max) = self.args.max_budget_usd else {
             return;
         };
         let mut result = proto::budget_result(ctx, max, turns, self.elapsed_ms());
-        let mut reported = result.clone();
-        self.ledger.report_dry(&mut reported);
-        if reported["total_cost_usd"].as_f64().unwrap_or(0.0) <= max {
+        if result["total_cost_usd"].as_f64().unwrap_or(0.0) <= max {
             return;
         }
         self.ledger.report(&mut result, |_| {});

@@ -27,6 +27,7 @@ mod notify;
 mod openapi;
 mod orchestrate;
 mod orchestration;
+mod orchestration_real;
 mod own_figures;
 mod real_cli_protocol;
 mod requests;

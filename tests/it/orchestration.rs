@@ -399,3 +399,43 @@ async fn callbacks_that_cannot_be_are_refused_and_a_deleted_parent_fails_with_a_
         Some("the parent session was deleted")
     );
 }
+
+#[tokio::test]
+async fn a_fork_of_a_worktree_session_gets_its_own_worktree_from_the_origins_branch() {
+    let env = Project::with_server();
+    crate::worktree::repository(&env);
+    env.run("ao-new", &["w", "--worktree"], "edit it", "edit:notes.txt")
+        .ok();
+    let origin_tree = env.dir.join(".agent-orchestrator/worktrees/w");
+    crate::worktree::git(&origin_tree, &["add", "notes.txt"]);
+    crate::worktree::git(&origin_tree, &["commit", "--quiet", "-m", "notes"]);
+    let origin_head = crate::worktree::git(&origin_tree, &["rev-parse", "HEAD"]);
+
+    env.run("ao-fork", &["w", "w2"], "go on", "plain").ok();
+    let fork_tree = env.dir.join(".agent-orchestrator/worktrees/w2");
+    assert!(
+        fork_tree.join("notes.txt").exists(),
+        "the origin's work is there"
+    );
+    assert_eq!(
+        crate::worktree::git(&fork_tree, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "ao/w2"
+    );
+    assert_eq!(
+        crate::worktree::git(&fork_tree, &["rev-parse", "HEAD"]),
+        origin_head
+    );
+    let log = env.fake_log();
+    assert_eq!(
+        log.last().unwrap()["cwd"],
+        fork_tree.to_string_lossy().as_ref()
+    );
+    let meta = env.meta("w2");
+    assert_eq!(meta["worktree"]["branch"], "ao/w2");
+    assert_eq!(meta["forked_from"], env.session_id("w").as_str());
+    // The origin's worktree is as it was.
+    assert_eq!(
+        crate::worktree::git(&origin_tree, &["rev-parse", "HEAD"]),
+        origin_head
+    );
+}
