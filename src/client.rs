@@ -466,6 +466,31 @@ impl SessionClient {
         Ok(answer.callbacks)
     }
 
+    /// `GET /budget`: what a run of `session_id` (or a new child of
+    /// `parent`) in `project_dir` may spend; `Api` 409 when a budget it
+    /// falls under is spent.
+    pub async fn budget(
+        &self,
+        session_id: Option<&str>,
+        parent: Option<&str>,
+        project_dir: Option<&str>,
+    ) -> Result<crate::wire::BudgetAnswer, ClientError> {
+        let query: Vec<String> = [
+            ("session_id", session_id),
+            ("parent_session_id", parent),
+            ("project_dir", project_dir),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some(format!("{k}={}", seg(v?))))
+        .collect();
+        self.call(
+            Method::GET,
+            &format!("/budget?{}", query.join("&")),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /runs/{run_id}`, with its prompt.
     pub async fn get_run(&self, run_id: &str) -> Result<Run, ClientError> {
         let answer: RunAnswer = self

@@ -377,6 +377,7 @@ impl RunnerCli {
                 .transpose()
                 .map_err(|e| format!("--parent: {e}"))?,
             callback: self.flags.callback,
+            budget_usd: self.flags.budget_usd,
             fork: self
                 .fork
                 .as_deref()

@@ -75,6 +75,10 @@ pub struct RunFlags {
     #[arg(long, value_name = "NAME", help_heading = "Orchestration")]
     pub parent: Option<String>,
 
+    /// A budget for this session and all its descendants: each of their runs starts with --max-budget-usd set to what is left of every budget above it; once it is spent, new runs in the tree are refused and running ones stopped (reason budget). On ao-resume: a new budget
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_budget, help_heading = "Orchestration")]
+    pub budget_usd: Option<f64>,
+
     /// Run in a git worktree of its own, <project>/.agent-orchestrator/worktrees/NAME, on a new branch ao/NAME (for runs in parallel that edit files); ao-resume runs there again
     #[arg(long, help_heading = "Worktree")]
     pub worktree: bool,

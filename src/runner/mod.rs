@@ -145,6 +145,9 @@ pub enum RunError {
         "{what} needs the session manager, which cannot be reached at {url}; start it (ao-session-manager) and try again"
     )]
     NeedsApi { what: &'static str, url: String },
+    /// A budget the run falls under is spent (the session manager's line).
+    #[error("{0}")]
+    OverBudget(String),
     #[error(transparent)]
     Feature(#[from] crate::claude::features::Missing),
     #[error(transparent)]
@@ -198,6 +201,8 @@ pub struct RunRequest {
     pub parent: Option<SessionName>,
     /// `--callback`: resume the parent with this run's result when it ends.
     pub callback: bool,
+    /// `--budget-usd`: the session's budget for itself and its descendants.
+    pub budget_usd: Option<f64>,
 }
 
 /// How a run that started ended.
@@ -482,12 +487,50 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             });
         }
     }
-    let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
+    if request.budget_usd.is_some() && !api_up {
+        return Err(RunError::NeedsApi {
+            what: "--budget-usd",
+            url: client.base_url().to_string(),
+        });
+    }
+    let mut prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
+    // What is left of every budget above the run bounds what it may spend.
+    if api_up {
+        let own = known.as_ref().map(|s| s.session_id.as_str());
+        // `ao-resume NAME --budget-usd X` gives the session a new budget first.
+        if let (Mode::Resume, Some(id), Some(usd)) = (mode, own, request.budget_usd) {
+            let patch = crate::wire::SessionPatch {
+                budget_usd: Some(usd),
+                ..Default::default()
+            };
+            client.update_session(id, &patch).await?;
+        }
+        let asked = match (mode, own) {
+            (Mode::Resume, Some(id)) => client.budget(Some(id), None, Some(&project)).await,
+            _ => client.budget(None, parent.as_deref(), Some(&project)).await,
+        };
+        let left = match asked {
+            Ok(answer) => answer.max_budget_usd,
+            Err(ClientError::Api {
+                status: 409,
+                detail,
+            }) => {
+                return Err(RunError::OverBudget(detail));
+            }
+            // An older session manager has no budgets.
+            Err(_) => None,
+        };
+        let own_budget = request.budget_usd.filter(|_| *mode == Mode::New);
+        prepared.launch.max_budget_usd = [prepared.launch.max_budget_usd, left, own_budget]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min);
+    }
     let mut features = Vec::new();
     if fork.is_some() {
         features.push(crate::claude::features::Feature::Fork);
     }
-    if prepared.settings.max_budget_usd.is_some() {
+    if prepared.launch.max_budget_usd.is_some() {
         features.push(crate::claude::features::Feature::Budget);
     }
     crate::claude::features::require(&claude, &features).await?;
@@ -696,7 +739,7 @@ pub async fn run(
         parent_session_id: meta.parent_session_id.clone(),
         forked_from: fork.as_ref().map(|f| f.session_id.clone()),
         spent_before: fork.as_ref().map(|f| Box::new(f.spent.clone())),
-        budget_usd: None,
+        budget_usd: request.budget_usd.filter(|_| *mode == Mode::New),
     };
     let index = log.append(&opening.to_line())?;
     reporter.send(recorder.feed(index, &BackupLine::UserMessage(opening)));
@@ -886,6 +929,11 @@ async fn finish_reporting(reporter: Reporter, diag: &Diag, name: &SessionName, a
 fn judge(c: &drive::Conversation) -> Outcome {
     if let Some(signal) = c.interrupted {
         return Outcome::Interrupted { signal };
+    }
+    if c.stopped && c.budget_stop {
+        return Outcome::Budget {
+            message: "its tree's budget is spent; the session manager stopped it".to_owned(),
+        };
     }
     if c.stopped {
         return Outcome::Stopped;

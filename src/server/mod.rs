@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub guard: guard::Guard,
     /// Where notifications go, if anywhere.
     pub notify: NotifySettings,
+    /// What a project may spend per day (`--daily-budget-usd`).
+    pub daily_budget: Option<store::DailyBudget>,
     /// Whether the server runs sessions itself (its embedded host).
     pub local_runs: bool,
     /// Runs the embedded host takes at once.
@@ -111,6 +113,7 @@ pub struct AppState {
     shutdown: CancellationToken,
     guard: Arc<guard::Guard>,
     hosting: Arc<Hosting>,
+    daily_budget: Option<store::DailyBudget>,
 }
 
 /// An opened database, ready to serve.
@@ -164,6 +167,7 @@ impl Server {
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),
                 hosting: Arc::new(hosting),
+                daily_budget: config.daily_budget.clone(),
             },
             writer,
             local_capacity: config.local_capacity,

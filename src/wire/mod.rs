@@ -32,5 +32,6 @@ pub use session::{
 };
 pub use timestamp::{now_rfc3339, parse_timestamp};
 pub use usage::{
-    LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup, round_usd,
+    Budget, BudgetAnswer, LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup,
+    round_usd,
 };

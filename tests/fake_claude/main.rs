@@ -284,6 +284,9 @@ impl Session {
         let turns = sc.tools + 1;
         match sc.ending {
             Ending::Answer => {
+                // The answer's turn counts too (2.1.329 ends such a run with
+                // the budget's error after the model answered).
+                self.check_budget(&ctx, turns);
                 let structured = self.args.json_schema.as_deref().map(|schema| {
                     match serde_json::from_str::<Value>(schema) {
                         Ok(schema) => proto::sample_document(&schema),

@@ -107,10 +107,22 @@ async fn an_agent_gives_its_runs_a_budget_and_a_flag_wins() {
 async fn budgets_that_are_not_positive_numbers_are_refused_and_nothing_starts() {
     let env = Project::with_server();
     for bad in ["0", "-1", "abc", "NaN", "inf"] {
-        let out = env.run("ao-new", &["b", "--max-budget-usd", bad], "go", "plain");
-        let line = out.fails(2);
-        assert!(line.contains("positive number"), "{bad}: {line}");
+        for flag in ["--max-budget-usd", "--budget-usd"] {
+            let out = env.run("ao-new", &["b", flag, bad], "go", "plain");
+            let line = out.fails(2);
+            assert!(line.contains("positive number"), "{flag} {bad}: {line}");
+        }
     }
+    // A budget on a name that does not exist.
+    let out = env.run("ao-resume", &["ghost", "--budget-usd", "1"], "go", "plain");
+    assert!(out.fails(1).contains("no session named 'ghost'"), "{out:?}");
+    let out = env.run(
+        "ao-new",
+        &["b", "--budget-usd", "1", "--parent", "ghost"],
+        "go",
+        "plain",
+    );
+    assert!(out.fails(2).contains("no session named 'ghost'"), "{out:?}");
     assert!(!env.backup("b", "jsonl").exists());
     assert!(env.fake_log().is_empty());
 }
@@ -387,13 +399,19 @@ async fn callbacks_that_cannot_be_are_refused_and_a_deleted_parent_fails_with_a_
     env.ao("ao-clean", &["boss"], None).ok();
     kid.wait();
     crate::support::project::eventually("the callback to fail", async || {
-        env.sm()
-            .log_text()
-            .contains("failed: the parent session was deleted")
+        env.client()
+            .callbacks(&boss_id)
+            .await
+            .is_ok_and(|c| c[0].status == "failed")
     })
     .await;
+    assert!(
+        env.sm()
+            .log_text()
+            .contains("the callback of session 'kid' to session"),
+        "logged"
+    );
     let owed = env.client().callbacks(&boss_id).await.unwrap();
-    assert_eq!(owed[0].status, "failed");
     assert_eq!(
         owed[0].error.as_deref(),
         Some("the parent session was deleted")
@@ -438,4 +456,124 @@ async fn a_fork_of_a_worktree_session_gets_its_own_worktree_from_the_origins_bra
         crate::worktree::git(&origin_tree, &["rev-parse", "HEAD"]),
         origin_head
     );
+}
+
+#[tokio::test]
+async fn a_tree_budget_bounds_each_run_refuses_the_next_and_stops_running_ones() {
+    let env = Project::with_server();
+    // A turn costs $0.000188.
+    env.run(
+        "ao-new",
+        &["root", "--budget-usd", "0.0005"],
+        "plan",
+        "plain",
+    )
+    .ok();
+    assert_eq!(
+        flag_value(&last_argv(&env), "--max-budget-usd").as_deref(),
+        Some("0.0005")
+    );
+    let root = env.session("root").await.unwrap();
+    assert_eq!(root.budget_usd, Some(0.0005));
+    assert_eq!(env.backup_lines("root")[0]["budget_usd"], 0.0005);
+
+    // A child starts with what is left of the root's budget.
+    let hanging = env.spawn("ao-new", &["kid-1", "--parent", "root"], "wait", "hang");
+    crate::support::project::eventually("kid-1 to run", async || {
+        env.session("kid-1")
+            .await
+            .is_some_and(|s| s.status.as_str() == "running")
+    })
+    .await;
+    // Another child spends past what is left: its own run ends (budget),
+    // the tree is spent, and the running one is stopped with reason budget.
+    let out = env.run("ao-new", &["kid-2", "--parent", "root"], "spend", "tools:3");
+    assert!(out.fails(1).contains("budget"), "{out:?}");
+    let out = hanging.wait();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("its tree's budget is spent"), "{out:?}");
+    let ends = env.events("kid-1").await;
+    assert_eq!(ends.last().unwrap()["reason"], "budget");
+    // It had started with what was left of the root's budget.
+    let kid_1 = env
+        .fake_log()
+        .into_iter()
+        .find(|l| l["scenario"] == "hang")
+        .unwrap();
+    let argv: Vec<String> = serde_json::from_value(kid_1["argv"].clone()).unwrap();
+    assert_eq!(
+        flag_value(&argv, "--max-budget-usd").as_deref(),
+        Some("0.000312")
+    );
+
+    // The next run in the tree is refused, in one line, and nothing starts.
+    let runs_before = env.fake_log().len();
+    let out = env.run("ao-new", &["kid-3", "--parent", "root"], "more", "plain");
+    let line = out.fails(1);
+    assert!(
+        line.contains("the budget of $0.0005 set by session 'root'") && line.contains(" spent)"),
+        "{line}"
+    );
+    assert_eq!(out.stderr_lines().len(), 1, "{out:?}");
+    let out = env.run("ao-resume", &["root"], "more", "plain");
+    assert!(out.fails(1).contains("set by session 'root'"));
+    assert_eq!(env.fake_log().len(), runs_before, "nothing started");
+    assert!(!env.backup("kid-3", "jsonl").exists());
+
+    // ao-usage and GET /usage show it.
+    let usage: Value = serde_json::from_str(env.ao("ao-usage", &["--json"], None).ok()).unwrap();
+    let budget = &usage["budgets"][0];
+    assert_eq!(budget["kind"], "tree");
+    assert_eq!(budget["session_name"], "root");
+    assert_eq!(budget["left_usd"], 0.0);
+    let text = env.ao("ao-usage", &[], None);
+    assert!(text.ok().contains("tree of session 'root': $"), "{text:?}");
+
+    // A new budget lets the tree go on.
+    env.run(
+        "ao-resume",
+        &["root", "--budget-usd", "1"],
+        "go on",
+        "plain",
+    )
+    .ok();
+    assert_eq!(env.session("root").await.unwrap().budget_usd, Some(1.0));
+}
+
+#[tokio::test]
+async fn a_project_past_its_daily_budget_is_refused_with_409_and_what_was_spent() {
+    let env = Project::with_hosting_server(&["--daily-budget-usd", "0.0003"], None);
+    env.run("ao-new", &["a"], "one", "plain").ok();
+    assert_eq!(
+        flag_value(&last_argv(&env), "--max-budget-usd").as_deref(),
+        Some("0.0003")
+    );
+    // The next one may spend what is left, and spends past it.
+    env.run("ao-new", &["b"], "two", "tools:1").fails(1);
+    assert_eq!(
+        flag_value(&last_argv(&env), "--max-budget-usd").as_deref(),
+        Some("0.000112")
+    );
+    let out = env.run("ao-new", &["c"], "three", "plain");
+    let line = out.fails(1);
+    assert!(
+        line.contains("today") && line.contains("daily budget of $0.0003"),
+        "{line}"
+    );
+    let http = env.sm().http().with_token(&env.sm().local_token());
+    let answer = http
+        .post(
+            "/runs",
+            serde_json::json!({"session_name": "d", "prompt": "go", "project_dir": env.dir_text()}),
+        )
+        .await;
+    assert_eq!(answer.0, 409, "{answer:?}");
+    assert!(
+        answer.1["detail"].as_str().unwrap().contains("spent $"),
+        "{answer:?}"
+    );
+    let usage = env.client().usage("project", None, None).await.unwrap();
+    let daily = usage.budgets.iter().find(|b| b.kind == "daily").unwrap();
+    assert_eq!(daily.left_usd, 0.0);
+    assert_eq!(daily.project_dir.as_deref(), Some(env.dir_text().as_str()));
 }

@@ -54,6 +54,8 @@ struct StopMessage<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     session_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -178,8 +180,20 @@ impl Frame {
     /// `{"type":"stop_requested","session_id":...}`: the session's runner
     /// should stop its run.
     pub fn stop_requested(session_id: &str) -> Frame {
+        Frame::stop_requested_for(session_id, None)
+    }
+
+    /// A stop request with a reason (`budget`), which the run ends with.
+    pub fn stop_requested_for(session_id: &str, reason: Option<&'static str>) -> Frame {
         let kind = "stop_requested";
-        let json = to_json(kind, &StopMessage { kind, session_id });
+        let json = to_json(
+            kind,
+            &StopMessage {
+                kind,
+                session_id,
+                reason,
+            },
+        );
         Frame::new(kind, json, Some(session_id))
     }
 
@@ -319,6 +333,9 @@ pub enum Change {
         host: String,
     },
     Host(Host),
+    /// The session's tree spent its budget: its runner stops its run,
+    /// which ends with reason `budget`.
+    BudgetStop(String),
 }
 
 impl Change {
@@ -354,6 +371,7 @@ impl Change {
             Change::Run(run) => Frame::run_updated(run),
             Change::RunAssigned { run_id, host } => Frame::run_assigned(run_id, host),
             Change::RunStopRequested { run_id, host } => Frame::run_stop_requested(run_id, host),
+            Change::BudgetStop(session_id) => Frame::stop_requested_for(session_id, Some("budget")),
             Change::Host(host) => Frame::host_updated(host),
         }
     }

@@ -61,6 +61,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(usage::budget))
         .routes(routes!(callbacks::register))
         .routes(routes!(callbacks::list))
         .routes(routes!(requests::list))

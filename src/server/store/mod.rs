@@ -6,6 +6,7 @@
 //! out after the commit, in commit order.
 
 pub mod bench_support;
+mod budgets;
 mod callbacks;
 mod dispatch;
 mod hosts;
@@ -30,6 +31,7 @@ use crate::wire::{
     PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
 };
 
+pub use budgets::DailyBudget;
 pub use launches::RunFilter;
 pub use ops::Added;
 pub(crate) use ops::with_id;
@@ -187,6 +189,37 @@ impl Store {
                 body,
                 create_if_missing,
             })
+            .await
+    }
+
+    /// The budgets a run falls under (see [`budgets::check`]).
+    pub async fn check_budget(
+        &self,
+        session_id: Option<String>,
+        parent: Option<String>,
+        project: Option<String>,
+        daily: Option<DailyBudget>,
+    ) -> Result<crate::wire::BudgetAnswer, StoreError> {
+        self.readers
+            .run(move |c| {
+                budgets::check(
+                    c,
+                    session_id.as_deref(),
+                    parent.as_deref(),
+                    project.as_deref(),
+                    daily.as_ref(),
+                )
+            })
+            .await
+    }
+
+    /// Every budget and what is left of it.
+    pub async fn budgets(
+        &self,
+        daily: Option<DailyBudget>,
+    ) -> Result<Vec<crate::wire::Budget>, StoreError> {
+        self.readers
+            .run(move |c| budgets::all(c, daily.as_ref()))
             .await
     }
 

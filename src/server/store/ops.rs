@@ -188,6 +188,7 @@ pub(super) fn add_event(
         runs::insert(conn, id, event, &mut session, SessionStatus::Finished)?;
         requests::close_all(conn, &mut session)?;
         super::callbacks::on_run_end(conn, event)?;
+        super::budgets::enforce(conn, &event.session_id, frames)?;
         frames.push(Change::SessionUpdated(session.clone()));
     } else if let Some(status) = event.event_type.status_effect()
         && status != session.status

@@ -476,6 +476,7 @@ pub(super) fn usage(
         group_by: group_by.as_str().to_owned(),
         groups,
         total,
+        budgets: Vec::new(),
     })
 }
 
