@@ -232,7 +232,7 @@ async fn forks_that_cannot_be_are_refused_in_one_line_and_nothing_starts() {
 }
 
 /// The prompts of `name`'s runs, in order, from its backup.
-fn prompts(env: &Project, name: &str) -> Vec<String> {
+pub(crate) fn prompts(env: &Project, name: &str) -> Vec<String> {
     env.backup_lines(name)
         .iter()
         .filter(|l| l["type"] == "user_message")
@@ -241,7 +241,7 @@ fn prompts(env: &Project, name: &str) -> Vec<String> {
 }
 
 /// Waits until `name` has had `runs` runs and none is running.
-async fn runs_of(env: &Project, name: &str, runs: usize) {
+pub(crate) async fn runs_of(env: &Project, name: &str, runs: usize) {
     crate::support::project::eventually(
         &format!("{name} to have {runs} runs, ended"),
         async || {
@@ -576,4 +576,63 @@ async fn a_project_past_its_daily_budget_is_refused_with_409_and_what_was_spent(
     let daily = usage.budgets.iter().find(|b| b.kind == "daily").unwrap();
     assert_eq!(daily.left_usd, 0.0);
     assert_eq!(daily.project_dir.as_deref(), Some(env.dir_text().as_str()));
+}
+
+#[tokio::test]
+async fn through_mcp_an_async_start_calls_back_and_a_fork_forks() {
+    use crate::mcp::{call, connect};
+    let mut env = Project::with_hosting_server(&[], None);
+    env.new_session("boss", "plan");
+    // ao-mcp as the CLI of boss's run starts it: the runner names its meta.
+    let meta = env.backup("boss", "meta.json");
+    env.set_env(
+        agent_orchestrator::runner::PARENT_META_ENV,
+        &meta.to_string_lossy(),
+    );
+    let (session, _) = connect(&env, "plain").await;
+    let (failed, text) = call(
+        &session,
+        "start_agent_session",
+        serde_json::json!({"session_name": "kid", "prompt": "sync", "callback": true}),
+    )
+    .await;
+    assert!(failed && text.contains("needs async=true"), "{text}");
+    let (failed, text) = call(
+        &session,
+        "start_agent_session",
+        serde_json::json!({"session_name": "kid", "prompt": "part one", "async": true, "callback": true, "budget_usd": 1.5}),
+    )
+    .await;
+    assert!(!failed, "{text}");
+    runs_of(&env, "boss", 2).await;
+    assert_eq!(
+        prompts(&env, "boss")[1],
+        "<agent-callback session=\"kid\" status=\"completed\">fake answer to: part one</agent-callback>"
+    );
+    assert_eq!(env.session("kid").await.unwrap().budget_usd, Some(1.5));
+    env.ao("ao-wait", &["boss"], None);
+
+    let (failed, text) = call(
+        &session,
+        "fork_agent_session",
+        serde_json::json!({"session_name": "boss", "new_session_name": "alt", "prompt": "another way"}),
+    )
+    .await;
+    assert!(!failed, "{text}");
+    assert_eq!(text, "fake answer to: another way");
+    assert_eq!(
+        env.meta("alt")["forked_from"],
+        env.session_id("boss").as_str()
+    );
+    let (failed, text) = call(
+        &session,
+        "fork_agent_session",
+        serde_json::json!({"session_name": "nobody", "new_session_name": "alt2", "prompt": "x"}),
+    )
+    .await;
+    assert!(
+        failed && text.contains("no session named 'nobody'"),
+        "{text}"
+    );
+    session.cancel().await.unwrap();
 }
