@@ -27,7 +27,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use args::{ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs};
+pub use args::{
+    ENV_DAILY_BUDGET, ENV_DAILY_BUDGET_PROJECT, ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs,
+};
 /// For `benches/session_manager.rs` only; not part of the API.
 #[doc(hidden)]
 pub use store::bench_support;

@@ -141,6 +141,8 @@ function fillRow(li, s) {
           "started by",
           el("span", { class: "parent", text: sessions.get(s.parent_session_id)?.session_name || s.parent_session_id }),
         ),
+      s.forked_from &&
+        fact("forked from", el("span", { class: "origin", text: sessions.get(s.forked_from)?.session_name || s.forked_from })),
       fact("created", timeEl(s.created_at)),
       fact("resumed", s.last_resumed_at ? timeEl(s.last_resumed_at) : el("span", { class: "none", text: "—" })),
     ),
@@ -303,6 +305,7 @@ function showHead(s) {
     s.project_dir,
     s.agent_name && `agent ${s.agent_name}`,
     s.branch && `branch ${s.branch} in ${s.worktree}`,
+    s.forked_from && `forked from ${sessions.get(s.forked_from)?.session_name || s.forked_from}`,
     s.session_id,
   ]
     .filter(Boolean)
