@@ -451,6 +451,23 @@ impl SessionClient {
         Ok(answer.callback)
     }
 
+    /// `POST /callbacks/{child_run_id}/end`: the child's run ended before
+    /// its session began; the parent hears of it with `error`.
+    pub async fn end_callback(
+        &self,
+        child_run_id: &str,
+        error: &str,
+    ) -> Result<crate::wire::Callback, ClientError> {
+        let answer: crate::wire::CallbackAnswer = self
+            .call(
+                Method::POST,
+                &format!("/callbacks/{}/end", seg(child_run_id)),
+                Some(&serde_json::json!({ "error": error })),
+            )
+            .await?;
+        Ok(answer.callback)
+    }
+
     /// `GET /sessions/{id}/callbacks`: what the session is still owed.
     pub async fn callbacks(
         &self,

@@ -769,6 +769,9 @@ pub async fn run(
             };
             close_run(&mut log, &mut recorder, &reporter, end)?;
             finish_reporting(reporter, &diag, name, api_up).await;
+            if request.callback {
+                end_unborn_callback(&client, &run_id, &e.to_string(), &diag).await;
+            }
             return Err(e.into());
         }
     };
@@ -790,7 +793,7 @@ pub async fn run(
             meta: &mut meta,
             diag,
             feed: api_up.then(|| client.clone()),
-            run_id: Some(run_id),
+            run_id: Some(run_id.clone()),
             policy: requests::Policy::new(
                 launch.permission_mode,
                 prepared.settings.on_permission,
@@ -827,12 +830,28 @@ pub async fn run(
         reason,
         error,
     };
+    let unborn = recorder.session_id().is_none();
+    let why = end.error.clone();
     close_run(&mut log, &mut recorder, &reporter, end)?;
     finish_reporting(reporter, &diag, name, api_up).await;
+    if request.callback && unborn {
+        let why = why.unwrap_or_else(|| "the run ended before the CLI began".to_owned());
+        end_unborn_callback(&client, &run_id, &why, &diag).await;
+    }
     Ok(Report {
         session_id: recorder.session_id().map(str::to_owned),
         outcome,
     })
+}
+
+/// A run whose CLI never named its conversation has no session the
+/// session manager knows, so no stored end: its callback is told so.
+async fn end_unborn_callback(client: &SessionClient, run_id: &str, why: &str, diag: &Diag) {
+    if let Err(e) = client.end_callback(run_id, why).await {
+        diag.warn(format!(
+            "the parent could not be told that this run ended: {e}"
+        ));
+    }
 }
 
 /// The session this run belongs to and its metadata, or why it may not run.

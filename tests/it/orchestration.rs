@@ -636,3 +636,63 @@ async fn through_mcp_an_async_start_calls_back_and_a_fork_forks() {
     );
     session.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_child_whose_cli_never_began_still_calls_back_with_its_error() {
+    let env = Project::with_hosting_server(&[], None);
+    env.new_session("boss", "plan");
+    let out = env.run(
+        "ao-new",
+        &["kid", "--callback", "--parent", "boss"],
+        "go",
+        "noinit",
+    );
+    out.fails(1);
+    runs_of(&env, "boss", 2).await;
+    let resumed = &prompts(&env, "boss")[1];
+    assert!(
+        resumed.starts_with("<agent-callback session=\"kid\" status=\"error\">")
+            && resumed.contains("No conversation found"),
+        "{resumed}"
+    );
+}
+
+#[tokio::test]
+async fn a_resume_of_the_parent_that_cannot_start_is_tried_again_then_fails_with_its_reason() {
+    let env = Project::with_hosting_server(&[], None);
+    crate::worktree::repository(&env);
+    env.run("ao-new", &["boss", "--worktree"], "plan", "plain")
+        .ok();
+    let boss_id = env.session_id("boss");
+    // Its worktree goes: a resume of it refuses to start.
+    std::fs::remove_dir_all(env.dir.join(".agent-orchestrator/worktrees/boss")).unwrap();
+    env.run(
+        "ao-new",
+        &["kid", "--callback", "--parent", "boss"],
+        "go",
+        "plain",
+    )
+    .ok();
+    crate::support::project::eventually("the callback to fail", async || {
+        env.client()
+            .callbacks(&boss_id)
+            .await
+            .is_ok_and(|c| c[0].status == "failed")
+    })
+    .await;
+    let owed = env.client().callbacks(&boss_id).await.unwrap();
+    let error = owed[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with("the resume of the parent did not start:") && error.contains("worktree"),
+        "{error}"
+    );
+    // Four launches were tried, none ran.
+    let runs = env
+        .client()
+        .list_runs(None, None, Some("boss"))
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(runs.iter().all(|r| r.status.as_str() == "failed_to_start"));
+    assert_eq!(env.session("boss").await.unwrap().num_runs, 1);
+}

@@ -37,6 +37,34 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(CallbackAnswer { callback })).into_response())
 }
 
+/// Body of `POST /callbacks/{child_run_id}/end`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackEnd {
+    /// Why the child's run ended before its CLI began the conversation.
+    pub error: String,
+}
+
+/// `POST /callbacks/{child_run_id}/end`
+#[utoipa::path(post, path = "/callbacks/{child_run_id}/end", tag = "sessions", params(("child_run_id" = String, Path, description = "The child run's id")), request_body = CallbackEnd,
+    responses(
+        (status = 200, description = "The callback is pending, with the error as the child's result (a child whose session never began)", body = CallbackAnswer),
+        (status = 401, description = "Neither the configured nor the local token", body = ErrorAnswer),
+        (status = 404, description = "No callback of that run", body = ErrorAnswer),
+    ))]
+pub async fn end(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath(child_run_id): ApiPath<String>,
+    body: JsonBody<CallbackEnd>,
+) -> Result<Json<CallbackAnswer>, ApiError> {
+    let callback = state
+        .store
+        .end_callback(child_run_id, body.value.error)
+        .await?;
+    Ok(Json(CallbackAnswer { callback }))
+}
+
 /// `GET /sessions/{id}/callbacks`
 #[utoipa::path(get, path = "/sessions/{session_id}/callbacks", tag = "sessions", params(("session_id" = String, Path, description = "The parent session's id")),
     responses(

@@ -63,6 +63,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(usage::usage))
         .routes(routes!(usage::budget))
         .routes(routes!(callbacks::register))
+        .routes(routes!(callbacks::end))
         .routes(routes!(callbacks::list))
         .routes(routes!(requests::list))
         .routes(routes!(requests::get, requests::decide))

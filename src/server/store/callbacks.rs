@@ -156,20 +156,15 @@ fn answer_of(conn: &Connection, session_id: &str, run_id: &str) -> Result<String
 /// with all of them at once; fails those whose parent is gone. Answers
 /// how many parents were resumed.
 pub(super) fn deliver(conn: &Connection, frames: &mut Vec<Change>) -> Result<usize, StoreError> {
-    // A resume that never started delivered nothing: its callbacks fail
-    // with its reason.
-    conn.prepare_cached(
-        "UPDATE callbacks SET status = 'failed', error = 'the resume of the parent did not start: '
-             || IFNULL((SELECT l.error FROM launches l WHERE l.run_id = callbacks.run_id), 'no reason')
-         WHERE status = 'delivering' AND run_id IN (SELECT run_id FROM launches
-             WHERE status IN ('failed_to_start', 'stopped') AND session_id IS NULL)",
-    )?
-    .execute([])?;
+    retry_unstarted(conn)?;
+    let now = now_rfc3339();
     let parents: Vec<String> = conn
         .prepare_cached(
-            "SELECT DISTINCT parent_session_id FROM callbacks WHERE status = 'pending'",
+            "SELECT DISTINCT parent_session_id FROM callbacks WHERE status = 'pending'
+             AND parent_session_id NOT IN (SELECT parent_session_id FROM callbacks
+                 WHERE status = 'pending' AND retry_at > ?1)",
         )?
-        .query_map([], |r| r.get(0))?
+        .query_map([&now], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut resumed = 0;
     for parent in parents {
@@ -239,6 +234,75 @@ pub(super) fn deliver(conn: &Connection, frames: &mut Vec<Change>) -> Result<usi
         }
     }
     Ok(resumed)
+}
+
+/// How many times a resume that did not start is tried, in all.
+const MAX_ATTEMPTS: i64 = 4;
+
+/// A resume that never started (its runner refused: the parent was running
+/// after all, its CLI is missing, its tree's budget is spent...) delivered
+/// nothing: its callbacks are pending again, tried after a pause (one
+/// second more each time), and fail with its reason after [`MAX_ATTEMPTS`].
+fn retry_unstarted(conn: &Connection) -> Result<(), StoreError> {
+    let unstarted: Vec<(String, String, i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT c.child_run_id, c.child_name, c.attempts, l.error FROM callbacks c
+             JOIN launches l ON l.run_id = c.run_id
+             WHERE c.status = 'delivering' AND l.status IN ('failed_to_start', 'stopped')
+                 AND l.session_id IS NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    for (child_run_id, child, attempts, error) in unstarted {
+        let attempts = attempts + 1;
+        let why = format!(
+            "the resume of the parent did not start: {}",
+            error.as_deref().unwrap_or("no reason")
+        );
+        if attempts >= MAX_ATTEMPTS {
+            tracing::warn!("the callback of session '{child}' failed: {why}");
+            conn.prepare_cached(
+                "UPDATE callbacks SET status = 'failed', attempts = ?1, error = ?2 WHERE child_run_id = ?3",
+            )?
+            .execute(params![attempts, why, child_run_id])?;
+            continue;
+        }
+        let retry_at = (chrono::Utc::now() + chrono::Duration::seconds(attempts))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        tracing::info!("the callback of session '{child}' is tried again at {retry_at}: {why}");
+        conn.prepare_cached(
+            "UPDATE callbacks SET status = 'pending', attempts = ?1, retry_at = ?2, error = ?3
+             WHERE child_run_id = ?4",
+        )?
+        .execute(params![attempts, retry_at, why, child_run_id])?;
+    }
+    Ok(())
+}
+
+/// `POST /callbacks/{child_run_id}/end`: a child's run that ended before
+/// its CLI named the conversation (so the session manager never heard of
+/// its session) still calls back, with its error.
+pub(super) struct End {
+    pub child_run_id: String,
+    pub error: String,
+}
+
+impl Op for End {
+    type Out = Callback;
+
+    fn apply(self, conn: &Connection, _frames: &mut Vec<Change>) -> Result<Callback, StoreError> {
+        let seq: i64 = conn
+            .prepare_cached("SELECT IFNULL(MAX(seq), 0) + 1 FROM callbacks")?
+            .query_row([], |r| r.get(0))?;
+        conn.prepare_cached(
+            "UPDATE callbacks SET status = 'pending', child_status = 'error', result = ?1, seq = ?2,
+                 ended_at = ?3 WHERE child_run_id = ?4 AND status = 'waiting'",
+        )?
+        .execute(params![self.error, seq, now_rfc3339(), self.child_run_id])?;
+        get(conn, &self.child_run_id)?.ok_or_else(|| {
+            StoreError::NotFound(format!("no callback of run '{}'", self.child_run_id))
+        })
+    }
 }
 
 fn fail_all(conn: &Connection, parent: &str, why: &str) -> Result<(), StoreError> {

@@ -228,6 +228,20 @@ impl Store {
         self.writer.run(callbacks::Register { create }).await
     }
 
+    /// A child's run that ended before its session existed calls back.
+    pub async fn end_callback(
+        &self,
+        child_run_id: String,
+        error: String,
+    ) -> Result<Callback, StoreError> {
+        self.writer
+            .run(callbacks::End {
+                child_run_id,
+                error,
+            })
+            .await
+    }
+
     /// The callbacks owed to a session that are not delivered yet.
     pub async fn callbacks(&self, parent: String) -> Result<Vec<Callback>, StoreError> {
         self.readers

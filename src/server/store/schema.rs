@@ -161,7 +161,9 @@ const MIGRATIONS: &[&str] = &[
     // `waiting` while the child's run goes on, `pending` once it ended
     // (with its status and result), `delivering` once a resume of the
     // parent carries it (`run_id`: that launch), then `delivered`, or
-    // `failed` with `error`. `seq` orders them as the children ended.
+    // `failed` with `error`. `seq` orders them as the children ended. A
+    // resume that never started puts them back to `pending` until
+    // `retry_at` (`attempts` so far), a few times, then fails them.
     "ALTER TABLE sessions ADD COLUMN forked_from TEXT;
     ALTER TABLE sessions ADD COLUMN budget_usd REAL;
     CREATE INDEX sessions_parent ON sessions (parent_session_id) WHERE parent_session_id IS NOT NULL;
@@ -176,6 +178,8 @@ const MIGRATIONS: &[&str] = &[
         seq INTEGER,
         run_id TEXT,
         error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at TEXT,
         created_at TEXT NOT NULL,
         ended_at TEXT
     );
