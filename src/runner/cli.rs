@@ -101,6 +101,18 @@ struct ForkCli {
     #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = crate::agents::settings::parse_budget)]
     max_budget_usd: Option<f64>,
 
+    /// A budget for the fork and all its descendants (as ao-new --budget-usd)
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = crate::agents::settings::parse_budget)]
+    budget_usd: Option<f64>,
+
+    /// When the fork's run ends, resume the parent session with its result (as ao-new --callback)
+    #[arg(long)]
+    callback: bool,
+
+    /// The parent session, for a fork started outside any run (as ao-new --parent)
+    #[arg(long, value_name = "NAME")]
+    parent: Option<String>,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -152,6 +164,9 @@ pub fn main_fork() -> ExitCode {
         agents: AgentsArgs::default(),
         flags: RunFlags {
             max_budget_usd: fork.max_budget_usd,
+            budget_usd: fork.budget_usd,
+            callback: fork.callback,
+            parent: fork.parent,
             ..RunFlags::default()
         },
         fork: Some(fork.origin),
@@ -276,6 +291,18 @@ fn request_on(
     mode: Mode,
     args: &RunnerCli,
 ) -> Result<(RunRequest, Config, Option<String>), String> {
+    if let Some(flag) = [
+        (args.flags.callback, "--callback"),
+        (args.flags.parent.is_some(), "--parent"),
+        (args.flags.budget_usd.is_some(), "--budget-usd"),
+    ]
+    .iter()
+    .find_map(|(given, flag)| given.then_some(*flag))
+    {
+        return Err(format!(
+            "{flag} is not for a run --on another host yet; start it here, or from a session's run on that host"
+        ));
+    }
     let local_only = [
         (args.common.sessions_dir.is_some(), "--sessions-dir"),
         (args.runner.claude_path.is_some(), "--claude-path"),

@@ -378,6 +378,17 @@ async fn callbacks_that_cannot_be_are_refused_and_a_deleted_parent_fails_with_a_
         "plain",
     );
     assert!(out.fails(2).contains("no session named 'ghost'"));
+    let out = env.run(
+        "ao-new",
+        &["kid", "--callback", "--on", "gpu", "--parent", "boss"],
+        "go",
+        "plain",
+    );
+    assert!(
+        out.fails(2)
+            .contains("--callback is not for a run --on another host yet"),
+        "{out:?}"
+    );
     assert!(!env.backup("kid", "jsonl").exists());
     assert!(env.fake_log().is_empty());
 
@@ -633,6 +644,19 @@ async fn through_mcp_an_async_start_calls_back_and_a_fork_forks() {
     assert!(
         failed && text.contains("no session named 'nobody'"),
         "{text}"
+    );
+    // A fork in the background calls back too.
+    let (failed, text) = call(
+        &session,
+        "fork_agent_session",
+        serde_json::json!({"session_name": "alt", "new_session_name": "alt-2", "prompt": "a third way", "async": true, "callback": true}),
+    )
+    .await;
+    assert!(!failed, "{text}");
+    runs_of(&env, "boss", 3).await;
+    assert_eq!(
+        prompts(&env, "boss")[2],
+        "<agent-callback session=\"alt-2\" status=\"completed\">fake answer to: a third way</agent-callback>"
     );
     session.cancel().await.unwrap();
 }
