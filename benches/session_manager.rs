@@ -123,6 +123,9 @@ async fn server_phases(config: &Config, limit: f64, rows: &mut Vec<Row>) {
     if config.runs("ingest") {
         ingest_phase(config, &server, limit, &mut stored, rows).await;
     }
+    if config.runs("partial") {
+        partial_phase(config, &server, &mut stored, rows).await;
+    }
     if config.runs("reads") {
         setup_phase(config, &server, &mut stored, rows).await;
         read_phase(config, &server, rows).await;
@@ -158,6 +161,84 @@ async fn ingest_phase(
         }
         rows.push(ingest_row(runs, limit));
     }
+}
+
+/// The cost of the whole conversation to ingest: 8 clients posting events
+/// while their sessions also get the model's text as it is written (a
+/// `text_delta` every 100 ms each, a dashboard reading the live feed), and
+/// narration (indexed for search) instead of tool calls; each against the
+/// plain ingest in alternating rounds of the same run.
+async fn partial_phase(config: &Config, server: &Server, stored: &mut u64, rows: &mut Vec<Row>) {
+    use ingest::Load;
+    let clients = 8;
+    server.note("partial messages: ingest with and without text deltas, and narration");
+    let dashboard = fanout::reader(&server.url).await;
+    let loads = [
+        Load::default(),
+        Load {
+            deltas: true,
+            narration: false,
+        },
+        Load {
+            deltas: false,
+            narration: true,
+        },
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); loads.len()];
+    let mut errors = vec![0; loads.len()];
+    for round in 0..config.rounds.max(5) {
+        for (i, load) in loads.iter().enumerate() {
+            // Rounds of their own: the ingest phase's sessions are there.
+            let run = ingest::run_with(
+                &server.url,
+                clients,
+                1000 + round,
+                config.ingest_time,
+                || server.cpu_time(),
+                *load,
+            )
+            .await;
+            *stored += run.events;
+            errors[i] += run.errors;
+            rates[i].push(run.per_second());
+        }
+    }
+    let received = dashboard.stop().await;
+    // Each round's arms ran one after the other: their ratio is the least
+    // moved by what else the machine does.
+    let ratio = |arm: usize| {
+        let ratios: Vec<f64> = rates[arm]
+            .iter()
+            .zip(&rates[0])
+            .map(|(a, b)| a / b)
+            .collect();
+        ratios[median_index(&ratios)]
+    };
+    rows.push(Row::info(
+        format!("HTTP ingest, {clients} clients, beside a dashboard"),
+        format!("{}; {} errors", rate_summary(&rates[0]), errors[0]),
+    ));
+    let with = ratio(1);
+    rows.push(Row {
+        figure: format!("HTTP ingest, {clients} clients, partial messages forwarded (10/s each)"),
+        value: format!(
+            "{}; {} errors; the dashboard read {} messages",
+            rate_summary(&rates[1]),
+            errors[1],
+            thousands(received as f64)
+        ),
+        target: ">= 0.9x without".to_owned(),
+        ratio: format!("{with:.2}x"),
+        pass: Some(with >= 0.9 && errors[1] == 0),
+    });
+    let narration = ratio(2);
+    rows.push(Row {
+        figure: format!("HTTP ingest, {clients} clients, narration (indexed for search)"),
+        value: format!("{}; {} errors", rate_summary(&rates[2]), errors[2]),
+        target: String::new(),
+        ratio: format!("{narration:.2}x tool calls"),
+        pass: None,
+    });
 }
 
 async fn fanout_phase(config: &Config, server: &Server, stored: u64, rows: &mut Vec<Row>) {

@@ -110,6 +110,7 @@ pub fn group<'a>(
         .into_iter()
         .map(|(key, figures)| UsageGroup {
             key,
+            sub_key: None,
             session_name: None,
             figures,
         })

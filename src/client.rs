@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 use crate::token::Token;
 use crate::wire::{
     AddEventAnswer, DecisionAnswer, DecisionBody, DeleteAnswer, DeletedCounts, Event, EventsAnswer,
-    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, PendingRequest, RequestAnswer,
-    RequestRecord, RequestsAnswer, ResultAnswer, Run, RunAnswer, RunClaim, RunCreate, RunExited,
-    RunsAnswer, Session, SessionAnswer, SessionCreate, SessionPatch, SessionsAnswer, StatusAnswer,
-    StatusValue, StopAnswer, StoredEvent,
+    Host, HostAnswer, HostBeat, HostRegister, HostsAnswer, LiveAnswer, LiveInput, PendingRequest,
+    RequestAnswer, RequestRecord, RequestsAnswer, ResultAnswer, Run, RunAnswer, RunClaim,
+    RunCreate, RunExited, RunsAnswer, Session, SessionAnswer, SessionCreate, SessionPatch,
+    SessionsAnswer, StatusAnswer, StatusValue, StopAnswer, StoredEvent,
 };
 
 /// How long one request may take, unless the caller chooses otherwise.
@@ -312,6 +312,23 @@ impl SessionClient {
             Some(event),
         )
         .await
+    }
+
+    /// `POST /sessions/{id}/live`: a live-only message (text as the model
+    /// writes it), passed on to live clients and never stored.
+    pub async fn post_live(
+        &self,
+        session_id: &str,
+        message: &LiveInput,
+    ) -> Result<(), ClientError> {
+        let _: LiveAnswer = self
+            .call(
+                Method::POST,
+                &format!("/sessions/{}/live", seg(session_id)),
+                Some(message),
+            )
+            .await?;
+        Ok(())
     }
 
     /// `GET /sessions/{id}/events`: every event, in the order stored.

@@ -36,6 +36,7 @@ pub mod agents;
 pub mod autostart;
 pub mod backup;
 pub mod bounded;
+pub mod changes;
 pub mod claude;
 pub mod client;
 pub mod commands;

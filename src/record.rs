@@ -11,6 +11,13 @@
 //! stored with then, from line positions. Timestamps come from the lines: a
 //! line's own `timestamp`, else the last one seen before it.
 //!
+//! What the model says between tool calls (and its thinking) becomes
+//! `message` events marked `"final": false`, each with an id from the
+//! assistant line's `uuid` and the block's place in it. The last text of
+//! the main conversation waits for the next line: if the turn's `result`
+//! follows with the same text, it is the answer (the final `message`), not
+//! narration, and is sent once.
+//!
 //! A run's figures are its own: where a release reports sums over the
 //! conversation ([`crate::claude::figures`]), what the runs before it spent
 //! is taken off.
@@ -18,12 +25,16 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::backup::{BackupLine, PermissionDecisionLine, RunCompletedLine, UserMessageLine};
+use std::collections::HashMap;
+
+use crate::backup::{
+    BackupLine, ChangesLine, PermissionDecisionLine, RunCompletedLine, UserMessageLine,
+};
 use crate::claude::figures::Spent;
-use crate::claude::protocol::{CliLine, ResultLine};
+use crate::claude::protocol::{AssistantLine, Block, CliLine, ResultLine};
 use crate::wire::{
-    ContentBlock, DecidedBy, Event, EventType, RequestKind, Role, RunEndReason, RunFigures,
-    SessionCreate, parse_timestamp,
+    ContentBlock, DecidedBy, Event, EventType, MAX_DIFF, RequestKind, Role, RunEndReason,
+    RunFigures, SessionCreate, parse_timestamp,
 };
 
 /// The namespace of every derived event id.
@@ -111,9 +122,14 @@ struct Run {
     figures: RunFigures,
     /// What the conversation had spent when the run began.
     spent_before: Spent,
+    /// Tool calls of subagents: the tool call that started each one's
+    /// subagent, from the assistant lines that made them.
+    parents: HashMap<String, String>,
+    /// Subagents by id (`task_started` lines): the tool call that started each.
+    agents: HashMap<String, String>,
     /// The requests the CLI made in this run: their kind and tool, which
     /// their decisions carry too.
-    requests: std::collections::HashMap<String, (RequestKind, String)>,
+    requests: HashMap<String, (RequestKind, String)>,
 }
 
 impl Run {
@@ -147,6 +163,9 @@ pub struct Recorder {
     version: Option<String>,
     /// What the conversation has spent, summed over its runs.
     spent: Spent,
+    /// The last text of the main conversation, until the next line tells
+    /// whether it was the answer.
+    held: Option<Event>,
 }
 
 impl Recorder {
@@ -162,6 +181,7 @@ impl Recorder {
             last_result: None,
             version: None,
             spent: Spent::default(),
+            held: None,
         }
     }
 
@@ -214,6 +234,9 @@ impl Recorder {
             self.last_timestamp = Some(ts.to_owned());
         }
         let mut actions = Vec::new();
+        if ends_narration(line) {
+            self.release_held(&mut actions);
+        }
         match line {
             BackupLine::UserMessage(message) => {
                 if self.run.is_some() {
@@ -247,10 +270,15 @@ impl Recorder {
                         .as_deref()
                         .cloned()
                         .unwrap_or_else(|| self.spent.clone()),
-                    requests: Default::default(),
+                    parents: HashMap::new(),
+                    agents: HashMap::new(),
+                    requests: HashMap::new(),
                 });
             }
             BackupLine::Cli(CliLine::System(system), _) => {
+                if let (Some((agent, call)), Some(run)) = (system.task_started(), &mut self.run) {
+                    run.agents.insert(agent.to_owned(), call.to_owned());
+                }
                 if let Some(id) = system.init_session_id() {
                     self.version = system.claude_code_version.clone();
                     if let Some(run) = &mut self.run
@@ -275,6 +303,16 @@ impl Recorder {
                         let call = hook.tool_use_id.as_deref().unwrap_or(&request.request_id);
                         let mut event =
                             self.event(event_type, &session_id, index, kind, Some(call));
+                        // A subagent's hook may come before the line of its call.
+                        event.parent_tool_use_id = self.run.as_ref().and_then(|run| {
+                            let by_call = hook
+                                .tool_use_id
+                                .as_deref()
+                                .and_then(|id| run.parents.get(id));
+                            let by_agent =
+                                hook.agent_id.as_deref().and_then(|id| run.agents.get(id));
+                            by_call.or(by_agent).cloned()
+                        });
                         event.tool_name =
                             Some(hook.tool_name.unwrap_or_else(|| "unknown".to_owned()));
                         event.tool_use_id = hook.tool_use_id;
@@ -321,8 +359,20 @@ impl Recorder {
                     actions.push(Action::Event(Box::new(event)));
                 }
             }
+            BackupLine::Cli(CliLine::Assistant(assistant), _) => {
+                self.start(&mut actions);
+                self.said(&mut actions, index, assistant);
+            }
             BackupLine::Cli(CliLine::Result(result), _) => {
                 self.start(&mut actions);
+                // The text just before the result is its answer: sent once,
+                // as the answer.
+                if let Some(held) = self.held.take() {
+                    let answer = result.result.clone().map(|t| fit_text(t, MAX_TEXT));
+                    if answer.as_deref() != Some(held.text().as_str()) {
+                        actions.push(Action::Event(Box::new(held)));
+                    }
+                }
                 // An error result's text is the CLI's error, not an answer:
                 // it goes with the run's end, never as an assistant message.
                 if let Some(session_id) = self.started_session()
@@ -349,9 +399,91 @@ impl Recorder {
                 self.start(&mut actions);
                 self.close(&mut actions, index, "run_end", done);
             }
+            BackupLine::Changes(changes) => {
+                self.start(&mut actions);
+                if let Some(session_id) = self.started_session() {
+                    actions.push(Action::Event(Box::new(self.changes_event(
+                        &session_id,
+                        index,
+                        changes,
+                    ))));
+                }
+            }
             BackupLine::Cli(_, _) | BackupLine::Unreadable => {}
         }
         actions
+    }
+
+    /// What an assistant line says: thinking and text as events (the last
+    /// text of the main conversation held back), and which tool calls a
+    /// subagent made.
+    fn said(&mut self, actions: &mut Vec<Action>, index: u64, line: &AssistantLine) {
+        let Some(session_id) = self.started_session() else {
+            return;
+        };
+        if line.is_synthetic() {
+            return; // the CLI's own text for an error, which the run's end carries
+        }
+        let blocks = line.blocks();
+        let parent = line.parent_tool_use_id.clone();
+        let place = line.uuid.clone().unwrap_or_else(|| format!("line-{index}"));
+        for (at, block) in blocks.iter().enumerate() {
+            let (kind, text) = match block {
+                Block::ToolUse { id } => {
+                    if let (Some(parent), Some(run)) = (&parent, &mut self.run) {
+                        run.parents.insert((*id).to_owned(), parent.clone());
+                    }
+                    continue;
+                }
+                Block::Text(text) => ("text", *text),
+                Block::Thinking(text) => ("thinking", *text),
+                Block::Other => continue,
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let mut event = self.event(
+                EventType::Message,
+                &session_id,
+                index,
+                &format!("{kind}/{at}"),
+                Some(&place),
+            );
+            event.role = Some(Role::Assistant);
+            event.is_final = Some(false);
+            event.parent_tool_use_id = parent.clone();
+            event.content = Some(vec![ContentBlock {
+                kind: kind.to_owned(),
+                text: Some(fit_text(text.to_owned(), MAX_TEXT)),
+            }]);
+            if kind == "text" && parent.is_none() && at + 1 == blocks.len() {
+                self.held = Some(event);
+            } else {
+                actions.push(Action::Event(Box::new(event)));
+            }
+        }
+    }
+
+    /// Sends the held text as what it turned out to be: narration.
+    fn release_held(&mut self, actions: &mut Vec<Action>) {
+        if let Some(held) = self.held.take() {
+            actions.push(Action::Event(Box::new(held)));
+        }
+    }
+
+    /// The `changes` event of a changes line.
+    fn changes_event(&self, session_id: &str, index: u64, changes: &ChangesLine) -> Event {
+        let mut event = self.event(EventType::Changes, session_id, index, "changes", None);
+        event.files = Some(changes.files.clone());
+        let truncated = changes.diff_truncated || changes.diff.len() > MAX_DIFF;
+        event.diff = Some(if changes.diff.len() > MAX_DIFF {
+            fit_text(changes.diff.clone(), MAX_DIFF)
+        } else {
+            changes.diff.clone()
+        });
+        event.diff_truncated = truncated.then_some(true);
+        event.base = changes.base.clone();
+        event
     }
 
     fn timestamp(&self) -> String {
@@ -531,7 +663,14 @@ pub fn natural_keys<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Stri
             (EventType::PreTool, _) => "pre_tool",
             (EventType::PostTool, _) => "post_tool",
             (EventType::Message, Some(Role::User)) => "prompt",
+            (EventType::Message, _) if event.is_final == Some(false) => {
+                match event.content.iter().flatten().next() {
+                    Some(block) if block.kind == "thinking" => "thinking",
+                    _ => "narration",
+                }
+            }
             (EventType::Message, _) => "message",
+            (EventType::Changes, _) => "changes",
             (EventType::PermissionRequest, _) => "permission_request",
             (EventType::PermissionDecision, _) => "permission_decision",
         };
@@ -540,6 +679,24 @@ pub fn natural_keys<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Stri
         keys.push(format!("{run}/{kind}#{rank}"));
     }
     keys
+}
+
+/// Whether a line shows that the text held before it was narration, not
+/// the answer: anything the model or the CLI does next, but the stream's
+/// end of that text, status lines, and the result (which decides itself).
+fn ends_narration(line: &BackupLine) -> bool {
+    match line {
+        BackupLine::Cli(CliLine::StreamEvent(event), _) => event.starts_block(),
+        BackupLine::Cli(
+            CliLine::Assistant(_) | CliLine::User {} | CliLine::ControlRequest(_),
+            _,
+        ) => true,
+        BackupLine::Cli(_, _) | BackupLine::Unreadable => false,
+        BackupLine::UserMessage(_)
+        | BackupLine::RunCompleted(_)
+        | BackupLine::Changes(_)
+        | BackupLine::PermissionDecision(_) => true,
+    }
 }
 
 /// Cuts `text` to at most `max` bytes (on a character boundary) and marks it.
@@ -952,6 +1109,234 @@ mod tests {
             panic!()
         };
         assert_eq!(end.cost_usd, Some(0.000188));
+    }
+
+    /// A run whose model thinks, narrates, calls a subagent that calls a
+    /// tool, and answers; streamed (`stream_event` lines) as the CLI prints
+    /// with `--include-partial-messages`.
+    fn conversation_lines() -> Vec<(u64, Vec<u8>)> {
+        let sid = "s-talk";
+        let assistant = |uuid: &str, parent: Option<&str>, block: Value| {
+            serde_json::json!({"type": "assistant", "uuid": uuid, "parent_tool_use_id": parent,
+                "message": {"id": "m", "model": "claude", "content": [block]}, "session_id": sid,
+                "timestamp": "2026-01-01T00:00:01Z"})
+            .to_string()
+            .into_bytes()
+        };
+        let stream = |event: Value| {
+            serde_json::json!({"type": "stream_event", "event": event, "session_id": sid})
+                .to_string()
+                .into_bytes()
+        };
+        let hook = |name: &str, id: &str| {
+            serde_json::json!({"type": "control_request", "request_id": format!("r-{id}-{name}"),
+                "request": {"subtype": "hook_callback", "input": {"hook_event_name": name,
+                "tool_name": "Bash", "tool_use_id": id, "tool_input": {"command": "ls"}}}})
+            .to_string()
+            .into_bytes()
+        };
+        let text = |t: &str| serde_json::json!({"type": "text", "text": t});
+        let lines = vec![
+            user("2026-01-01T00:00:00Z", None),
+            format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#).into_bytes(),
+            stream(serde_json::json!({"type": "message_start", "message": {"id": "m"}})),
+            assistant("u1", None, serde_json::json!({"type": "thinking", "thinking": "Hmm."})),
+            stream(serde_json::json!({"type": "content_block_start", "index": 1})),
+            stream(serde_json::json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "I will ask a helper."}})),
+            assistant("u2", None, text("I will ask a helper.")),
+            stream(serde_json::json!({"type": "content_block_stop", "index": 1})),
+            stream(serde_json::json!({"type": "content_block_start", "index": 2})),
+            assistant("u3", None, serde_json::json!({"type": "tool_use", "id": "task-1", "name": "Task", "input": {}})),
+            hook("PreToolUse", "task-1"),
+            assistant("u4", Some("task-1"), text("Helper here.")),
+            assistant("u5", Some("task-1"), serde_json::json!({"type": "tool_use", "id": "sub-1", "name": "Bash", "input": {}})),
+            hook("PreToolUse", "sub-1"),
+            hook("PostToolUse", "sub-1"),
+            hook("PostToolUse", "task-1"),
+            br#"{"type":"user","message":{"content":[]}}"#.to_vec(),
+            stream(serde_json::json!({"type": "message_start", "message": {"id": "m2"}})),
+            assistant("u6", None, text("All done: 4")),
+            stream(serde_json::json!({"type": "content_block_stop", "index": 0})),
+            stream(serde_json::json!({"type": "message_stop"})),
+            format!(r#"{{"type":"result","subtype":"success","is_error":false,"result":"All done: 4","session_id":"{sid}"}}"#).into_bytes(),
+            done("2026-01-01T00:00:02Z", 0, RunEndReason::Completed),
+        ];
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| (i as u64, l))
+            .collect()
+    }
+
+    fn events(actions: &[Action]) -> Vec<Event> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => Some((**e).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn narration_thinking_and_a_subagents_calls_become_events_and_the_answer_comes_once() {
+        let (_, actions) = replay("w1", false, &conversation_lines());
+        let shown: Vec<String> = events(&actions)
+            .iter()
+            .map(|e| {
+                let kind = match (e.event_type, e.is_final) {
+                    (EventType::Message, Some(false)) => {
+                        let block = &e.content.as_ref().unwrap()[0];
+                        format!("{}:{}", block.kind, block.text.as_deref().unwrap())
+                    }
+                    (EventType::Message, _) => format!("{}:{}", e.role.unwrap().as_str(), e.text()),
+                    (t, _) => t.as_str().to_owned(),
+                };
+                match &e.parent_tool_use_id {
+                    Some(parent) => format!("{kind} (in {parent})"),
+                    None => kind,
+                }
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "run_start",
+                "user:do it",
+                "thinking:Hmm.",
+                "text:I will ask a helper.",
+                "pre_tool",
+                "text:Helper here. (in task-1)",
+                "pre_tool (in task-1)",
+                "post_tool (in task-1)",
+                "post_tool",
+                "assistant:All done: 4",
+                "run_completed",
+            ]
+        );
+        let all = events(&actions);
+        assert!(
+            all.iter().filter(|e| e.is_answer()).count() == 1,
+            "one answer"
+        );
+        for e in &all {
+            assert!(e.validate().is_ok(), "{e:?}");
+        }
+        // Line by line as the runner feeds them: the same events.
+        let mut live = Recorder::new("w1", false);
+        let mut fed = Vec::new();
+        for (i, l) in &conversation_lines() {
+            fed.extend(live.feed(*i, &BackupLine::parse(l)));
+        }
+        assert_eq!(fed, actions);
+    }
+
+    #[test]
+    fn narration_ids_come_from_the_lines_uuid_and_keys_tell_kinds_apart() {
+        let lines = conversation_lines();
+        let (_, before) = replay("w1", false, &lines);
+        let after = replay("w1", false, &insert(&lines, 5, b"garbage {")).1;
+        // Runs without ids derive ids from positions; with one they survive.
+        let with_id = |lines: &[(u64, Vec<u8>)]| {
+            let mut lines = lines.to_vec();
+            let mut first: Value = serde_json::from_slice(&lines[0].1).unwrap();
+            first["run_id"] = "run-9".into();
+            lines[0].1 = serde_json::to_vec(&first).unwrap();
+            ids(&replay("w1", false, &lines).1)
+        };
+        assert_eq!(with_id(&lines), with_id(&insert(&lines, 5, b"garbage {")));
+        let unique: std::collections::HashSet<_> = with_id(&lines).into_iter().collect();
+        assert_eq!(unique.len(), events(&before).len());
+        let keys = natural_keys(&events(&before));
+        assert_eq!(keys, natural_keys(&events(&after)));
+        assert!(keys.iter().any(|k| k.ends_with("/narration#2")), "{keys:?}");
+        assert!(keys.iter().any(|k| k.ends_with("/thinking#1")), "{keys:?}");
+        assert!(keys.iter().any(|k| k.ends_with("/message#1")), "{keys:?}");
+    }
+
+    #[test]
+    fn a_subagents_hook_before_its_calls_line_is_nested_by_the_agents_id() {
+        let sid = "s-1";
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (1, format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#).into_bytes()),
+            (2, br#"{"type":"system","subtype":"task_started","task_id":"agent-7","tool_use_id":"task-1"}"#.to_vec()),
+            (3, br#"{"type":"control_request","request_id":"r","request":{"subtype":"hook_callback","input":{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"sub-1","agent_id":"agent-7"}}}"#.to_vec()),
+        ];
+        let got = events(&replay("w1", false, &lines).1);
+        assert_eq!(got[2].parent_tool_use_id.as_deref(), Some("task-1"));
+    }
+
+    #[test]
+    fn text_that_is_not_the_answer_stays_narration() {
+        let sid = "s-1";
+        let said = |t: &str| {
+            format!(r#"{{"type":"assistant","uuid":"u","message":{{"content":[{{"type":"text","text":"{t}"}}]}}}}"#).into_bytes()
+        };
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (
+                1,
+                format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#)
+                    .into_bytes(),
+            ),
+            (2, said("Working on it")),
+            // A stopped run: no result; its last words are narration.
+            (3, done("2026-01-01T00:00:05Z", 143, RunEndReason::Stopped)),
+        ];
+        let got = events(&replay("w1", false, &lines).1);
+        let narration: Vec<_> = got.iter().filter(|e| e.is_final == Some(false)).collect();
+        assert_eq!(narration.len(), 1);
+        assert_eq!(narration[0].text(), "Working on it");
+        assert!(!got.iter().any(Event::is_answer));
+        // The CLI's own text for an API error is no narration.
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (1, format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#).into_bytes()),
+            (2, br#"{"type":"assistant","message":{"model":"<synthetic>","content":[{"type":"text","text":"API Error"}]}}"#.to_vec()),
+            (3, format!(r#"{{"type":"result","subtype":"success","is_error":true,"result":"API Error","session_id":"{sid}"}}"#).into_bytes()),
+            (4, done("2026-01-01T00:00:05Z", 1, RunEndReason::Error)),
+        ];
+        let got = events(&replay("w1", false, &lines).1);
+        assert!(
+            !got.iter()
+                .any(|e| e.event_type == EventType::Message && e.role == Some(Role::Assistant))
+        );
+    }
+
+    #[test]
+    fn a_changes_line_becomes_one_changes_event() {
+        let sid = "s-1";
+        let changes = ChangesLine {
+            timestamp: "2026-01-01T00:00:04Z".into(),
+            files: vec![crate::wire::ChangedFile {
+                path: "a.txt".into(),
+                added: Some(2),
+                removed: Some(1),
+            }],
+            diff: "diff --git a/a.txt b/a.txt\n".into(),
+            diff_truncated: false,
+            base: None,
+        };
+        let lines: Vec<(u64, Vec<u8>)> = vec![
+            (0, user("2026-01-01T00:00:00Z", None)),
+            (
+                1,
+                format!(r#"{{"type":"system","subtype":"init","session_id":"{sid}"}}"#)
+                    .into_bytes(),
+            ),
+            (2, changes.to_line()),
+            (3, done("2026-01-01T00:00:05Z", 0, RunEndReason::Completed)),
+        ];
+        let got = events(&replay("w1", false, &lines).1);
+        let change = got
+            .iter()
+            .find(|e| e.event_type == EventType::Changes)
+            .unwrap();
+        assert_eq!(change.files.as_ref().unwrap()[0].added, Some(2));
+        assert_eq!(change.timestamp, "2026-01-01T00:00:04Z");
+        assert_eq!(change.diff_truncated, None);
+        assert!(change.validate().is_ok());
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct Config {
     pub stalled_event_bytes: usize,
     /// The server's `--synchronous`.
     pub synchronous: Synchronous,
-    /// The parts to run (`AO_BENCH_ONLY=storage,ingest,reads,fanout,stalled`; all by default).
+    /// The parts to run (`AO_BENCH_ONLY=storage,ingest,partial,reads,fanout,stalled`; all by default).
     pub only: Vec<String>,
 }
 
@@ -80,7 +80,10 @@ impl Config {
                 Ok("normal") => Synchronous::Normal,
                 _ => Synchronous::Full,
             },
-            only: list("AO_BENCH_ONLY", "storage,ingest,reads,fanout,stalled"),
+            only: list(
+                "AO_BENCH_ONLY",
+                "storage,ingest,partial,reads,fanout,stalled",
+            ),
         }
     }
 

@@ -31,6 +31,30 @@ pub fn tool_event(session_id: &str, seq: u64) -> Value {
     })
 }
 
+/// What the model says between tool calls, as the runner sends it: an
+/// assistant message with `"final": false` (indexed for search).
+pub fn narration_event(session_id: &str, seq: u64) -> Value {
+    json!({
+        "event_type": "message",
+        "session_id": session_id,
+        "session_name": session_id,
+        "timestamp": "2025-06-01T12:00:00.000000Z",
+        "event_id": Uuid::new_v4(),
+        "role": "assistant",
+        "final": false,
+        "content": [{"type": "text", "text": format!(
+            "Step {seq}: the tests pass, so next I will look at the parser and the tokenizer it calls, \
+             then run the whole workspace again to be sure nothing else broke along the way.")}]
+    })
+}
+
+/// A piece of text as the model writes it, for `POST /sessions/{id}/live`.
+pub fn text_delta(seq: u64) -> String {
+    json!({"type": "text_delta", "text": "the tests pass, so next I will look at the parser ",
+           "message_id": "msg_bench", "index": 0, "seq": seq})
+    .to_string()
+}
+
 /// A `post_tool` event whose output is `bytes` long: a large tool result.
 pub fn sized_event(session_id: &str, bytes: usize) -> String {
     let mut event = tool_event(session_id, 0);

@@ -339,3 +339,48 @@ async fn read_sse(
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\n\n")
 }
+
+/// A dashboard: one `/sse` client that reads everything until stopped.
+pub struct Dashboard {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl Dashboard {
+    /// Stops reading; answers how many messages it read.
+    pub async fn stop(self) -> u64 {
+        self.stop.cancel();
+        self.task.await.unwrap_or(0)
+    }
+}
+
+/// Connects a [`Dashboard`] to `base`.
+pub async fn reader(base: &str) -> Dashboard {
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("SSE client")
+        .get(format!("{base}/sse"))
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(resp.status(), 200, "GET /sse");
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = resp.bytes_stream();
+        let mut messages = 0;
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return messages,
+                chunk = stream.next() => match chunk {
+                    Some(Ok(bytes)) => {
+                        messages += bytes.windows(7).filter(|w| w == b"event: ").count() as u64;
+                    }
+                    _ => return messages,
+                },
+            }
+        }
+    });
+    Dashboard { stop, task }
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::events::{session_body, tool_event};
+use crate::events::{narration_event, session_body, text_delta, tool_event};
 use crate::http;
 use crate::stats::Latencies;
 
@@ -23,6 +23,28 @@ impl Ingest {
     }
 }
 
+/// What each client posts besides, and which events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Each session also gets a `text_delta` every 100 ms on a connection
+    /// of its own, as a runner forwards the model's text.
+    pub deltas: bool,
+    /// The events are narration (assistant messages, indexed for search)
+    /// instead of `post_tool`.
+    pub narration: bool,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match (self.deltas, self.narration) {
+            (false, false) => "tools",
+            (true, false) => "deltas",
+            (false, true) => "narration",
+            (true, true) => "both",
+        }
+    }
+}
+
 /// Posts events from `clients` clients for `time`.
 /// `round` tells runs apart (each has its own sessions); `cpu_time` reads
 /// the server's CPU time.
@@ -33,8 +55,20 @@ pub async fn run(
     time: Duration,
     cpu_time: impl Fn() -> Duration,
 ) -> Ingest {
+    run_with(base, clients, round, time, cpu_time, Load::default()).await
+}
+
+/// [`run`] with `load`.
+pub async fn run_with(
+    base: &str,
+    clients: usize,
+    round: usize,
+    time: Duration,
+    cpu_time: impl Fn() -> Duration,
+    load: Load,
+) -> Ingest {
     let sessions: Vec<String> = (0..clients)
-        .map(|w| format!("bench-ingest-{clients}-{round}-{w}"))
+        .map(|w| format!("bench-ingest-{}-{clients}-{round}-{w}", load.name()))
         .collect();
     let setup = http::client();
     for id in &sessions {
@@ -45,6 +79,11 @@ pub async fn run(
     let cpu_before = cpu_time();
     let start = Instant::now();
     let deadline = start + time;
+    let streams: Vec<_> = sessions
+        .iter()
+        .filter(|_| load.deltas)
+        .map(|id| tokio::spawn(stream_until(format!("{base}/sessions/{id}/live"), deadline)))
+        .collect();
     let workers: Vec<_> = sessions
         .into_iter()
         .map(|id| {
@@ -52,6 +91,7 @@ pub async fn run(
                 format!("{base}/sessions/{id}/events"),
                 id,
                 deadline,
+                load.narration,
             ))
         })
         .collect();
@@ -71,17 +111,50 @@ pub async fn run(
     }
     result.elapsed = start.elapsed();
     result.server_cpu = cpu_time().saturating_sub(cpu_before);
+    for stream in streams {
+        let errors = stream.await.expect("delta sender");
+        result.errors += errors;
+    }
     result
 }
 
+/// One session's text as the model writes it: a delta every 100 ms (the
+/// most a runner sends) until `deadline`; answers the errors.
+async fn stream_until(url: String, deadline: Instant) -> u64 {
+    let client = http::client();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let (mut seq, mut errors) = (0, 0);
+    while Instant::now() < deadline {
+        tick.tick().await;
+        seq += 1;
+        if let Err(e) = http::post(&client, &url, text_delta(seq)).await {
+            if errors == 0 {
+                eprintln!("  delta error: {e}");
+            }
+            errors += 1;
+        }
+    }
+    errors
+}
+
 /// One client: posts one event after another until `deadline`.
-async fn post_until(url: String, session: String, deadline: Instant) -> (u64, u64, Latencies) {
+async fn post_until(
+    url: String,
+    session: String,
+    deadline: Instant,
+    narration: bool,
+) -> (u64, u64, Latencies) {
     let client = http::client();
     let (mut ok, mut errors) = (0, 0);
     let mut latencies = Latencies::default();
     let mut seq = 0;
     while Instant::now() < deadline {
-        let body = tool_event(&session, seq).to_string();
+        let body = if narration {
+            narration_event(&session, seq)
+        } else {
+            tool_event(&session, seq)
+        }
+        .to_string();
         seq += 1;
         match http::post(&client, &url, body).await {
             Ok(took) => {

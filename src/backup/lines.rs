@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claude::protocol::{CliLine, parse_value};
-use crate::wire::{DecisionBody, RunEndReason};
+use crate::wire::{ChangedFile, DecisionBody, RunEndReason};
 
 /// Opens each run: the prompt and what is needed to replay the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,6 +64,21 @@ pub struct RunCompletedLine {
     pub error: Option<String>,
 }
 
+/// Before `run_completed`, in a git checkout: what the run changed there
+/// (files committed by the run included), when it changed anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesLine {
+    pub timestamp: String,
+    pub files: Vec<ChangedFile>,
+    /// The unified diff, cut at [`crate::wire::MAX_DIFF`] bytes.
+    pub diff: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diff_truncated: bool,
+    /// In a worktree session: the commit its branch started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
 /// A decision the runner passed on to the CLI, for the request (the CLI's
 /// `can_use_tool` control request) with the same id: `decision`,
 /// `decided_by`, and as they apply `message` (the deny's reason, which the
@@ -84,6 +99,7 @@ pub struct PermissionDecisionLine {
 enum OwnLine {
     UserMessage(UserMessageLine),
     RunCompleted(RunCompletedLine),
+    Changes(ChangesLine),
     PermissionDecision(PermissionDecisionLine),
 }
 
@@ -92,6 +108,7 @@ enum OwnLine {
 pub enum BackupLine {
     UserMessage(UserMessageLine),
     RunCompleted(RunCompletedLine),
+    Changes(ChangesLine),
     PermissionDecision(PermissionDecisionLine),
     /// A line of the CLI, with its `timestamp` if it has one.
     Cli(CliLine, Option<String>),
@@ -106,10 +123,11 @@ impl BackupLine {
             return BackupLine::Unreadable;
         };
         match value.get("type").and_then(serde_json::Value::as_str) {
-            Some("user_message" | "run_completed" | "permission_decision") => {
+            Some("user_message" | "run_completed" | "changes" | "permission_decision") => {
                 match OwnLine::deserialize(value) {
                     Ok(OwnLine::UserMessage(m)) => BackupLine::UserMessage(m),
                     Ok(OwnLine::RunCompleted(m)) => BackupLine::RunCompleted(m),
+                    Ok(OwnLine::Changes(m)) => BackupLine::Changes(m),
                     Ok(OwnLine::PermissionDecision(m)) => BackupLine::PermissionDecision(m),
                     Err(_) => BackupLine::Unreadable,
                 }
@@ -126,6 +144,7 @@ impl BackupLine {
         match self {
             BackupLine::UserMessage(m) => Some(&m.timestamp),
             BackupLine::RunCompleted(m) => Some(&m.timestamp),
+            BackupLine::Changes(m) => Some(&m.timestamp),
             BackupLine::PermissionDecision(m) => Some(&m.timestamp),
             BackupLine::Cli(_, stamp) => stamp.as_deref(),
             BackupLine::Unreadable => None,
@@ -144,6 +163,13 @@ impl RunCompletedLine {
     /// The line as written to the backup (without newline).
     pub fn to_line(&self) -> Vec<u8> {
         to_line(&OwnLine::RunCompleted(self.clone()))
+    }
+}
+
+impl ChangesLine {
+    /// The line as written to the backup (without newline).
+    pub fn to_line(&self) -> Vec<u8> {
+        to_line(&OwnLine::Changes(self.clone()))
     }
 }
 

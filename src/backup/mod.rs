@@ -12,7 +12,9 @@ mod meta;
 
 use std::path::{Path, PathBuf};
 
-pub use lines::{BackupLine, PermissionDecisionLine, RunCompletedLine, UserMessageLine};
+pub use lines::{
+    BackupLine, ChangesLine, PermissionDecisionLine, RunCompletedLine, UserMessageLine,
+};
 pub use lock::{LockState, RunLock};
 pub use log::{LogLines, LogWriter, read_log};
 pub use meta::{Meta, list_metas};

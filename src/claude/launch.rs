@@ -35,7 +35,12 @@ pub struct Launch {
     pub json_schema: Option<String>,
     /// Variables set for the CLI, and so for its tools, hooks and MCP servers.
     pub env: Vec<(String, String)>,
+    /// `--include-partial-messages`: the model's stream as it arrives.
+    pub partial_messages: bool,
 }
+
+/// The flag that makes the CLI print the model's stream as it arrives.
+pub const PARTIAL_MESSAGES_FLAG: &str = "--include-partial-messages";
 
 impl Default for Launch {
     fn default() -> Self {
@@ -53,6 +58,7 @@ impl Default for Launch {
             mcp_config: None,
             json_schema: None,
             env: Vec::new(),
+            partial_messages: false,
         }
     }
 }
@@ -114,6 +120,9 @@ impl Launch {
         if self.fork_session && self.resume.is_some() {
             args.push("--fork-session".into());
         }
+        if self.partial_messages {
+            args.push(PARTIAL_MESSAGES_FLAG.into());
+        }
         args
     }
 }
@@ -159,6 +168,7 @@ mod tests {
             mcp_config: Some("/tmp/m.json".into()),
             json_schema: Some("{}".into()),
             env: vec![("A".into(), "b".into())],
+            partial_messages: true,
         };
         let args = text(launch.args());
         assert_eq!(
@@ -188,7 +198,8 @@ mod tests {
                 "/tmp/m.json",
                 "--json-schema",
                 "{}",
-                "--fork-session"
+                "--fork-session",
+                "--include-partial-messages"
             ]
         );
     }

@@ -5,6 +5,9 @@ pub mod figures;
 pub mod guard;
 pub mod launch;
 pub mod process;
+mod release;
+
+pub use release::takes_partial_messages;
 
 /// The oldest Claude Code release this one is tested against.
 pub const OLDEST_SUPPORTED: &str = "1.0.100";

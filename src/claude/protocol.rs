@@ -67,8 +67,8 @@ pub fn control_error(request_id: &str, error: &str) -> Value {
     })
 }
 
-/// One stdout line of the CLI, as far as we act on it. Every other type
-/// (assistant, user, stream events...) is `Other`.
+/// One stdout line of the CLI, as far as we act on it. Every other type is
+/// `Other`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CliLine {
@@ -76,8 +76,117 @@ pub enum CliLine {
     ControlRequest(ControlRequest),
     ControlResponse(ControlResponseLine),
     Result(Box<ResultLine>),
+    Assistant(Box<AssistantLine>),
+    /// A tool's result, or a subagent's prompt.
+    User {},
+    /// With `--include-partial-messages`: one event of the model's stream.
+    StreamEvent(Box<StreamEventLine>),
     #[serde(other)]
     Other,
+}
+
+/// `{"type":"assistant","message":{...},"parent_tool_use_id":...,"uuid":...}`:
+/// what the model said, one content block per line in recent releases.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AssistantLine {
+    #[serde(default)]
+    pub message: AssistantMessage,
+    /// Set on a subagent's lines: the tool call that started it.
+    #[serde(default)]
+    pub parent_tool_use_id: Option<String>,
+    #[serde(default)]
+    pub uuid: Option<String>,
+}
+
+/// The model's message of an [`AssistantLine`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AssistantMessage {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `<synthetic>` on what the CLI makes up itself (an API error's text).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Kept as sent: a block of a type we do not know must not make the
+    /// whole line unreadable.
+    #[serde(default)]
+    pub content: Value,
+}
+
+/// One content block of an assistant message, as far as we show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block<'a> {
+    Text(&'a str),
+    Thinking(&'a str),
+    ToolUse { id: &'a str },
+    Other,
+}
+
+impl AssistantLine {
+    /// The message's content blocks, in order.
+    pub fn blocks(&self) -> Vec<Block<'_>> {
+        let Some(blocks) = self.message.content.as_array() else {
+            return Vec::new();
+        };
+        blocks
+            .iter()
+            .map(|b| {
+                let field = |name: &str| b.get(name).and_then(Value::as_str);
+                match field("type") {
+                    Some("text") => field("text").map_or(Block::Other, Block::Text),
+                    Some("thinking") => field("thinking").map_or(Block::Other, Block::Thinking),
+                    Some("tool_use") => {
+                        field("id").map_or(Block::Other, |id| Block::ToolUse { id })
+                    }
+                    _ => Block::Other,
+                }
+            })
+            .collect()
+    }
+
+    /// True for a message the CLI made up itself rather than the model.
+    pub fn is_synthetic(&self) -> bool {
+        self.message.model.as_deref() == Some("<synthetic>")
+    }
+}
+
+/// `{"type":"stream_event","event":{...},"parent_tool_use_id":...}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamEventLine {
+    #[serde(default)]
+    pub event: Value,
+    #[serde(default)]
+    pub parent_tool_use_id: Option<String>,
+}
+
+impl StreamEventLine {
+    /// The event's type (`message_start`, `content_block_delta`, ...).
+    pub fn kind(&self) -> &str {
+        self.event.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// True when a new message or content block begins.
+    pub fn starts_block(&self) -> bool {
+        matches!(self.kind(), "message_start" | "content_block_start")
+    }
+
+    /// The message id a `message_start` announces.
+    pub fn message_id(&self) -> Option<&str> {
+        self.event.pointer("/message/id").and_then(Value::as_str)
+    }
+
+    /// The text of a `text_delta` of the main conversation (not of a
+    /// subagent), with the block's index.
+    pub fn text_delta(&self) -> Option<(u64, &str)> {
+        if self.parent_tool_use_id.is_some() || self.kind() != "content_block_delta" {
+            return None;
+        }
+        let delta = self.event.get("delta")?;
+        if delta.get("type").and_then(Value::as_str) != Some("text_delta") {
+            return None;
+        }
+        let index = self.event.get("index").and_then(Value::as_u64).unwrap_or(0);
+        Some((index, delta.get("text").and_then(Value::as_str)?))
+    }
 }
 
 /// `{"type":"system",...}`; `subtype` `init` starts a run and names the session.
@@ -91,9 +200,24 @@ pub struct SystemLine {
     /// the result line are per run and which cumulative depends on it.
     #[serde(default)]
     pub claude_code_version: Option<String>,
+    /// On `task_started` (a subagent begins): its id...
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// ...and the Task tool call that started it.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
 }
 
 impl SystemLine {
+    /// A subagent's id and the tool call that started it, when this line
+    /// says one began.
+    pub fn task_started(&self) -> Option<(&str, &str)> {
+        if self.subtype.as_deref() != Some("task_started") {
+            return None;
+        }
+        Some((self.task_id.as_deref()?, self.tool_use_id.as_deref()?))
+    }
+
     /// The session id, when this is the init line.
     pub fn init_session_id(&self) -> Option<&str> {
         (self.subtype.as_deref() == Some("init"))
@@ -252,6 +376,9 @@ pub struct HookInput {
     pub tool_response: Option<Value>,
     #[serde(default)]
     pub tool_use_id: Option<String>,
+    /// Set on a subagent's tool calls: the subagent's id.
+    #[serde(default)]
+    pub agent_id: Option<String>,
     #[serde(default)]
     pub error: Option<Value>,
     /// Stop, in Claude Code versions that send it.
@@ -434,6 +561,10 @@ mod tests {
         assert!(parse_line(b"{\"no_type\":1}").is_none());
         assert!(matches!(
             parse_line(b"{\"type\":\"stream_event\"}"),
+            Some((CliLine::StreamEvent(_), None))
+        ));
+        assert!(matches!(
+            parse_line(b"{\"type\":\"rate_limit_event\"}"),
             Some((CliLine::Other, None))
         ));
     }

@@ -9,7 +9,7 @@ use crate::backup::{
 use crate::claude::protocol::{CliLine, ResultLine};
 use crate::recover::{Closed, close_last_run};
 use crate::report::apply;
-use crate::wire::{EventType, Role, RunEndReason, StoredEvent};
+use crate::wire::{EventType, RunEndReason, StoredEvent};
 
 use serde::Serialize;
 
@@ -85,6 +85,7 @@ impl LastRun {
                     last.end = Some(end);
                 }
                 BackupLine::Cli(..)
+                | BackupLine::Changes(_)
                 | BackupLine::PermissionDecision(_)
                 | BackupLine::Unreadable => {}
             }
@@ -271,7 +272,7 @@ pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
         }
         if ends {
             end = Some(event);
-        } else if event.event_type == EventType::Message && event.role == Some(Role::Assistant) {
+        } else if event.is_answer() {
             answer = Some(Answer {
                 text: event.text(),
                 structured: event.structured_output.clone(),
@@ -399,7 +400,7 @@ pub async fn settled_end(
 mod tests {
     use super::*;
     use crate::backup::fixtures::{end_line, files, user_line};
-    use crate::wire::{ContentBlock, Event};
+    use crate::wire::{ContentBlock, Event, Role};
 
     fn user() -> Vec<u8> {
         user_line("2026-01-01T00:00:00Z", None)

@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::changed::ChangeWatch;
 use super::reporter::Reporter;
 use super::requests::{self, Waiting};
+use super::stream::Streamer;
 use crate::backup::{BackupLine, LogWriter, Meta, PermissionDecisionLine, SessionFiles};
 use crate::claude::process::{ClaudeProcess, Exit, Group};
 use crate::claude::protocol::{
@@ -71,6 +73,8 @@ pub struct Sinks<'a> {
     pub diag: Diag,
     /// The API to follow for stop requests and decisions, when it is up.
     pub feed: Option<SessionClient>,
+    /// What the run changes in its checkout.
+    pub changes: &'a mut ChangeWatch,
     /// The run's id, which its decision lines carry.
     pub run_id: Option<String>,
     /// How the CLI's requests are decided.
@@ -103,6 +107,20 @@ pub struct Conversation {
     pub protocol_failed: bool,
     /// Why its output could not be read to the end (the CLI was killed).
     pub unreadable: Option<String>,
+    /// The CLI printed a line on stdout.
+    printed: bool,
+}
+
+impl Conversation {
+    /// Whether the CLI refused `flag` as an unknown option (and so did
+    /// nothing else).
+    pub fn refused(&self, flag: &str) -> bool {
+        !self.printed
+            && self
+                .exit
+                .stderr_summary()
+                .contains(&format!("unknown option '{flag}'"))
+    }
 }
 
 /// Drives the CLI until it exits.
@@ -125,18 +143,21 @@ pub async fn converse(
         backup_failed: false,
         deadline: None,
         unreadable: None,
+        streamer: Streamer::default(),
     };
     let (feed_tx, mut feed_rx) = mpsc::unbounded_channel::<FromFeed>();
     let mut follower: Option<JoinHandle<()>> = None;
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     cli.send(&initialize_request()).await;
     let mut buf = Vec::new();
+    let mut printed = false;
     loop {
         let (until, escalate) = state.deadline.unwrap_or((far(), Signal::SIGKILL));
         let request_due = waiting.next_deadline().unwrap_or_else(far);
         tokio::select! {
             line = cli.next_line(&mut buf) => match line {
                 Ok(true) => {
+                    printed = true;
                     let had_result = state.result.is_some();
                     state.handle(&mut cli, &buf, &mut sinks, prompt, &mut waiting).await;
                     if !had_result && state.result.is_some() {
@@ -158,6 +179,9 @@ pub async fn converse(
                     break;
                 }
             },
+            _ = tokio::time::sleep_until(state.streamer.due().unwrap_or(until)), if state.streamer.due().is_some() => {
+                state.send_text(&sinks, Instant::now());
+            }
             _ = signals.int.recv() => state.interrupt(Signal::SIGINT, &group),
             _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, &group),
             _ = signals.stop.recv() => state.stop(&mut cli, &mut sinks, &mut waiting).await,
@@ -211,6 +235,7 @@ pub async fn converse(
         budget_stop: state.budget_stop,
         protocol_failed: state.initialize_refused || !state.init_seen,
         unreadable: state.unreadable,
+        printed,
     })
 }
 
@@ -288,9 +313,19 @@ struct State {
     deadline: Option<(Instant, Signal)>,
     /// Why the CLI's output could not be read on.
     unreadable: Option<String>,
+    /// The text the model is writing, on its way to the API.
+    streamer: Streamer,
 }
 
 impl State {
+    /// Sends the text waiting to be sent, if any.
+    fn send_text(&mut self, sinks: &Sinks<'_>, now: Instant) {
+        let delta = self.streamer.flush(now);
+        if let (Some(delta), Some(id)) = (delta, sinks.recorder.session_id()) {
+            sinks.reporter.send_text(id, delta);
+        }
+    }
+
     fn interrupt(&mut self, sig: Signal, group: &Group) {
         if self.interrupted.is_some() {
             // A second signal: stop waiting.
@@ -402,6 +437,8 @@ impl State {
                 if self.stopped {
                     cli.close_stdin();
                 } else {
+                    // The checkout as it was before the CLI can change it.
+                    sinks.changes.ready().await;
                     cli.send(&user_message(prompt)).await;
                 }
             }
@@ -432,10 +469,25 @@ impl State {
                     }
                 }
             }
-            BackupLine::Cli(CliLine::Result(result), _) => self.result = Some((**result).clone()),
+            BackupLine::Cli(CliLine::Result(result), _) => {
+                self.result = Some((**result).clone());
+                sinks.changes.answered();
+            }
             _ => {}
         }
         sinks.reporter.send(sinks.recorder.feed(index, &line));
+        match &line {
+            BackupLine::Cli(CliLine::StreamEvent(event), _) => {
+                if let (Some(delta), Some(id)) = (
+                    self.streamer.read(event, Instant::now()),
+                    sinks.recorder.session_id(),
+                ) {
+                    sinks.reporter.send_text(id, delta);
+                }
+            }
+            BackupLine::Cli(CliLine::Assistant(_), _) => self.streamer.written(),
+            _ => {}
+        }
         if let Some((id, request)) = permission {
             match waiting.arrive(&id, request.clone()) {
                 Some(decision) => self.decide(cli, sinks, &id, &request, decision).await,

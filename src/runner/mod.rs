@@ -3,6 +3,7 @@
 //! the backups, drive the CLI, report every step to the session manager
 //! through one ordered queue, and say how the run ended.
 
+mod changed;
 pub mod cli;
 mod detach;
 mod drive;
@@ -12,6 +13,7 @@ mod remote;
 mod reporter;
 mod requests;
 pub mod setup;
+mod stream;
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use crate::backup::{
     BackupError, BackupLine, LockState, LogWriter, Meta, RunCompletedLine, SessionFiles,
     UserMessageLine,
 };
+use crate::claude::launch::PARTIAL_MESSAGES_FLAG;
 use crate::claude::process::{ClaudeProcess, SpawnError, locate};
 use crate::client::{ClientError, SessionClient};
 use crate::config::{Config, Source};
@@ -33,6 +36,7 @@ use crate::recover::close_last_run;
 use crate::wire::{RunEndReason, Session, StatusValue, now_rfc3339};
 use crate::worktree::{self, Worktree, WorktreeError};
 
+use changed::ChangeWatch;
 use reporter::{Reporter, Tally};
 use setup::SetupError;
 
@@ -757,52 +761,72 @@ pub async fn run(
     let cwd = meta
         .worktree
         .as_ref()
-        .map_or(config.project_dir.value.as_path(), |w| w.cwd.as_path());
-    let cli = match ClaudeProcess::spawn(&claude, cwd, &launch) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let end = RunCompletedLine {
-                timestamp: now_rfc3339(),
-                exit_code: None,
-                reason: RunEndReason::Error,
-                error: Some(e.to_string()),
-            };
-            close_run(&mut log, &mut recorder, &reporter, end)?;
-            finish_reporting(reporter, &diag, name, api_up).await;
-            if request.callback {
-                end_unborn_callback(&client, &run_id, &e.to_string(), &diag).await;
+        .map_or(config.project_dir.value.clone(), |w| w.cwd.clone());
+    let base = meta
+        .worktree
+        .as_ref()
+        .map(|w| w.base.clone())
+        .filter(|b| !b.is_empty());
+    launch.partial_messages = crate::claude::takes_partial_messages(&claude);
+    let mut changes = ChangeWatch::start(&cwd, base);
+    let mut on_started = hooks.on_started;
+    let conversation = loop {
+        let cli = match ClaudeProcess::spawn(&claude, &cwd, &launch) {
+            Ok(cli) => cli,
+            Err(e) => {
+                let end = RunCompletedLine {
+                    timestamp: now_rfc3339(),
+                    exit_code: None,
+                    reason: RunEndReason::Error,
+                    error: Some(e.to_string()),
+                };
+                close_run(&mut log, &mut recorder, &reporter, end)?;
+                finish_reporting(reporter, &diag, name, api_up).await;
+                if request.callback {
+                    end_unborn_callback(&client, &run_id, &e.to_string(), &diag).await;
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
+        };
+        if let Err(e) = lock.record_cli(cli.pid()) {
+            diag.warn(format!("cannot write {}: {e}", files.lock_path().display()));
         }
+        if let Some(pid) = cli.pid()
+            && let Some(started) = on_started.take()
+        {
+            started(pid);
+        }
+        let conversation = drive::converse(
+            cli,
+            prompt,
+            &mut signals,
+            drive::Sinks {
+                log: &mut log,
+                recorder: &mut recorder,
+                reporter: &reporter,
+                files: &files,
+                meta: &mut meta,
+                diag,
+                feed: api_up.then(|| client.clone()),
+                changes: &mut changes,
+                run_id: Some(run_id.clone()),
+                policy: requests::Policy::new(
+                    launch.permission_mode,
+                    prepared.settings.on_permission,
+                    prepared.settings.permission_timeout,
+                    api_up,
+                ),
+            },
+        )
+        .await?;
+        // A release that does not know the flag refuses it before it
+        // reads anything: run it again without.
+        if launch.partial_messages && conversation.refused(PARTIAL_MESSAGES_FLAG) {
+            launch.partial_messages = false;
+            continue;
+        }
+        break conversation;
     };
-    if let Err(e) = lock.record_cli(cli.pid()) {
-        diag.warn(format!("cannot write {}: {e}", files.lock_path().display()));
-    }
-    if let (Some(started), Some(pid)) = (hooks.on_started, cli.pid()) {
-        started(pid);
-    }
-    let conversation = drive::converse(
-        cli,
-        prompt,
-        &mut signals,
-        drive::Sinks {
-            log: &mut log,
-            recorder: &mut recorder,
-            reporter: &reporter,
-            files: &files,
-            meta: &mut meta,
-            diag,
-            feed: api_up.then(|| client.clone()),
-            run_id: Some(run_id.clone()),
-            policy: requests::Policy::new(
-                launch.permission_mode,
-                prepared.settings.on_permission,
-                prepared.settings.permission_timeout,
-                api_up,
-            ),
-        },
-    )
-    .await?;
     let _ = lock.record_cli(None);
     drop(prepared);
 
@@ -824,6 +848,10 @@ pub async fn run(
             (RunEndReason::Error, Some(message.clone()))
         }
     };
+    if let Some(line) = changes.finish(&diag).await {
+        let index = log.append(&line.to_line())?;
+        reporter.send(recorder.feed(index, &BackupLine::Changes(line)));
+    }
     let end = RunCompletedLine {
         timestamp: now_rfc3339(),
         exit_code: Some(conversation.exit.code()),

@@ -2,6 +2,10 @@
 //! a background task; a failed post is retried with backoff until it passes
 //! or the run's final bounded wait runs out. The run itself never waits for
 //! the API, and what is not delivered is still in the backup for `ao-sync`.
+//!
+//! Live-only messages (text as the model writes it) go through the same
+//! queue, so that none arrives after the event that ends it, but are tried
+//! once and never counted: they are worth nothing late.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::client::SessionClient;
 use crate::record::Action;
 use crate::report::{apply, is_transient};
+use crate::wire::{LiveInput, TextDelta};
 
 /// What the queue achieved.
 #[derive(Debug, Default, Clone)]
@@ -31,9 +36,16 @@ impl Tally {
     }
 }
 
+/// What the queue carries.
+enum Item {
+    Action(Action),
+    /// A live-only message for a session.
+    Live(String, LiveInput),
+}
+
 /// The sending side of the queue.
 pub struct Reporter {
-    tx: Option<mpsc::UnboundedSender<Action>>,
+    tx: Option<mpsc::UnboundedSender<Item>>,
     task: Option<JoinHandle<()>>,
     tally: Arc<Mutex<Tally>>,
 }
@@ -69,8 +81,19 @@ impl Reporter {
         }
         if let Some(tx) = &self.tx {
             for action in actions {
-                let _ = tx.send(action);
+                let _ = tx.send(Item::Action(action));
             }
+        }
+    }
+
+    /// Queues text the model wrote, behind what is queued already; it is
+    /// sent once, and dropped when the API is down.
+    pub fn send_text(&self, session_id: &str, delta: TextDelta) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Item::Live(
+                session_id.to_owned(),
+                LiveInput::TextDelta(delta),
+            ));
         }
     }
 
@@ -88,14 +111,21 @@ impl Reporter {
 
 async fn deliver(
     client: SessionClient,
-    mut rx: mpsc::UnboundedReceiver<Action>,
+    mut rx: mpsc::UnboundedReceiver<Item>,
     tally: Arc<Mutex<Tally>>,
 ) {
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(50))
         .with_max_delay(Duration::from_secs(1))
         .without_max_times();
-    while let Some(action) = rx.recv().await {
+    while let Some(item) = rx.recv().await {
+        let action = match item {
+            Item::Action(action) => action,
+            Item::Live(session_id, message) => {
+                let _ = client.post_live(&session_id, &message).await;
+                continue;
+            }
+        };
         let outcome = (|| apply(&client, &action))
             .retry(backoff)
             .when(is_transient)

@@ -107,6 +107,7 @@ pub fn prepare(
         mcp_config: mcp_file.as_ref().map(|f| f.path().to_owned()),
         json_schema: settings.output_schema.as_ref().map(|s| s.to_string()),
         env: Vec::new(),
+        partial_messages: false,
     };
     Ok(Prepared {
         launch,

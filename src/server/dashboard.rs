@@ -1,5 +1,5 @@
 //! The dashboard: one page that lists the sessions and shows a chosen
-//! session's events as they arrive. Its three files are compiled into the
+//! session's events as they arrive. Its files are compiled into the
 //! binary and served as they are; the page reads the same API and `/sse`
 //! feed as any other client, so it needs no routes of its own beyond these.
 
@@ -11,13 +11,15 @@ use axum::routing::get;
 const INDEX_HTML: &str = include_str!("dashboard/index.html");
 const APP_JS: &str = include_str!("dashboard/app.js");
 const STYLE_CSS: &str = include_str!("dashboard/style.css");
+const FAVICON_SVG: &str = include_str!("dashboard/favicon.svg");
 
 /// Scripts, styles and connections from this server only: no inline code,
 /// no plugins, no framing by other sites.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// `GET /`, `GET /app.js` and `GET /style.css`.
+/// `GET /`, `GET /app.js`, `GET /style.css` and the icon (`/favicon.svg`,
+/// also at `/favicon.ico`, where browsers look without being told).
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
@@ -31,6 +33,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/style.css",
             get(|| async { file("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route(
+            "/favicon.svg",
+            get(|| async { file("image/svg+xml", FAVICON_SVG) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { file("image/svg+xml", FAVICON_SVG) }),
         )
 }
 

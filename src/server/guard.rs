@@ -80,6 +80,15 @@ impl Guard {
         }
     }
 
+    /// What a client that may not act must send to be allowed.
+    pub fn how_to_act(&self) -> &'static str {
+        if self.token.is_some() {
+            "send the session manager's token (Authorization: Bearer; the ao-* commands send AGENT_ORCHESTRATOR_TOKEN)"
+        } else {
+            "send this machine's local token (Authorization: Bearer): the ao-* commands of the user who runs the session manager send it by themselves; a browser gets it once through the link `ao-dashboard` prints"
+        }
+    }
+
     /// The token a browser may log in with (`/?token=`).
     fn login_token(&self) -> Option<&Token> {
         self.token.as_ref().or(self.local_token.as_ref())
@@ -117,11 +126,7 @@ impl axum::extract::FromRequestParts<AppState> for Actor {
         if state.guard.may_act(&parts.headers) {
             return Ok(Actor);
         }
-        let how = if state.guard.token.is_some() {
-            "send the session manager's token (Authorization: Bearer; the ao-* commands send AGENT_ORCHESTRATOR_TOKEN)"
-        } else {
-            "send this machine's local token (Authorization: Bearer): the ao-* commands of the user who runs the session manager send it by themselves; a browser gets it once through the link `ao-dashboard` prints"
-        };
+        let how = state.guard.how_to_act();
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             format!(

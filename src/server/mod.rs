@@ -7,6 +7,7 @@
 
 mod args;
 mod dashboard;
+mod drafts;
 mod error;
 mod extract;
 pub mod guard;
@@ -111,11 +112,29 @@ pub struct AppState {
     store: Store,
     hub: Hub,
     snapshots: Arc<Snapshots>,
+    /// The text so far of the messages being written.
+    drafts: Arc<drafts::Drafts>,
     max_body_bytes: usize,
     shutdown: CancellationToken,
     guard: Arc<guard::Guard>,
     hosting: Arc<Hosting>,
     daily_budget: Option<store::DailyBudget>,
+}
+
+/// How often events stored since are indexed for search.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Indexes for search what was stored, once a second while events arrive.
+async fn index_while_serving(store: Store, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(INDEX_EVERY) => {}
+        }
+        if let Err(e) = store.index_new_events().await {
+            tracing::warn!("indexing for search failed (searches will try again): {e}");
+        }
+    }
 }
 
 /// An opened database, ready to serve.
@@ -165,6 +184,7 @@ impl Server {
                 store,
                 hub,
                 snapshots: Arc::default(),
+                drafts: Arc::default(),
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),
@@ -185,6 +205,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
+        tokio::spawn(index_while_serving(self.state.store.clone(), token.clone()));
         let notifying = self
             .notifier
             .map(|notifier| tokio::spawn(notifier.run(self.state.store.clone())));

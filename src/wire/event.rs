@@ -23,6 +23,8 @@ pub enum EventType {
     Message,
     SessionStart,
     SessionStop,
+    /// What a run changed in its git checkout: the files and their diff.
+    Changes,
     /// A run waits for a decision (a tool call's permission, a question).
     PermissionRequest,
     /// The decision the run acted on.
@@ -40,6 +42,7 @@ impl EventType {
             EventType::Message => "message",
             EventType::SessionStart => "session_start",
             EventType::SessionStop => "session_stop",
+            EventType::Changes => "changes",
             EventType::PermissionRequest => "permission_request",
             EventType::PermissionDecision => "permission_decision",
         }
@@ -157,6 +160,27 @@ pub struct Event {
     /// On the answer of a run with an output schema: the JSON document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_output: Option<Value>,
+    /// `false` on what the assistant says between tool calls (and its
+    /// thinking, a `thinking` content block): only the message without it
+    /// is a run's answer, what `/result` and `ao-get-result` give.
+    #[serde(rename = "final", default, skip_serializing_if = "Option::is_none")]
+    pub is_final: Option<bool>,
+    /// On what a subagent (the CLI's Task tool) said or called: the tool
+    /// call that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_tool_use_id: Option<String>,
+    /// On `changes`: the files the run changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ChangedFile>>,
+    /// On `changes`: the unified diff, cut at [`MAX_DIFF`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// On `changes`: the diff was cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_truncated: Option<bool>,
+    /// On `changes` in a worktree session: the commit its branch started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// On `pre_tool` / `post_tool`: the tool call they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_use_id: Option<String>,
@@ -205,6 +229,20 @@ pub struct Event {
     pub always: Option<bool>,
 }
 
+/// The largest diff a `changes` event carries, in bytes.
+pub const MAX_DIFF: usize = 256 * 1024;
+
+/// One file a run changed, with its added and removed lines (`None` for a
+/// binary file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChangedFile {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<u64>,
+}
+
 /// The longest session id or name the API accepts.
 pub const MAX_ID_LEN: usize = 256;
 
@@ -232,6 +270,12 @@ impl Event {
             role: None,
             content: None,
             structured_output: None,
+            is_final: None,
+            parent_tool_use_id: None,
+            files: None,
+            diff: None,
+            diff_truncated: None,
+            base: None,
             tool_use_id: None,
             cost_usd: None,
             num_turns: None,
@@ -272,6 +316,8 @@ impl Event {
             if self.content.is_none() {
                 return Err("a message event needs content".to_owned());
             }
+        } else if self.event_type == EventType::Changes && self.files.is_none() {
+            return Err("a changes event needs files".to_owned());
         } else if needs_tool && self.tool_name.as_deref().is_none_or(str::is_empty) {
             return Err(format!(
                 "a {} event needs a tool_name",
@@ -327,15 +373,24 @@ impl Event {
         }
     }
 
-    /// The text of a message's content blocks, joined: what `ao-get-result`
-    /// prints for the last assistant message.
+    /// The text of a message's text blocks, joined: what `ao-get-result`
+    /// prints for the last answer.
     pub fn text(&self) -> String {
         self.content
             .iter()
             .flatten()
+            .filter(|b| b.kind == "text")
             .filter_map(|b| b.text.as_deref())
             .collect::<Vec<_>>()
             .join("")
+    }
+
+    /// Whether this is a run's answer: an assistant message that is not
+    /// marked `"final": false`.
+    pub fn is_answer(&self) -> bool {
+        self.event_type == EventType::Message
+            && self.role == Some(Role::Assistant)
+            && self.is_final != Some(false)
     }
 }
 
@@ -415,7 +470,11 @@ mod tests {
                 text: None,
             },
             ContentBlock::text("b"),
+            ContentBlock {
+                kind: "thinking".into(),
+                text: Some("hmm".into()),
+            },
         ]);
-        assert_eq!(e.text(), "ab");
+        assert_eq!(e.text(), "ab", "thinking is not the answer's text");
     }
 }

@@ -35,6 +35,13 @@ pub enum LiveMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Text the model of a session's run is writing (live only, never
+    /// stored; the message's event follows once it is written).
+    TextDelta {
+        session_id: String,
+        #[serde(flatten)]
+        delta: super::TextDelta,
+    },
     /// `POST /sessions/{id}/requests/{request_id}` answered a request; the
     /// session's runner passes the decision on to its CLI.
     RequestAnswered {
@@ -80,6 +87,7 @@ impl LiveMessage {
             LiveMessage::SessionDeleted { .. } => "session_deleted",
             LiveMessage::Event { .. } => "event",
             LiveMessage::StopRequested { .. } => "stop_requested",
+            LiveMessage::TextDelta { .. } => "text_delta",
             LiveMessage::RequestAnswered { .. } => "request_answered",
             LiveMessage::RunUpdated { .. } => "run_updated",
             LiveMessage::RunAssigned { .. } => "run_assigned",

@@ -136,6 +136,10 @@ impl UsageFigures {
 pub struct UsageGroup {
     /// The project directory, agent name, day (`YYYY-MM-DD`, UTC) or session id.
     pub key: String,
+    /// With a second key (`group_by=day,project`): its value (the project
+    /// directory or agent name, `""` for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_key: Option<String>,
     /// With `group_by=session`: the session's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,

@@ -5,7 +5,7 @@
 // A conversation over stdin/stdout with the Rust test, one line each:
 //   -> READY            the page is loaded, live, and lists no session
 //   <- GO {json}        a run was made: {"name", "prompt", "result", "tools"}
-//   -> OPENED           its row reached "finished" and its timeline shows the run
+//   -> OPENED           its row reached "completed" and its timeline shows the run
 //   <- GO {json}        the session was resumed with another run
 //   -> RESUMED          the second run appeared live in the open timeline;
 //                       screenshots saved (SCREENSHOT.png, SCREENSHOT-phone.png)
@@ -14,9 +14,9 @@
 //   <- STOP {json}      another session {"name"} is running a slow tool call
 //   -> STOPPED          its row ticked its running time, its timeline showed the
 //                       tool as running until it finished, the filter found it by
-//                       status; its Stop button was clicked and the row turned finished
+//                       status; its Stop button was clicked and the row turned stopped
 //   <- CHILD {json}     a session {"child"} was started by session {"parent"}'s run
-//   -> CHILDREN         its row sits right under its parent's, indented, "started by PARENT" (and "forked from PARENT")
+//   -> CHILDREN         its row sits right under its parent's, indented, "↳ PARENT" (and "forked from PARENT")
 //   -> PASS             the delete button removed the first session
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
@@ -82,10 +82,12 @@ function readTimeline() {
   return page.evaluate(() =>
     [...document.querySelectorAll("#events > li:not([hidden])")].map((li) => ({
       id: Number(li.dataset.eventId),
-      type: li.dataset.type,
+      type: li.classList.contains("tool") ? "tool" : li.dataset.type,
       role: li.dataset.role ?? null,
       head: li.querySelector(".event-head")?.innerText ?? "",
       text: li.querySelector("pre.text")?.innerText ?? null,
+      command: li.querySelector("pre.command")?.innerText ?? null,
+      stdout: li.querySelector("pre.stdout")?.innerText ?? null,
       all: li.innerText, // what shows
       content: li.textContent, // with collapsed blocks too
       html: li.querySelector("b, script, img") !== null,
@@ -98,7 +100,7 @@ async function waitForRuns(runs) {
   const expected = runs.flatMap((run) => [
     "run_start",
     "message:user",
-    ...Array(run.tools).fill("post_tool"),
+    ...Array(run.tools).fill("tool"),
     "message:assistant",
     "run_completed",
   ]);
@@ -123,12 +125,12 @@ async function waitForRuns(runs) {
     if (prompts[i] !== run.prompt) await fail(`prompt ${i + 1} reads ${JSON.stringify(prompts[i])}`);
     if (results[i] !== run.result) await fail(`result ${i + 1} reads ${JSON.stringify(results[i])}`);
   }
-  const tools = events.filter((e) => e.type === "post_tool");
+  const tools = events.filter((e) => e.type === "tool");
   for (const [i, tool] of tools.entries()) {
     if (!tool.head.includes("Tool call · Bash")) await fail(`tool call ${i + 1} is titled ${tool.head}`);
-    if (!/^echo tool-\d+$/m.test(tool.all)) await fail(`tool call ${i + 1} shows no command: ${tool.all}`);
-    if (!/"command": "echo tool-\d+"/.test(tool.content)) await fail(`tool call ${i + 1} has no input: ${tool.content}`);
-    if (!/"stdout": "tool-\d+"/.test(tool.all)) await fail(`tool call ${i + 1} shows no output: ${tool.all}`);
+    if (!/^\$ echo tool-\d+$/.test(tool.command)) await fail(`tool call ${i + 1} shows no command: ${tool.all}`);
+    if (!/"command": "echo tool-\d+"/.test(tool.content)) await fail(`tool call ${i + 1} has no raw input: ${tool.content}`);
+    if (!/^tool-\d+$/.test(tool.stdout)) await fail(`tool call ${i + 1} shows no output: ${tool.all}`);
   }
   for (const [i, done] of events.filter((e) => e.type === "run_completed").entries()) {
     if (!done.all.includes("exit code 0 · completed")) await fail(`run end reads ${JSON.stringify(done.all)}`);
@@ -143,17 +145,19 @@ function row(name) {
   return page.locator("#session-list > li").filter({ has: page.locator(".name", { hasText: name }) });
 }
 
-async function waitForRow(name, extra) {
-  await step(`waiting for session ${name} to be listed as finished`, () =>
+/** Waits until session `name` is listed as `state` (and, given `since`,
+ * with a time other than that one: resumed since). */
+async function waitForRow(name, state = "completed", since = null) {
+  await step(`waiting for session ${name} to be listed as ${state}`, () =>
     page.waitForFunction(
-      ([name, extra]) =>
+      ([name, state, since]) =>
         [...document.querySelectorAll("#session-list > li")].some(
           (li) =>
             li.querySelector(".name")?.textContent === name &&
-            li.querySelector(".badge")?.textContent === "finished" &&
-            (!extra || li.innerText.includes(extra)),
+            li.querySelector(".badge")?.textContent === state &&
+            (!since || li.querySelector("time")?.getAttribute("datetime") !== since),
         ),
-      [name, extra],
+      [name, state, since],
       { timeout: STEP_MS },
     ),
   );
@@ -165,7 +169,7 @@ context = await step("launching Chromium", () =>
 page = context.pages()[0] ?? (await context.newPage());
 page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
 page.on("console", (message) => {
-  if (message.type() === "error" && !message.location().url.endsWith("/favicon.ico")) {
+  if (message.type() === "error") {
     problems.push(`console: ${message.text()}`);
   }
 });
@@ -191,15 +195,14 @@ const first = await waitForGo();
 await waitForRow(first.name);
 await step("opening the session", () => row(first.name).locator("button.session-open").click({ timeout: STEP_MS }));
 await waitForRuns([first]);
+const createdAt = await row(first.name).locator("time").getAttribute("datetime");
 console.log("OPENED");
 
 const second = await waitForGo();
-// The resume shows live: the row gets a "resumed" time, the timeline grows.
-await waitForRow(first.name, "resumed");
+// The resume shows live: the row gets the resume's time, the timeline grows.
+await waitForRow(first.name, "completed", createdAt);
 // The first run's figures came with the first GO; the second GO carries the second's.
 await waitForRuns([first, second]);
-const resumed = await row(first.name).locator(".fact").nth(2).innerText();
-if (!/resumed\s+\S/.test(resumed) || resumed.includes("—")) await fail(`the row reads ${resumed}`);
 await step("waiting for the row's totals", () =>
   page.waitForFunction(
     ([name, cost]) =>
@@ -266,15 +269,15 @@ await step("waiting for its tool call to show as running", () =>
 await step("waiting for the tool call to finish", () =>
   page.waitForFunction(
     () =>
-      document.querySelectorAll('#events > li[data-type="pre_tool"]:not([hidden])').length === 0 &&
-      document.querySelectorAll('#events > li[data-type="post_tool"]').length === 1,
+      document.querySelectorAll('#events > li.tool[data-state="running"]').length === 0 &&
+      document.querySelectorAll('#events > li.tool[data-state="done"]').length === 1,
     null,
     { timeout: STEP_MS },
   ),
 );
 await step("clicking Stop", () => row(running.name).locator("button.stop").click({ timeout: STEP_MS }));
-await waitForRow(running.name);
-if (await row(running.name).locator("button.stop").isVisible()) await fail("a finished session still shows Stop");
+await waitForRow(running.name, "stopped");
+if (await row(running.name).locator("button.stop").isVisible()) await fail("a stopped session still shows Stop");
 await step("waiting for the stopped run in its timeline", () =>
   page.waitForFunction(
     () => [...document.querySelectorAll("#events > li")].some((li) => li.innerText.includes("Run stopped")),
@@ -298,8 +301,8 @@ await step("waiting for the child session under its parent", () =>
         next &&
         name(next) === child &&
         next.classList.contains("child") &&
-        next.innerText.includes(`started by ${parent}`) &&
-        next.innerText.includes(`forked from ${parent}`) &&
+        next.querySelector(".parent")?.textContent === `↳ ${parent}` &&
+        next.querySelector(".origin")?.textContent === `forked from ${parent}` &&
         !rows[at].classList.contains("child")
       );
     },

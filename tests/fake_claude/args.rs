@@ -15,6 +15,8 @@ pub struct Args {
     pub max_turns: Option<u32>,
     pub mcp_config: Option<String>,
     pub json_schema: Option<String>,
+    /// `--include-partial-messages`: stream events around each text.
+    pub partial_messages: bool,
     /// `--permission-prompt-tool`: `stdio` sends `can_use_tool` requests to
     /// the driver instead of denying what needs approval.
     pub permission_prompt_tool: Option<String>,
@@ -104,6 +106,12 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             ("--verbose", _) => verbose = true,
             // Accepted like the real CLI; the prompt still has to come on stdin.
             ("--print" | "-p", _) => {}
+            // Refused, as 1.0.100 refuses it, with FAKE_CLAUDE_NO_PARTIAL_MESSAGES=1.
+            ("--include-partial-messages", _)
+                if std::env::var("FAKE_CLAUDE_NO_PARTIAL_MESSAGES").as_deref() != Ok("1") =>
+            {
+                args.partial_messages = true
+            }
             ("--output-format", v) => output_format = v,
             ("--input-format", v) => input_format = v,
             ("--permission-mode", Some(v)) => {
@@ -178,12 +186,12 @@ mod tests {
         assert_eq!(a.resume.as_deref(), Some("abc"));
         assert_eq!(a.model.as_deref(), Some("m1"));
         let a = parse(&argv(&format!(
-            "{BASE} --max-turns 2 --tools Read --json-schema {{}}"
+            "{BASE} --max-turns 2 --tools Read --json-schema {{}} --include-partial-messages"
         )))
         .unwrap();
         assert_eq!(
-            (a.max_turns, a.json_schema.as_deref()),
-            (Some(2), Some("{}"))
+            (a.max_turns, a.json_schema.as_deref(), a.partial_messages),
+            (Some(2), Some("{}"), true)
         );
         let a = parse(&argv(&format!("{BASE} --permission-prompt-tool stdio"))).unwrap();
         assert_eq!(a.permission_prompt_tool.as_deref(), Some("stdio"));

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use proto::Ctx;
 use runtime::{Input, Out, Shared};
@@ -259,6 +259,9 @@ impl Session {
             if let Some(file) = &sc.children {
                 self.start_children(file);
             }
+            if sc.narrate {
+                self.say(&ctx, &format!("I will run tool {n}."));
+            }
             self.tool_call(&ctx, n);
             self.check_budget(&ctx, n);
         }
@@ -307,7 +310,7 @@ impl Session {
                             .collect::<String>()
                     ),
                 };
-                self.out.line(&proto::assistant_text(&ctx, &text));
+                self.say(&ctx, &text);
                 let mut result = proto::result(&ctx, &text, false, turns, self.elapsed_ms());
                 if let Some(doc) = structured {
                     result["structured_output"] = doc;
@@ -329,8 +332,7 @@ impl Session {
                 self.shared.finish(sc.exit_code.unwrap_or(1))
             }
             Ending::Crash => {
-                self.out
-                    .line(&proto::assistant_text(&ctx, "Let me look into that first."));
+                self.say(&ctx, "Let me look into that first.");
                 self.shared.fail(2, "fatal: simulated crash\n  at step 2")
             }
             Ending::Sigkill => runtime::sigkill(&self.shared),
@@ -483,6 +485,32 @@ impl Session {
                 .out
                 .line(&proto::control_error(&v["request_id"], subtype)),
         }
+    }
+
+    /// A text the model writes: its assistant line and, with
+    /// `--include-partial-messages`, the stream around it (the text in three
+    /// deltas, which alone wait out `slow`, as a model writes).
+    fn say(&self, ctx: &Ctx, text: &str) {
+        if !self.args.partial_messages {
+            self.out.line(&proto::assistant_text(ctx, text));
+            return;
+        }
+        let quick = |event: Value| self.out.quick_line(&proto::stream_event(ctx, event));
+        quick(
+            json!({"type": "message_start", "message": {"id": proto::message_id(), "role": "assistant", "content": []}}),
+        );
+        quick(
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        );
+        let chars: Vec<char> = text.chars().collect();
+        for piece in chars.chunks(chars.len().div_ceil(3).max(1)) {
+            let delta = json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": piece.iter().collect::<String>()}});
+            self.out.line(&proto::stream_event(ctx, delta));
+        }
+        self.out.quick_line(&proto::assistant_text(ctx, text));
+        quick(json!({"type": "content_block_stop", "index": 0}));
+        quick(json!({"type": "message_stop"}));
     }
 
     /// One Bash tool call: tool_use, hook callback (awaited), tool_result.

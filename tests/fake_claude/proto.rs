@@ -126,6 +126,22 @@ fn assistant(ctx: &Ctx, content: Value) -> Value {
     })
 }
 
+/// A line of the model's stream (`--include-partial-messages`).
+pub fn stream_event(ctx: &Ctx, event: Value) -> Value {
+    json!({
+        "type": "stream_event",
+        "event": event,
+        "session_id": ctx.session_id,
+        "parent_tool_use_id": null,
+        "uuid": uuid()
+    })
+}
+
+/// The model's message id, for a stream's `message_start`.
+pub fn message_id() -> String {
+    short_id("msg")
+}
+
 pub fn assistant_text(ctx: &Ctx, text: &str) -> Value {
     assistant(ctx, json!({"type": "text", "text": text}))
 }

@@ -207,10 +207,21 @@ impl Out {
         self.raw(&bytes);
     }
 
+    /// A line that does not wait out `slow`.
+    pub fn quick_line(&self, v: &Value) {
+        let mut bytes = v.to_string().into_bytes();
+        bytes.push(b'\n');
+        self.write(&bytes);
+    }
+
     pub fn raw(&self, bytes: &[u8]) {
         if self.after_init && !self.slow.is_zero() {
             std::thread::sleep(self.slow);
         }
+        self.write(bytes);
+    }
+
+    fn write(&self, bytes: &[u8]) {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {

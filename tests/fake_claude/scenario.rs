@@ -61,6 +61,8 @@ pub struct Scenario {
     /// Each tool call starts long-lived processes, as a Bash command may,
     /// and appends their pids to this file (relative to the working directory).
     pub children: Option<String>,
+    /// Say what it is about to do before each tool call.
+    pub narrate: bool,
     /// A Bash call that writes this file (relative to the working
     /// directory), which asks for permission as the mode says.
     pub permission: Option<String>,
@@ -86,6 +88,7 @@ impl Default for Scenario {
             noterm: false,
             edit: None,
             children: None,
+            narrate: false,
             permission: None,
             question: false,
             together: false,
@@ -149,6 +152,10 @@ pub fn parse(spec: &str) -> Result<Scenario, String> {
             }
             "noterm" => {
                 sc.noterm = true;
+                None
+            }
+            "narrate" => {
+                sc.narrate = true;
                 None
             }
             "tools" => {

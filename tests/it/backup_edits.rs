@@ -110,3 +110,28 @@ async fn a_backup_of_the_previous_release_edited_adds_nothing_on_sync() {
     let (_, session) = http.get(&format!("/sessions/{id}")).await;
     assert_eq!(session["session"]["num_runs"], 2);
 }
+
+/// Narration, thinking and a changes line get their ids from the run and
+/// what they are, so lines inserted among them add nothing on sync.
+#[tokio::test]
+async fn narration_and_changes_survive_inserted_lines() {
+    let env = Project::with_server();
+    crate::support::git::repository(&env.dir, "base.txt", "one\n");
+    let out = env.run("ao-new", &["w"], "do it", "narrate,tools:2,edit:notes.txt");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let before = record(&env, "w").await;
+    let events = env.events("w").await;
+    assert!(
+        events.iter().any(|e| e["event_type"] == "changes"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e["final"] == false), "{events:?}");
+    let lines = env.backup_text("w").lines().count();
+    for at in [lines - 2, 4, 2] {
+        insert_line(&env, "w", at, r#"{"type":"system","subtype":"note"}"#);
+    }
+    let out = env.ao("ao-sync", &["w"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("added 0 events"), "{out:?}");
+    assert_eq!(record(&env, "w").await, before);
+}

@@ -37,6 +37,8 @@ async fn dashboard_files_are_served_with_type_and_policy() {
             "text/css; charset=utf-8",
             "@media (max-width: 699px)",
         ),
+        ("/favicon.svg", "image/svg+xml", "<svg"),
+        ("/favicon.ico", "image/svg+xml", "<svg"),
     ] {
         let (status, headers, body) = fetch(&sm, path).await;
         assert_eq!(status, 200, "{path}");
@@ -56,6 +58,7 @@ async fn the_page_references_its_script_and_style_only() {
     let (_, _, html) = fetch(&sm, "/").await;
     assert!(html.contains(r#"<script src="app.js" defer></script>"#));
     assert!(html.contains(r#"<link rel="stylesheet" href="style.css">"#));
+    assert!(html.contains(r#"<link rel="icon" href="favicon.svg" type="image/svg+xml">"#));
     // Nothing inline that the policy would block, nothing from elsewhere.
     assert_eq!(html.matches("<script").count(), 1);
     assert!(!html.contains("<style") && !html.contains("style=\""));
@@ -77,4 +80,56 @@ async fn the_api_still_answers_json_next_to_the_page() {
             .as_str()
             .is_some_and(|d| d.contains("no route"))
     );
+}
+
+/// What the page asks before it offers buttons: whether it may act, and a
+/// project's agents (which only a client that may act is told).
+#[tokio::test]
+async fn access_and_a_projects_agents_for_the_forms() {
+    let sm = SessionManager::start();
+    let (status, body) = sm.http().get("/access").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["may_act"], false);
+    assert!(
+        body["how"].as_str().unwrap().contains("ao-dashboard"),
+        "{body}"
+    );
+    let owner = sm.http().with_token(&sm.local_token());
+    let (_, body) = owner.get("/access").await;
+    assert_eq!(body, serde_json::json!({"may_act": true}));
+    let (_, body) = sm.http().with_token("wrong").get("/access").await;
+    assert_eq!(body["may_act"], false);
+
+    let project = tempfile::tempdir().unwrap();
+    let agents = project.path().join(".claude/agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(
+        agents.join("reviewer.md"),
+        "---\nname: reviewer\ndescription: Reviews a change\n---\nYou review.\n",
+    )
+    .unwrap();
+    let query = format!(
+        "/agents?project_dir={}",
+        project.path().to_str().unwrap().replace('/', "%2F")
+    );
+    let (status, body) = sm.http().get(&query).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = owner.get(&query).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"reviewer"), "{body}");
+    let reviewer = body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "reviewer")
+        .unwrap();
+    assert_eq!(reviewer["description"], "Reviews a change");
+    let (status, body) = owner.get("/agents?project_dir=relative").await;
+    assert_eq!(status, 422, "{body}");
 }

@@ -33,10 +33,21 @@ fn dashboard_shows_runs_live_in_chromium() {
     let work = project.scratch();
     let shot = work.join("dashboard.png");
     // Dropped after the script has exited, so a failure's screenshot is kept too.
-    let artifacts = Artifacts::new(work);
+    let artifacts = Artifacts::new(
+        work,
+        &[
+            "dashboard.png",
+            "dashboard-phone.png",
+            "dashboard-failure.png",
+        ],
+    );
     let started = Instant::now();
 
-    let mut script = Script::spawn(&chromium, project.url(), &shot);
+    let mut script = Script::spawn(
+        &chromium,
+        "dashboard.mjs",
+        &[format!("{}/", project.url()).as_ref(), shot.as_os_str()],
+    );
     script.expect("READY");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -116,24 +127,20 @@ fn dashboard_shows_runs_live_in_chromium() {
 }
 
 /// Copies the screenshots in `from` to `target/test-artifacts/` when dropped.
-struct Artifacts {
+pub struct Artifacts {
     from: PathBuf,
     to: PathBuf,
 }
 
 impl Artifacts {
-    /// Also removes the screenshots of an earlier run.
-    fn new(from: &Path) -> Artifacts {
+    /// Also removes the screenshots `names` of an earlier run.
+    pub fn new(from: &Path, names: &[&str]) -> Artifacts {
         let to = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .parent()
             .expect("target dir")
             .join("test-artifacts");
         std::fs::create_dir_all(&to).expect("artifacts dir");
-        for name in [
-            "dashboard.png",
-            "dashboard-phone.png",
-            "dashboard-failure.png",
-        ] {
+        for name in names {
             let _ = std::fs::remove_file(to.join(name));
         }
         Artifacts {
@@ -153,6 +160,21 @@ impl Drop for Artifacts {
             if name.to_string_lossy().ends_with(".png") {
                 let _ = std::fs::copy(entry.path(), self.to.join(&name));
             }
+        }
+    }
+}
+
+/// Checks that each screenshot `names` in `work` is a PNG; with
+/// `AO_UPDATE_DOCS=1`, makes it the README's (in `docs/`).
+pub fn screenshots_for_docs(work: &Path, names: &[&str]) {
+    for name in names {
+        let bytes = std::fs::read(work.join(name)).unwrap_or_default();
+        assert!(bytes.starts_with(b"\x89PNG"), "{name}");
+        if std::env::var_os("AO_UPDATE_DOCS").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs")
+                .join(name);
+            std::fs::write(&docs, &bytes).expect("write docs/");
         }
     }
 }
@@ -198,8 +220,9 @@ fn run(project: &Project, binary: &str, prompt: &str, tools: u32) -> String {
     out.stdout.trim_end().to_owned()
 }
 
-/// The node script, with its stdout read line by line and its stderr kept.
-struct Script {
+/// A node script of tests/browser, with its stdout read line by line and
+/// its stderr kept.
+pub struct Script {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -208,11 +231,11 @@ struct Script {
 }
 
 impl Script {
-    fn spawn(chromium: &Path, url: &str, shot: &Path) -> Script {
+    /// Starts `node tests/browser/NAME ARGS...` with Chromium at `chromium`.
+    pub fn spawn(chromium: &Path, name: &str, args: &[&std::ffi::OsStr]) -> Script {
         let mut child = Command::new("node")
-            .arg(browser_dir().join("dashboard.mjs"))
-            .arg(format!("{url}/"))
-            .arg(shot)
+            .arg(browser_dir().join(name))
+            .args(args)
             .env("CHROMIUM_PATH", chromium)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -247,7 +270,7 @@ impl Script {
 
     /// Reads lines until `word`; panics with the transcript on `FAIL`, on
     /// the script's exit, or after [`STEP`].
-    fn expect(&mut self, word: &str) {
+    pub fn expect(&mut self, word: &str) {
         let deadline = Instant::now() + STEP;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -274,14 +297,14 @@ impl Script {
         self.command("GO", go);
     }
 
-    fn command(&mut self, word: &str, body: &serde_json::Value) {
+    pub fn command(&mut self, word: &str, body: &serde_json::Value) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{word} {body}").expect("write to the script");
         stdin.flush().expect("flush");
     }
 
     /// Waits for the script to exit; answers its exit code.
-    fn finish(&mut self) -> Option<i32> {
+    pub fn finish(&mut self) -> Option<i32> {
         self.stdin.take();
         let status = self.child.wait().expect("wait for node");
         // Let the reader threads drain what is left.
@@ -291,7 +314,7 @@ impl Script {
         status.code()
     }
 
-    fn transcript(&self) -> String {
+    pub fn transcript(&self) -> String {
         let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
         format!("--- stdout\n{}\n--- stderr\n{stderr}", self.seen.join("\n"))
     }

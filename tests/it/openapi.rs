@@ -35,6 +35,12 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/events/{session_id}"),
     ("get", "/ws"),
     ("get", "/sse"),
+    ("post", "/sessions/{session_id}/live"),
+    ("get", "/sessions/{session_id}/draft"),
+    ("get", "/sessions/{session_id}/diff"),
+    ("get", "/search"),
+    ("get", "/access"),
+    ("get", "/agents"),
     ("get", "/runs"),
     ("post", "/runs"),
     ("get", "/runs/{run_id}"),
@@ -101,6 +107,10 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
         "LiveMessage",
         "ErrorAnswer",
         "StoredEvent",
+        "SearchAnswer",
+        "LiveInput",
+        "DraftAnswer",
+        "BranchDiffAnswer",
         "Run",
         "RunStatus",
         "Host",
@@ -248,6 +258,26 @@ async fn real_answers_match_their_documented_schemas() {
         ("get", "/sessions/{session_id}", "/sessions/s".into(), None),
         ("get", "/sessions", "/sessions?name=n".into(), None),
         (
+            "post",
+            "/sessions/{session_id}/live",
+            "/sessions/s/live".into(),
+            Some(json!({"type": "text_delta", "text": "Hi", "seq": 1})),
+        ),
+        (
+            "get",
+            "/sessions/{session_id}/draft",
+            "/sessions/s/draft".into(),
+            None,
+        ),
+        ("get", "/search", "/search?q=done".into(), None),
+        ("get", "/usage", "/usage?group_by=day,project".into(), None),
+        (
+            "get",
+            "/sessions/{session_id}/diff",
+            "/sessions/s/diff".into(),
+            None,
+        ),
+        (
             "get",
             "/sessions/{session_id}/status",
             "/sessions/s/status".into(),
@@ -332,7 +362,7 @@ async fn real_answers_match_their_documented_schemas() {
     }
     assert_eq!(
         statuses,
-        BTreeSet::from([200, 400, 404, 409, 422]),
+        BTreeSet::from([200, 400, 401, 404, 409, 422]),
         "every documented kind of answer was checked"
     );
 }

@@ -188,12 +188,23 @@ async fn a_crash_mid_stream_is_recorded_with_the_stderr_tail() {
     assert!(line.contains("exited with code 2"), "{line}");
     assert!(line.contains("simulated crash"), "{line}");
     let events = env.events("crash").await;
+    // What it said before it crashed is narration, not an answer.
     assert_eq!(
         kinds(&events),
-        ["run_start", "message:user", "run_completed"]
+        [
+            "run_start",
+            "message:user",
+            "message:assistant",
+            "run_completed"
+        ]
+    );
+    assert_eq!(events[2]["final"], false);
+    assert_eq!(
+        events[2]["content"][0]["text"],
+        "Let me look into that first."
     );
     assert_eq!(ending(&events), (Some(2), Some("error")));
-    assert!(events[2]["error"].as_str().unwrap().contains("at step 2"));
+    assert!(events[3]["error"].as_str().unwrap().contains("at step 2"));
     assert_eq!(env.backup_lines("crash").last().unwrap()["reason"], "error");
 }
 

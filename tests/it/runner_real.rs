@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::Project;
 use crate::support::http::{kinds, run_kinds};
-use crate::support::mock_anthropic::{MockAnthropic, SLOW_COMMAND};
+use crate::support::mock_anthropic::{MockAnthropic, NARRATION, SLOW_COMMAND, THINKING};
 use crate::support::procs::{self, Leftovers};
 use crate::support::project::eventually;
 use crate::support::real_claude::RealClaude;
@@ -187,5 +187,84 @@ async fn a_sigkilled_runners_bash_processes_end_with_it() {
         "{} processes of the Bash command ended {} ms after the runner's SIGKILL",
         started.len(),
         killed.elapsed().as_millis()
+    );
+}
+
+/// The whole conversation of a real run: the model's thinking, what it says
+/// before a tool call, a subagent (the Task tool) whose own tool call is
+/// nested under it, and the answer once, streamed as it was written.
+#[tokio::test]
+async fn a_real_run_records_thinking_narration_and_a_subagents_calls() {
+    let Some((claude, mock)) = RealClaude::with_mock() else {
+        return;
+    };
+    let env = real_project(&claude, &mock);
+    let out = env.ao(
+        "ao-new",
+        &["talk"],
+        Some("THINK NARRATE USE_TASK: please USE_TOOL"),
+    );
+    let answer = out.ok().to_owned();
+    assert!(answer.starts_with("The command printed "), "{answer}");
+    let events = env.events("talk").await;
+    let shown: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let kind = match (e["event_type"].as_str().unwrap(), e["final"].as_bool()) {
+                ("message", Some(false)) => {
+                    format!("said:{}", e["content"][0]["type"].as_str().unwrap())
+                }
+                ("message", _) => format!("message:{}", e["role"].as_str().unwrap()),
+                (tool @ ("pre_tool" | "post_tool"), _) => {
+                    format!("{tool}:{}", e["tool_name"].as_str().unwrap())
+                }
+                (other, _) => other.to_owned(),
+            };
+            if e["parent_tool_use_id"].is_string() {
+                format!("  {kind}")
+            } else {
+                kind
+            }
+        })
+        .collect();
+    let task = events
+        .iter()
+        .find(|e| e["event_type"] == "pre_tool")
+        .expect("the Task call");
+    let task_name = task["tool_name"].as_str().unwrap();
+    let expected = [
+        "run_start".to_owned(),
+        "message:user".to_owned(),
+        "said:thinking".to_owned(),
+        "said:text".to_owned(),
+        format!("pre_tool:{task_name}"),
+        "  pre_tool:Bash".to_owned(),
+        "  post_tool:Bash".to_owned(),
+        format!("post_tool:{task_name}"),
+        "said:thinking".to_owned(),
+        "message:assistant".to_owned(),
+        "run_completed".to_owned(),
+    ];
+    assert_eq!(
+        shown,
+        expected,
+        "{}",
+        env.backup_text("talk")
+            .lines()
+            .filter(|l| !l.contains("stream_event"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let nested = events
+        .iter()
+        .find(|e| e["event_type"] == "pre_tool" && e["tool_name"] == "Bash")
+        .unwrap();
+    assert_eq!(nested["parent_tool_use_id"], task["tool_use_id"]);
+    assert_eq!(events[3]["content"][0]["text"], NARRATION);
+    assert_eq!(events[2]["content"][0]["text"], THINKING);
+    assert_eq!(
+        env.ao("ao-get-result", &["talk"], None).ok(),
+        answer,
+        "the answer, not what was said on the way"
     );
 }

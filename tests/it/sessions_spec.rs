@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use agent_orchestrator::backup::{
-    BackupLine, Meta, PermissionDecisionLine, RunCompletedLine, SessionFiles, UserMessageLine,
-    read_log,
+    BackupLine, ChangesLine, Meta, PermissionDecisionLine, RunCompletedLine, SessionFiles,
+    UserMessageLine, read_log,
 };
 use agent_orchestrator::name::SessionName;
 use agent_orchestrator::record::{Action, replay};
-use agent_orchestrator::wire::{DecidedBy, Decision, DecisionBody, RunEndReason};
+use agent_orchestrator::wire::{ChangedFile, DecidedBy, Decision, DecisionBody, RunEndReason};
 use agent_orchestrator::worktree::Worktree;
 use serde_json::Value;
 
@@ -84,6 +84,22 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
         line_keys(&closing.to_line()),
         documented("### `run_completed`")
     );
+    let changes = ChangesLine {
+        timestamp: "t".into(),
+        files: vec![ChangedFile {
+            path: "p".into(),
+            added: Some(1),
+            removed: Some(0),
+        }],
+        diff: "d".into(),
+        diff_truncated: true,
+        base: Some("b".into()),
+    };
+    assert_eq!(line_keys(&changes.to_line()), documented("### `changes`"));
+    let spec = std::fs::read_to_string(sessions().join("README.md")).unwrap();
+    for field in keys(&changes.files[0]) {
+        assert!(spec.contains(&format!("\"{field}\"")), "files[].{field}");
+    }
     let decision = PermissionDecisionLine {
         run_id: Some("r".into()),
         timestamp: "t".into(),
@@ -119,7 +135,6 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
         forked_from: Some("f".into()),
     };
     assert_eq!(keys(&meta), documented("## `NAME.meta.json`"));
-    let spec = std::fs::read_to_string(sessions().join("README.md")).unwrap();
     for field in keys(meta.worktree.as_ref().unwrap()) {
         assert!(spec.contains(&format!("`{field}`")), "worktree.{field}");
     }
@@ -143,6 +158,9 @@ fn the_example_session_reads_as_specified() {
             }
             BackupLine::RunCompleted(_) => {
                 assert!(line_keys(line).is_subset(&documented("### `run_completed`")));
+            }
+            BackupLine::Changes(_) => {
+                assert!(line_keys(line).is_subset(&documented("### `changes`")));
             }
             BackupLine::PermissionDecision(_) => {
                 assert!(line_keys(line).is_subset(&documented("### `permission_decision`")));

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session};
+use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session, TextDelta};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
@@ -56,6 +56,15 @@ struct StopMessage<'a> {
     session_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct TextDeltaMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    session_id: &'a str,
+    #[serde(flatten)]
+    delta: &'a TextDelta,
 }
 
 #[derive(Serialize)]
@@ -192,6 +201,21 @@ impl Frame {
                 kind,
                 session_id,
                 reason,
+            },
+        );
+        Frame::new(kind, json, Some(session_id))
+    }
+
+    /// `{"type":"text_delta","session_id":...,"text":...,"seq":N,...}`:
+    /// text the session's model is writing.
+    pub fn text_delta(session_id: &str, delta: &TextDelta) -> Frame {
+        let kind = "text_delta";
+        let json = to_json(
+            kind,
+            &TextDeltaMessage {
+                kind,
+                session_id,
+                delta,
             },
         );
         Frame::new(kind, json, Some(session_id))

@@ -14,7 +14,7 @@ use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::server::store::Store;
-use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventsAnswer};
+use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventsAnswer, Role};
 
 /// Rows fetched per read when streaming a long event list.
 const PAGE: u32 = 1000;
@@ -64,10 +64,17 @@ async fn store_event(
         object,
     } = body;
     event.validate().map_err(ApiError::unprocessable)?;
+    // The message being written ends with its event, or with the run.
+    let ends_draft =
+        event.role == Some(Role::Assistant) || event.event_type.status_effect().is_some();
+    let session_id = event.session_id.clone();
     let added = state
         .store
         .add_event(event, stored_body(object), create_if_missing)
         .await?;
+    if ends_draft {
+        state.drafts.clear(&session_id);
+    }
     Ok(Json(AddEventAnswer {
         ok: true,
         duplicate: added.duplicate,

@@ -1,11 +1,15 @@
 //! Every route of the API, declared in one place; handlers live in the
 //! module named for the resource they serve.
 
+mod access;
 mod callbacks;
+mod diff;
+mod drafts;
 mod events;
 mod hosts;
 mod requests;
 mod runs;
+mod search;
 mod sessions;
 mod usage;
 
@@ -61,6 +65,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::result))
         .routes(routes!(sessions::stop))
         .routes(routes!(usage::usage))
+        .routes(routes!(search::search))
+        .routes(routes!(access::access))
+        .routes(routes!(access::agents))
+        .routes(routes!(drafts::post))
+        .routes(routes!(drafts::get))
+        .routes(routes!(diff::branch_diff))
         .routes(routes!(usage::budget))
         .routes(routes!(callbacks::register))
         .routes(routes!(callbacks::end))

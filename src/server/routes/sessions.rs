@@ -219,6 +219,7 @@ pub async fn delete(
     ApiPath(session_id): ApiPath<String>,
 ) -> Result<Json<DeleteAnswer>, ApiError> {
     let deleted = state.store.delete_session(session_id.clone()).await?;
+    state.drafts.clear(&session_id);
     Ok(Json(DeleteAnswer {
         ok: true,
         session_id,

@@ -15,7 +15,8 @@ use crate::wire::{BudgetAnswer, ErrorAnswer, UsageAnswer, parse_timestamp};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// `project` (the default), `agent`, `day` (UTC) or `session`
+    /// `project` (the default), `agent`, `day` (UTC) or `session`; or
+    /// `day,project` / `day,agent`: each day's runs per project or agent
     group_by: Option<String>,
     /// Only runs that ended at or after this time (RFC 3339)
     since: Option<String>,
@@ -23,7 +24,7 @@ pub struct UsageQuery {
     project_dir: Option<String>,
 }
 
-/// `GET /usage?group_by=project|agent|day|session[&since=RFC3339][&project_dir=P]`
+/// `GET /usage?group_by=project|agent|day|session|day,project|day,agent[&since=RFC3339][&project_dir=P]`
 #[utoipa::path(get, path = "/usage", tag = "sessions", params(UsageQuery),
     responses(
         (status = 200, description = "Runs, cost and tokens per group, and their total", body = UsageAnswer),
@@ -33,11 +34,11 @@ pub async fn usage(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<UsageQuery>,
 ) -> Result<Json<UsageAnswer>, ApiError> {
-    let group_by = match query.group_by.as_deref() {
-        None => GroupBy::Project,
-        Some(text) => GroupBy::parse(text).ok_or_else(|| {
+    let (group_by, then) = match query.group_by.as_deref() {
+        None => (GroupBy::Project, None),
+        Some(text) => grouping(text).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "group_by '{text}' is not one of project, agent, day, session"
+                "group_by '{text}' is not one of project, agent, day, session, day,project, day,agent"
             ))
         })?,
     };
@@ -52,7 +53,7 @@ pub async fn usage(
         .transpose()?;
     let mut answer = state
         .store
-        .usage(group_by, since, query.project_dir)
+        .usage(group_by, then, since, query.project_dir)
         .await?;
     answer.budgets = state.store.budgets(state.daily_budget.clone()).await?;
     Ok(Json(answer))
@@ -89,4 +90,15 @@ pub async fn budget(
         )
         .await?;
     Ok(Json(answer))
+}
+
+/// `project`, ..., or `day,project` / `day,agent`.
+fn grouping(text: &str) -> Option<(GroupBy, Option<GroupBy>)> {
+    match text.split_once(',') {
+        None => Some((GroupBy::parse(text)?, None)),
+        Some(("day", then @ ("project" | "agent"))) => {
+            Some((GroupBy::Day, Some(GroupBy::parse(then)?)))
+        }
+        Some(_) => None,
+    }
 }

@@ -16,10 +16,12 @@ mod reader;
 mod requests;
 mod runs;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -27,7 +29,7 @@ use tokio::sync::Notify;
 
 use super::live::Hub;
 use crate::wire::{
-    Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host, HostRegister,
+    Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, EventType, Host, HostRegister,
     PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
 };
 
@@ -37,6 +39,7 @@ pub use ops::Added;
 pub(crate) use ops::with_id;
 pub use reader::{GroupBy, ResultLookup};
 pub use schema::SCHEMA_VERSION;
+pub use search::{MAX_HITS, fts_query};
 pub use writer::{Observer, WriterThread};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
@@ -88,6 +91,9 @@ pub enum StoreError {
 pub struct Store {
     writer: writer::WriterHandle,
     readers: Arc<reader::ReaderPool>,
+    /// Events that search should see were stored since the index last
+    /// caught up (`search`).
+    unindexed: Arc<AtomicBool>,
     /// Notified after a commit that changed a run or a host.
     dispatch: Arc<Notify>,
 }
@@ -153,14 +159,15 @@ impl Store {
             }
         });
         let (writer, thread) = writer::start(conn, hub, Some(observer))?;
-        Ok((
-            Store {
-                writer,
-                readers,
-                dispatch,
-            },
-            thread,
-        ))
+        let store = Store {
+            writer,
+            readers,
+            // A session manager killed between storing events and
+            // indexing them left some behind: the first search catches up.
+            unindexed: Arc::new(AtomicBool::new(true)),
+            dispatch,
+        };
+        Ok((store, thread))
     }
 
     /// Creates a session; `created_at` is used unless the request carries one.
@@ -183,13 +190,32 @@ impl Store {
         body: String,
         create_if_missing: bool,
     ) -> Result<Added, StoreError> {
-        self.writer
+        let searched = matches!(event.event_type, EventType::Message | EventType::PreTool);
+        let added = self
+            .writer
             .run(ops::AddEvent {
                 event,
                 body,
                 create_if_missing,
             })
-            .await
+            .await?;
+        if searched && !added.duplicate {
+            self.unindexed.store(true, Ordering::SeqCst);
+        }
+        Ok(added)
+    }
+
+    /// Indexes for search the events stored since the last time, if any:
+    /// in one batch, far cheaper than each event as it comes.
+    pub async fn index_new_events(&self) -> Result<(), StoreError> {
+        if self.unindexed.swap(false, Ordering::SeqCst) {
+            let done = self.writer.run(ops::IndexNewEvents).await;
+            if done.is_err() {
+                self.unindexed.store(true, Ordering::SeqCst);
+            }
+            done?;
+        }
+        Ok(())
     }
 
     /// The budgets a run falls under (see [`budgets::check`]).
@@ -296,15 +322,37 @@ impl Store {
             .await
     }
 
-    /// Totals per group of the runs that ended at or after `since`.
+    /// Totals per group (and second key) of the runs that ended at or after `since`.
     pub async fn usage(
         &self,
         group_by: GroupBy,
+        then: Option<GroupBy>,
         since: Option<String>,
         project: Option<String>,
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
         self.readers
-            .run(move |c| reader::usage(c, group_by, since.as_deref(), project.as_deref()))
+            .run(move |c| reader::usage(c, group_by, then, since.as_deref(), project.as_deref()))
+            .await
+    }
+
+    /// The commit a worktree session's branch started from, if a run said.
+    pub async fn branch_base(&self, session_id: String) -> Result<Option<String>, StoreError> {
+        self.readers
+            .run(move |c| reader::branch_base(c, &session_id))
+            .await
+    }
+
+    /// The best hits of an FTS5 `query` in `project` (or every project),
+    /// among every event stored before the call.
+    pub async fn search(
+        &self,
+        query: String,
+        project: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
+        self.index_new_events().await?;
+        self.readers
+            .run(move |c| search::search(c, &query, project.as_deref(), limit))
             .await
     }
 

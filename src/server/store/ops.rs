@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::reader::{get_session, session_by_name};
+use super::search;
 use super::writer::Op;
 use super::{launches, requests, runs};
 use crate::server::live::Change;
@@ -240,6 +241,17 @@ pub(crate) fn with_id(id: i64, body: &str) -> String {
     format!("{{\"id\":{id}{sep}{rest}")
 }
 
+/// Indexes the events stored since the last time, for search.
+pub(super) struct IndexNewEvents;
+
+impl Op for IndexNewEvents {
+    type Out = ();
+
+    fn apply(self, conn: &Connection, _: &mut Vec<Change>) -> Result<(), StoreError> {
+        search::index_new_events(conn)
+    }
+}
+
 pub(super) struct UpdateSession {
     pub session_id: String,
     pub patch: SessionPatch,
@@ -327,6 +339,7 @@ impl Op for DeleteSession {
             )));
         }
         runs::delete(conn, &self.session_id)?;
+        search::unindex_session(conn, &self.session_id)?;
         requests::delete(conn, &self.session_id)?;
         let events = conn
             .prepare_cached("DELETE FROM events WHERE session_id = ?1")?

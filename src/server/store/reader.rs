@@ -114,6 +114,11 @@ const LAST_RUN_START: &str = "SELECT id FROM events
 /// The last answer between two event ids (the last run).
 const LAST_ANSWER: &str = "SELECT body FROM events
     WHERE session_id = ?1 AND event_type = 'message' AND role = 'assistant' AND id > ?2 AND id <= ?3
+      AND json_extract(body, '$.final') IS NOT 0
+    ORDER BY id DESC LIMIT 1";
+/// The base commit the last `changes` event of a worktree session names.
+const LAST_BASE: &str = "SELECT json_extract(body, '$.base') FROM events
+    WHERE session_id = ?1 AND event_type = 'changes' AND json_extract(body, '$.base') IS NOT NULL
     ORDER BY id DESC LIMIT 1";
 const EVENTS_PAGE: &str =
     "SELECT id, body FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
@@ -421,29 +426,38 @@ impl GroupBy {
 }
 
 /// Totals per group over the runs that ended at or after `since` (a
-/// normalized UTC timestamp) in project `project`, added up by SQLite.
+/// normalized UTC timestamp) in project `project`, added up by SQLite;
+/// with `then`, per group and second key (`day,project`: each day's runs
+/// per project).
 pub(super) fn usage(
     conn: &Connection,
     group_by: GroupBy,
+    then: Option<GroupBy>,
     since: Option<&str>,
     project: Option<&str>,
 ) -> Result<UsageAnswer, StoreError> {
     // Without a time limit, the sessions' own totals add up to the same
     // figures as their runs, from one row per session instead of one per run.
-    let sql = match (since, group_by) {
-        (None, GroupBy::Project | GroupBy::Agent | GroupBy::Session) => format!(
-            "SELECT {key}, sum(num_runs), total(cost_usd), sum(input_tokens), sum(output_tokens), \
+    let sql = match (since, group_by, then) {
+        (None, GroupBy::Project | GroupBy::Agent | GroupBy::Session, None) => format!(
+            "SELECT {key}, NULL, sum(num_runs), total(cost_usd), sum(input_tokens), sum(output_tokens), \
              sum(cache_creation_input_tokens), sum(cache_read_input_tokens), max(session_name) \
              FROM sessions WHERE num_runs > 0 AND (?1 IS NULL OR 1) AND (?2 IS NULL OR IFNULL(project_dir, '') = ?2) \
-             GROUP BY 1 ORDER BY 3 DESC, 1",
+             GROUP BY 1 ORDER BY 4 DESC, 1",
             key = group_by.key()
         ),
         _ => format!(
-            "SELECT {key}, count(*), total(cost_usd), IFNULL(sum(input_tokens), 0), IFNULL(sum(output_tokens), 0), \
+            "SELECT {key}, {sub}, count(*), total(cost_usd), IFNULL(sum(input_tokens), 0), IFNULL(sum(output_tokens), 0), \
              IFNULL(sum(cache_creation_input_tokens), 0), IFNULL(sum(cache_read_input_tokens), 0), NULL \
              FROM runs WHERE (?1 IS NULL OR ended_at >= ?1) AND (?2 IS NULL OR IFNULL(project_dir, '') = ?2) \
-             GROUP BY 1 ORDER BY 3 DESC, 1",
-            key = group_by.key()
+             GROUP BY 1, 2 ORDER BY {order}",
+            key = group_by.key(),
+            sub = then.map_or("NULL", GroupBy::key),
+            order = if then.is_some() {
+                "1, 4 DESC, 2"
+            } else {
+                "4 DESC, 1"
+            },
         ),
     };
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -451,14 +465,15 @@ pub(super) fn usage(
         let count = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
         Ok(UsageGroup {
             key: r.get(0)?,
-            session_name: r.get(7)?,
+            sub_key: r.get(1)?,
+            session_name: r.get(8)?,
             figures: UsageFigures {
-                runs: count(1)?,
-                cost_usd: r.get(2)?,
-                input_tokens: count(3)?,
-                output_tokens: count(4)?,
-                cache_creation_input_tokens: count(5)?,
-                cache_read_input_tokens: count(6)?,
+                runs: count(2)?,
+                cost_usd: r.get(3)?,
+                input_tokens: count(4)?,
+                output_tokens: count(5)?,
+                cache_creation_input_tokens: count(6)?,
+                cache_read_input_tokens: count(7)?,
             },
         })
     })?;
@@ -472,12 +487,24 @@ pub(super) fn usage(
             group.session_name = get_session(conn, &group.key)?.map(|s| s.session_name);
         }
     }
+    let name = match then {
+        Some(then) => format!("{},{}", group_by.as_str(), then.as_str()),
+        None => group_by.as_str().to_owned(),
+    };
     Ok(UsageAnswer {
-        group_by: group_by.as_str().to_owned(),
+        group_by: name,
         groups,
         total,
         budgets: Vec::new(),
     })
+}
+
+/// The commit a worktree session's branch started from, as its runs reported it.
+pub(super) fn branch_base(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(LAST_BASE)?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
 }
 
 pub(super) fn events_page(
@@ -536,6 +563,7 @@ mod tests {
             LAST_RUN_ENDS,
             LAST_RUN_START,
             LAST_ANSWER,
+            LAST_BASE,
             EVENTS_PAGE,
         ] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();

@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 
 use super::StoreError;
+use super::search::{index_new, searchable_text};
 
 /// Marks a SQLite file as ours, so `--db` pointed at some other database is
 /// refused instead of modified ("AOSM" in ASCII).
@@ -156,7 +157,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX launches_host ON launches (host, status);
     CREATE INDEX launches_name ON launches (session_name, seq);
     ALTER TABLE sessions ADD COLUMN host TEXT;",
-    // 7: orchestration (#22): the session a fork copies, a tree's budget,
+    // 7: full-text search over prompts, answers, narration and tool input
+    // (`GET /search`), with the events already stored indexed now.
+    concat!(
+        "CREATE VIRTUAL TABLE event_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+        CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_up_to INTEGER NOT NULL);
+        INSERT INTO search_state (id, indexed_up_to) VALUES (1, 0);",
+        index_new!()
+    ),
+    // 8: orchestration (#22): the session a fork copies, a tree's budget,
     // and the callbacks children owe their parents. A callback is
     // `waiting` while the child's run goes on, `pending` once it ended
     // (with its status and result), `delivering` once a resume of the

@@ -22,6 +22,11 @@
 //!   `tool_result` yet: one `tool_use` block for that tool with that input
 //!   (default `{"text": "from-the-mock"}`) (MCP tools are
 //!   deferred, so the name need not be in the request's `tools`);
+//! - text containing `USE_TASK: <prompt>` (to the end of its line) while the
+//!   conversation has no `tool_result` yet: a call of the CLI's subagent
+//!   tool (`Task`, or `Agent` where the request's tools name it so) with
+//!   that prompt, which the subagent's own requests then answer by these
+//!   same rules;
 //! - text containing `ASK_QUESTION` while the conversation has no
 //!   `tool_result` yet: one `tool_use` block for `AskUserQuestion` asking
 //!   [`QUESTION`] with the options `blue` and `red`;
@@ -30,6 +35,12 @@
 //!   document that follows the tool's schema (strings are "mock");
 //! - anything else: text `mock answer: <first 100 chars of the prompt>`.
 //!
+//! The first user prompt of a conversation also sets how every answer in it
+//! looks: with `THINK`, a thinking block ([`THINKING`]) comes first; with
+//! `NARRATE`, a tool call comes after a text block ([`NARRATION`]); with
+//! `STREAM_SLOWLY`, a text arrives in [`SLOW_CHUNKS`] deltas, each after
+//! [`SLOW_PAUSE`], so that a reader sees it grow.
+//!
 //! Every request (any method, any path) is recorded for assertions; paths it
 //! does not know get a 404 JSON error. The server runs on its own thread with
 //! its own tokio runtime, so it keeps answering while a test blocks (for
@@ -37,12 +48,14 @@
 //! `#[tokio::test]`s alike.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// The command of the mock's `Bash` tool call.
@@ -267,6 +280,48 @@ enum Answer {
     Call { name: String, input: Value },
 }
 
+/// What the first prompt of a conversation asks of every answer in it.
+#[derive(Default)]
+struct Style {
+    /// `THINK`: a thinking block first.
+    think: bool,
+    /// `NARRATE`: a text block before a tool call.
+    narrate: bool,
+    /// `STREAM_SLOWLY`: text in several deltas with pauses.
+    slowly: bool,
+}
+
+impl Style {
+    fn of(request: &RecordedRequest) -> Style {
+        let first = request
+            .messages()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .map(|m| text_of(&m["content"], true))
+            .unwrap_or_default();
+        Style {
+            think: first.contains("THINK"),
+            narrate: first.contains("NARRATE"),
+            slowly: first.contains("STREAM_SLOWLY"),
+        }
+    }
+}
+
+/// The name the CLI gives its subagent tool (`Task`, or `Agent` in some
+/// releases), from the request's `tools`.
+fn task_tool(request: &RecordedRequest) -> String {
+    request.body["tools"]
+        .as_array()
+        .and_then(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str())
+                .find(|n| matches!(*n, "Task" | "Agent"))
+        })
+        .unwrap_or("Task")
+        .to_owned()
+}
+
 fn messages(request: &RecordedRequest) -> Response {
     let structured = request.body["tools"].as_array().and_then(|tools| {
         tools
@@ -304,26 +359,21 @@ fn messages(request: &RecordedRequest) -> Response {
             }
         }
         UserTurn::Prompt(prompt) if prompt.contains("RUN_BASH:") && !request.has_tool_result() => {
-            let command = prompt
-                .split("RUN_BASH:")
-                .nth(1)
-                .and_then(|rest| rest.lines().next())
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
             Answer::Call {
                 name: "Bash".to_owned(),
-                input: json!({"command": command, "description": "as asked"}),
+                input: json!({"command": rest_of_line(&prompt, "RUN_BASH:"), "description": "as asked"}),
+            }
+        }
+        UserTurn::Prompt(prompt) if prompt.contains("USE_TASK:") && !request.has_tool_result() => {
+            Answer::Call {
+                name: task_tool(request),
+                input: json!({"description": "a helper's task", "prompt": rest_of_line(&prompt, "USE_TASK:"),
+                              "subagent_type": "general-purpose", "run_in_background": false}),
             }
         }
         UserTurn::Prompt(prompt) if prompt.contains("CALL_MCP:") && !request.has_tool_result() => {
-            let rest = prompt
-                .split("CALL_MCP:")
-                .nth(1)
-                .and_then(|rest| rest.lines().next())
-                .unwrap_or_default()
-                .trim();
-            let (name, input) = rest.split_once(' ').unwrap_or((rest, ""));
+            let rest = rest_of_line(&prompt, "CALL_MCP:");
+            let (name, input) = rest.split_once(' ').unwrap_or((&rest, ""));
             Answer::Call {
                 name: name.to_owned(),
                 input: serde_json::from_str(input.trim())
@@ -348,77 +398,170 @@ fn messages(request: &RecordedRequest) -> Response {
             prompt.chars().take(100).collect::<String>()
         )),
     };
+    let style = Style::of(request);
     let model = request.body["model"].as_str().unwrap_or("claude-mock");
     let id = format!("msg_mock_{}", uuid::Uuid::new_v4().simple());
-    let (block, stop_reason) = match answer {
-        Answer::Text(text) => (json!({"type": "text", "text": text}), "end_turn"),
-        Answer::ToolUse => (
-            json!({
-                "type": "tool_use",
-                "id": format!("toolu_mock_{}", uuid::Uuid::new_v4().simple()),
-                "name": "Bash",
-                "input": {"command": TOOL_COMMAND, "description": "print a greeting"},
-            }),
-            "tool_use",
-        ),
-        Answer::Call { name, input } => (
-            json!({
-                "type": "tool_use",
-                "id": format!("toolu_mock_{}", uuid::Uuid::new_v4().simple()),
-                "name": name,
-                "input": input,
-            }),
-            "tool_use",
-        ),
+    let mut blocks = Vec::new();
+    if style.think {
+        blocks
+            .push(json!({"type": "thinking", "thinking": THINKING, "signature": "mock-signature"}));
+    }
+    let stop_reason = match answer {
+        Answer::Text(text) => {
+            blocks.push(json!({"type": "text", "text": text}));
+            "end_turn"
+        }
+        Answer::ToolUse => {
+            let input = json!({"command": TOOL_COMMAND, "description": "print a greeting"});
+            tool_call(&mut blocks, &style, "Bash", input);
+            "tool_use"
+        }
+        Answer::Call { name, input } => {
+            tool_call(&mut blocks, &style, &name, input);
+            "tool_use"
+        }
     };
     let usage = json!({"input_tokens": 12, "output_tokens": 7});
     if request.body["stream"] != Value::Bool(true) {
         return axum::Json(json!({
             "id": id, "type": "message", "role": "assistant", "model": model,
-            "content": [block], "stop_reason": stop_reason, "stop_sequence": null,
+            "content": blocks, "stop_reason": stop_reason, "stop_sequence": null,
             "usage": usage,
         }))
         .into_response();
     }
 
-    // The block starts empty and its content arrives as one delta, as the
-    // real API streams it.
-    let (start_block, delta) = match block["type"].as_str() {
-        Some("tool_use") => (
-            json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
-            json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
-        ),
-        _ => (
-            json!({"type": "text", "text": ""}),
-            json!({"type": "text_delta", "text": block["text"]}),
-        ),
-    };
-    let events = [
+    // Each block starts empty and its content arrives in deltas, as the
+    // real API streams it: one delta, or with STREAM_SLOWLY a text in
+    // several, each after a pause.
+    let mut events = vec![(
+        Duration::ZERO,
         json!({"type": "message_start", "message": {
             "id": id, "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": 12, "output_tokens": 1},
         }}),
-        json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
-        json!({"type": "ping"}),
-        json!({"type": "content_block_delta", "index": 0, "delta": delta}),
-        json!({"type": "content_block_stop", "index": 0}),
+    )];
+    for (index, block) in blocks.iter().enumerate() {
+        for (pause, event) in block_events(index, block, style.slowly) {
+            events.push((pause, event));
+        }
+    }
+    events.push((
+        Duration::ZERO,
         json!({"type": "message_delta",
                "delta": {"stop_reason": stop_reason, "stop_sequence": null},
                "usage": {"output_tokens": 7}}),
-        json!({"type": "message_stop"}),
-    ];
-    let mut sse = String::new();
-    for event in events {
-        let name = event["type"].as_str().unwrap_or("message");
-        sse.push_str(&format!("event: {name}\ndata: {event}\n\n"));
-    }
+    ));
+    events.push((Duration::ZERO, json!({"type": "message_stop"})));
+    let stream = futures_util::stream::iter(events).then(|(pause, event)| async move {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        let name = event["type"].as_str().unwrap_or("message").to_owned();
+        Ok::<_, std::convert::Infallible>(Bytes::from(format!("event: {name}\ndata: {event}\n\n")))
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from(sse))
+        .body(Body::from_stream(stream))
         .expect("SSE response")
+}
+
+/// The thinking block of a `THINK` conversation.
+pub const THINKING: &str = "The user wants a careful answer; I will think first.";
+/// The text before a tool call of a `NARRATE` conversation.
+pub const NARRATION: &str = "Let me run a command first.";
+/// How many deltas a `STREAM_SLOWLY` text comes in, at least...
+pub const SLOW_CHUNKS: usize = 5;
+/// ...and the pause before each.
+pub const SLOW_PAUSE: Duration = Duration::from_millis(600);
+
+/// Adds a tool call (after its narration, with `NARRATE`).
+fn tool_call(blocks: &mut Vec<Value>, style: &Style, name: &str, input: Value) {
+    if style.narrate {
+        blocks.push(json!({"type": "text", "text": NARRATION}));
+    }
+    blocks.push(json!({
+        "type": "tool_use",
+        "id": format!("toolu_mock_{}", uuid::Uuid::new_v4().simple()),
+        "name": name,
+        "input": input,
+    }));
+}
+
+/// The stream events of content block `index`, each with the pause before it.
+fn block_events(index: usize, block: &Value, slowly: bool) -> Vec<(Duration, Value)> {
+    let (start, deltas) = match block["type"].as_str() {
+        Some("tool_use") => (
+            json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+            vec![json!({"type": "input_json_delta", "partial_json": block["input"].to_string()})],
+        ),
+        Some("thinking") => (
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+            vec![
+                json!({"type": "thinking_delta", "thinking": block["thinking"]}),
+                json!({"type": "signature_delta", "signature": block["signature"]}),
+            ],
+        ),
+        _ => {
+            let text = block["text"].as_str().unwrap_or_default();
+            let pieces = if slowly {
+                chunks(text, SLOW_CHUNKS)
+            } else {
+                vec![text.to_owned()]
+            };
+            (
+                json!({"type": "text", "text": ""}),
+                pieces
+                    .into_iter()
+                    .map(|t| json!({"type": "text_delta", "text": t}))
+                    .collect(),
+            )
+        }
+    };
+    let pause = if slowly && block["type"] == "text" {
+        SLOW_PAUSE
+    } else {
+        Duration::ZERO
+    };
+    let mut events = vec![
+        (
+            Duration::ZERO,
+            json!({"type": "content_block_start", "index": index, "content_block": start}),
+        ),
+        (Duration::ZERO, json!({"type": "ping"})),
+    ];
+    for delta in deltas {
+        events.push((
+            pause,
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        ));
+    }
+    events.push((
+        Duration::ZERO,
+        json!({"type": "content_block_stop", "index": index}),
+    ));
+    events
+}
+
+/// `text` cut into `n` pieces at least (at character boundaries).
+fn chunks(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let size = chars.len().div_ceil(n).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// What follows `marker` in `prompt`, to the end of its line, trimmed.
+fn rest_of_line(prompt: &str, marker: &str) -> String {
+    prompt
+        .split(marker)
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// A document that follows `schema`: each property of an object gets a

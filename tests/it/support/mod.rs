@@ -5,6 +5,7 @@
 
 pub mod fixtures;
 pub mod fuzz;
+pub mod git;
 pub mod hosts;
 pub mod http;
 pub mod legacy_server;
