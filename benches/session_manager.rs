@@ -248,6 +248,7 @@ async fn fanout_phase(config: &Config, server: &Server, stored: u64, rows: &mut 
     ));
     let mut live = fanout::run(
         &server.url,
+        &server.url,
         config.ws_clients,
         config.sse_clients,
         config.fanout_rate,

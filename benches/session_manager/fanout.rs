@@ -61,10 +61,13 @@ struct ClientResult {
     resync_missed: u64,
 }
 
-/// Runs the fan-out; `rss` is called once all events were delivered, while
-/// every client is still connected.
+/// Runs the fan-out: events posted to `base`, clients on `watch` (the same
+/// server, or another replica on its database); `rss` is called once all
+/// events were delivered, while every client is still connected.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     base: &str,
+    watch: &str,
     ws_clients: usize,
     sse_clients: usize,
     rate: u32,
@@ -82,7 +85,7 @@ pub async fn run(
     let total = u64::from(rate) * time.as_secs().max(1);
     let stop = CancellationToken::new();
     let (done_tx, mut done_rx) = mpsc::channel(ws_clients + sse_clients + 1);
-    let readers = connect(base, ws_clients, sse_clients, total, &stop, &done_tx).await;
+    let readers = connect(watch, ws_clients, sse_clients, total, &stop, &done_tx).await;
     let (sent, send_errors, send_rate, send_latencies) = send(base, session, rate, total).await;
     let mut complete = 0;
     let _ = tokio::time::timeout(GRACE, async {

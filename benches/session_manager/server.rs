@@ -1,5 +1,6 @@
 //! The real `ao-session-manager` release binary, on a free loopback port
-//! with a database in a temporary folder; killed if the benchmark panics.
+//! with a database in a temporary folder (or a PostgreSQL database); killed
+//! if the benchmark panics.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,16 +18,41 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server on a SQLite file in a temporary folder.
     pub fn start(sync: Synchronous) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        // AO_BENCH_SERVER_LOG=PATH keeps the server's log for a look afterwards.
-        let log_path = std::env::var_os("AO_BENCH_SERVER_LOG")
-            .map_or_else(|| dir.path().join("server.log"), Into::into);
-        let log = std::fs::File::create(&log_path).expect("log file");
         let sync = match sync {
             Synchronous::Full => "full",
             Synchronous::Normal => "normal",
         };
+        let db = dir.path().join("bench.db");
+        Server::launch(
+            dir,
+            &[
+                "--synchronous".as_ref(),
+                sync.as_ref(),
+                "--db".as_ref(),
+                db.as_os_str(),
+            ],
+        )
+    }
+
+    /// A server on the PostgreSQL database at `url` (several may share it).
+    #[allow(dead_code)] // benches/postgres.rs
+    pub fn on_database(url: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Server::launch(dir, &["--db".as_ref(), url.as_ref()])
+    }
+
+    fn launch(dir: TempDir, args: &[&std::ffi::OsStr]) -> Server {
+        // AO_BENCH_SERVER_LOG=PATH keeps the server's log for a look afterwards.
+        let log_path = std::env::var_os("AO_BENCH_SERVER_LOG")
+            .map_or_else(|| dir.path().join("server.log"), Into::into);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log file");
         // AO_BENCH_SERVER_BIN=PATH measures another build (to compare two).
         let bin = std::env::var_os("AO_BENCH_SERVER_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_ao-session-manager").into());
@@ -37,16 +63,12 @@ impl Server {
             }
         }
         let mut child = cmd
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--synchronous",
-                sync,
-                "--db",
-            ])
-            .arg(dir.path().join("bench.db"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env(
+                "AGENT_ORCHESTRATOR_LOCAL_TOKEN_FILE",
+                dir.path().join("local-token"),
+            )
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

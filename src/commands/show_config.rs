@@ -115,10 +115,14 @@ fn agent_folders(config: &Config) -> Vec<SearchDir> {
 /// the database, its WAL files and the server's log, and the backups.
 fn wide_modes(config: &Config) -> Vec<WideMode> {
     let mut found = Vec::new();
-    let db = std::env::var_os("AGENT_ORCHESTRATOR_DB")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| paths::default_db_path().ok());
+    let db = match std::env::var_os("AGENT_ORCHESTRATOR_DB").filter(|v| !v.is_empty()) {
+        // A PostgreSQL database has no files here.
+        Some(url) if url.to_string_lossy().starts_with("postgres") => None,
+        Some(path) => Some(PathBuf::from(
+            path.to_string_lossy().trim_start_matches("sqlite:"),
+        )),
+        None => paths::default_db_path().ok(),
+    };
     if let Some(db) = db {
         let name = db.file_name().map(|n| n.to_string_lossy().into_owned());
         if let (Some(dir), Some(name)) = (db.parent(), name) {

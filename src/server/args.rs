@@ -9,15 +9,17 @@ use clap::Parser;
 use super::guard::Guard;
 use super::live::Budget;
 use super::notify::NotifySettings;
+use super::store::postgres::Target;
 use super::{
-    DEFAULT_LIVE_BUFFER, DEFAULT_LIVE_BUFFER_BYTES, DEFAULT_MAX_BODY_BYTES, ServerConfig,
-    Synchronous,
+    DEFAULT_LIVE_BUFFER, DEFAULT_LIVE_BUFFER_BYTES, DEFAULT_MAX_BODY_BYTES, Database,
+    DatabaseError, ServerConfig, Synchronous,
 };
 use crate::paths;
 use crate::token::{ENV_TOKEN, Token, TokenError};
 
 /// The session manager: the HTTP API every ao-* command and dashboard talks
-/// to, on an embedded SQLite database, with live updates over /ws and /sse.
+/// to, on an embedded SQLite database (or a PostgreSQL database that several
+/// replicas share), with live updates over /ws and /sse.
 ///
 /// Prints `listening on http://HOST:PORT` as its first line on stdout; logs go
 /// to stderr (set RUST_LOG=debug for more).
@@ -36,7 +38,9 @@ a hook still busy after 10 s is killed and not retried (it may have done its wor
 Examples:\n  ao-session-manager\n  ao-session-manager --port 0 --db /tmp/ao.db\n  \
 AGENT_ORCHESTRATOR_TOKEN=$(openssl rand -hex 32) ao-session-manager --host 0.0.0.0 --allowed-host ao.team.example\n  \
 ao-session-manager --notify-url https://hooks.slack.com/services/T000/B000/XXXX\n  \
-ao-session-manager --notify-command 'notify-send agent-orchestrator \"$(jq -r .text)\"'"
+ao-session-manager --notify-command 'notify-send agent-orchestrator \"$(jq -r .text)\"'\n  \
+PGPASSWORD=... ao-session-manager --db postgres://ao@db.internal:5432/ao\n  \
+PGPASSWORD=... ao-session-manager --db postgres://ao@db.internal:5432/ao --import sqlite:$HOME/.local/share/agent-orchestrator/session-manager.db"
 )]
 pub struct ServerArgs {
     /// Address to listen on. Only loopback is private to this machine.
@@ -47,15 +51,23 @@ pub struct ServerArgs {
     #[arg(long, env = "AGENT_ORCHESTRATOR_PORT", default_value_t = 8765)]
     pub port: u16,
 
-    /// Database file [default: <data dir>/agent-orchestrator/session-manager.db]
-    #[arg(long, env = "AGENT_ORCHESTRATOR_DB")]
-    pub db: Option<PathBuf>,
+    /// Database: a SQLite file, or postgres://USER@HOST:PORT/DB for a database several replicas share (its password in PGPASSWORD, or in the URL) [default: <data dir>/agent-orchestrator/session-manager.db]
+    #[arg(long, value_name = "PATH|URL", env = "AGENT_ORCHESTRATOR_DB")]
+    pub db: Option<String>,
+
+    /// Copy this SQLite database (sqlite:PATH) into the PostgreSQL database of --db, print what was copied per table, and exit. Sessions already copied are skipped, so it can be run again.
+    #[arg(long, value_name = "sqlite:PATH")]
+    pub import: Option<String>,
+
+    /// With --import: add the file's sessions to a database that already holds others.
+    #[arg(long, requires = "import")]
+    pub merge: bool,
 
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "AGENT_ORCHESTRATOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
-    /// Durability of each commit: `full` survives a power cut, `normal` only a crash of the server.
+    /// Durability of each SQLite commit: `full` survives a power cut, `normal` only a crash of the server (PostgreSQL keeps its own settings).
     #[arg(
         long,
         value_enum,
@@ -147,6 +159,14 @@ pub enum ArgsError {
     NoDataDir(#[from] paths::NoDataDir),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("--import {0}: write sqlite:PATH, the SQLite file to copy")]
+    ImportSource(String),
+    #[error(
+        "--import copies into a PostgreSQL database: pass --db postgres://USER@HOST:PORT/DB too"
+    )]
+    ImportTarget,
     #[error(
         "--allowed-origin '{0}' is not an origin: write scheme://host[:port], as in http://localhost:3000"
     )]
@@ -165,17 +185,19 @@ Set one (export {ENV_TOKEN}=$(openssl rand -hex 32), or --token-file PATH), or p
 impl ServerArgs {
     /// The server settings these arguments ask for.
     pub fn config(&self) -> Result<ServerConfig, ArgsError> {
-        let db_path = match &self.db {
-            Some(path) => path.clone(),
-            None => paths::default_db_path()?,
+        let db = match &self.db {
+            Some(text) => Database::parse(text, self.synchronous)?,
+            None => Database::Sqlite {
+                path: paths::default_db_path()?,
+                synchronous: self.synchronous,
+            },
         };
         let token = match &self.token_file {
             Some(path) => Some(Token::read_file(path)?),
             None => Token::from_env().transpose()?,
         };
         Ok(ServerConfig {
-            db_path,
-            synchronous: self.synchronous,
+            db,
             max_body_bytes: self.max_body_bytes,
             live_budget: Budget {
                 messages: self.live_buffer.max(1),
@@ -223,6 +245,22 @@ impl ServerArgs {
             queue_timeout: (self.queue_timeout > 0.0)
                 .then(|| Duration::from_secs_f64(self.queue_timeout)),
         })
+    }
+
+    /// With `--import`: the PostgreSQL database to copy into and the SQLite
+    /// file to copy.
+    pub fn import(&self, config: &ServerConfig) -> Result<Option<(Target, PathBuf)>, ArgsError> {
+        let Some(source) = &self.import else {
+            return Ok(None);
+        };
+        let path = source
+            .strip_prefix("sqlite:")
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| ArgsError::ImportSource(source.clone()))?;
+        match &config.db {
+            Database::Postgres(target) => Ok(Some(((**target).clone(), PathBuf::from(path)))),
+            Database::Sqlite { .. } => Err(ArgsError::ImportTarget),
+        }
     }
 
     /// Refuses a non-loopback address without a token; answers a warning

@@ -96,6 +96,10 @@ impl From<StoreError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",
             ),
+            StoreError::Down(why) | StoreError::Contention(why) => {
+                tracing::warn!("{why}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)
+            }
             other => {
                 tracing::error!("storage failure: {other}");
                 ApiError::new(

@@ -1,11 +1,16 @@
-//! `ao-session-manager`: the HTTP API over the embedded database, and the
-//! live feed that pushes every change to `/ws` and `/sse` clients.
+//! `ao-session-manager`: the HTTP API over its database (embedded SQLite,
+//! or PostgreSQL shared by several replicas), and the live feed that pushes
+//! every change to `/ws` and `/sse` clients.
 //!
 //! [`Server::open`] opens the database; [`Server::run`] serves a listener
 //! until a shutdown future resolves. The binary and the tests go through
-//! the same two calls.
+//! the same two calls. The layers: `routes` (HTTP) use the `store` and the
+//! live hub (`live`); the store hands its changes to the hub through
+//! `changes`, so that neither imports the other; `error` turns the store's
+//! errors into HTTP answers.
 
 mod args;
+mod changes;
 mod dashboard;
 mod drafts;
 mod error;
@@ -21,7 +26,7 @@ mod store;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
@@ -31,15 +36,20 @@ use tokio_util::sync::CancellationToken;
 pub use args::{
     ENV_DAILY_BUDGET, ENV_DAILY_BUDGET_PROJECT, ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs,
 };
+/// For `benches/postgres.rs` only; not part of the API.
+#[doc(hidden)]
+pub use store::postgres::bench_support as pg_bench_support;
+pub use store::postgres::{ImportReport, import_sqlite};
 /// For `benches/session_manager.rs` only; not part of the API.
 #[doc(hidden)]
-pub use store::bench_support;
-pub use store::{SCHEMA_VERSION, StoreError, Synchronous};
+pub use store::sqlite::bench_support;
+pub use store::{Database, DatabaseError, SCHEMA_VERSION, StoreError, Synchronous};
 
+use changes::{Change, Observer, Publish};
 use live::Hub;
 use notify::{Notifier, NotifySettings};
 use snapshot::Snapshots;
-use store::{Store, WriterThread};
+use store::{Closer, Store};
 
 /// The default cap on a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -55,8 +65,7 @@ const NOTIFY_GRACE: Duration = Duration::from_secs(2);
 /// What the server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub db_path: PathBuf,
-    pub synchronous: Synchronous,
+    pub db: Database,
     pub max_body_bytes: usize,
     /// What is kept for live clients that fall behind.
     pub live_budget: live::Budget,
@@ -140,32 +149,76 @@ async fn index_while_serving(store: Store, shutdown: CancellationToken) {
 /// An opened database, ready to serve.
 pub struct Server {
     state: AppState,
-    writer: WriterThread,
+    closer: Closer,
+    /// What the store commits goes there: the live hub, the notifications.
+    committed: Arc<Committed>,
     local_capacity: u32,
     notifier: Option<Notifier>,
+}
+
+/// Where the store hands each committed change: the live hub, then the
+/// notifications' observer until the store is closed (which is what ends
+/// the notifications' intake).
+struct Committed {
+    hub: Hub,
+    observer: Mutex<Option<Observer>>,
+}
+
+impl Committed {
+    fn close(&self) {
+        drop(
+            self.observer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+}
+
+impl Publish for Committed {
+    fn publish_change(&self, change: &Change) {
+        self.hub.publish_change(change);
+        if let Some(observe) = self
+            .observer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            observe(change);
+        }
+    }
+
+    fn publish_others(&self, change: &Change) {
+        self.hub.publish_change(change);
+    }
 }
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: StoreError },
+    #[error("cannot open the database {db}: {source}")]
+    Open { db: String, source: StoreError },
     #[error("the server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
 
 impl Server {
     /// Opens (or creates and migrates) the database.
-    pub fn open(config: &ServerConfig) -> Result<Server, ServerError> {
+    pub async fn open(config: &ServerConfig) -> Result<Server, ServerError> {
         let hub = Hub::new(config.live_budget);
         let (notifier, observer) = Notifier::new(&config.notify).unzip();
-        let (store, writer) =
-            Store::open(&config.db_path, config.synchronous, hub.clone(), observer).map_err(
-                |source| ServerError::Open {
-                    path: config.db_path.clone(),
+        let committed = Arc::new(Committed {
+            hub: hub.clone(),
+            observer: Mutex::new(observer),
+        });
+        let publish: Arc<dyn Publish> = committed.clone();
+        let (store, closer) =
+            Store::open(&config.db, publish)
+                .await
+                .map_err(|source| ServerError::Open {
+                    db: config.db.describe(),
                     source,
-                },
-            )?;
+                })?;
         let mut guard = config.guard.clone();
         guard.local_token = config.local_token_file.as_deref().and_then(|path| {
             crate::token::Token::local_or_create(path)
@@ -191,7 +244,8 @@ impl Server {
                 hosting: Arc::new(hosting),
                 daily_budget: config.daily_budget.clone(),
             },
-            writer,
+            closer,
+            committed,
             local_capacity: config.local_capacity,
             notifier,
         })
@@ -255,7 +309,9 @@ impl Server {
         .await;
         let _ = dispatcher.await;
         let _ = sweeper.await;
-        self.writer.close().await;
+        self.closer.close().await;
+        // Nothing more is committed: the notifications drain and end.
+        self.committed.close();
         if let Some(mut notifying) = notifying
             && tokio::time::timeout(NOTIFY_GRACE, &mut notifying)
                 .await

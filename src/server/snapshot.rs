@@ -4,7 +4,7 @@
 //! encoded copy instead of each reading and encoding them all again (with
 //! 10,000 sessions that is 2 MB and milliseconds of work per client).
 //!
-//! Freshness: [`Hub::publish`] counts the frames that change a session, after
+//! Freshness: the hub counts the frames that change a session, after
 //! their commit and before anyone is told about it. A copy is only reused for
 //! a caller that saw the same count, so it holds at least every change
 //! announced before the call, and a live client (which subscribes before
@@ -23,8 +23,14 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// `[session, ...]`, newest first.
+    /// `[session, ...]`, newest first. On a database shared with other
+    /// replicas, read afresh: their changes reach this one's hub a moment
+    /// after they are committed, and a client may have made one through
+    /// another replica just before asking this one.
     pub async fn sessions_json(&self, store: &Store, hub: &Hub) -> Result<Bytes, StoreError> {
+        if store.is_shared() {
+            return Ok(Bytes::from(store.sessions_json().await?));
+        }
         let generation = hub.session_changes();
         // Callers wait for one another here, so that clients connecting at
         // once share one read instead of each doing their own.

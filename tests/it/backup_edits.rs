@@ -80,7 +80,8 @@ async fn a_cut_last_line_invents_no_second_run() {
 #[tokio::test]
 async fn a_backup_of_the_previous_release_edited_adds_nothing_on_sync() {
     let old = crate::support::fixtures::copy_release("release-0.1.0");
-    let sm = SessionManager::spawn(&old.db, &[], None).unwrap();
+    // SQLite only: the fixture is a SQLite file of an older release.
+    let sm = SessionManager::spawn_sqlite(&old.db, &[], None).unwrap();
     let http = sm.http();
     let mut project = Project::new(&sm.url);
     project.set_env(

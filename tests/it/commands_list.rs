@@ -116,6 +116,26 @@ fn show_config_names_every_setting_and_its_source() {
     assert_eq!(config["wide_modes"], json!([]), "what we create is private");
     assert_eq!(config["agent_folders"].as_array().map(Vec::len), Some(4));
 
+    // The database's files are checked where --db names them, `sqlite:`
+    // prefix or not; a PostgreSQL database has none here.
+    let dir = p.scratch().join("team");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let db = dir.join("team.db");
+    std::fs::write(&db, "").unwrap();
+    std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    p.set_env("AGENT_ORCHESTRATOR_DB", &format!("sqlite:{}", db.display()));
+    let out = p.ao("ao-show-config", &["--json"], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let config: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(config["wide_modes"][0]["path"], db.to_str().unwrap());
+    std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    p.set_env("AGENT_ORCHESTRATOR_DB", "postgres://ao@db.internal:5432/ao");
+    let out = p.ao("ao-show-config", &["--json"], None);
+    let config: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(config["wide_modes"], json!([]));
+    p.unset_env("AGENT_ORCHESTRATOR_DB");
+
     // An unusable setting is a usage error with its reason.
     p.set_env("AGENT_ORCHESTRATOR_AUTOSTART", "maybe");
     let line = p.ao("ao-show-config", &[], None).fails(2).to_owned();

@@ -184,7 +184,7 @@ async fn search_finds_prompts_answers_narration_and_tool_input() {
 #[tokio::test]
 async fn an_old_database_gets_its_events_indexed_when_it_migrates() {
     let old = crate::support::fixtures::copy_release("release-schema-4");
-    let sm = SessionManager::spawn(&old.db, &[], None).unwrap();
+    let sm = SessionManager::spawn_sqlite(&old.db, &[], None).unwrap();
     let (status, body) = sm.http().get("/search?q=again").await;
     assert_eq!(status, 200, "{body}");
     let hits = body["hits"].as_array().unwrap();

@@ -176,7 +176,8 @@ async fn api_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
 /// got a 200 is there.
 #[tokio::test]
 async fn kill_9_during_heavy_ingest_keeps_every_acknowledged_event() {
-    let mut sm = SessionManager::start();
+    // SQLite only: the test checks the file itself.
+    let mut sm = SessionManager::start_sqlite();
     let client = sm.client();
     for w in 0..8 {
         sm.http()
@@ -322,7 +323,8 @@ async fn fifty_concurrent_runs_lose_nothing() {
 /// bytes): never a 500, never a crash, and the database consistent after.
 #[tokio::test]
 async fn random_and_malformed_requests_never_break_the_server() {
-    let sm = SessionManager::start();
+    // SQLite only: the test checks the file itself.
+    let sm = SessionManager::start_sqlite();
     let http = sm.http();
     for i in 0..5 {
         http.create(&format!("s{i}"), &format!("n{i}"), Some("/p"))

@@ -112,7 +112,8 @@ async fn an_older_release_counts_turns_over_the_conversation_and_costs_per_run()
 #[tokio::test]
 async fn sync_corrects_the_figures_the_previous_release_stored() {
     let old = crate::support::fixtures::copy_release("release-schema-4");
-    let sm = SessionManager::spawn(&old.db, &[], None).unwrap();
+    // SQLite only: the fixture is a SQLite file of an older release.
+    let sm = SessionManager::spawn_sqlite(&old.db, &[], None).unwrap();
     let http = sm.http();
     let session = |name: &'static str| {
         let http = http.clone();

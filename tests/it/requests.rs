@@ -715,7 +715,8 @@ async fn ao_sync_rebuilds_both_events_from_the_backup() {
 
 #[tokio::test]
 async fn a_decision_taken_while_the_runner_was_away_is_found_when_it_reconnects() {
-    let mut env = Project::with_server();
+    // It edits the SQLite file while the session manager is down.
+    let mut env = Project::with_sqlite_server();
     let (runner, requests) = waiting(&env, "r", WRITE, &[], 1).await;
     let id = requests[0]["request_id"].as_str().unwrap().to_owned();
     let sid = env.session("r").await.unwrap().session_id;
@@ -750,7 +751,7 @@ async fn a_decision_taken_while_the_runner_was_away_is_found_when_it_reconnects(
 #[tokio::test]
 async fn a_database_of_the_previous_release_gains_requests() {
     let old = crate::support::fixtures::copy_release("release-schema-4");
-    let sm = crate::support::SessionManager::spawn(&old.db, &[], None).unwrap();
+    let sm = crate::support::SessionManager::spawn_sqlite(&old.db, &[], None).unwrap();
     let http = sm.http();
     let (_, list) = http.get("/sessions").await;
     let sessions = list["sessions"].as_array().unwrap();

@@ -270,7 +270,7 @@ async fn the_session_managers_runs_end_with_it_and_a_restart_leaves_none_open() 
 #[tokio::test]
 async fn a_database_of_the_previous_release_takes_runs_and_hosts() {
     let old = crate::support::fixtures::copy_release("release-schema-4");
-    let sm = SessionManager::spawn(&old.db, &["--no-local-runs"], None).unwrap();
+    let sm = SessionManager::spawn_sqlite(&old.db, &["--no-local-runs"], None).unwrap();
     let http = sm.http();
     let (status, runs) = http.get("/runs").await;
     assert_eq!((status, runs), (200, json!({"runs": []})));

@@ -562,7 +562,8 @@ fn a_public_address_needs_a_token() {
 fn what_we_write_is_private_to_the_user() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("new-folder/sm.db");
-    let sm = SessionManager::spawn_logged(&db, &tmp.path().join("sm.log"), &[], None)
+    // SQLite only: the test checks the modes of the database's files.
+    let sm = SessionManager::spawn_logged_sqlite(&db, &tmp.path().join("sm.log"), &[], None)
         .unwrap_or_else(|e| panic!("{e}"));
     let p = Project::new(&sm.url);
     p.new_session("private", "secret prompt");

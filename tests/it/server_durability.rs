@@ -118,7 +118,9 @@ async fn a_newer_or_foreign_database_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sm.db");
     {
-        let mut sm = SessionManager::spawn(&db, &[], None).unwrap();
+        // SQLite only: the test edits the file (PostgreSQL's version check
+        // has its own test, in postgres.rs).
+        let mut sm = SessionManager::spawn_sqlite(&db, &[], None).unwrap();
         sm.stop();
     }
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -241,7 +241,8 @@ async fn a_database_of_the_previous_release_migrates_and_sync_fills_in_its_costs
             .unwrap()
     };
     assert_eq!(version(&old.db), 2, "the fixture is the previous release's");
-    let mut sm = SessionManager::spawn(&old.db, &[], None).unwrap();
+    // SQLite only: the fixture is a SQLite file of an older release.
+    let mut sm = SessionManager::spawn_sqlite(&old.db, &[], None).unwrap();
     let http = sm.http();
     let (_, list) = http.get("/sessions").await;
     let sessions = list["sessions"].as_array().unwrap().clone();

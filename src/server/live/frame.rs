@@ -8,12 +8,13 @@ use axum::body::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::server::changes::{Change, with_id};
 use crate::wire::{DecisionBody, Host, LiveMessage, Run, Session, TextDelta};
 
 /// A frame longer than this is sent without being copied for each client:
 /// in WebSocket fragments of about this size, and as its shared pieces on
 /// SSE. Shorter ones are copied into one write with the others waiting.
-pub(super) const LONG_FRAME: usize = 16 * 1024;
+pub const LONG_FRAME: usize = 16 * 1024;
 
 /// The end of every SSE event.
 const SSE_TAIL: &[u8] = b"\n\n";
@@ -28,8 +29,6 @@ pub struct Frame {
     sse_head: Bytes,
     /// Whether the text follows `sse_head` on SSE.
     sse_shares_text: bool,
-    /// Whether it announces a change to a session (as opposed to an event).
-    pub(super) changes_sessions: bool,
     /// The session it is about, for feeds filtered by session (`None`:
     /// it concerns every client, as `resync` does).
     session: Option<Arc<str>>,
@@ -147,10 +146,6 @@ impl Frame {
             text: json.into(),
             sse_head: sse_head.into(),
             sse_shares_text,
-            changes_sessions: matches!(
-                kind,
-                "session_created" | "session_updated" | "session_deleted"
-            ),
             session: session.map(Arc::from),
         }
     }
@@ -283,22 +278,22 @@ impl Frame {
     }
 
     /// Whether it is sent alone and uncopied (see [`LONG_FRAME`]).
-    pub(super) fn is_long(&self) -> bool {
+    pub(crate) fn is_long(&self) -> bool {
         self.text.len() > LONG_FRAME
     }
 
     /// The WebSocket text message.
-    pub(super) fn text(&self) -> &Utf8Bytes {
+    pub(crate) fn text(&self) -> &Utf8Bytes {
         &self.text
     }
 
     /// The WebSocket text message's bytes, shared.
-    pub(super) fn text_bytes(&self) -> Bytes {
+    pub(crate) fn text_bytes(&self) -> Bytes {
         self.text.clone().into()
     }
 
     /// The SSE event, in pieces that share the frame's memory.
-    pub(super) fn sse_pieces(&self) -> Vec<Bytes> {
+    pub(crate) fn sse_pieces(&self) -> Vec<Bytes> {
         if !self.sse_shares_text {
             return vec![self.sse_head.clone()];
         }
@@ -310,7 +305,7 @@ impl Frame {
     }
 
     /// The length of the SSE event.
-    pub(super) fn sse_len(&self) -> usize {
+    pub(crate) fn sse_len(&self) -> usize {
         if self.sse_shares_text {
             self.sse_head.len() + self.text.len() + SSE_TAIL.len()
         } else {
@@ -319,7 +314,7 @@ impl Frame {
     }
 
     /// Appends the SSE event to `out`.
-    pub(super) fn write_sse(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_sse(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.sse_head);
         if self.sse_shares_text {
             out.extend_from_slice(self.text.as_bytes());
@@ -328,57 +323,10 @@ impl Frame {
     }
 }
 
-/// A committed change, turned into a [`Frame`] only when some live client
-/// is connected to receive it: ingest with nobody watching encodes nothing.
-#[derive(Debug, Clone)]
-pub enum Change {
-    SessionCreated(Session),
-    SessionUpdated(Session),
-    SessionDeleted(String),
-    /// A stored event: its row id and stored JSON (without the id).
-    Event {
-        session_id: String,
-        id: i64,
-        body: String,
-    },
-    /// A decision taken for a request.
-    RequestAnswered {
-        session_id: String,
-        request_id: String,
-        decision: DecisionBody,
-    },
-    Run(Box<Run>),
-    RunAssigned {
-        run_id: String,
-        host: String,
-    },
-    RunStopRequested {
-        run_id: String,
-        host: String,
-    },
-    Host(Host),
-    /// The session's tree spent its budget: its runner stops its run,
-    /// which ends with reason `budget`.
-    BudgetStop(String),
-}
-
-impl Change {
-    pub(super) fn changes_sessions(&self) -> bool {
-        matches!(
-            self,
-            Change::SessionCreated(_) | Change::SessionUpdated(_) | Change::SessionDeleted(_)
-        )
-    }
-
-    /// Whether it may let a queued run go to a host: a run or a host changed.
-    pub fn wakes_dispatch(&self) -> bool {
-        // A session whose run ended may be owed callbacks.
-        matches!(self, Change::Run(_) | Change::Host(_))
-            || matches!(self, Change::SessionUpdated(s) if s.status == crate::wire::SessionStatus::Finished)
-    }
-
-    pub(super) fn frame(&self) -> Frame {
-        match self {
+impl Frame {
+    /// The message announcing `change`.
+    pub(crate) fn of(change: &Change) -> Frame {
+        match change {
             Change::SessionCreated(session) => Frame::session_created(session),
             Change::SessionUpdated(session) => Frame::session_updated(session),
             Change::SessionDeleted(id) => Frame::session_deleted(id),
@@ -386,7 +334,11 @@ impl Change {
                 session_id,
                 id,
                 body,
-            } => Frame::event(session_id, &crate::server::store::with_id(*id, body)),
+            } => Frame::event(session_id, &with_id(*id, body)),
+            Change::StopRequested(id) => Frame::stop_requested(id),
+            Change::BudgetStop(id) => Frame::stop_requested_for(id, Some("budget")),
+            // How many were missed is not known: 0 says so.
+            Change::Resync => Frame::resync(0),
             Change::RequestAnswered {
                 session_id,
                 request_id,
@@ -395,7 +347,6 @@ impl Change {
             Change::Run(run) => Frame::run_updated(run),
             Change::RunAssigned { run_id, host } => Frame::run_assigned(run_id, host),
             Change::RunStopRequested { run_id, host } => Frame::run_stop_requested(run_id, host),
-            Change::BudgetStop(session_id) => Frame::stop_requested_for(session_id, Some("budget")),
             Change::Host(host) => Frame::host_updated(host),
         }
     }

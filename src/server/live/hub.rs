@@ -1,4 +1,4 @@
-//! The fan-out point: the writer publishes each frame once into a backlog
+//! The fan-out point: the store publishes each change once into a backlog
 //! that every live client reads at its own pace. The backlog is bounded
 //! both in messages and in bytes, whatever the size of each message: the
 //! oldest frames go first, and a client that had not read them yet is sent
@@ -16,7 +16,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Change, Frame};
+use super::Frame;
+use crate::server::changes::{Change, Publish};
 
 /// How far behind a live client may fall before it is sent `resync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub struct Budget {
     pub bytes: usize,
 }
 
-/// The fan-out point: the writer publishes, every live client subscribes.
+/// The fan-out point: the store publishes, every live client subscribes.
 #[derive(Clone)]
 pub struct Hub {
     shared: Arc<Shared>,
@@ -159,24 +160,10 @@ impl Hub {
             .is_some_and(|f| f.runners > 0)
     }
 
-    /// Sends a frame to every connected client (none connected is fine),
-    /// counting it first if it changes a session.
-    pub fn publish(&self, frame: Frame) {
-        if frame.changes_sessions {
-            self.shared.session_changes.fetch_add(1, Ordering::SeqCst);
-        }
+    /// Sends a frame to every connected client (none connected is fine):
+    /// one nothing stores (a message being written).
+    pub(crate) fn publish(&self, frame: Frame) {
         self.shared.push(frame);
-    }
-
-    /// Publishes a committed change: counted first if it changes a
-    /// session, encoded and kept only if a live client is connected.
-    pub fn publish_change(&self, change: &Change) {
-        if change.changes_sessions() {
-            self.shared.session_changes.fetch_add(1, Ordering::SeqCst);
-        }
-        if self.shared.clients.load(Ordering::SeqCst) > 0 {
-            self.shared.push(change.frame());
-        }
     }
 
     /// How many session changes were published so far.
@@ -185,13 +172,13 @@ impl Hub {
     }
 
     /// A client of every frame published from now on.
-    pub(super) fn subscribe(&self) -> Receiver {
+    pub(crate) fn subscribe(&self) -> Receiver {
         self.receiver(None)
     }
 
     /// A client of the frames about `sessions` only (`runner`: it runs them,
     /// so stop requests reach them through it).
-    pub(super) fn follow(&self, sessions: HashSet<String>, runner: bool) -> Receiver {
+    pub(crate) fn follow(&self, sessions: HashSet<String>, runner: bool) -> Receiver {
         self.receiver(Some((sessions, runner)))
     }
 
@@ -214,6 +201,19 @@ impl Hub {
             shared: Arc::clone(&self.shared),
             next: backlog.end(),
             only,
+        }
+    }
+}
+
+impl Publish for Hub {
+    /// Publishes a change: counted first if it changes a session, encoded
+    /// and kept only if a live client is connected.
+    fn publish_change(&self, change: &Change) {
+        if change.changes_sessions() {
+            self.shared.session_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        if self.shared.clients.load(Ordering::SeqCst) > 0 {
+            self.shared.push(Frame::of(change));
         }
     }
 }
@@ -290,7 +290,7 @@ pub struct Receiver {
 
 impl Receiver {
     /// The next frame for this client, waiting for one; `None` at shutdown.
-    pub(super) async fn recv(&mut self, shutdown: &CancellationToken) -> Option<Frame> {
+    pub(crate) async fn recv(&mut self, shutdown: &CancellationToken) -> Option<Frame> {
         loop {
             let shared = Arc::clone(&self.shared);
             let published = shared.published.notified();
@@ -310,7 +310,7 @@ impl Receiver {
 
     /// A frame already waiting for this client, if any: `resync` first when
     /// frames it had not read were dropped.
-    pub(super) fn try_recv(&mut self) -> Option<Frame> {
+    pub(crate) fn try_recv(&mut self) -> Option<Frame> {
         let backlog = self.shared.backlog();
         if self.next < backlog.first {
             let missed = match &mut self.only {

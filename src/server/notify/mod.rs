@@ -20,8 +20,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::live::Change;
-use super::store::{Observer, Store};
+use super::changes::{Change, Observer};
+use super::store::Store;
 
 pub use deliver::{ATTEMPTS, TIMEOUT, redact_url};
 pub use notice::{Notice, NoticeKind, RECENT};
@@ -95,8 +95,8 @@ impl Notifier {
         Some((Notifier { intake, hooks }, observer))
     }
 
-    /// Sends notifications until the store closes (the observer is dropped
-    /// with the writer thread), then until the hooks' queues are empty.
+    /// Sends notifications until the store closes (the server drops the
+    /// observer then), then until the hooks' queues are empty.
     /// Dropping the future cancels every delivery under way, and kills the
     /// commands still running.
     pub(super) async fn run(mut self, store: Store) {

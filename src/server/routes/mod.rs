@@ -7,6 +7,7 @@ mod diff;
 mod drafts;
 mod events;
 mod hosts;
+mod live;
 mod requests;
 mod runs;
 mod search;
@@ -28,7 +29,6 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::dashboard;
 use super::error::ApiError;
-use super::live;
 use crate::wire::{ErrorAnswer, HealthAnswer, LiveMessage};
 
 /// The parts of the OpenAPI document that are not a route.

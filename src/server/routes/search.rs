@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::ApiQuery;
-use crate::server::store::{MAX_HITS, fts_query};
+use crate::server::store::{MAX_HITS, words};
 use crate::wire::{ErrorAnswer, SearchAnswer};
 
 /// The longest query accepted, in bytes.
@@ -41,9 +41,13 @@ pub async fn search(
             "q is longer than {MAX_QUERY} bytes"
         )));
     }
-    let fts = fts_query(&query.q)
-        .ok_or_else(|| ApiError::bad_request("q holds no word to search for"))?;
+    if words(&query.q).is_empty() {
+        return Err(ApiError::bad_request("q holds no word to search for"));
+    }
     let limit = query.limit.unwrap_or(MAX_HITS).clamp(1, MAX_HITS);
-    let hits = state.store.search(fts, query.project_dir, limit).await?;
+    let hits = state
+        .store
+        .search(query.q, query.project_dir, limit)
+        .await?;
     Ok(Json(SearchAnswer { hits }))
 }

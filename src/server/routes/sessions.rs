@@ -12,7 +12,6 @@ use utoipa::IntoParams;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::server::live::Frame;
 use crate::server::store::ResultLookup;
 use crate::wire::{
     DeleteAnswer, ErrorAnswer, Event, EventType, ResultAnswer, RunEndReason, SessionAnswer,
@@ -228,7 +227,8 @@ pub async fn delete(
 }
 
 /// `POST /sessions/{id}/stop`: asks the session's runner, wherever it runs,
-/// to stop its run (it follows its session's feed and acts within 2 s). A
+/// to stop its run (it follows its session's feed, on any replica, and
+/// acts within 2 s). A
 /// running session that no runner follows has lost its runner: its run is
 /// closed here as interrupted rather than left running.
 #[utoipa::path(post, path = "/sessions/{session_id}/stop", tag = "sessions", params(("session_id" = String, Path, description = "The session's id")),
@@ -255,17 +255,20 @@ pub async fn stop(
     }
     // A run started a moment ago may not follow its feed yet.
     let deadline = tokio::time::Instant::now() + RUNNER_WAIT;
-    while !state.hub.has_runner(&session_id) && tokio::time::Instant::now() < deadline {
+    loop {
+        if state.hub.has_runner(&session_id) || state.store.runner_elsewhere(&session_id).await? {
+            state.store.request_stop(session_id).await?;
+            let answer = StopAnswer {
+                ok: true,
+                delivered: true,
+                closed: false,
+            };
+            return Ok((axum::http::StatusCode::ACCEPTED, Json(answer)).into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    if state.hub.has_runner(&session_id) {
-        state.hub.publish(Frame::stop_requested(&session_id));
-        let answer = StopAnswer {
-            ok: true,
-            delivered: true,
-            closed: false,
-        };
-        return Ok((axum::http::StatusCode::ACCEPTED, Json(answer)).into_response());
     }
     let mut end = Event::new(
         EventType::RunCompleted,

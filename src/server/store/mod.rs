@@ -1,68 +1,46 @@
-//! The session manager's storage: one SQLite file in WAL mode, written by a
-//! single thread that commits concurrent requests together (group commit)
-//! and read through a small pool of connections.
-//!
-//! No request is answered before its change is committed, and broadcasts go
-//! out after the commit, in commit order.
+//! The session manager's storage: one interface over two engines. SQLite
+//! (`sqlite`) is embedded and needs nothing set up; PostgreSQL (`postgres`)
+//! lets several replicas share one database. Both answer every call the
+//! same way, hand each committed change to a [`Publish`] in commit order
+//! (on PostgreSQL, changes committed by other replicas too), and know
+//! nothing of HTTP.
 
-pub mod bench_support;
-mod budgets;
-mod callbacks;
-mod dispatch;
-mod hosts;
-mod launches;
-mod ops;
-mod reader;
-mod requests;
-mod runs;
-mod schema;
-mod search;
-mod writer;
+mod budget_rules;
+mod callback_rules;
+mod database;
+mod launch_rules;
+mod placement;
+pub mod postgres;
+mod requests_rules;
+mod rules;
+mod search_words;
+pub mod sqlite;
 
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::sync::Notify;
 
-use super::live::Hub;
+use crate::server::changes::{Change, Publish};
 use crate::wire::{
-    Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, EventType, Host, HostRegister,
-    PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
+    Budget, BudgetAnswer, Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host,
+    HostRegister, PendingRequest, RequestRecord, ResultAnswer, Run, RunCreate, RunExited,
+    RunStatus, Session, SessionCreate, SessionPatch,
 };
 
-pub use budgets::DailyBudget;
-pub use launches::RunFilter;
-pub use ops::Added;
-pub(crate) use ops::with_id;
-pub use reader::{GroupBy, ResultLookup};
-pub use schema::SCHEMA_VERSION;
-pub use search::{MAX_HITS, fts_query};
-pub use writer::{Observer, WriterThread};
+pub use budget_rules::DailyBudget;
+pub use database::{Database, DatabaseError};
+pub use search_words::{MAX_HITS, words};
+pub use sqlite::Synchronous;
 
-/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Synchronous {
-    /// Every commit is on disk before it is acknowledged, even across a
-    /// power cut. The default.
-    Full,
-    /// Commits survive a crash of the server, not of the machine.
-    Normal,
-}
+/// The schema version this build writes, on either engine (their
+/// migrations are numbered alike).
+pub const SCHEMA_VERSION: i64 = sqlite::SCHEMA_VERSION;
 
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
-}
-
-/// What can go wrong in the store. The first three are the caller's doing
-/// and map to 4xx answers; the others are ours.
+/// What can go wrong in the store. The first three are the caller's doing;
+/// `Down` means the database cannot be reached now (retry later); the
+/// others are ours.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -75,6 +53,14 @@ pub enum StoreError {
     Incompatible(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(String),
+    #[error("{0}")]
+    Down(String),
+    /// Another replica's transaction got in the way (a deadlock): the
+    /// write was not stored, and may be sent again.
+    #[error("{0}")]
+    Contention(String),
     #[error("cannot create {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -86,88 +72,167 @@ pub enum StoreError {
     Closed,
 }
 
+/// What storing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    /// Its `event_id` was already stored.
+    pub duplicate: bool,
+    /// A repeated run end brought the figures its stored copy lacked.
+    pub filled: bool,
+}
+
+/// What `GET /sessions/{id}/result` can find.
+#[derive(Debug)]
+pub enum ResultLookup {
+    UnknownSession,
+    Running,
+    NoResult,
+    Found(ResultAnswer),
+    /// The last run failed, was interrupted or was stopped: why.
+    Failed(String),
+}
+
+/// How `GET /usage` groups runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Project,
+    Agent,
+    Day,
+    Session,
+}
+
+impl GroupBy {
+    /// Parses `project`, `agent`, `day` or `session`.
+    pub fn parse(text: &str) -> Option<GroupBy> {
+        match text {
+            "project" => Some(GroupBy::Project),
+            "agent" => Some(GroupBy::Agent),
+            "day" => Some(GroupBy::Day),
+            "session" => Some(GroupBy::Session),
+            _ => None,
+        }
+    }
+
+    /// The name `GET /usage` answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Project => "project",
+            GroupBy::Agent => "agent",
+            GroupBy::Day => "day",
+            GroupBy::Session => "session",
+        }
+    }
+}
+
+/// What `GET /runs` filters on.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub host: Option<String>,
+    pub session_name: Option<String>,
+    pub limit: u32,
+}
+
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
-pub struct Store {
-    writer: writer::WriterHandle,
-    readers: Arc<reader::ReaderPool>,
-    /// Events that search should see were stored since the index last
-    /// caught up (`search`).
-    unindexed: Arc<AtomicBool>,
-    /// Notified after a commit that changed a run or a host.
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Hands changes on, and wakes the dispatcher after a change to a run or a
+/// host (committed here or, on PostgreSQL, by another replica).
+struct Waking {
+    publish: Arc<dyn Publish>,
     dispatch: Arc<Notify>,
 }
 
-/// Opens one connection with the settings every connection shares.
-fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-        return Err(StoreError::Incompatible(format!(
-            "cannot switch the database to WAL mode (it stays in {mode} mode)"
-        )));
+impl Waking {
+    fn wake(&self, change: &Change) {
+        if change.wakes_dispatch() {
+            self.dispatch.notify_one();
+        }
     }
-    conn.pragma_update(None, "synchronous", sync.pragma())?;
-    Ok(conn)
+}
+
+impl Publish for Waking {
+    fn publish_change(&self, change: &Change) {
+        self.publish.publish_change(change);
+        self.wake(change);
+    }
+
+    fn publish_others(&self, change: &Change) {
+        self.publish.publish_others(change);
+        self.wake(change);
+    }
+}
+
+/// What closes the store at shutdown: commits what is queued, then lets go
+/// of the database.
+pub enum Closer {
+    Sqlite(sqlite::WriterThread),
+    Postgres(postgres::PgCloser),
+}
+
+impl Closer {
+    pub async fn close(self) {
+        match self {
+            Closer::Sqlite(writer) => writer.close().await,
+            Closer::Postgres(closer) => closer.close().await,
+        }
+    }
+}
+
+/// Says while a replica's runners follow some sessions' feeds: dropped when
+/// the feed closes (which is what withdraws it).
+pub enum RunnerLease {
+    /// One process: the live hub alone knows its runners.
+    Local,
+    #[allow(dead_code)] // held for its `Drop`
+    Postgres(postgres::Lease),
+}
+
+/// Calls the same method on either engine.
+macro_rules! each {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, migrates it, and
-    /// starts the writer thread, which publishes every committed change to
-    /// `hub`, then to `observer`.
-    pub fn open(
-        path: &Path,
-        sync: Synchronous,
-        hub: Hub,
-        observer: Option<Observer>,
-    ) -> Result<(Store, WriterThread), StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::private::create_dir_all(parent).map_err(|source| StoreError::Folder {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        // SQLite gives the WAL and shared-memory files the database's mode.
-        match crate::private::open_options()
-            .create_new(true)
-            .write(true)
-            .open(path)
-        {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Folder {
-                    path: path.to_owned(),
-                    source: e,
-                });
-            }
-            _ => {}
-        }
-        let mut conn = open_connection(path, sync)?;
-        schema::migrate(&mut conn)?;
-        let readers = Arc::new(reader::ReaderPool::new(path.to_owned(), sync));
-        // Open one reader now so that a bad path fails at start, not later.
-        readers.check()?;
+    /// Opens (creating and migrating if needed) the database; every change
+    /// committed from now on goes to `publish`.
+    pub async fn open(
+        db: &Database,
+        publish: Arc<dyn Publish>,
+    ) -> Result<(Store, Closer), StoreError> {
         // A committed change to a run or a host may let a queued run go.
         let dispatch = Arc::new(Notify::new());
-        let wake = Arc::clone(&dispatch);
-        let observer: writer::Observer = Box::new(move |change| {
-            if change.wakes_dispatch() {
-                wake.notify_one();
-            }
-            if let Some(observe) = &observer {
-                observe(change);
-            }
+        let publish: Arc<dyn Publish> = Arc::new(Waking {
+            publish,
+            dispatch: Arc::clone(&dispatch),
         });
-        let (writer, thread) = writer::start(conn, hub, Some(observer))?;
-        let store = Store {
-            writer,
-            readers,
-            // A session manager killed between storing events and
-            // indexing them left some behind: the first search catches up.
-            unindexed: Arc::new(AtomicBool::new(true)),
-            dispatch,
-        };
-        Ok((store, thread))
+        match db {
+            Database::Sqlite { path, synchronous } => {
+                let (store, writer) =
+                    sqlite::SqliteStore::open(path, *synchronous, publish, dispatch)?;
+                Ok((Store::Sqlite(store), Closer::Sqlite(writer)))
+            }
+            Database::Postgres(target) => {
+                let (store, closer) = postgres::PgStore::open(target, publish, dispatch).await?;
+                Ok((Store::Postgres(store), Closer::Postgres(closer)))
+            }
+        }
+    }
+
+    /// Whether other processes write the same database: then a replica
+    /// cannot keep a copy of what it read, as it learns of others' changes
+    /// only a moment after they are committed.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
     }
 
     /// Creates a session; `created_at` is used unless the request carries one.
@@ -176,9 +241,7 @@ impl Store {
         create: SessionCreate,
         created_at: String,
     ) -> Result<Session, StoreError> {
-        self.writer
-            .run(ops::CreateSession { create, created_at })
-            .await
+        each!(self, s => s.create_session(create, created_at).await)
     }
 
     /// Stores an event (a repeated run end may fill in figures its stored
@@ -190,68 +253,30 @@ impl Store {
         body: String,
         create_if_missing: bool,
     ) -> Result<Added, StoreError> {
-        let searched = matches!(event.event_type, EventType::Message | EventType::PreTool);
-        let added = self
-            .writer
-            .run(ops::AddEvent {
-                event,
-                body,
-                create_if_missing,
-            })
-            .await?;
-        if searched && !added.duplicate {
-            self.unindexed.store(true, Ordering::SeqCst);
-        }
-        Ok(added)
+        each!(self, s => s.add_event(event, body, create_if_missing).await)
     }
 
-    /// Indexes for search the events stored since the last time, if any:
-    /// in one batch, far cheaper than each event as it comes.
-    pub async fn index_new_events(&self) -> Result<(), StoreError> {
-        if self.unindexed.swap(false, Ordering::SeqCst) {
-            let done = self.writer.run(ops::IndexNewEvents).await;
-            if done.is_err() {
-                self.unindexed.store(true, Ordering::SeqCst);
-            }
-            done?;
-        }
-        Ok(())
-    }
-
-    /// The budgets a run falls under (see [`budgets::check`]).
+    /// The budgets a run of `session_id` (or, for a new session, a child
+    /// of `parent`) in `project` falls under, and the most it may spend;
+    /// `Conflict` with the one line that says which is spent.
     pub async fn check_budget(
         &self,
         session_id: Option<String>,
         parent: Option<String>,
         project: Option<String>,
         daily: Option<DailyBudget>,
-    ) -> Result<crate::wire::BudgetAnswer, StoreError> {
-        self.readers
-            .run(move |c| {
-                budgets::check(
-                    c,
-                    session_id.as_deref(),
-                    parent.as_deref(),
-                    project.as_deref(),
-                    daily.as_ref(),
-                )
-            })
-            .await
+    ) -> Result<BudgetAnswer, StoreError> {
+        each!(self, s => s.check_budget(session_id, parent, project, daily).await)
     }
 
-    /// Every budget and what is left of it.
-    pub async fn budgets(
-        &self,
-        daily: Option<DailyBudget>,
-    ) -> Result<Vec<crate::wire::Budget>, StoreError> {
-        self.readers
-            .run(move |c| budgets::all(c, daily.as_ref()))
-            .await
+    /// Every budget (each tree's, each project's today) and what is left of it.
+    pub async fn budgets(&self, daily: Option<DailyBudget>) -> Result<Vec<Budget>, StoreError> {
+        each!(self, s => s.budgets(daily).await)
     }
 
     /// Registers a child's callback to its parent (`POST /callbacks`).
     pub async fn register_callback(&self, create: CallbackCreate) -> Result<Callback, StoreError> {
-        self.writer.run(callbacks::Register { create }).await
+        each!(self, s => s.register_callback(create).await)
     }
 
     /// A child's run that ended before its session existed calls back.
@@ -260,19 +285,12 @@ impl Store {
         child_run_id: String,
         error: String,
     ) -> Result<Callback, StoreError> {
-        self.writer
-            .run(callbacks::End {
-                child_run_id,
-                error,
-            })
-            .await
+        each!(self, s => s.end_callback(child_run_id, error).await)
     }
 
     /// The callbacks owed to a session that are not delivered yet.
     pub async fn callbacks(&self, parent: String) -> Result<Vec<Callback>, StoreError> {
-        self.readers
-            .run(move |c| callbacks::owed_to(c, &parent))
-            .await
+        each!(self, s => s.callbacks(parent).await)
     }
 
     /// Changes a session's metadata.
@@ -281,14 +299,12 @@ impl Store {
         session_id: String,
         patch: SessionPatch,
     ) -> Result<Session, StoreError> {
-        self.writer
-            .run(ops::UpdateSession { session_id, patch })
-            .await
+        each!(self, s => s.update_session(session_id, patch).await)
     }
 
     /// Deletes a session and all its events.
     pub async fn delete_session(&self, session_id: String) -> Result<DeletedCounts, StoreError> {
-        self.writer.run(ops::DeleteSession { session_id }).await
+        each!(self, s => s.delete_session(session_id).await)
     }
 
     /// Sessions, newest first, optionally only those with this name (and
@@ -298,28 +314,22 @@ impl Store {
         name: Option<String>,
         project_dir: Option<String>,
     ) -> Result<Vec<Session>, StoreError> {
-        self.readers
-            .run(move |c| reader::list_sessions(c, name.as_deref(), project_dir.as_deref()))
-            .await
+        each!(self, s => s.list_sessions(name, project_dir).await)
     }
 
     /// Every session, newest first, as the JSON array `GET /sessions` serves.
     pub async fn sessions_json(&self) -> Result<Vec<u8>, StoreError> {
-        self.readers.run(reader::sessions_json).await
+        each!(self, s => s.sessions_json().await)
     }
 
     /// One session, if it exists.
     pub async fn get_session(&self, session_id: String) -> Result<Option<Session>, StoreError> {
-        self.readers
-            .run(move |c| reader::get_session(c, &session_id))
-            .await
+        each!(self, s => s.get_session(session_id).await)
     }
 
     /// The text of the session's last assistant message, if it can be had.
     pub async fn result(&self, session_id: String) -> Result<ResultLookup, StoreError> {
-        self.readers
-            .run(move |c| reader::result(c, &session_id))
-            .await
+        each!(self, s => s.result(session_id).await)
     }
 
     /// Totals per group (and second key) of the runs that ended at or after `since`.
@@ -330,68 +340,33 @@ impl Store {
         since: Option<String>,
         project: Option<String>,
     ) -> Result<crate::wire::UsageAnswer, StoreError> {
-        self.readers
-            .run(move |c| reader::usage(c, group_by, then, since.as_deref(), project.as_deref()))
-            .await
+        each!(self, s => s.usage(group_by, then, since, project).await)
     }
 
     /// The commit a worktree session's branch started from, if a run said.
     pub async fn branch_base(&self, session_id: String) -> Result<Option<String>, StoreError> {
-        self.readers
-            .run(move |c| reader::branch_base(c, &session_id))
-            .await
+        each!(self, s => s.branch_base(session_id).await)
     }
 
-    /// The best hits of an FTS5 `query` in `project` (or every project),
-    /// among every event stored before the call.
+    /// Indexes for search the events stored since the last time, if any
+    /// (SQLite; PostgreSQL indexes each event as it is stored).
+    pub async fn index_new_events(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.index_new_events().await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The best hits for the words of `text` (every word, the last as a
+    /// prefix) in `project` (or every project), among every event stored
+    /// before the call.
     pub async fn search(
         &self,
-        query: String,
+        text: String,
         project: Option<String>,
         limit: u32,
     ) -> Result<Vec<crate::wire::SearchHit>, StoreError> {
-        self.index_new_events().await?;
-        self.readers
-            .run(move |c| search::search(c, &query, project.as_deref(), limit))
-            .await
-    }
-
-    /// Takes a decision for a pending request: once (a second is a
-    /// conflict), and only what fits the request (else `Invalid`).
-    pub async fn decide(
-        &self,
-        session_id: String,
-        request_id: String,
-        body: DecisionBody,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .run(requests::Decide {
-                session_id,
-                request_id,
-                body,
-            })
-            .await
-    }
-
-    /// The session's pending requests, oldest first; `None` for an unknown session.
-    pub async fn pending_requests(
-        &self,
-        session_id: String,
-    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
-        self.readers
-            .run(move |c| requests::pending(c, &session_id))
-            .await
-    }
-
-    /// One request of the session, whatever its status.
-    pub async fn request(
-        &self,
-        session_id: String,
-        request_id: String,
-    ) -> Result<Option<RequestRecord>, StoreError> {
-        self.readers
-            .run(move |c| requests::one(c, &session_id, &request_id))
-            .await
+        each!(self, s => s.search(text, project, limit).await)
     }
 
     /// Up to `limit` events with an id above `after`, in insertion order,
@@ -402,65 +377,83 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.readers
-            .run(move |c| reader::events_page(c, &session_id, after, limit))
-            .await
+        each!(self, s => s.events_page(session_id, after, limit).await)
+    }
+
+    /// Takes a decision for a pending request: once (a second is a
+    /// conflict), and only what fits the request (else `Invalid`).
+    pub async fn decide(
+        &self,
+        session_id: String,
+        request_id: String,
+        body: DecisionBody,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.decide(session_id, request_id, body).await)
+    }
+
+    /// The session's pending requests, oldest first; `None` for an unknown session.
+    pub async fn pending_requests(
+        &self,
+        session_id: String,
+    ) -> Result<Option<Vec<PendingRequest>>, StoreError> {
+        each!(self, s => s.pending_requests(session_id).await)
+    }
+
+    /// One request of the session, whatever its status.
+    pub async fn request(
+        &self,
+        session_id: String,
+        request_id: String,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        each!(self, s => s.request(session_id, request_id).await)
     }
 
     /// Resolves after a commit that changed a run or a host (at once if
     /// one came since the last call): when a queued run may go to a host.
     pub async fn dispatch_wanted(&self) {
-        self.dispatch.notified().await;
+        each!(self, s => s.dispatch_wanted().notified().await)
     }
 
     /// Gives queued runs to hosts with room; answers how many.
     pub async fn dispatch(&self) -> Result<usize, StoreError> {
-        self.writer.run(dispatch::Dispatch).await
+        each!(self, s => s.dispatch().await)
     }
 
     /// Queues a run (`POST /runs`), refused with the reason when no host
     /// could take it, or its session cannot run now.
     pub async fn create_run(&self, create: RunCreate, run_id: String) -> Result<Run, StoreError> {
-        self.writer.run(launches::Create { create, run_id }).await
+        each!(self, s => s.create_run(create, run_id).await)
     }
 
     /// One run, with its prompt if asked.
     pub async fn run(&self, run_id: String, with_prompt: bool) -> Result<Option<Run>, StoreError> {
-        self.readers
-            .run(move |c| Ok(launches::get(c, &run_id, with_prompt)?.map(|r| r.run)))
-            .await
+        each!(self, s => s.run(run_id, with_prompt).await)
     }
 
     /// Runs, newest first.
     pub async fn runs(&self, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
-        self.readers.run(move |c| launches::list(c, &filter)).await
+        each!(self, s => s.runs(filter).await)
     }
 
-    /// A host takes the run it was given, once.
+    /// A host takes the run it was given, once (however many replicas are asked).
     pub async fn claim_run(
         &self,
         run_id: String,
         host: String,
         instance: String,
     ) -> Result<Run, StoreError> {
-        self.writer
-            .run(launches::Claim {
-                run_id,
-                host,
-                instance,
-            })
-            .await
+        each!(self, s => s.claim_run(run_id, host, instance).await)
     }
 
     /// A host says the run's runner ended.
     pub async fn run_exited(&self, run_id: String, exited: RunExited) -> Result<Run, StoreError> {
-        self.writer.run(launches::Exited { run_id, exited }).await
+        each!(self, s => s.run_exited(run_id, exited).await)
     }
 
     /// Stops a queued run, or asks its host to stop it; answers whether a
     /// host was asked.
     pub async fn stop_run(&self, run_id: String) -> Result<(Run, bool), StoreError> {
-        self.writer.run(launches::Stop { run_id }).await
+        each!(self, s => s.stop_run(run_id).await)
     }
 
     /// Registers a host (`embedded`: the session manager's own).
@@ -470,33 +463,27 @@ impl Store {
         embedded: bool,
         timeout_seconds: f64,
     ) -> Result<Host, StoreError> {
-        self.writer
-            .run(hosts::Register {
-                register,
-                embedded,
-                timeout_seconds,
-            })
-            .await
+        each!(self, s => s.register_host(register, embedded, timeout_seconds).await)
     }
 
     /// A host's heartbeat.
     pub async fn heartbeat(&self, name: String, instance: String) -> Result<Host, StoreError> {
-        self.writer.run(hosts::Heartbeat { name, instance }).await
+        each!(self, s => s.heartbeat(name, instance).await)
     }
 
     /// A host that stops.
     pub async fn leave(&self, name: String, instance: String) -> Result<Host, StoreError> {
-        self.writer.run(hosts::Leave { name, instance }).await
+        each!(self, s => s.leave(name, instance).await)
     }
 
     /// Every host, by name.
     pub async fn hosts(&self) -> Result<Vec<Host>, StoreError> {
-        self.readers.run(hosts::list).await
+        each!(self, s => s.hosts().await)
     }
 
     /// Counts every online host as seen now (at the server's start).
     pub async fn grace_hosts(&self) -> Result<(), StoreError> {
-        self.writer.run(hosts::Grace).await
+        each!(self, s => s.grace_hosts().await)
     }
 
     /// Takes hosts silent for `timeout_ms` offline, and fails runs queued
@@ -506,11 +493,38 @@ impl Store {
         timeout_ms: u64,
         queue_timeout_ms: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.writer
-            .run(hosts::Sweep {
-                timeout_ms,
-                queue_timeout_ms,
-            })
-            .await
+        each!(self, s => s.sweep(timeout_ms, queue_timeout_ms).await)
+    }
+
+    /// Asks the session's runner to stop, on whichever replica it follows
+    /// its feed (here: the live hub; on PostgreSQL: every replica's).
+    pub async fn request_stop(&self, session_id: String) -> Result<(), StoreError> {
+        each!(self, s => s.request_stop(session_id).await)
+    }
+
+    /// Resolves once what this replica answered so far is on its live
+    /// feed (SQLite publishes before it answers; a PostgreSQL replica a
+    /// moment after): a new live client subscribes then.
+    pub async fn settled(&self) {
+        if let Store::Postgres(s) = self {
+            s.settled().await;
+        }
+    }
+
+    /// Whether a runner follows `session_id`'s feed on another replica.
+    pub async fn runner_elsewhere(&self, session_id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(false),
+            Store::Postgres(s) => s.runner_elsewhere(session_id).await,
+        }
+    }
+
+    /// Tells the other replicas that a runner of `sessions` follows its
+    /// feed here, until the lease is dropped.
+    pub fn lease_runners(&self, sessions: &HashSet<String>) -> RunnerLease {
+        match self {
+            Store::Sqlite(_) => RunnerLease::Local,
+            Store::Postgres(s) => RunnerLease::Postgres(s.lease_runners(sessions)),
+        }
     }
 }

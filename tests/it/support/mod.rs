@@ -13,6 +13,7 @@ pub mod live;
 pub mod manager;
 pub mod memory;
 pub mod mock_anthropic;
+pub mod postgres;
 pub mod procs;
 pub mod project;
 pub mod real_claude;

@@ -259,6 +259,15 @@ impl Project {
         project
     }
 
+    /// [`with_server`](Self::with_server) on a SQLite file whatever
+    /// `AO_TEST_STORE` says: for tests that edit the file themselves.
+    pub fn with_sqlite_server() -> Project {
+        let sm = SessionManager::start_sqlite();
+        let mut project = Project::new(&sm.url);
+        project.sm = Some(sm);
+        project
+    }
+
     /// A new empty project whose session manager URL is a closed port.
     pub fn offline() -> Project {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

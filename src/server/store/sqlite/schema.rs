@@ -199,6 +199,17 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The file's schema version, if it is a session manager's database.
+pub(super) fn version_of(conn: &Connection) -> Result<i64, StoreError> {
+    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app_id != APPLICATION_ID {
+        return Err(StoreError::Incompatible(
+            "this file is not a session-manager database".to_owned(),
+        ));
+    }
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
 /// Brings the file up to `SCHEMA_VERSION`, or refuses it. Runs in one
 /// immediate transaction, so two servers starting on one new file at once
 /// cannot both migrate it.

@@ -5,31 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
-use crate::wire::{
-    Event, EventType, LastRunSummary, RunFigures, Session, SessionStatus, parse_timestamp,
-    round_usd,
-};
-
-/// True for the events that end a run.
-pub(super) fn ends_run(event: &Event) -> bool {
-    matches!(
-        event.event_type,
-        EventType::RunCompleted | EventType::SessionStop
-    )
-}
-
-/// The time as stored: RFC 3339 UTC with milliseconds, so that text order
-/// is time order.
-pub(super) fn normalize(timestamp: &str) -> String {
-    parse_timestamp(timestamp)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|_| timestamp.to_owned())
-}
-
-fn signed(n: Option<u64>) -> Option<i64> {
-    n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-}
+use crate::server::store::StoreError;
+use crate::server::store::rules::{self, RunColumns, signed};
+use crate::wire::{Event, Session, SessionStatus};
 
 /// Records the run that `event` (stored as row `id`) ends in `session`,
 /// and adds it to the session's totals, in the row and in `session` (whose
@@ -41,9 +19,7 @@ pub(super) fn insert(
     session: &mut Session,
     status: SessionStatus,
 ) -> Result<(), StoreError> {
-    let f = event.figures();
-    let usage = f.usage;
-    let ended_at = normalize(&event.timestamp);
+    let (ended_at, run) = rules::add_run(session, event, status);
     conn.prepare_cached(
         "INSERT INTO runs (id, session_id, project_dir, agent_name, ended_at, reason, exit_code, cost_usd,
              input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens,
@@ -58,29 +34,15 @@ pub(super) fn insert(
         ended_at,
         event.reason,
         event.exit_code,
-        f.cost_usd,
-        signed(usage.map(|u| u.input_tokens)),
-        signed(usage.map(|u| u.output_tokens)),
-        signed(usage.map(|u| u.cache_creation_input_tokens)),
-        signed(usage.map(|u| u.cache_read_input_tokens)),
-        signed(f.num_turns),
-        signed(f.duration_ms),
-        signed(f.duration_api_ms),
+        run.cost_usd,
+        run.input_tokens,
+        run.output_tokens,
+        run.cache_creation_input_tokens,
+        run.cache_read_input_tokens,
+        run.num_turns,
+        run.duration_ms,
+        run.duration_api_ms,
     ])?;
-    session.status = status;
-    session.num_runs += 1;
-    if let Some(cost) = f.cost_usd {
-        session.cost_usd = Some(round_usd(session.cost_usd.unwrap_or(0.0) + cost));
-    }
-    if let Some(usage) = usage {
-        session.usage = session.usage.plus(usage);
-    }
-    session.last_run = Some(LastRunSummary {
-        reason: event.reason.clone(),
-        exit_code: event.exit_code,
-        duration_ms: f.duration_ms,
-        ended_at,
-    });
     let total = session.usage;
     let last = session.last_run.as_ref();
     conn.prepare_cached(
@@ -106,46 +68,17 @@ pub(super) fn insert(
     Ok(())
 }
 
-/// A run's figures as the `runs` table keeps them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Columns {
-    cost_usd: Option<f64>,
-    input_tokens: Option<i64>,
-    output_tokens: Option<i64>,
-    cache_creation_input_tokens: Option<i64>,
-    cache_read_input_tokens: Option<i64>,
-    num_turns: Option<i64>,
-    duration_ms: Option<i64>,
-    duration_api_ms: Option<i64>,
-}
-
-impl Columns {
-    fn of(f: &RunFigures) -> Columns {
-        let usage = f.usage;
-        Columns {
-            cost_usd: f.cost_usd,
-            input_tokens: signed(usage.map(|u| u.input_tokens)),
-            output_tokens: signed(usage.map(|u| u.output_tokens)),
-            cache_creation_input_tokens: signed(usage.map(|u| u.cache_creation_input_tokens)),
-            cache_read_input_tokens: signed(usage.map(|u| u.cache_read_input_tokens)),
-            num_turns: signed(f.num_turns),
-            duration_ms: signed(f.duration_ms),
-            duration_api_ms: signed(f.duration_api_ms),
-        }
-    }
-
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Columns> {
-        Ok(Columns {
-            cost_usd: r.get(1)?,
-            input_tokens: r.get(2)?,
-            output_tokens: r.get(3)?,
-            cache_creation_input_tokens: r.get(4)?,
-            cache_read_input_tokens: r.get(5)?,
-            num_turns: r.get(6)?,
-            duration_ms: r.get(7)?,
-            duration_api_ms: r.get(8)?,
-        })
-    }
+fn read_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunColumns> {
+    Ok(RunColumns {
+        cost_usd: r.get(1)?,
+        input_tokens: r.get(2)?,
+        output_tokens: r.get(3)?,
+        cache_creation_input_tokens: r.get(4)?,
+        cache_read_input_tokens: r.get(5)?,
+        num_turns: r.get(6)?,
+        duration_ms: r.get(7)?,
+        duration_api_ms: r.get(8)?,
+    })
 }
 
 /// A run end sent again with other figures than its stored copy's (a
@@ -165,13 +98,13 @@ pub(super) fn fill(conn: &Connection, event: &Event, body: &str) -> Result<bool,
              WHERE e.session_id = ?1 AND e.event_id = ?2",
         )?
         .query_row(params![event.session_id, event_id.to_string()], |r| {
-            Ok((r.get::<_, i64>(0)?, Columns::read(r)?))
+            Ok((r.get::<_, i64>(0)?, read_columns(r)?))
         })
         .optional()?;
     let Some((id, old)) = stored else {
         return Ok(false);
     };
-    let new = Columns::of(&f);
+    let new = RunColumns::of(&f);
     if old == new {
         return Ok(false);
     }

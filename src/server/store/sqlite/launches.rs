@@ -7,15 +7,16 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::dispatch::{Want, check_reachable};
 use super::hosts;
 use super::ops::add_event;
 use super::reader::{get_session, session_by_name};
 use super::writer::Op;
-use crate::server::live::Change;
+use crate::server::changes::Change;
+use crate::server::store::RunFilter;
+use crate::server::store::launch_rules::{self as rules, StopAction};
+use crate::server::store::placement::{Want, check_reachable};
 use crate::wire::{
-    Event, EventType, LaunchSettings, Run, RunCreate, RunEndReason, RunExited, RunStatus, Session,
-    SessionStatus, now_rfc3339,
+    Event, EventType, LaunchSettings, Run, RunCreate, RunExited, RunStatus, Session, now_rfc3339,
 };
 
 const SELECT_LAUNCH: &str = "SELECT run_id, status, session_name, project_dir, resume, agent, worktree, base,
@@ -97,15 +98,6 @@ pub(super) fn queued(conn: &Connection) -> Result<Vec<LaunchRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What `GET /runs` filters on.
-#[derive(Debug, Clone, Default)]
-pub struct RunFilter {
-    pub status: Option<RunStatus>,
-    pub host: Option<String>,
-    pub session_name: Option<String>,
-    pub limit: u32,
-}
-
 /// `GET /runs`: newest first, queued ones with their place in the queue.
 pub(super) fn list(conn: &Connection, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
     let mut clauses = Vec::new();
@@ -172,37 +164,21 @@ impl Op for Create {
         let c = self.create;
         let name = c.session_name.as_str();
         let (project_dir, want_host) = if c.resume {
-            let session = session_to_resume(conn, name, c.project_dir.as_deref())?;
-            if session.status == SessionStatus::Running {
-                return Err(StoreError::Conflict(format!(
-                    "session '{name}' is running; wait for its run to end (ao-wait {name}), then resume it"
-                )));
-            }
-            if let Some(asked) = c.host.as_deref()
-                && session.host.as_deref() != Some(asked)
-            {
-                return Err(StoreError::Conflict(format!(
-                    "session '{name}' lives on {}; a resume runs where the session's conversation is",
-                    session.host.as_deref().map_or_else(
-                        || "the session manager's own host".to_owned(),
-                        |h| format!("host '{h}'")
-                    )
-                )));
-            }
-            check_home(conn, &session, &c.labels)?;
+            let found = match c.project_dir.as_deref() {
+                Some(dir) => session_by_name(conn, name, Some(dir))?
+                    .into_iter()
+                    .collect(),
+                None => super::reader::list_sessions(conn, Some(name), None)?,
+            };
+            let session = rules::session_to_resume(name, c.project_dir.as_deref(), found)?;
+            rules::check_resume(&c, &session, &hosts::all(conn)?)?;
             (session.project_dir, session.host)
         } else {
             let Some(dir) = c.project_dir.clone() else {
-                return Err(StoreError::Invalid(
-                    "project_dir is needed: the folder on the host to run the new session in"
-                        .to_owned(),
-                ));
+                return Err(rules::needs_project_dir());
             };
             if let Some(other) = session_by_name(conn, name, Some(&dir))? {
-                return Err(StoreError::Conflict(format!(
-                    "a session named '{name}' already exists in {dir} (session_id {}); resume it (\"resume\": true) or give the new one another name",
-                    other.session_id
-                )));
+                return Err(rules::name_taken(name, &dir, &other));
             }
             let all = hosts::all(conn)?;
             check_reachable(&all, Want::of(c.host.as_deref(), &c.labels), Some(&dir))?;
@@ -216,9 +192,7 @@ impl Op for Create {
             .query_row(params![name, project_dir], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((run_id, status)) = open {
-            return Err(StoreError::Conflict(format!(
-                "a run of session '{name}' is {status} already (run {run_id}); wait for it (ao-wait {name}) first"
-            )));
+            return Err(rules::run_open(name, &run_id, &status));
         }
         let settings = c
             .settings
@@ -255,77 +229,6 @@ impl Op for Create {
         let row = get(conn, &self.run_id, false)?
             .ok_or_else(|| StoreError::Unavailable("the new run vanished".to_owned()))?;
         Ok(row.run)
-    }
-}
-
-/// The session a resume continues: by name in `project_dir`, else the one
-/// session of that name in any project.
-fn session_to_resume(
-    conn: &Connection,
-    name: &str,
-    project_dir: Option<&str>,
-) -> Result<Session, StoreError> {
-    if let Some(dir) = project_dir {
-        return session_by_name(conn, name, Some(dir))?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "there is no session named '{name}' in {dir}; start one (without \"resume\")"
-            ))
-        });
-    }
-    let mut found = super::reader::list_sessions(conn, Some(name), None)?;
-    match found.len() {
-        0 => Err(StoreError::NotFound(format!(
-            "there is no session named '{name}'; start one (without \"resume\")"
-        ))),
-        1 => Ok(found.remove(0)),
-        _ => Err(StoreError::Conflict(format!(
-            "several projects have a session named '{name}' ({}); give project_dir",
-            found
-                .iter()
-                .map(|s| s.project_dir.clone().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
-/// A resume goes where its conversation is: refused, with the reason,
-/// when that host is gone.
-fn check_home(conn: &Connection, session: &Session, labels: &[String]) -> Result<(), StoreError> {
-    let name = &session.session_name;
-    let all = hosts::all(conn)?;
-    let home = all.iter().find(|r| match &session.host {
-        Some(h) => &r.host.name == h,
-        None => r.host.embedded,
-    });
-    if let Some(missing) = labels
-        .iter()
-        .find(|l| !home.is_some_and(|r| r.host.labels.contains(l)))
-    {
-        return Err(StoreError::Conflict(format!(
-            "session '{name}' lives on {}, which has no label '{missing}'; a resume runs where the session's conversation is",
-            session.host.as_deref().map_or_else(
-                || "the session manager's own host".to_owned(),
-                |h| format!("host '{h}'")
-            )
-        )));
-    }
-    let Some(home) = &session.host else {
-        return check_reachable(&all, Want::Local, None).map_err(|_| {
-            StoreError::Conflict(format!(
-                "session '{name}' was run on the session manager's machine, which runs no sessions itself (--no-local-runs): resume it there with ao-resume {name}"
-            ))
-        });
-    };
-    match all.iter().find(|r| &r.host.name == home) {
-        Some(r) if r.host.online => Ok(()),
-        Some(r) => Err(StoreError::Conflict(format!(
-            "session '{name}' lives on host '{home}', which is offline (last seen {}): Claude Code keeps the conversation on that machine, so start its ao-host again to resume it",
-            r.host.last_seen
-        ))),
-        None => Err(StoreError::Conflict(format!(
-            "session '{name}' lives on host '{home}', which is not registered any more: Claude Code keeps the conversation on that machine, so start its ao-host again to resume it"
-        ))),
     }
 }
 
@@ -399,19 +302,14 @@ impl Op for Claim {
                  WHERE run_id = ?2 AND host = ?3 AND status = 'starting' AND claimed_by IS NULL",
             )?
             .execute(params![self.instance, self.run_id, self.host])?;
-        let row = get(conn, &self.run_id, true)?
-            .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
+        let row = get(conn, &self.run_id, true)?.ok_or_else(|| rules::no_run(&self.run_id))?;
         if taken == 0 {
-            return Err(StoreError::Conflict(format!(
-                "run '{}' is not this host's to start: it is {}{}",
-                self.run_id,
-                row.run.status.as_str(),
-                match (&row.run.host, &row.claimed_by) {
-                    (Some(h), _) if *h != self.host => format!(" on host '{h}'"),
-                    (_, Some(_)) => " and claimed already".to_owned(),
-                    _ => String::new(),
-                }
-            )));
+            return Err(rules::not_yours(
+                &self.run_id,
+                &row.run,
+                row.claimed_by.is_some(),
+                &self.host,
+            ));
         }
         Ok(row.run)
     }
@@ -430,36 +328,11 @@ impl Op for Exited {
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Run, StoreError> {
         let e = self.exited;
         hosts::current(conn, &e.host, &e.instance)?;
-        let row = get(conn, &self.run_id, false)?
-            .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
+        let row = get(conn, &self.run_id, false)?.ok_or_else(|| rules::no_run(&self.run_id))?;
         if row.claimed_by.as_deref() != Some(e.instance.as_str()) {
-            return Err(StoreError::Conflict(format!(
-                "run '{}' was not started by this host",
-                self.run_id
-            )));
+            return Err(rules::not_started_here(&self.run_id));
         }
-        let code = e
-            .exit_code
-            .map_or_else(|| "a signal".to_owned(), |c| format!("code {c}"));
-        let (status, error) = match row.run.status {
-            RunStatus::Starting => (
-                RunStatus::FailedToStart,
-                e.error
-                    .clone()
-                    .filter(|l| !l.trim().is_empty())
-                    .unwrap_or_else(|| {
-                        format!("the runner ended ({code}) before the conversation began")
-                    }),
-            ),
-            RunStatus::Running => (
-                RunStatus::Interrupted,
-                format!(
-                    "the runner ended ({code}) and its run's end never reached the session manager"
-                ),
-            ),
-            _ => (row.run.status, row.run.error.clone().unwrap_or_default()),
-        };
-        let error = (!error.is_empty()).then_some(error);
+        let (status, error) = rules::exited(&row.run, &e);
         conn.prepare_cached(
             "UPDATE launches SET status = ?1, error = ?2, runner_exit_code = ?3,
                  ended_at = IFNULL(ended_at, ?4) WHERE run_id = ?5",
@@ -491,37 +364,24 @@ impl Op for Stop {
     type Out = (Run, bool);
 
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<(Run, bool), StoreError> {
-        let row = get(conn, &self.run_id, false)?
-            .ok_or_else(|| StoreError::NotFound(format!("run '{}' not found", self.run_id)))?;
-        // Not taken by its host yet (the claim needs it starting): it never starts.
-        let untaken = row.run.status == RunStatus::Queued
-            || (row.run.status == RunStatus::Starting && row.claimed_by.is_none());
-        match (row.run.status, &row.run.host) {
-            _ if untaken => {
+        let row = get(conn, &self.run_id, false)?.ok_or_else(|| rules::no_run(&self.run_id))?;
+        match rules::stop(&row.run, row.claimed_by.is_some())? {
+            StopAction::Cancel => {
                 conn.prepare_cached(
                     "UPDATE launches SET status = 'stopped', error = ?1, ended_at = ?2 WHERE run_id = ?3",
                 )?
-                .execute(params![
-                    "stopped before a host took it",
-                    now_rfc3339(),
-                    self.run_id
-                ])?;
+                .execute(params![rules::STOPPED_UNTAKEN, now_rfc3339(), self.run_id])?;
                 let run = get(conn, &self.run_id, false)?.map_or(row.run, |r| r.run);
                 frames.push(Change::Run(Box::new(run.clone())));
                 Ok((run, false))
             }
-            (RunStatus::Starting | RunStatus::Running, Some(host)) => {
+            StopAction::AskHost(host) => {
                 frames.push(Change::RunStopRequested {
                     run_id: self.run_id.clone(),
-                    host: host.clone(),
+                    host,
                 });
                 Ok((row.run, true))
             }
-            (status, _) => Err(StoreError::Conflict(format!(
-                "run '{}' is {} already",
-                self.run_id,
-                status.as_str()
-            ))),
         }
     }
 }
@@ -593,9 +453,7 @@ pub(super) fn expire_queued(
         .query_map([before], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for run_id in ids {
-        let why = format!(
-            "no host took the run within {seconds} s (the session manager's --queue-timeout): every host it fits was full or offline"
-        );
+        let why = rules::expired(seconds);
         conn.prepare_cached(
             "UPDATE launches SET status = 'failed_to_start', error = ?1, ended_at = ?2 WHERE run_id = ?3",
         )?
@@ -622,26 +480,8 @@ fn close_session_run(
     let Some(session) = get_session(conn, session_id)? else {
         return Ok(());
     };
-    if session.status != SessionStatus::Running {
-        return Ok(());
+    if let Some((end, body)) = rules::interrupted_end(&session, run, why)? {
+        add_event(conn, &end, &body, false, frames)?;
     }
-    let mut end = Event::new(
-        EventType::RunCompleted,
-        session_id,
-        &session.session_name,
-        now_rfc3339(),
-    );
-    end.event_id = Some(crate::record::run_event_id(
-        session_id,
-        &run.run_id,
-        "run_end",
-        None,
-    ));
-    end.run_id = Some(run.run_id.clone());
-    end.reason = Some(RunEndReason::Interrupted.as_str().to_owned());
-    end.error = Some(why.to_owned());
-    let body = serde_json::to_string(&end)
-        .map_err(|e| StoreError::Unavailable(format!("cannot encode the run's end: {e}")))?;
-    add_event(conn, &end, &body, false, frames)?;
     Ok(())
 }

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, Row};
 use tokio::sync::Semaphore;
 
-use super::ops::with_id;
-use super::{StoreError, Synchronous, open_connection};
+use super::{Synchronous, open_connection};
+use crate::server::changes::with_id;
+use crate::server::store::{GroupBy, ResultLookup, StoreError, rules};
 use crate::wire::{
-    Event, LastRunSummary, ResultAnswer, Session, SessionStatus, Usage, UsageAnswer, UsageFigures,
-    UsageGroup, round_usd,
+    LastRunSummary, Session, SessionStatus, Usage, UsageAnswer, UsageFigures, UsageGroup, round_usd,
 };
 
 /// Readers open at once, at most.
@@ -318,17 +318,6 @@ fn collect<P: rusqlite::Params>(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What `GET /sessions/{id}/result` can find.
-#[derive(Debug)]
-pub enum ResultLookup {
-    UnknownSession,
-    Running,
-    NoResult,
-    Found(ResultAnswer),
-    /// The last run failed, was interrupted or was stopped: why.
-    Failed(String),
-}
-
 pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreError> {
     let tx = conn.unchecked_transaction()?;
     let Some(session) = get_session(&tx, id)? else {
@@ -337,10 +326,7 @@ pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreE
     if session.status == SessionStatus::Running {
         return Ok(ResultLookup::Running);
     }
-    let parse = |body: &str| -> Result<Event, StoreError> {
-        serde_json::from_str(body)
-            .map_err(|e| StoreError::Unavailable(format!("stored event is unreadable: {e}")))
-    };
+    let parse = rules::parse_stored;
     // The last run: from its run_start (or the end of the run before it)
     // to its end. Only its own answer counts.
     let ends: Vec<(i64, String)> = tx
@@ -360,68 +346,17 @@ pub(super) fn result(conn: &Connection, id: &str) -> Result<ResultLookup, StoreE
         .prepare_cached(LAST_ANSWER)?
         .query_row(rusqlite::params![id, from, to], |r| r.get(0))
         .optional()?;
-    let reason = end.as_ref().and_then(|e| e.reason.as_deref());
-    if let (Some(end), Some("error")) = (&end, reason) {
-        let why = match (&end.error, end.exit_code) {
-            (Some(error), _) if !error.trim().is_empty() => error.clone(),
-            (_, Some(code)) => format!("the last run failed (exit code {code})"),
-            _ => "the last run failed".to_owned(),
-        };
-        return Ok(ResultLookup::Failed(why));
-    }
-    match (answer, reason) {
-        (Some(body), _) => {
-            let event = parse(&body)?;
-            Ok(ResultLookup::Found(ResultAnswer {
-                result: event.text(),
-                structured_output: event.structured_output,
-            }))
-        }
-        (None, Some(reason @ ("interrupted" | "stopped"))) => Ok(ResultLookup::Failed(format!(
-            "the last run was {reason} before it produced a result"
-        ))),
-        (None, _) => Ok(ResultLookup::NoResult),
-    }
+    let answer = answer.as_deref().map(parse).transpose()?;
+    Ok(rules::result_of(end.as_ref(), answer.as_ref()))
 }
 
-/// How `GET /usage` groups runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupBy {
-    Project,
-    Agent,
-    Day,
-    Session,
-}
-
-impl GroupBy {
-    /// Parses `project`, `agent`, `day` or `session`.
-    pub fn parse(text: &str) -> Option<GroupBy> {
-        match text {
-            "project" => Some(GroupBy::Project),
-            "agent" => Some(GroupBy::Agent),
-            "day" => Some(GroupBy::Day),
-            "session" => Some(GroupBy::Session),
-            _ => None,
-        }
-    }
-
-    /// The name `GET /usage` answers with.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupBy::Project => "project",
-            GroupBy::Agent => "agent",
-            GroupBy::Day => "day",
-            GroupBy::Session => "session",
-        }
-    }
-
-    fn key(self) -> &'static str {
-        match self {
-            GroupBy::Project => "IFNULL(project_dir, '')",
-            GroupBy::Agent => "IFNULL(agent_name, '')",
-            GroupBy::Day => "substr(ended_at, 1, 10)",
-            GroupBy::Session => "session_id",
-        }
+/// The SQL expression of a group's key.
+fn group_key(group_by: GroupBy) -> &'static str {
+    match group_by {
+        GroupBy::Project => "IFNULL(project_dir, '')",
+        GroupBy::Agent => "IFNULL(agent_name, '')",
+        GroupBy::Day => "substr(ended_at, 1, 10)",
+        GroupBy::Session => "session_id",
     }
 }
 
@@ -444,15 +379,15 @@ pub(super) fn usage(
              sum(cache_creation_input_tokens), sum(cache_read_input_tokens), max(session_name) \
              FROM sessions WHERE num_runs > 0 AND (?1 IS NULL OR 1) AND (?2 IS NULL OR IFNULL(project_dir, '') = ?2) \
              GROUP BY 1 ORDER BY 4 DESC, 1",
-            key = group_by.key()
+            key = group_key(group_by)
         ),
         _ => format!(
             "SELECT {key}, {sub}, count(*), total(cost_usd), IFNULL(sum(input_tokens), 0), IFNULL(sum(output_tokens), 0), \
              IFNULL(sum(cache_creation_input_tokens), 0), IFNULL(sum(cache_read_input_tokens), 0), NULL \
              FROM runs WHERE (?1 IS NULL OR ended_at >= ?1) AND (?2 IS NULL OR IFNULL(project_dir, '') = ?2) \
              GROUP BY 1, 2 ORDER BY {order}",
-            key = group_by.key(),
-            sub = then.map_or("NULL", GroupBy::key),
+            key = group_key(group_by),
+            sub = then.map_or("NULL", group_key),
             order = if then.is_some() {
                 "1, 4 DESC, 2"
             } else {

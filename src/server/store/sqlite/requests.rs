@@ -9,16 +9,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::StoreError;
-use super::runs::normalize;
 use super::writer::Op;
-use crate::server::live::Change;
+use crate::server::changes::Change;
+use crate::server::store::requests_rules::{self as rules, json_column};
+use crate::server::store::rules::normalize;
 use crate::wire::{
-    DecidedBy, Decision, DecisionBody, Event, EventType, PendingRequest, RequestKind,
-    RequestRecord, RequestStatus, Session, SessionStatus,
+    DecisionBody, Event, EventType, PendingRequest, RequestKind, RequestRecord, RequestStatus,
+    Session, SessionStatus,
 };
-
-/// The longest decision message taken: the model reads it.
-const MAX_MESSAGE: usize = 16 * 1024;
 
 /// `SELECT <every request column>, the session's name FROM requests <rest>`.
 macro_rules! select_requests {
@@ -35,11 +33,6 @@ macro_rules! select_requests {
 const PENDING: &str =
     select_requests!("WHERE r.session_id = ?1 AND r.status = 'pending' ORDER BY r.rowid");
 const ONE: &str = select_requests!("WHERE r.session_id = ?1 AND r.request_id = ?2");
-
-fn json_column(text: Option<String>) -> Value {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null)
-}
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
     let kind: String = row.get(3)?;
@@ -153,14 +146,7 @@ pub(super) fn on_event(
                 .query_row(params![event.session_id, request_id], |r| r.get(0))
                 .optional()?;
             let Some(was) = was else { return Ok(false) };
-            // What the run acted on is the decision that stands.
-            let decision = DecisionBody {
-                decision: event.decision.unwrap_or(Decision::Deny),
-                message: event.message.clone(),
-                always: event.always,
-                answers: event.answers.clone(),
-                decided_by: event.decided_by,
-            };
+            let decision = rules::acted_on(event);
             conn.prepare_cached(
                 "UPDATE requests SET status = 'closed', decision = ?1
                  WHERE session_id = ?2 AND request_id = ?3",
@@ -215,32 +201,13 @@ impl Op for Decide {
         let Decide {
             session_id,
             request_id,
-            mut body,
+            body,
         } = self;
         let mut session = super::reader::get_session(conn, &session_id)?
-            .ok_or_else(|| StoreError::NotFound(format!("session '{session_id}' not found")))?;
-        let record = one(conn, &session_id, &request_id)?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "session '{session_id}' has no request '{request_id}'"
-            ))
-        })?;
-        match (record.status, &record.decision) {
-            (RequestStatus::Pending, _) => {}
-            (_, Some(taken)) => {
-                return Err(StoreError::Conflict(format!(
-                    "request '{request_id}' was already decided: {} by {}",
-                    taken.decision.as_str(),
-                    taken.decided_by.map_or("someone", DecidedBy::as_str)
-                )));
-            }
-            (_, None) => {
-                return Err(StoreError::Conflict(format!(
-                    "the run of request '{request_id}' ended before anyone answered it"
-                )));
-            }
-        }
-        check(&record.request, &body).map_err(StoreError::Invalid)?;
-        body.decided_by = Some(body.decided_by.unwrap_or(DecidedBy::Person));
+            .ok_or_else(|| crate::server::store::rules::no_session(&session_id))?;
+        let record = one(conn, &session_id, &request_id)?
+            .ok_or_else(|| rules::no_request(&session_id, &request_id))?;
+        let body = rules::decision(&record, body)?;
         conn.prepare_cached(
             "UPDATE requests SET status = 'answered', decision = ?1
              WHERE session_id = ?2 AND request_id = ?3",
@@ -258,64 +225,6 @@ impl Op for Decide {
             decision: body,
         });
         Ok(())
-    }
-}
-
-/// What a decision may carry for this request; the message says what is wrong.
-fn check(request: &PendingRequest, body: &DecisionBody) -> Result<(), String> {
-    if matches!(
-        body.decided_by,
-        Some(DecidedBy::Policy | DecidedBy::Timeout)
-    ) {
-        return Err(
-            "decided_by must be person or parent (policy and timeout are the run's own)".to_owned(),
-        );
-    }
-    if body.message.as_ref().is_some_and(|m| m.len() > MAX_MESSAGE) {
-        return Err(format!("message is longer than {MAX_MESSAGE} bytes"));
-    }
-    let allow = body.decision == Decision::Allow;
-    if body.always == Some(true) {
-        if request.kind != RequestKind::Permission || !allow {
-            return Err("always goes with allow, for a permission request".to_owned());
-        }
-        if !request.has_suggestions() {
-            return Err(format!(
-                "request '{}' has no suggestion to accept always; allow it without always",
-                request.request_id
-            ));
-        }
-    }
-    match (&body.answers, request.kind) {
-        (Some(_), RequestKind::Permission) => {
-            Err("answers go with a question; this is a permission request".to_owned())
-        }
-        (Some(_), RequestKind::Question) if !allow => {
-            Err("answers go with allow; a deny answers nothing".to_owned())
-        }
-        (None, RequestKind::Question) if allow => Err(format!(
-            "a question is answered with allow and answers: {{\"<question>\": \"<label>\"}} (questions: {})",
-            request.options()
-        )),
-        (Some(answers), RequestKind::Question) => {
-            let questions = request.questions();
-            if answers.is_empty() {
-                return Err("answers is empty".to_owned());
-            }
-            for (question, label) in answers {
-                if !questions.iter().any(|(q, _)| q == question) {
-                    return Err(format!(
-                        "'{question}' is not a question of this request (questions: {})",
-                        request.options()
-                    ));
-                }
-                if label.trim().is_empty() {
-                    return Err(format!("the answer to '{question}' is empty"));
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
     }
 }
 

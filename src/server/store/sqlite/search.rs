@@ -59,9 +59,6 @@ pub(super) use index_new;
 /// [`index_new!`] as a constant.
 pub const INDEX_NEW: &str = index_new!();
 
-/// Hits answered at most.
-pub const MAX_HITS: u32 = 100;
-
 /// Indexes the events stored since the last time.
 pub(super) fn index_new_events(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(INDEX_NEW)?;
@@ -77,14 +74,10 @@ pub(super) fn unindex_session(conn: &Connection, session_id: &str) -> Result<(),
     Ok(())
 }
 
-/// The FTS5 query for what a person typed: every word must appear, the
-/// last one as a prefix (so that results come while typing). `None` when
-/// there is no word in it.
-pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<&str> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+/// The FTS5 query for what a person typed (`store::search_words`): its
+/// words quoted, the last one a prefix. `None` when there is no word in it.
+pub(super) fn fts_query(text: &str) -> Option<String> {
+    let words = crate::server::store::words(text);
     let (last, rest) = words.split_last()?;
     let mut query: Vec<String> = rest.iter().map(|w| format!("\"{w}\"")).collect();
     query.push(format!("\"{last}\"*"));

@@ -1,28 +1,61 @@
-//! Which host runs a run: the one named, else one with every label asked
-//! for that serves the run's folder, else the session manager's own host;
-//! among those online, the one with the most free capacity. A run no host
-//! can take now stays queued, in order of arrival.
-//!
-//! The assignment is one write in the writer's transaction, so two
-//! dispatches never give one run twice nor a host more than its capacity.
-//! On a database with several writers (PostgreSQL, issue 23) the same
-//! statements run as `SELECT ... FROM launches WHERE status = 'queued'
-//! ORDER BY seq FOR UPDATE SKIP LOCKED` with the hosts' rows locked
-//! (`FOR UPDATE`) for the capacity count, and the claim of a run by its
-//! host stays a compare-and-set of its row.
-
-use rusqlite::{Connection, params};
+//! Which host runs a run, as both engines decide it: the one named, else
+//! one with every label asked for that serves the run's folder, else the
+//! session manager's own host; among those online, the one with the most
+//! free capacity. A run no host can take now stays queued, in order of
+//! arrival. The engines read the hosts and write the assignment (SQLite in
+//! its one writer's transaction; PostgreSQL with the queued rows taken
+//! `FOR UPDATE SKIP LOCKED` and the hosts' rows locked for the count).
 
 use super::StoreError;
-use super::hosts::{self, HostRow};
-use super::launches;
-use super::writer::Op;
-use crate::server::live::Change;
 use crate::wire::Host;
+
+/// A host as stored, with the process that holds its name.
+#[derive(Debug, Clone)]
+pub(in crate::server::store) struct HostRow {
+    pub host: Host,
+    pub instance: String,
+}
+
+impl HostRow {
+    /// Runs it may still take.
+    pub fn free(&self) -> u32 {
+        self.host.capacity.saturating_sub(self.host.running)
+    }
+}
+
+/// A list of labels or folders as stored (JSON text).
+pub(in crate::server::store) fn json_list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+/// One line per host, for refusals that must say which hosts exist.
+pub(in crate::server::store) fn describe(hosts: &[HostRow]) -> String {
+    if hosts.is_empty() {
+        return "no host is registered".to_owned();
+    }
+    let each: Vec<String> = hosts
+        .iter()
+        .map(|r| {
+            let h = &r.host;
+            let mut parts = vec![if h.online { "online" } else { "offline" }.to_owned()];
+            if h.embedded {
+                parts.push("this machine, any folder".to_owned());
+            }
+            if !h.labels.is_empty() {
+                parts.push(format!("labels {}", h.labels.join(",")));
+            }
+            if !h.projects.is_empty() {
+                parts.push(format!("serves {}", h.projects.join(", ")));
+            }
+            format!("{} ({})", h.name, parts.join("; "))
+        })
+        .collect();
+    format!("hosts: {}", each.join("; "))
+}
 
 /// What a run asks of its host.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Want<'a> {
+pub(in crate::server::store) enum Want<'a> {
     Host(&'a str),
     Labels(&'a [String]),
     /// The session manager's own host.
@@ -59,12 +92,12 @@ fn serves(host: &Host, dir: Option<&str>) -> bool {
 /// At `POST /runs`: refuses a run no host could ever take now, saying why
 /// (422: no such host or label; 409: none of them is online). A run that
 /// some online host fits is accepted, even if that host is full.
-pub(super) fn check_reachable(
+pub(in crate::server::store) fn check_reachable(
     all: &[HostRow],
     want: Want<'_>,
     project_dir: Option<&str>,
 ) -> Result<(), StoreError> {
-    let listed = || hosts::describe(all);
+    let listed = || describe(all);
     match want {
         Want::Host(name) => match all.iter().find(|r| r.host.name == name) {
             None => Err(StoreError::Invalid(format!(
@@ -120,7 +153,7 @@ pub(super) fn check_reachable(
 
 /// The host for a run among `hosts`: fitting, online, with room, the
 /// most room first (then by name).
-fn pick<'h>(
+pub(in crate::server::store) fn pick<'h>(
     hosts: &'h mut [HostRow],
     want: Want<'_>,
     project_dir: Option<&str>,
@@ -131,51 +164,10 @@ fn pick<'h>(
         .max_by(|a, b| a.free().cmp(&b.free()).then(b.host.name.cmp(&a.host.name)))
 }
 
-/// Gives queued runs, oldest first, to hosts with room.
-pub(super) struct Dispatch;
-
-impl Op for Dispatch {
-    type Out = usize;
-
-    fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<usize, StoreError> {
-        super::callbacks::deliver(conn, frames)?;
-        assign(conn, frames)
-    }
-}
-
-/// Gives queued runs, oldest first, to hosts with room; answers how many.
-pub(super) fn assign(conn: &Connection, frames: &mut Vec<Change>) -> Result<usize, StoreError> {
-    let queued = launches::queued(conn)?;
-    if queued.is_empty() {
-        return Ok(0);
-    }
-    let mut all = hosts::all(conn)?;
-    let mut given = 0;
-    for launch in queued {
-        let want = Want::of(launch.want_host.as_deref(), &launch.run.labels);
-        let Some(host) = pick(&mut all, want, launch.run.project_dir.as_deref()) else {
-            continue;
-        };
-        let changed = conn
-            .prepare_cached(
-                "UPDATE launches SET status = 'starting', host = ?1 WHERE run_id = ?2 AND status = 'queued'",
-            )?
-            .execute(params![host.host.name, launch.run.run_id])?;
-        if changed == 0 {
-            continue;
-        }
-        host.host.running += 1;
-        given += 1;
-        let name = host.host.name.clone();
-        if let Some(run) = launches::get(conn, &launch.run.run_id, false)? {
-            frames.push(Change::Run(Box::new(run.run)));
-        }
-        frames.push(Change::RunAssigned {
-            run_id: launch.run.run_id,
-            host: name,
-        });
-    }
-    Ok(given)
+/// A time as stored: RFC 3339 UTC with milliseconds, so that text order is
+/// time order.
+pub(in crate::server::store) fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

@@ -14,12 +14,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::frame::LONG_FRAME;
-use super::{
-    Frame, INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, Receiver, subscribe_with_snapshot,
-};
+use super::{INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, subscribe_with_snapshot};
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::live::{Frame, LONG_FRAME, Receiver};
 use crate::wire::LiveMessage;
 
 /// A long WebSocket message (the init of a big database, a large event)

@@ -2,12 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
 use super::reader::{get_session, session_by_name};
 use super::search;
 use super::writer::Op;
-use super::{launches, requests, runs};
-use crate::server::live::Change;
+use super::{Added, StoreError, launches, requests, runs};
+use crate::server::changes::Change;
+use crate::server::store::rules;
 use crate::wire::{DeletedCounts, Event, Session, SessionCreate, SessionPatch, SessionStatus};
 
 pub(super) struct CreateSession {
@@ -32,10 +32,7 @@ pub(super) fn insert_session(
     created_at: String,
 ) -> Result<Session, StoreError> {
     if get_session(conn, &create.session_id)?.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "session '{}' already exists",
-            create.session_id
-        )));
+        return Err(rules::session_exists(&create.session_id));
     }
     check_name_free(
         conn,
@@ -61,26 +58,7 @@ pub(super) fn insert_session(
         create.forked_from,
         create.budget_usd,
     ])?;
-    Ok(Session {
-        session_id: create.session_id,
-        session_name: create.session_name,
-        status: SessionStatus::Running,
-        created_at,
-        project_dir: create.project_dir,
-        agent_name: create.agent_name,
-        last_resumed_at: None,
-        worktree: create.worktree,
-        branch: create.branch,
-        parent_session_id: create.parent_session_id,
-        forked_from: create.forked_from,
-        budget_usd: create.budget_usd,
-        pending_requests: 0,
-        host: None,
-        num_runs: 0,
-        cost_usd: None,
-        usage: Default::default(),
-        last_run: None,
-    })
+    Ok(rules::new_session(create, created_at))
 }
 
 fn check_name_free(
@@ -91,16 +69,7 @@ fn check_name_free(
 ) -> Result<(), StoreError> {
     match session_by_name(conn, name, project_dir)? {
         Some(other) if Some(other.session_id.as_str()) != except_id => {
-            Err(StoreError::Conflict(match project_dir {
-                Some(dir) => format!(
-                    "a session named '{name}' already exists in project_dir '{dir}' (session_id {})",
-                    other.session_id
-                ),
-                None => format!(
-                    "a session named '{name}' without a project_dir already exists (session_id {})",
-                    other.session_id
-                ),
-            }))
+            Err(rules::name_taken(name, project_dir, &other.session_id))
         }
         _ => Ok(()),
     }
@@ -110,15 +79,6 @@ pub(super) struct AddEvent {
     pub event: Event,
     pub body: String,
     pub create_if_missing: bool,
-}
-
-/// What storing an event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Added {
-    /// Its `event_id` was already stored.
-    pub duplicate: bool,
-    /// A repeated run end brought the figures its stored copy lacked.
-    pub filled: bool,
 }
 
 impl Op for AddEvent {
@@ -159,14 +119,9 @@ pub(super) fn add_event(
             frames.push(Change::SessionCreated(session.clone()));
             session
         }
-        None => {
-            return Err(StoreError::NotFound(format!(
-                "session '{}' not found",
-                event.session_id
-            )));
-        }
+        None => return Err(rules::no_session(&event.session_id)),
     };
-    let ends_run = runs::ends_run(event);
+    let ends_run = rules::ends_run(event);
     let Some(id) = insert_event_row(conn, event, body)? else {
         let filled = ends_run && runs::fill(conn, event, body)?;
         if filled && let Some(session) = get_session(conn, &event.session_id)? {
@@ -229,18 +184,6 @@ pub(super) fn insert_event_row(
     Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
-/// Puts the server's `id` first in a stored event body (a JSON object that
-/// has no `id` of its own).
-pub(crate) fn with_id(id: i64, body: &str) -> String {
-    let rest = body.strip_prefix('{').unwrap_or(body);
-    let sep = if rest.trim_start().starts_with('}') {
-        ""
-    } else {
-        ","
-    };
-    format!("{{\"id\":{id}{sep}{rest}")
-}
-
 /// Indexes the events stored since the last time, for search.
 pub(super) struct IndexNewEvents;
 
@@ -261,27 +204,9 @@ impl Op for UpdateSession {
     type Out = Session;
 
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<Session, StoreError> {
-        let mut session = get_session(conn, &self.session_id)?.ok_or_else(|| {
-            StoreError::NotFound(format!("session '{}' not found", self.session_id))
-        })?;
-        let patch = self.patch;
-        let renamed = patch.session_name.is_some() || patch.project_dir.is_some();
-        let regrouped = patch.project_dir.is_some() || patch.agent_name.is_some();
-        if let Some(name) = patch.session_name {
-            session.session_name = name;
-        }
-        if let Some(dir) = patch.project_dir {
-            session.project_dir = Some(dir);
-        }
-        if let Some(agent) = patch.agent_name {
-            session.agent_name = Some(agent);
-        }
-        if let Some(at) = patch.last_resumed_at {
-            session.last_resumed_at = Some(at);
-        }
-        if let Some(budget) = patch.budget_usd {
-            session.budget_usd = Some(budget);
-        }
+        let mut session = get_session(conn, &self.session_id)?
+            .ok_or_else(|| rules::no_session(&self.session_id))?;
+        let (renamed, regrouped) = rules::apply_patch(&mut session, self.patch);
         if regrouped {
             runs::follow_session(
                 conn,
@@ -333,10 +258,7 @@ impl Op for DeleteSession {
             .optional()?
             .is_some();
         if !exists {
-            return Err(StoreError::NotFound(format!(
-                "session '{}' not found",
-                self.session_id
-            )));
+            return Err(rules::no_session(&self.session_id));
         }
         runs::delete(conn, &self.session_id)?;
         search::unindex_session(conn, &self.session_id)?;
@@ -352,16 +274,5 @@ impl Op for DeleteSession {
             session: true,
             events_count: events as u64,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_id;
-
-    #[test]
-    fn with_id_puts_the_id_first() {
-        assert_eq!(with_id(7, r#"{"a":1}"#), r#"{"id":7,"a":1}"#);
-        assert_eq!(with_id(7, "{}"), r#"{"id":7}"#);
     }
 }

@@ -13,12 +13,11 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Frame, INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, Receiver, host_topic, run_topic,
-    subscribe_with_snapshot,
-};
+use super::{INIT_START, MAX_COALESCED, MAX_COALESCED_BYTES, subscribe_with_snapshot};
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::live::{Frame, Receiver, host_topic, run_topic};
+use crate::server::store::RunnerLease;
 use crate::wire::{LiveMessage, check_host_name, check_id};
 
 /// An idle SSE stream gets a comment this often, so that proxies keep it open.
@@ -93,13 +92,18 @@ pub async fn sse(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let filter = filter(query.as_deref())?;
+    let mut lease = None;
     let (sessions, rx) = match filter {
         None => subscribe_with_snapshot(&state).await?,
         Some(filter) => {
             // Subscribe first, then read: no change in between is missed.
             let ids: Vec<String> = filter.sessions.iter().cloned().collect();
+            if filter.runner {
+                lease = Some(state.store.lease_runners(&filter.sessions));
+            }
             let mut followed = filter.sessions;
             followed.extend(filter.topics);
+            state.store.settled().await;
             let rx = state.hub.follow(followed, filter.runner);
             let mut listed = Vec::new();
             for id in ids {
@@ -122,6 +126,7 @@ pub async fn sse(
         shutdown: state.shutdown.clone(),
         keep_alive: Box::pin(tokio::time::sleep(SSE_KEEP_ALIVE)),
         last_sent: Instant::now(),
+        _lease: lease,
     };
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let chunk = s.next_chunk().await?;
@@ -149,6 +154,8 @@ struct SseStream {
     /// so that messages do not each reset a timer.
     keep_alive: std::pin::Pin<Box<Sleep>>,
     last_sent: Instant,
+    /// Tells other replicas that this feed's runner is here, while it is.
+    _lease: Option<RunnerLease>,
 }
 
 impl SseStream {

@@ -9,17 +9,15 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
 use super::StoreError;
-use crate::server::live::{Change, Hub};
+use crate::server::changes::{Change, Publish};
 
 /// Requests taken into one transaction at most.
 const MAX_BATCH: usize = 512;
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE_DEPTH: usize = 4096;
-
-/// Sees every committed change after the live hub (the notifications):
-/// called on the writer thread, so it must only hand work on, never wait.
-pub type Observer = Box<dyn Fn(&Change) + Send>;
 
 /// One write: its SQL, and the frames to broadcast once it is committed.
 pub(super) trait Op: Send + 'static {
@@ -122,13 +120,12 @@ impl WriterThread {
 
 pub(super) fn start(
     conn: Connection,
-    hub: Hub,
-    observer: Option<Observer>,
+    publish: Arc<dyn Publish>,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
-        .spawn(move || writer_loop(conn, rx, hub, observer))
+        .spawn(move || writer_loop(conn, rx, &*publish))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle { tx: tx.clone() },
@@ -139,12 +136,7 @@ pub(super) fn start(
     ))
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Message>,
-    hub: Hub,
-    observer: Option<Observer>,
-) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Message>, hub: &dyn Publish) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -162,7 +154,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch, &hub, observer.as_ref());
+        commit_batch(&mut conn, &mut batch, hub);
     }
     rx.close();
     // Answer whatever raced in after Close; those writes are refused.
@@ -177,12 +169,7 @@ fn writer_loop(
     }
 }
 
-fn commit_batch(
-    conn: &mut Connection,
-    batch: &mut Vec<Box<dyn Job>>,
-    hub: &Hub,
-    observer: Option<&Observer>,
-) {
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, hub: &dyn Publish) {
     let committed = apply_all(conn, batch);
     if let Err(e) = &committed {
         tracing::error!("commit of {} writes failed: {e}", batch.len());
@@ -191,9 +178,6 @@ fn commit_batch(
         if committed.is_ok() {
             for change in job.take_frames() {
                 hub.publish_change(&change);
-                if let Some(observe) = observer {
-                    observe(&change);
-                }
             }
         }
         job.finish(committed.as_ref().map(|_| ()));

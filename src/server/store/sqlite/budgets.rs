@@ -1,25 +1,14 @@
-//! Budgets (issue 22): a tree's (`budget_usd` on a session covers it and
-//! all its descendants) and a project's per UTC day (the server's
-//! `--daily-budget-usd`). What a tree spent is the sum of its sessions'
-//! costs, found through `parent_session_id`.
+//! Budgets on SQLite (the rules are `store::budget_rules`): what a tree
+//! spent is the sum of its sessions' costs, found with recursive queries
+//! through `parent_session_id`.
 
 use rusqlite::{Connection, params};
 
 use super::StoreError;
 use super::reader::get_session;
-use crate::server::live::Change;
+use crate::server::changes::Change;
+use crate::server::store::budget_rules::{self, DailyBudget, MAX_DEPTH};
 use crate::wire::{Budget, BudgetAnswer, SessionStatus};
-
-/// How deep a tree is followed, at most (a guard against a cycle).
-const MAX_DEPTH: i64 = 64;
-
-/// `--daily-budget-usd X [--daily-budget-project DIR]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DailyBudget {
-    pub usd: f64,
-    /// Only this project; every project on its own when `None`.
-    pub project: Option<String>,
-}
 
 /// What the tree under `root` (its descendants included) has spent.
 fn spent_in_tree(conn: &Connection, root: &str) -> Result<f64, StoreError> {
@@ -53,24 +42,14 @@ fn budgets_above(conn: &Connection, session_id: &str) -> Result<Vec<Budget>, Sto
     rows.into_iter()
         .map(|(id, name, budget)| {
             let spent = spent_in_tree(conn, &id)?;
-            Ok(Budget {
-                kind: "tree".to_owned(),
-                session_id: Some(id),
-                session_name: Some(name),
-                project_dir: None,
-                budget_usd: budget,
-                spent_usd: spent,
-                left_usd: (budget - spent).max(0.0),
-            })
+            Ok(budget_rules::tree(id, name, budget, spent))
         })
         .collect()
 }
 
 /// What `project` has spent since the start of the UTC day.
 fn spent_today(conn: &Connection, project: &str) -> Result<f64, StoreError> {
-    let today = chrono::Utc::now()
-        .format("%Y-%m-%dT00:00:00.000Z")
-        .to_string();
+    let today = budget_rules::today();
     Ok(conn
         .prepare_cached(
             "SELECT IFNULL(SUM(cost_usd), 0) FROM runs WHERE IFNULL(project_dir, '') = ?1 AND ended_at >= ?2",
@@ -83,24 +62,14 @@ fn daily_of(
     daily: &DailyBudget,
     project: &str,
 ) -> Result<Option<Budget>, StoreError> {
-    if daily.project.as_deref().is_some_and(|p| p != project) {
+    if !daily.covers(project) {
         return Ok(None);
     }
     let spent = spent_today(conn, project)?;
-    Ok(Some(Budget {
-        kind: "daily".to_owned(),
-        session_id: None,
-        session_name: None,
-        project_dir: Some(project.to_owned()),
-        budget_usd: daily.usd,
-        spent_usd: spent,
-        left_usd: (daily.usd - spent).max(0.0),
-    }))
+    Ok(Some(budget_rules::daily(daily, project, spent)))
 }
 
-/// The budgets a run of `session_id` (or, for a new session, a child of
-/// `parent`) in `project` falls under, and the most it may spend; `Conflict`
-/// with the one line that says which is spent.
+/// See [`Store::check_budget`](crate::server::store::Store::check_budget).
 pub(super) fn check(
     conn: &Connection,
     session_id: Option<&str>,
@@ -122,14 +91,7 @@ pub(super) fn check(
     {
         budgets.push(budget);
     }
-    if let Some(spent) = budgets.iter().find(|b| b.left_usd <= 0.0) {
-        return Err(StoreError::Conflict(spent.refusal()));
-    }
-    let max_budget_usd = budgets.iter().map(|b| b.left_usd).reduce(f64::min);
-    Ok(BudgetAnswer {
-        budgets,
-        max_budget_usd,
-    })
+    budget_rules::answer(budgets)
 }
 
 /// Every budget: each tree's, and each project's today.
@@ -180,7 +142,7 @@ pub(super) fn enforce(
         if budget.left_usd > 0.0 {
             continue;
         }
-        let Some(root) = budget.session_id else {
+        let Some(root) = budget.session_id.clone() else {
             continue;
         };
         let running: Vec<String> = conn
@@ -197,11 +159,7 @@ pub(super) fn enforce(
             )?
             .collect::<Result<_, _>>()?;
         for id in running {
-            tracing::info!(
-                "stopping session {id}: the budget of ${} set by session '{}' is spent",
-                budget.budget_usd,
-                budget.session_name.as_deref().unwrap_or("?")
-            );
+            budget_rules::log_stop(&id, &budget);
             frames.push(Change::BudgetStop(id));
         }
     }

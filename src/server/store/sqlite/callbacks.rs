@@ -1,11 +1,5 @@
-//! Callbacks (issue 22): a child's run registers one for its parent; its
-//! end (the stored `run_completed`) makes it pending, in the same write; the
-//! dispatcher then resumes each parent that is not running with every
-//! pending callback it has, in the order the children ended, as one
-//! launch (`POST /runs` with `resume`), and marks them delivering in the
-//! same write. A parent has at most one such resume at a time. Everything is
-//! in the database, so a restart of the session manager delivers what is
-//! left, once.
+//! Callbacks on SQLite (the rules are `store::callback_rules`): the
+//! writer's one transaction makes each step atomic.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -13,10 +7,9 @@ use super::StoreError;
 use super::launches;
 use super::reader::get_session;
 use super::writer::Op;
-use crate::server::live::Change;
-use crate::wire::{
-    Callback, CallbackCreate, Event, RunCreate, SessionStatus, callback_message, now_rfc3339,
-};
+use crate::server::changes::Change;
+use crate::server::store::callback_rules::{self, Retry};
+use crate::wire::{Callback, CallbackCreate, Event, SessionStatus, now_rfc3339};
 
 const SELECT_CALLBACK: &str =
     "SELECT child_run_id, child_name, child_session_id, parent_session_id,
@@ -49,10 +42,7 @@ impl Op for Register {
     fn apply(self, conn: &Connection, _frames: &mut Vec<Change>) -> Result<Callback, StoreError> {
         let c = self.create;
         if get_session(conn, &c.parent_session_id)?.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "there is no session '{}' to call back",
-                c.parent_session_id
-            )));
+            return Err(callback_rules::no_parent(&c.parent_session_id));
         }
         conn.prepare_cached(
             "INSERT INTO callbacks (child_run_id, child_name, parent_session_id, status, created_at)
@@ -106,16 +96,9 @@ pub(super) fn on_run_end(conn: &Connection, event: &Event) -> Result<(), StoreEr
     if !waiting {
         return Ok(());
     }
-    let (status, result) = match event.reason.as_deref() {
-        Some("completed") => ("completed", answer_of(conn, &event.session_id, run_id)?),
-        Some("stopped") => ("stopped", answer_of(conn, &event.session_id, run_id)?),
-        other => (
-            "error",
-            event
-                .error
-                .clone()
-                .unwrap_or_else(|| format!("the run ended ({})", other.unwrap_or("no reason"))),
-        ),
+    let (status, result) = match callback_rules::ending(event) {
+        (status, Some(error)) => (status, error),
+        (status, None) => (status, answer_of(conn, &event.session_id, run_id)?),
     };
     let seq: i64 = conn
         .prepare_cached("SELECT IFNULL(MAX(seq), 0) + 1 FROM callbacks")?
@@ -146,10 +129,7 @@ fn answer_of(conn: &Connection, session_id: &str, run_id: &str) -> Result<String
         )?
         .query_row(params![session_id, run_id], |r| r.get(0))
         .optional()?;
-    Ok(body
-        .and_then(|b| serde_json::from_str::<Event>(&b).ok())
-        .map(|e| e.text())
-        .unwrap_or_default())
+    Ok(callback_rules::answer_text(body))
 }
 
 /// Resumes every parent that has pending callbacks and is not running,
@@ -187,25 +167,8 @@ pub(super) fn deliver(conn: &Connection, frames: &mut Vec<Change>) -> Result<usi
             .into_iter()
             .filter(|c| c.status == "pending")
             .collect();
-        let prompt = due
-            .iter()
-            .map(|c| {
-                callback_message(
-                    &c.child_session_name,
-                    c.child_status.as_deref().unwrap_or("error"),
-                    c.result.as_deref().unwrap_or(""),
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let create = callback_rules::resume(&session, &due);
         let run_id = uuid::Uuid::new_v4().to_string();
-        let create = RunCreate {
-            session_name: session.session_name.clone(),
-            prompt,
-            project_dir: session.project_dir.clone(),
-            resume: true,
-            ..RunCreate::default()
-        };
         match (launches::Create {
             create,
             run_id: run_id.clone(),
@@ -236,13 +199,8 @@ pub(super) fn deliver(conn: &Connection, frames: &mut Vec<Change>) -> Result<usi
     Ok(resumed)
 }
 
-/// How many times a resume that did not start is tried, in all.
-const MAX_ATTEMPTS: i64 = 4;
-
-/// A resume that never started (its runner refused: the parent was running
-/// after all, its CLI is missing, its tree's budget is spent...) delivered
-/// nothing: its callbacks are pending again, tried after a pause (one
-/// second more each time), and fail with its reason after [`MAX_ATTEMPTS`].
+/// A resume that never started delivered nothing: its callbacks are
+/// pending again after a pause, or fail (`callback_rules::retry`).
 fn retry_unstarted(conn: &Connection) -> Result<(), StoreError> {
     let unstarted: Vec<(String, String, i64, Option<String>)> = conn
         .prepare_cached(
@@ -255,26 +213,16 @@ fn retry_unstarted(conn: &Connection) -> Result<(), StoreError> {
         .collect::<Result<_, _>>()?;
     for (child_run_id, child, attempts, error) in unstarted {
         let attempts = attempts + 1;
-        let why = format!(
-            "the resume of the parent did not start: {}",
-            error.as_deref().unwrap_or("no reason")
-        );
-        if attempts >= MAX_ATTEMPTS {
-            tracing::warn!("the callback of session '{child}' failed: {why}");
-            conn.prepare_cached(
-                "UPDATE callbacks SET status = 'failed', attempts = ?1, error = ?2 WHERE child_run_id = ?3",
-            )?
-            .execute(params![attempts, why, child_run_id])?;
-            continue;
-        }
-        let retry_at = (chrono::Utc::now() + chrono::Duration::seconds(attempts))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        tracing::info!("the callback of session '{child}' is tried again at {retry_at}: {why}");
+        let (why, retry) = callback_rules::retry(&child, attempts, error.as_deref());
+        let (status, retry_at) = match retry {
+            Retry::At(at) => ("pending", Some(at)),
+            Retry::Fail => ("failed", None),
+        };
         conn.prepare_cached(
-            "UPDATE callbacks SET status = 'pending', attempts = ?1, retry_at = ?2, error = ?3
-             WHERE child_run_id = ?4",
+            "UPDATE callbacks SET status = ?1, attempts = ?2, retry_at = IFNULL(?3, retry_at),
+                 error = ?4 WHERE child_run_id = ?5",
         )?
-        .execute(params![attempts, retry_at, why, child_run_id])?;
+        .execute(params![status, attempts, retry_at, why, child_run_id])?;
     }
     Ok(())
 }
@@ -299,9 +247,8 @@ impl Op for End {
                  ended_at = ?3 WHERE child_run_id = ?4 AND status = 'waiting'",
         )?
         .execute(params![self.error, seq, now_rfc3339(), self.child_run_id])?;
-        get(conn, &self.child_run_id)?.ok_or_else(|| {
-            StoreError::NotFound(format!("no callback of run '{}'", self.child_run_id))
-        })
+        get(conn, &self.child_run_id)?
+            .ok_or_else(|| callback_rules::no_callback(&self.child_run_id))
     }
 }
 
@@ -312,9 +259,7 @@ fn fail_all(conn: &Connection, parent: &str, why: &str) -> Result<(), StoreError
         )?
         .query_map([parent], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for child in names {
-        tracing::warn!("the callback of session '{child}' to session {parent} failed: {why}");
-    }
+    callback_rules::log_failed(&names, parent, why);
     conn.prepare_cached(
         "UPDATE callbacks SET status = 'failed', error = ?1 WHERE parent_session_id = ?2 AND status = 'pending'",
     )?

@@ -7,30 +7,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::launches;
 use super::writer::Op;
-use crate::server::live::Change;
+use crate::server::changes::Change;
+use crate::server::store::placement::{HostRow, json_list, stamp};
 use crate::wire::{Host, HostRegister, now_rfc3339};
 
 const SELECT_HOSTS: &str = "SELECT name, labels, projects, capacity, claude_version, last_seen, online, embedded, instance,
         (SELECT count(*) FROM launches l WHERE l.host = hosts.name AND l.status IN ('starting', 'running'))
      FROM hosts";
-
-/// A host as stored, with the process that holds its name.
-#[derive(Debug, Clone)]
-pub(super) struct HostRow {
-    pub host: Host,
-    pub instance: String,
-}
-
-impl HostRow {
-    /// Runs it may still take.
-    pub fn free(&self) -> u32 {
-        self.host.capacity.saturating_sub(self.host.running)
-    }
-}
-
-fn json_list(text: String) -> Vec<String> {
-    serde_json::from_str(&text).unwrap_or_default()
-}
 
 fn host_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
     Ok(HostRow {
@@ -67,31 +50,6 @@ pub(super) fn get(conn: &Connection, name: &str) -> Result<Option<HostRow>, Stor
 /// `GET /hosts`.
 pub(super) fn list(conn: &Connection) -> Result<Vec<Host>, StoreError> {
     Ok(all(conn)?.into_iter().map(|r| r.host).collect())
-}
-
-/// One line per host, for refusals that must say which hosts exist.
-pub(super) fn describe(hosts: &[HostRow]) -> String {
-    if hosts.is_empty() {
-        return "no host is registered".to_owned();
-    }
-    let each: Vec<String> = hosts
-        .iter()
-        .map(|r| {
-            let h = &r.host;
-            let mut parts = vec![if h.online { "online" } else { "offline" }.to_owned()];
-            if h.embedded {
-                parts.push("this machine, any folder".to_owned());
-            }
-            if !h.labels.is_empty() {
-                parts.push(format!("labels {}", h.labels.join(",")));
-            }
-            if !h.projects.is_empty() {
-                parts.push(format!("serves {}", h.projects.join(", ")));
-            }
-            format!("{} ({})", h.name, parts.join("; "))
-        })
-        .collect();
-    format!("hosts: {}", each.join("; "))
 }
 
 /// `POST /hosts`.
@@ -269,7 +227,7 @@ impl Op for Sweep {
             .collect::<Result<_, _>>()?;
         let seconds = self.timeout_ms as f64 / 1000.0;
         for name in late {
-            let why = format!("host '{name}' went offline (no heartbeat for {seconds} s)");
+            let why = crate::server::store::launch_rules::silent(&name, seconds);
             go_offline(conn, &name, &why, frames)?;
         }
         if let Some(limit) = self.queue_timeout_ms {
@@ -293,10 +251,4 @@ impl Op for Grace {
             .execute([now_rfc3339()])?;
         Ok(())
     }
-}
-
-/// A time as stored: RFC 3339 UTC with milliseconds, so that text order is
-/// time order.
-pub(super) fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
