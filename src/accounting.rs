@@ -125,6 +125,7 @@ pub fn group<'a>(
         group_by: group_by.to_owned(),
         groups,
         total,
+        budgets: Vec::new(),
     }
 }
 

@@ -457,6 +457,74 @@ impl SessionClient {
         Ok(answer.run)
     }
 
+    /// `POST /callbacks`: the parent is resumed with the child run's result
+    /// when it ends.
+    pub async fn register_callback(
+        &self,
+        create: &crate::wire::CallbackCreate,
+    ) -> Result<crate::wire::Callback, ClientError> {
+        let answer: crate::wire::CallbackAnswer =
+            self.call(Method::POST, "/callbacks", Some(create)).await?;
+        Ok(answer.callback)
+    }
+
+    /// `POST /callbacks/{child_run_id}/end`: the child's run ended before
+    /// its session began; the parent hears of it with `error`.
+    pub async fn end_callback(
+        &self,
+        child_run_id: &str,
+        error: &str,
+    ) -> Result<crate::wire::Callback, ClientError> {
+        let answer: crate::wire::CallbackAnswer = self
+            .call(
+                Method::POST,
+                &format!("/callbacks/{}/end", seg(child_run_id)),
+                Some(&serde_json::json!({ "error": error })),
+            )
+            .await?;
+        Ok(answer.callback)
+    }
+
+    /// `GET /sessions/{id}/callbacks`: what the session is still owed.
+    pub async fn callbacks(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<crate::wire::Callback>, ClientError> {
+        let answer: crate::wire::CallbacksAnswer = self
+            .call(
+                Method::GET,
+                &format!("/sessions/{}/callbacks", seg(session_id)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(answer.callbacks)
+    }
+
+    /// `GET /budget`: what a run of `session_id` (or a new child of
+    /// `parent`) in `project_dir` may spend; `Api` 409 when a budget it
+    /// falls under is spent.
+    pub async fn budget(
+        &self,
+        session_id: Option<&str>,
+        parent: Option<&str>,
+        project_dir: Option<&str>,
+    ) -> Result<crate::wire::BudgetAnswer, ClientError> {
+        let query: Vec<String> = [
+            ("session_id", session_id),
+            ("parent_session_id", parent),
+            ("project_dir", project_dir),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some(format!("{k}={}", seg(v?))))
+        .collect();
+        self.call(
+            Method::GET,
+            &format!("/budget?{}", query.join("&")),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /runs/{run_id}`, with its prompt.
     pub async fn get_run(&self, run_id: &str) -> Result<Run, ClientError> {
         let answer: RunAnswer = self

@@ -213,6 +213,11 @@ impl Recorder {
         self.session_id.as_deref()
     }
 
+    /// What the conversation has spent, as far as the lines fed tell.
+    pub fn spent(&self) -> &Spent {
+        &self.spent
+    }
+
     /// The last `result` line seen.
     pub fn last_result(&self) -> Option<&ResultLine> {
         self.last_result.as_ref()
@@ -259,7 +264,12 @@ impl Recorder {
                     message: message.clone(),
                     started: false,
                     figures: RunFigures::default(),
-                    spent_before: self.spent.clone(),
+                    // A fork's first run starts from what its origin spent.
+                    spent_before: message
+                        .spent_before
+                        .as_deref()
+                        .cloned()
+                        .unwrap_or_else(|| self.spent.clone()),
                     parents: HashMap::new(),
                     agents: HashMap::new(),
                     requests: HashMap::new(),
@@ -558,6 +568,8 @@ impl Recorder {
             worktree: message.worktree.clone(),
             branch: message.branch.clone(),
             parent_session_id: message.parent_session_id.clone(),
+            forked_from: message.forked_from.clone(),
+            budget_usd: message.budget_usd,
         };
         actions.push(match &message.resume_session_id {
             Some(_) => Action::Resume {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::settings::{
-    OnPermission, PermissionMode, RunSettings, SystemPromptMode, check_max_turns,
+    OnPermission, PermissionMode, RunSettings, SystemPromptMode, check_budget, check_max_turns,
     check_permission_timeout, check_schema, split_tools,
 };
 
@@ -48,6 +48,8 @@ pub(super) struct Fields {
     pub permission_mode: Option<String>,
     #[serde(default, alias = "maxTurns")]
     pub max_turns: Option<Value>,
+    #[serde(default, alias = "maxBudgetUsd")]
+    pub max_budget_usd: Option<Value>,
     #[serde(default, alias = "outputSchema")]
     pub output_schema: Option<Value>,
     #[serde(default, alias = "systemPromptMode")]
@@ -88,6 +90,12 @@ impl Fields {
             .map(check_max_turns)
             .transpose()
             .map_err(|e| at("max_turns", e))?;
+        let max_budget_usd = self
+            .max_budget_usd
+            .as_ref()
+            .map(|v| check_budget(v, "max_budget_usd"))
+            .transpose()
+            .map_err(|e| at("max_budget_usd", e))?;
         let output_schema = self
             .output_schema
             .map(|s| check_schema(s, "output_schema"))
@@ -134,6 +142,7 @@ impl Fields {
                 disallowed_tools: self.disallowed_tools.map(ToolList::into_vec),
                 permission_mode,
                 max_turns,
+                max_budget_usd,
                 mcp_config: None,
                 output_schema,
                 worktree: self.worktree,

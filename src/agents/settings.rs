@@ -227,6 +227,23 @@ pub fn check_max_turns(value: &Value) -> Result<u32, String> {
         .ok_or_else(|| format!("max_turns must be a positive integer (got {value})"))
 }
 
+/// Checks a dollar budget: a positive, finite number.
+pub fn check_budget(value: &Value, field: &str) -> Result<f64, String> {
+    value
+        .as_f64()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .ok_or_else(|| format!("{field} must be a positive number of dollars (got {value})"))
+}
+
+/// Parses a dollar budget given as text (a flag's value).
+pub fn parse_budget(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .ok_or_else(|| format!("'{text}' is not a positive number of dollars (e.g. 0.50)"))
+}
+
 /// Everything a run may set; `None` leaves a field to the next source.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSettings {
@@ -241,6 +258,8 @@ pub struct RunSettings {
     pub disallowed_tools: Option<Vec<String>>,
     pub permission_mode: Option<PermissionMode>,
     pub max_turns: Option<u32>,
+    /// Dollars the run may spend (the CLI's `--max-budget-usd`).
+    pub max_budget_usd: Option<f64>,
     pub mcp_config: Option<McpConfig>,
     pub output_schema: Option<Value>,
     /// Run in a git worktree of its own.
@@ -263,6 +282,7 @@ impl RunSettings {
             disallowed_tools: self.disallowed_tools.or(base.disallowed_tools),
             permission_mode: self.permission_mode.or(base.permission_mode),
             max_turns: self.max_turns.or(base.max_turns),
+            max_budget_usd: self.max_budget_usd.or(base.max_budget_usd),
             mcp_config: self.mcp_config.or(base.mcp_config),
             output_schema: self.output_schema.or(base.output_schema),
             worktree: self.worktree.or(base.worktree),

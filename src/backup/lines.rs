@@ -8,7 +8,7 @@ use crate::claude::protocol::{CliLine, parse_value};
 use crate::wire::{ChangedFile, DecisionBody, RunEndReason};
 
 /// Opens each run: the prompt and what is needed to replay the run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserMessageLine {
     /// The run's own id, from which its events' ids derive, so that they
     /// survive edits of the file. Lines written before it existed have none;
@@ -37,6 +37,18 @@ pub struct UserMessageLine {
     /// The session whose run started this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_session_id: Option<String>,
+    /// A fork's first run: the session whose conversation it copies
+    /// (`--resume ID --fork-session`); the CLI names the fork's own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
+    /// A fork's first run: what the origin's conversation had spent, which
+    /// the CLI counts in the fork's first result (releases that report
+    /// sums), so that the fork's own figures can be told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_before: Option<Box<crate::claude::figures::Spent>>,
+    /// `ao-new --budget-usd`: dollars the session and its descendants may spend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 /// Closes each run: how the CLI ended.

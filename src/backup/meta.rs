@@ -38,6 +38,9 @@ pub struct Meta {
     /// The session whose run started this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_session_id: Option<String>,
+    /// The session this one is a fork of (`ao-fork`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
 }
 
 impl Meta {

@@ -59,14 +59,22 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 
 /// What a conversation has spent so far: the sum of its runs' own figures,
 /// for the figures that some release reports as sums.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Spent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     num_turns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     model_usage: Option<Map<String, Value>>,
 }
 
 impl Spent {
+    /// Dollars spent so far, when a result said.
+    pub fn cost_usd(&self) -> Option<f64> {
+        self.cost_usd
+    }
+
     /// A run's own figures from what its result line `reported`, under the
     /// release `version`; and what the conversation has spent after it. A
     /// sum smaller than what was spent before (a counter that started

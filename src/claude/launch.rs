@@ -24,6 +24,10 @@ pub struct Launch {
     pub allowed_tools: Vec<String>,
     pub disallowed_tools: Vec<String>,
     pub max_turns: Option<u32>,
+    /// `--max-budget-usd`: dollars the run may spend.
+    pub max_budget_usd: Option<f64>,
+    /// `--fork-session`: continue `resume`'s conversation under a new id.
+    pub fork_session: bool,
     pub system_prompt: Option<(String, SystemPromptMode)>,
     /// A file holding `{"mcpServers": ...}`.
     pub mcp_config: Option<PathBuf>,
@@ -48,6 +52,8 @@ impl Default for Launch {
             allowed_tools: Vec::new(),
             disallowed_tools: Vec::new(),
             max_turns: None,
+            max_budget_usd: None,
+            fork_session: false,
             system_prompt: None,
             mcp_config: None,
             json_schema: None,
@@ -95,6 +101,9 @@ impl Launch {
         if let Some(n) = self.max_turns {
             push("--max-turns", n.to_string().into());
         }
+        if let Some(usd) = self.max_budget_usd {
+            push("--max-budget-usd", format_usd(usd).into());
+        }
         if let Some((text, mode)) = &self.system_prompt {
             let flag = match mode {
                 SystemPromptMode::Append => "--append-system-prompt",
@@ -108,11 +117,21 @@ impl Launch {
         if let Some(schema) = &self.json_schema {
             push("--json-schema", schema.into());
         }
+        if self.fork_session && self.resume.is_some() {
+            args.push("--fork-session".into());
+        }
         if self.partial_messages {
             args.push(PARTIAL_MESSAGES_FLAG.into());
         }
         args
     }
+}
+
+/// A dollar amount for the CLI: at most 6 decimals, no binary noise.
+pub fn format_usd(usd: f64) -> String {
+    let text = format!("{usd:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    text.to_owned()
 }
 
 #[cfg(test)]
@@ -143,6 +162,8 @@ mod tests {
             allowed_tools: vec!["Bash(git *)".into(), "Edit".into()],
             disallowed_tools: vec!["Write".into()],
             max_turns: Some(4),
+            max_budget_usd: Some(0.25),
+            fork_session: true,
             system_prompt: Some(("be brief".into(), SystemPromptMode::Replace)),
             mcp_config: Some("/tmp/m.json".into()),
             json_schema: Some("{}".into()),
@@ -169,14 +190,24 @@ mod tests {
                 "Write",
                 "--max-turns",
                 "4",
+                "--max-budget-usd",
+                "0.25",
                 "--system-prompt",
                 "be brief",
                 "--mcp-config",
                 "/tmp/m.json",
                 "--json-schema",
                 "{}",
+                "--fork-session",
                 "--include-partial-messages"
             ]
         );
+    }
+
+    #[test]
+    fn dollars_go_without_noise() {
+        assert_eq!(format_usd(0.1 + 0.2), "0.3");
+        assert_eq!(format_usd(2.0), "2");
+        assert_eq!(format_usd(0.000188), "0.000188");
     }
 }

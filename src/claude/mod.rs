@@ -1,5 +1,6 @@
 //! The Claude Code CLI: its stream-json protocol and the child process.
 
+pub mod features;
 pub mod figures;
 pub mod guard;
 pub mod launch;

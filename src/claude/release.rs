@@ -11,13 +11,13 @@ use super::launch::PARTIAL_MESSAGES_FLAG;
 /// flag, and a run whose CLI refuses it is run again without
 /// (`runner::run`).
 pub fn takes_partial_messages(program: &Path) -> bool {
-    let Some(script) = package_script(program) else {
-        return true;
-    };
-    match std::fs::read_to_string(script) {
-        Ok(code) => code.contains(PARTIAL_MESSAGES_FLAG),
-        Err(_) => true,
-    }
+    package_code(program).is_none_or(|code| code.contains(PARTIAL_MESSAGES_FLAG))
+}
+
+/// The code of `program`'s `cli.js`, when it is an npm release that runs
+/// one (the 1.x and 2.0 releases), which names every flag it takes.
+pub fn package_code(program: &Path) -> Option<String> {
+    std::fs::read_to_string(package_script(program)?).ok()
 }
 
 /// The `cli.js` of the `@anthropic-ai/claude-code` package `program` is

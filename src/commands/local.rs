@@ -110,7 +110,7 @@ impl LastRun {
         if let Some(end) = self
             .end
             .as_ref()
-            .filter(|e| e.reason == RunEndReason::Error)
+            .filter(|e| matches!(e.reason, RunEndReason::Error | RunEndReason::Budget))
         {
             return RunOutcome::Failed(end_error(end.error.as_deref(), end.exit_code));
         }
@@ -132,7 +132,7 @@ impl LastRun {
 /// How a run ended, as `ao-wait` and `ao-stop` report it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunEnd {
-    /// `completed`, `error`, `interrupted` or `stopped`.
+    /// `completed`, `error`, `budget`, `interrupted` or `stopped`.
     pub status: String,
     /// The reason its closing record gives, as recorded.
     pub reason: Option<String>,
@@ -158,7 +158,15 @@ impl RunEnd {
                 let status = reason.clone().unwrap_or_else(|| "completed".to_owned());
                 (status, Some(text), None)
             }
-            RunOutcome::Failed(error) => ("error".to_owned(), None, Some(error)),
+            // A run that ran out of money says so.
+            RunOutcome::Failed(error) => (
+                reason
+                    .clone()
+                    .filter(|r| r == "budget")
+                    .unwrap_or_else(|| "error".to_owned()),
+                None,
+                Some(error),
+            ),
             RunOutcome::Interrupted => ("interrupted".to_owned(), None, None),
             RunOutcome::Stopped => ("stopped".to_owned(), None, None),
             RunOutcome::NoResult => (
@@ -235,7 +243,7 @@ fn runner_exit_code(status: &str, cli: Option<i64>) -> Option<i64> {
     use crate::diag::exit;
     match status {
         "completed" => Some(exit::OK.into()),
-        "error" => Some(exit::FAILED.into()),
+        "error" | "budget" => Some(exit::FAILED.into()),
         "stopped" => Some(exit::SIGTERM.into()),
         "interrupted" => cli.filter(|c| [exit::SIGINT, exit::SIGTERM].map(i64::from).contains(c)),
         _ => None,
@@ -272,7 +280,7 @@ pub fn outcome_from_events(events: &[StoredEvent]) -> RunOutcome {
         }
     }
     let reason = end.and_then(|e| e.reason.as_deref());
-    if let (Some(e), Some("error")) = (end, reason) {
+    if let (Some(e), Some("error" | "budget")) = (end, reason) {
         return RunOutcome::Failed(end_error(e.error.as_deref(), e.exit_code));
     }
     match (answer, reason) {

@@ -28,7 +28,7 @@ const PROGRAM: &str = "ao-show-config";
         "One line per setting: NAME = VALUE (flag|env|default). A flag beats an AGENT_ORCHESTRATOR_* environment variable, ",
         "which beats the default. The runner's flags (--claude-path, --model, --legacy-events, --agents-dir) are accepted so that their effect can be seen. ",
         "Then come the folders searched for agent definitions, in order, and the folder of the sessions' git worktrees. token_set says whether AGENT_ORCHESTRATOR_TOKEN is set, never its value. ",
-        "notify_command and notify_url are the session manager's (--notify-command, --notify-url), as it takes them from this environment when started from here (ao-new starts one by itself); ",
+        "notify_command, notify_url, daily_budget_usd and daily_budget_project are the session manager's (--notify-command, --notify-url, --daily-budget-usd, --daily-budget-project), as it takes them from this environment when started from here (ao-new starts one by itself); ",
         "a session manager already running keeps what it was started with, which no command can see. Their secrets are not shown: the command's first word, the URL's scheme and host. ",
         "A warning on stderr names each of our files or folders (database, backups, logs) that other users may read, with the chmod that fixes it.\n\n",
         "Examples:\n  ao-show-config\n  ao-show-config --json | jq -r .session_manager_url.value\n  AGENT_ORCHESTRATOR_SESSION_MANAGER_URL=http://127.0.0.1:9000 ao-show-config\n\n",
@@ -147,6 +147,8 @@ fn wide_modes(config: &Config) -> Vec<WideMode> {
 struct NotifyShown {
     notify_command: Setting<Option<String>>,
     notify_url: Setting<Option<String>>,
+    daily_budget_usd: Setting<Option<String>>,
+    daily_budget_project: Setting<Option<String>>,
 }
 
 fn notify_shown(env: impl Fn(&str) -> Option<String>) -> NotifyShown {
@@ -175,6 +177,15 @@ fn notify_shown(env: impl Fn(&str) -> Option<String>) -> NotifyShown {
                 |url| redact_url(&url),
             )
         }),
+        daily_budget_usd: setting(crate::server::ENV_DAILY_BUDGET, &|usd| {
+            match crate::agents::settings::parse_budget(usd) {
+                Ok(usd) => crate::claude::launch::format_usd(usd),
+                Err(_) => format!("{usd} (not a positive number: ao-session-manager refuses it)"),
+            }
+        }),
+        daily_budget_project: setting(crate::server::ENV_DAILY_BUDGET_PROJECT, &|dir| {
+            dir.to_owned()
+        }),
     }
 }
 
@@ -199,6 +210,18 @@ fn notify_lines(n: &NotifyShown) -> String {
             "--notify-url",
             crate::server::ENV_NOTIFY_URL,
             &n.notify_url,
+        ),
+        line(
+            "daily_budget_usd",
+            "--daily-budget-usd",
+            crate::server::ENV_DAILY_BUDGET,
+            &n.daily_budget_usd,
+        ),
+        line(
+            "daily_budget_project",
+            "--daily-budget-project",
+            crate::server::ENV_DAILY_BUDGET_PROJECT,
+            &n.daily_budget_project,
         ),
     ]
     .join("\n")

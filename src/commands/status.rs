@@ -38,7 +38,7 @@ struct StatusArgs {
     /// Session name: 1-60 letters, digits, '-' or '_'
     name: String,
 
-    /// Print {"session_name","session_id","status","source",...} instead of the bare word (a worktree session adds "worktree": {path, branch, exists, ahead, dirty, changed_files})
+    /// Print {"session_name","session_id","status","source",...} instead of the bare word (a worktree session adds "worktree": {path, branch, exists, ahead, dirty, changed_files}; "callbacks" lists what children owe it and have not delivered)
     #[arg(long)]
     json: bool,
 
@@ -62,6 +62,11 @@ pub struct StatusReport {
     /// and uncommitted changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worktree: Option<WorktreeState>,
+    /// The callbacks children owe this session and have not delivered yet
+    /// (`waiting`, `pending`, `delivering`, `failed`), in the order the
+    /// children ended; present when the session manager answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callbacks: Option<Vec<crate::wire::Callback>>,
 }
 
 /// `main` of `ao-status`.
@@ -103,6 +108,7 @@ pub(crate) async fn status(
         source,
         totals,
         worktree: worktree.filter(|_| full).map(|w| w.state()),
+        callbacks: None,
     };
     let found = find(ctx, name, Scope::AnyProject).await?;
     warn_if_unsynced(ctx, name, &found);
@@ -149,13 +155,21 @@ pub(crate) async fn status(
                     None => {}
                 }
             }
-            Ok(report(
-                Some(session.session_id),
-                status,
-                AnswerSource::Api,
-                totals,
-                worktree,
-            ))
+            let callbacks = if full {
+                ctx.client.callbacks(&session.session_id).await.ok()
+            } else {
+                None
+            };
+            Ok(StatusReport {
+                callbacks,
+                ..report(
+                    Some(session.session_id),
+                    status,
+                    AnswerSource::Api,
+                    totals,
+                    worktree,
+                )
+            })
         }
         Some(Found::Backup { files, meta }) => {
             let status = match settle(&files, ctx.legacy(), false)? {

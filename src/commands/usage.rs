@@ -45,7 +45,7 @@ struct UsageArgs {
     #[arg(long)]
     project: bool,
 
-    /// Print {"group_by","groups":[{key,runs,cost_usd,input_tokens,...}],"total":{...},"source"}
+    /// Print {"group_by","groups":[{key,runs,cost_usd,input_tokens,...}],"total":{...},"budgets":[{kind,session_name|project_dir,budget_usd,spent_usd,left_usd}],"source"}
     #[arg(long)]
     json: bool,
 
@@ -246,6 +246,23 @@ fn table(usage: &UsageAnswer) -> String {
         lines.push(row(key, &group.figures));
     }
     lines.push(row("TOTAL", &usage.total));
+    if !usage.budgets.is_empty() {
+        lines.push(String::new());
+        lines.push("BUDGETS".to_owned());
+        for b in &usage.budgets {
+            let whose = match b.kind.as_str() {
+                "daily" => format!("project {} today", b.project_dir.as_deref().unwrap_or("?")),
+                _ => format!(
+                    "tree of session '{}'",
+                    b.session_name.as_deref().unwrap_or("?")
+                ),
+            };
+            lines.push(format!(
+                "{whose}: ${:.4} of ${:.4} spent, ${:.4} left",
+                b.spent_usd, b.budget_usd, b.left_usd
+            ));
+        }
+    }
     lines.join("\n")
 }
 

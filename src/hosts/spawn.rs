@@ -129,6 +129,9 @@ fn setting_flags(settings: &LaunchSettings) -> std::io::Result<(Vec<String>, Vec
     if let Some(turns) = settings.max_turns {
         flag("max-turns", &turns.to_string());
     }
+    if let Some(usd) = settings.max_budget_usd {
+        flag("max-budget-usd", &crate::claude::launch::format_usd(usd));
+    }
     if let Some(mode) = &settings.system_prompt_mode {
         flag("system-prompt-mode", mode);
     }

@@ -27,8 +27,8 @@ use crate::diag::Diag;
 use crate::name::SessionName;
 use crate::wire::DecidedBy;
 use params::{
-    AnswerParams, DecisionParam, ListParams, ProjectParams, RequestsParams, ResumeParams,
-    SessionParams, StartParams, StatusParams, WaitParams,
+    AnswerParams, DecisionParam, ForkParams, ListParams, ProjectParams, RequestsParams,
+    ResumeParams, SessionParams, StartParams, StatusParams, WaitParams,
 };
 use runs::{Progress, RunAnswer, RunSpec};
 
@@ -53,7 +53,9 @@ const INSTRUCTIONS: &str = "Hand work to Claude Code sessions with names. \
 start_agent_session runs a task in a new session and returns its answer; resume_agent_session \
 sends a follow-up to a session that remembers its conversation. To work in parallel, start \
 several sessions with async=true, then call wait_for_agent_sessions with their names, then \
-get_agent_session_result for each. Sessions that edit files in parallel should each get \
+get_agent_session_result for each; or pass callback=true with async=true and end your turn: you are \
+resumed with every result as <agent-callback> messages. fork_agent_session copies a session's conversation to try \
+another approach from the same point. budget_usd bounds what a session and all it starts may spend. Sessions that edit files in parallel should each get \
 worktree=true (a git worktree and branch of their own). list_agent_definitions shows specialised agents to pass as agent_name. \
 list_hosts shows the machines that can run sessions; pass host or labels to run on one. \
 A session whose run waits for a decision (a tool call that needs permission, or a question it asks) shows as \
@@ -211,7 +213,48 @@ impl AoMcp {
                 Ok(on) => on,
                 Err(reason) => return failure(reason),
             },
+            fork: None,
+            callback: p.callback,
+            max_budget_usd: p.max_budget_usd,
+            budget_usd: p.budget_usd,
         };
+        if spec.callback && !spec.detach {
+            return failure(
+                "callback=true needs async=true: a callback wakes you when a session you did not wait for ends",
+            );
+        }
+        self.make_run(spec, context).await
+    }
+
+    #[tool(
+        description = "Start a new session as a copy of an existing session's conversation (which must not be running, and stays as it is), continued with `prompt`: try another approach from the same point, then compare. A fork of a session in a git worktree gets a worktree and branch of its own from the origin's branch. Returns the fork's answer; async=true (and callback=true) as for start_agent_session."
+    )]
+    async fn fork_agent_session(
+        &self,
+        Parameters(p): Parameters<ForkParams>,
+        context: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        if let Err(e) = SessionName::parse(&p.session_name) {
+            return failure(e.to_string());
+        }
+        let spec = RunSpec {
+            resume: false,
+            name: p.new_session_name,
+            prompt: p.prompt,
+            agent: None,
+            common: self.common(p.project_dir),
+            detach: p.run_async,
+            worktree: false,
+            base: None,
+            on: Vec::new(),
+            fork: Some(p.session_name),
+            callback: p.callback,
+            max_budget_usd: None,
+            budget_usd: None,
+        };
+        if spec.callback && !spec.detach {
+            return failure("callback=true needs async=true");
+        }
         self.make_run(spec, context).await
     }
 
@@ -236,6 +279,10 @@ impl AoMcp {
                 Ok(on) => on,
                 Err(reason) => return failure(reason),
             },
+            fork: None,
+            callback: false,
+            max_budget_usd: None,
+            budget_usd: None,
         };
         self.make_run(spec, context).await
     }

@@ -55,6 +55,39 @@ pub struct StartParams {
     /// Run on a host that has every one of these labels (see list_hosts), the one with most room.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// With async=true: when the session's run ends, you (the session calling this tool) are
+    /// resumed with a message <agent-callback session="NAME" status="completed|error|stopped">RESULT</agent-callback>;
+    /// callbacks of sessions that end while you run come together in one message once your run
+    /// ends. So you need not wait: end your turn, and you will be woken with the results.
+    #[serde(default)]
+    pub callback: bool,
+    /// Dollars this run may spend; it ends with reason budget past it.
+    #[serde(default)]
+    pub max_budget_usd: Option<f64>,
+    /// Dollars the new session and every session it starts may spend together; once spent,
+    /// new runs in that tree are refused and running ones stopped.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+}
+
+/// `fork_agent_session`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ForkParams {
+    /// The session to copy: it must exist and not be running; it stays as it is.
+    pub session_name: String,
+    /// The new session's name: 1-60 letters, digits, '-' or '_', not taken.
+    pub new_session_name: String,
+    /// What the fork should do next; it remembers the origin's whole conversation.
+    pub prompt: String,
+    /// Absolute path of the project directory; leave it out to use ao-mcp's.
+    #[serde(default)]
+    pub project_dir: Option<String>,
+    /// true: return at once while the fork runs in the background (see start_agent_session).
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
+    /// With async=true: resume you with the fork's result when it ends (see start_agent_session).
+    #[serde(default)]
+    pub callback: bool,
 }
 
 /// `resume_agent_session`.

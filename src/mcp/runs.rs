@@ -37,6 +37,13 @@ pub struct RunSpec {
     pub base: Option<String>,
     /// `--on HOST_OR_LABEL`, each: run on another host.
     pub on: Vec<String>,
+    /// `ao-fork ORIGIN NAME`: the session a new one copies.
+    pub fork: Option<String>,
+    /// `--callback`: resume the caller's session with the result.
+    pub callback: bool,
+    /// `--max-budget-usd` and `--budget-usd`.
+    pub max_budget_usd: Option<f64>,
+    pub budget_usd: Option<f64>,
 }
 
 /// Where a run's progress goes: the client, under its progress token.
@@ -60,9 +67,27 @@ pub enum RunAnswer {
 
 impl RunSpec {
     fn command(&self) -> tokio::process::Command {
-        let program = if self.resume { "ao-resume" } else { "ao-new" };
+        let program = match (&self.fork, self.resume) {
+            (Some(_), _) => "ao-fork",
+            (None, true) => "ao-resume",
+            (None, false) => "ao-new",
+        };
         let mut cmd = tokio::process::Command::new(crate::paths::sibling_program(program));
+        if let Some(origin) = &self.fork {
+            cmd.arg(origin);
+        }
         cmd.arg(&self.name);
+        if self.callback {
+            cmd.arg("--callback");
+        }
+        for (flag, usd) in [
+            ("--max-budget-usd", self.max_budget_usd),
+            ("--budget-usd", self.budget_usd),
+        ] {
+            if let Some(usd) = usd {
+                cmd.arg(format!("{flag}={}", crate::claude::launch::format_usd(usd)));
+            }
+        }
         if let Some(agent) = &self.agent {
             cmd.args(["--agent", agent]);
         }

@@ -63,6 +63,121 @@ struct RunnerCli {
 
     #[command(flatten)]
     flags: RunFlags,
+
+    /// `ao-fork`: the session whose conversation the new one copies.
+    #[arg(skip)]
+    fork: Option<String>,
+}
+
+/// `ao-fork ORIGIN NEW`: a new session that continues a copy of ORIGIN's
+/// conversation.
+#[derive(Debug, Parser)]
+struct ForkCli {
+    /// The session to fork; it must not be running, and it stays as it is
+    origin: String,
+
+    /// The new session's name: 1-60 letters, digits, '-' or '_'
+    name: String,
+
+    /// The prompt; joined with stdin when both are given. Prefer stdin: a
+    /// prompt on a command line is visible to other users in `ps`
+    #[arg(short, long, value_name = "TEXT")]
+    prompt: Option<String>,
+
+    /// Run in the background: return once the run has started (stdout: the
+    /// new session's name); collect it with ao-wait and ao-get-result
+    #[arg(long)]
+    detach: bool,
+
+    /// With --detach: print {"session_name","pid"} instead of the name
+    #[arg(long, requires = "detach")]
+    json: bool,
+
+    /// The detached process itself (internal)
+    #[arg(long = &CHILD_FLAG[2..], hide = true)]
+    detached_child: bool,
+
+    /// End the run (reason budget) once it has spent USD dollars (the CLI's --max-budget-usd)
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = crate::agents::settings::parse_budget)]
+    max_budget_usd: Option<f64>,
+
+    /// A budget for the fork and all its descendants (as ao-new --budget-usd)
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = crate::agents::settings::parse_budget)]
+    budget_usd: Option<f64>,
+
+    /// When the fork's run ends, resume the parent session with its result (as ao-new --callback)
+    #[arg(long)]
+    callback: bool,
+
+    /// The parent session, for a fork started outside any run (as ao-new --parent)
+    #[arg(long, value_name = "NAME")]
+    parent: Option<String>,
+
+    #[command(flatten)]
+    common: CommonArgs,
+
+    #[command(flatten)]
+    runner: RunnerArgs,
+}
+
+const FORK_ABOUT: &str = "Start session NEW as a copy of session NAME's conversation, continued with a prompt from stdin (or -p); NAME stays as it is";
+const FORK_AFTER_HELP: &str = "\
+stdout carries only the answer (with --detach: the new session's name). A fork of a session that \
+runs in a git worktree gets a worktree of its own, on a branch ao/NEW from NAME's branch. Exit \
+codes: 0 success; 1 the run failed or could not start; 2 bad usage or input (an unknown or \
+running NAME, a NEW that is taken).
+
+Examples:
+  ao-fork design try-sqlite -p \"Go with SQLite instead\"
+  ao-fork design try-postgres --detach < other-approach.md; ao-wait try-postgres";
+
+/// `main` of `ao-fork`.
+pub fn main_fork() -> ExitCode {
+    if let Some(code) = crate::claude::guard::dispatch() {
+        return code;
+    }
+    let diag = Diag::new("ao-fork");
+    let command = ForkCli::command()
+        .name("ao-fork")
+        .bin_name("ao-fork")
+        .about(FORK_ABOUT)
+        .after_help(FORK_AFTER_HELP);
+    let fork: ForkCli = match parse_args(command, diag) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    if let Err(e) = SessionName::parse(&fork.origin) {
+        diag.error(e);
+        return ExitCode::from(exit::USAGE);
+    }
+    let runner = fork.runner;
+    let args = RunnerCli {
+        name: fork.name,
+        prompt: fork.prompt,
+        detach: fork.detach,
+        json: fork.json,
+        detached_child: fork.detached_child,
+        on: Vec::new(),
+        run_id: None,
+        common: fork.common,
+        runner,
+        agents: AgentsArgs::default(),
+        flags: RunFlags {
+            max_budget_usd: fork.max_budget_usd,
+            budget_usd: fork.budget_usd,
+            callback: fork.callback,
+            parent: fork.parent,
+            ..RunFlags::default()
+        },
+        fork: Some(fork.origin),
+    };
+    match request(Mode::New, &args) {
+        Ok((request, config)) => ExitCode::from(start(&args, &request, &config, diag)),
+        Err(message) => {
+            diag.error(message);
+            ExitCode::from(exit::USAGE)
+        }
+    }
 }
 
 fn parse_run_id(text: &str) -> Result<String, String> {
@@ -176,6 +291,18 @@ fn request_on(
     mode: Mode,
     args: &RunnerCli,
 ) -> Result<(RunRequest, Config, Option<String>), String> {
+    if let Some(flag) = [
+        (args.flags.callback, "--callback"),
+        (args.flags.parent.is_some(), "--parent"),
+        (args.flags.budget_usd.is_some(), "--budget-usd"),
+    ]
+    .iter()
+    .find_map(|(given, flag)| given.then_some(*flag))
+    {
+        return Err(format!(
+            "{flag} is not for a run --on another host yet; start it here, or from a session's run on that host"
+        ));
+    }
     let local_only = [
         (args.common.sessions_dir.is_some(), "--sessions-dir"),
         (args.runner.claude_path.is_some(), "--claude-path"),
@@ -269,6 +396,21 @@ impl RunnerCli {
             flags,
             base: self.flags.base.clone(),
             run_id: self.run_id.clone(),
+            parent: self
+                .flags
+                .parent
+                .as_deref()
+                .map(SessionName::parse)
+                .transpose()
+                .map_err(|e| format!("--parent: {e}"))?,
+            callback: self.flags.callback,
+            budget_usd: self.flags.budget_usd,
+            fork: self
+                .fork
+                .as_deref()
+                .map(SessionName::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?,
         })
     }
 }
@@ -381,6 +523,12 @@ fn respond(report: Result<super::Report, RunError>, diag: Diag, name: &SessionNa
         }
         Outcome::Failed { message } => {
             diag.error(message);
+            exit::FAILED
+        }
+        Outcome::Budget { message } => {
+            diag.error(format!(
+                "the run reached its budget and was ended ({message}); the run is recorded with reason budget (continue it with `ao-resume {name}` and a larger budget)"
+            ));
             exit::FAILED
         }
         Outcome::Interrupted { signal } => {

@@ -85,7 +85,8 @@ pub struct Sinks<'a> {
 enum FromFeed {
     /// The feed is (again) open: decisions taken while it was not are asked for.
     Connected,
-    Stop,
+    /// `budget`: its tree's budget is spent.
+    Stop { budget: bool },
     Answered {
         request_id: String,
         decision: DecisionBody,
@@ -99,6 +100,8 @@ pub struct Conversation {
     pub interrupted: Option<Signal>,
     /// A stop was requested before the CLI answered.
     pub stopped: bool,
+    /// That stop came because the run's tree spent its budget.
+    pub budget_stop: bool,
     /// The CLI refused `initialize`, or never printed its init line: it may
     /// not speak the protocol this release drives.
     pub protocol_failed: bool,
@@ -136,6 +139,7 @@ pub async fn converse(
         result: None,
         interrupted: None,
         stopped: false,
+        budget_stop: false,
         backup_failed: false,
         deadline: None,
         unreadable: None,
@@ -182,7 +186,10 @@ pub async fn converse(
             _ = signals.term.recv() => state.interrupt(Signal::SIGTERM, &group),
             _ = signals.stop.recv() => state.stop(&mut cli, &mut sinks, &mut waiting).await,
             Some(message) = feed_rx.recv() => match message {
-                FromFeed::Stop => state.stop(&mut cli, &mut sinks, &mut waiting).await,
+                FromFeed::Stop { budget } => {
+                    state.budget_stop |= budget && !state.stopped && state.result.is_none();
+                    state.stop(&mut cli, &mut sinks, &mut waiting).await
+                }
                 FromFeed::Answered { request_id, decision } => {
                     if let Some(request) = waiting.take(&request_id) {
                         state.decide(&mut cli, &mut sinks, &request_id, &request, decision).await;
@@ -225,6 +232,7 @@ pub async fn converse(
         result: state.result,
         interrupted: state.interrupted,
         stopped: state.stopped,
+        budget_stop: state.budget_stop,
         protocol_failed: state.initialize_refused || !state.init_seen,
         unreadable: state.unreadable,
         printed,
@@ -243,9 +251,12 @@ async fn follow(client: SessionClient, session_id: String, tx: mpsc::UnboundedSe
             while let Some(message) = feed.next().await {
                 let forward = match message {
                     LiveMessage::Init { .. } => FromFeed::Connected,
-                    LiveMessage::StopRequested { session_id: id } if id == session_id => {
-                        FromFeed::Stop
-                    }
+                    LiveMessage::StopRequested {
+                        session_id: id,
+                        reason,
+                    } if id == session_id => FromFeed::Stop {
+                        budget: reason.as_deref() == Some("budget"),
+                    },
                     LiveMessage::RequestAnswered {
                         session_id: id,
                         request_id,
@@ -296,6 +307,7 @@ struct State {
     result: Option<ResultLine>,
     interrupted: Option<Signal>,
     stopped: bool,
+    budget_stop: bool,
     backup_failed: bool,
     /// When to signal the CLI's group next, and with what.
     deadline: Option<(Instant, Signal)>,

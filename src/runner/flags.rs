@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::agents::RunSettings;
 use crate::agents::settings::{
-    McpConfig, OnPermission, PermissionMode, SystemPromptMode, check_schema, read_json, split_tools,
+    McpConfig, OnPermission, PermissionMode, SystemPromptMode, check_schema, parse_budget,
+    read_json, split_tools,
 };
 
 /// The flags; each overrides the agent's setting of the same name.
@@ -46,6 +47,10 @@ pub struct RunFlags {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agent")]
     pub max_turns: Option<u32>,
 
+    /// End the run (reason budget) once it has spent USD dollars (the CLI's --max-budget-usd)
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_budget, help_heading = "Agent")]
+    pub max_budget_usd: Option<f64>,
+
     /// Read the system prompt from FILE
     #[arg(long, value_name = "FILE", help_heading = "Agent")]
     pub system_prompt_file: Option<PathBuf>,
@@ -61,6 +66,18 @@ pub struct RunFlags {
     /// A JSON Schema (FILE) the answer must follow; stdout is then the JSON document
     #[arg(long, value_name = "FILE", help_heading = "Agent")]
     pub output_schema: Option<PathBuf>,
+
+    /// When this run ends, resume the parent session with its result (<agent-callback session="NAME" status="...">RESULT</agent-callback>); several that end while the parent runs come in one resume. The parent: the session whose run started this one, or --parent
+    #[arg(long, help_heading = "Orchestration")]
+    pub callback: bool,
+
+    /// The parent session (in this project), for a session started from outside any run: its callbacks go there, and its runs count against the parent's tree budget
+    #[arg(long, value_name = "NAME", help_heading = "Orchestration")]
+    pub parent: Option<String>,
+
+    /// A budget for this session and all its descendants: each of their runs starts with --max-budget-usd set to what is left of every budget above it; once it is spent, new runs in the tree are refused and running ones stopped (reason budget). On ao-resume: a new budget
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_budget, help_heading = "Orchestration")]
+    pub budget_usd: Option<f64>,
 
     /// Run in a git worktree of its own, <project>/.agent-orchestrator/worktrees/NAME, on a new branch ao/NAME (for runs in parallel that edit files); ao-resume runs there again
     #[arg(long, help_heading = "Worktree")]
@@ -120,6 +137,7 @@ impl RunFlags {
             disallowed_tools: list(&self.disallowed_tools),
             permission_mode: self.permission_mode,
             max_turns: self.max_turns,
+            max_budget_usd: self.max_budget_usd,
             mcp_config,
             output_schema,
             worktree: self.worktree.then_some(true),

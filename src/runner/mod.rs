@@ -119,6 +119,41 @@ pub enum RunError {
         "ao-resume runs session '{name}' where it ran before (its own worktree, if it has one); --worktree and --base belong to ao-new"
     )]
     WorktreeOnResume { name: String },
+    #[error(
+        "there is no session named '{name}' in {project} to fork{}",
+        crate::suggest::did_you_mean(near)
+    )]
+    ForkUnknown {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
+    #[error(
+        "session '{name}' is running (runner pid {pid}); a fork copies a conversation at rest: wait for its run to end with `ao-wait {name}`, then fork it"
+    )]
+    ForkRunning { name: String, pid: String },
+    #[error(
+        "there is no session named '{name}' in {project} to be the parent{}; name a session of this project with --parent",
+        crate::suggest::did_you_mean(near)
+    )]
+    ParentUnknown {
+        name: String,
+        project: String,
+        near: Option<String>,
+    },
+    #[error(
+        "--callback needs a parent: run it from inside a session's run, or name the parent with --parent NAME"
+    )]
+    CallbackWithoutParent,
+    #[error(
+        "{what} needs the session manager, which cannot be reached at {url}; start it (ao-session-manager) and try again"
+    )]
+    NeedsApi { what: &'static str, url: String },
+    /// A budget the run falls under is spent (the session manager's line).
+    #[error("{0}")]
+    OverBudget(String),
+    #[error(transparent)]
+    Feature(#[from] crate::claude::features::Missing),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
     #[error("backup: {0}")]
@@ -139,6 +174,9 @@ impl RunError {
             | RunError::AgentGone { .. }
             | RunError::BaseWithoutWorktree
             | RunError::WorktreeOnResume { .. }
+            | RunError::ForkUnknown { .. }
+            | RunError::ParentUnknown { .. }
+            | RunError::CallbackWithoutParent
             | RunError::Setup(SetupError::AgentSwitch { .. })
             | RunError::Setup(SetupError::SystemPromptTooLong(_)) => crate::diag::exit::USAGE,
             _ => crate::diag::exit::FAILED,
@@ -161,6 +199,14 @@ pub struct RunRequest {
     /// `--run-id`: the id the host that starts this run gave it (a run
     /// launched through `POST /runs`); else a new one.
     pub run_id: Option<String>,
+    /// `ao-fork ORIGIN NAME`: the session whose conversation the new one copies.
+    pub fork: Option<SessionName>,
+    /// `--parent NAME`: the parent, for a session started outside any run.
+    pub parent: Option<SessionName>,
+    /// `--callback`: resume the parent with this run's result when it ends.
+    pub callback: bool,
+    /// `--budget-usd`: the session's budget for itself and its descendants.
+    pub budget_usd: Option<f64>,
 }
 
 /// How a run that started ended.
@@ -180,6 +226,9 @@ pub enum Outcome {
     Interrupted { signal: Signal },
     /// A stop was requested (`ao-stop`, the API) and the CLI ended its turn.
     Stopped,
+    /// The run ran out of money (the CLI's `--max-budget-usd`, or its
+    /// tree's budget).
+    Budget { message: String },
 }
 
 /// A finished run.
@@ -210,7 +259,55 @@ pub struct Checked {
     agents_dir: Option<std::path::PathBuf>,
     prepared: setup::Prepared,
     worktree: Option<PlannedWorktree>,
+    fork: Option<ForkOrigin>,
+    /// The parent session's id: `--parent`, the recorded one, or the run
+    /// this one was started from.
+    parent: Option<String>,
     now: String,
+}
+
+/// The session a fork copies: its conversation, and what it has spent.
+struct ForkOrigin {
+    session_id: String,
+    conversation: String,
+    spent: crate::claude::figures::Spent,
+}
+
+/// The session `origin` of a fork, which must be at rest in this project's
+/// sessions folder (the CLI keeps its conversation on this machine).
+fn fork_origin(
+    origin: &SessionName,
+    config: &Config,
+    project: &str,
+) -> Result<(ForkOrigin, Meta), RunError> {
+    let files = SessionFiles::new(&config.sessions_dir.value, origin);
+    if let state @ LockState::Held(_) = files.lock_state()? {
+        return Err(RunError::ForkRunning {
+            name: origin.to_string(),
+            pid: state.holder(),
+        });
+    }
+    let meta = files
+        .read_meta()?
+        .filter(|m| m.session_id.is_some())
+        .ok_or_else(|| RunError::ForkUnknown {
+            name: origin.to_string(),
+            project: project.to_owned(),
+            near: None,
+        })?;
+    let session_id = meta.session_id.clone().unwrap_or_default();
+    let conversation = meta.conversation().unwrap_or(&session_id).to_owned();
+    let lines = crate::backup::read_log(&files.log_path())?;
+    let mut recorder = Recorder::new(origin.as_str(), config.legacy_events.value);
+    recorder.catch_up(&lines);
+    Ok((
+        ForkOrigin {
+            session_id,
+            conversation,
+            spent: recorder.spent().clone(),
+        },
+        meta,
+    ))
 }
 
 /// The worktree a run runs in, and whether the run makes it.
@@ -288,6 +385,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             .and_then(|m| m.agents_dir.clone())
             .filter(|_| *mode == Mode::Resume)
     });
+    let recorded_parent = stored.as_ref().and_then(|m| m.parent_session_id.clone());
     let recorded_agent = stored
         .and_then(|m| m.agent_name)
         .or_else(|| known.as_ref().and_then(|s| s.agent_name.clone()));
@@ -324,8 +422,131 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
     if config.model.source == Source::Flag {
         flags.model = config.model.value.clone();
     }
-    let prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
-    let worktree = plan_worktree(request, config, &prepared, stored_worktree, known.as_ref())?;
+    let (fork, fork_worktree) = match &request.fork {
+        Some(origin) => {
+            let (origin, meta) = match fork_origin(origin, config, &project) {
+                Err(RunError::ForkUnknown { name, project, .. }) => {
+                    let near = crate::suggest::near_session(
+                        &client,
+                        &project,
+                        &config.sessions_dir.value,
+                        &name,
+                        api_up,
+                    )
+                    .await;
+                    return Err(RunError::ForkUnknown {
+                        name,
+                        project,
+                        near,
+                    });
+                }
+                found => found?,
+            };
+            (Some(origin), meta.worktree)
+        }
+        None => (None, None),
+    };
+    let parent = match &request.parent {
+        Some(parent) => {
+            if !api_up {
+                return Err(RunError::NeedsApi {
+                    what: "--parent",
+                    url: client.base_url().to_string(),
+                });
+            }
+            match client
+                .get_session_by_name(parent.as_str(), Some(&project))
+                .await?
+            {
+                Some(session) => Some(session.session_id),
+                None => {
+                    let near = crate::suggest::near_session(
+                        &client,
+                        &project,
+                        &config.sessions_dir.value,
+                        parent.as_str(),
+                        api_up,
+                    )
+                    .await;
+                    return Err(RunError::ParentUnknown {
+                        name: parent.to_string(),
+                        project: project.clone(),
+                        near,
+                    });
+                }
+            }
+        }
+        None => recorded_parent
+            .filter(|_| *mode == Mode::Resume)
+            .or_else(|| parent_session_id(&files.meta_path())),
+    };
+    if request.callback {
+        if parent.is_none() {
+            return Err(RunError::CallbackWithoutParent);
+        }
+        if !api_up {
+            return Err(RunError::NeedsApi {
+                what: "--callback",
+                url: client.base_url().to_string(),
+            });
+        }
+    }
+    if request.budget_usd.is_some() && !api_up {
+        return Err(RunError::NeedsApi {
+            what: "--budget-usd",
+            url: client.base_url().to_string(),
+        });
+    }
+    let mut prepared = setup::prepare(agent.as_ref(), flags, env_model, resume_id)?;
+    // What is left of every budget above the run bounds what it may spend.
+    if api_up {
+        let own = known.as_ref().map(|s| s.session_id.as_str());
+        // `ao-resume NAME --budget-usd X` gives the session a new budget first.
+        if let (Mode::Resume, Some(id), Some(usd)) = (mode, own, request.budget_usd) {
+            let patch = crate::wire::SessionPatch {
+                budget_usd: Some(usd),
+                ..Default::default()
+            };
+            client.update_session(id, &patch).await?;
+        }
+        let asked = match (mode, own) {
+            (Mode::Resume, Some(id)) => client.budget(Some(id), None, Some(&project)).await,
+            _ => client.budget(None, parent.as_deref(), Some(&project)).await,
+        };
+        let left = match asked {
+            Ok(answer) => answer.max_budget_usd,
+            Err(ClientError::Api {
+                status: 409,
+                detail,
+            }) => {
+                return Err(RunError::OverBudget(detail));
+            }
+            // An older session manager has no budgets.
+            Err(_) => None,
+        };
+        let own_budget = request.budget_usd.filter(|_| *mode == Mode::New);
+        prepared.launch.max_budget_usd = [prepared.launch.max_budget_usd, left, own_budget]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min);
+    }
+    let mut features = Vec::new();
+    if fork.is_some() {
+        features.push(crate::claude::features::Feature::Fork);
+    }
+    if prepared.launch.max_budget_usd.is_some() {
+        features.push(crate::claude::features::Feature::Budget);
+    }
+    crate::claude::features::require(&claude, &features).await?;
+    let worktree = match fork_worktree {
+        // A fork of a worktree session gets a worktree of its own,
+        // branched from the origin's branch.
+        Some(origin) => Some(PlannedWorktree {
+            worktree: worktree::plan(&config.project_dir.value, name, Some(&origin.branch))?,
+            create: true,
+        }),
+        None => plan_worktree(request, config, &prepared, stored_worktree, known.as_ref())?,
+    };
     Ok(Checked {
         claude,
         files,
@@ -337,6 +558,8 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         agents_dir,
         prepared,
         worktree,
+        fork,
+        parent,
         now,
     })
 }
@@ -418,6 +641,8 @@ pub async fn run(
         agents_dir,
         prepared,
         worktree,
+        fork,
+        parent,
         now,
     } = checked;
     let mut lock = match files.try_lock()? {
@@ -439,7 +664,8 @@ pub async fn run(
     meta.agent_name = agent_name.clone();
     meta.agents_dir = agents_dir;
     if *mode == Mode::New {
-        meta.parent_session_id = parent_session_id(&files.meta_path());
+        meta.parent_session_id = parent.clone();
+        meta.forked_from = fork.as_ref().map(|f| f.session_id.clone());
     }
     if let Some(planned) = worktree {
         meta.worktree = Some(planned.worktree);
@@ -484,6 +710,19 @@ pub async fn run(
         .run_id
         .clone()
         .unwrap_or_else(crate::record::new_run_id);
+    if request.callback
+        && let Some(parent) = &parent
+    {
+        let create = crate::wire::CallbackCreate {
+            child_run_id: run_id.clone(),
+            child_session_name: name.to_string(),
+            parent_session_id: parent.clone(),
+        };
+        if let Err(e) = client.register_callback(&create).await {
+            finish_reporting(reporter, &diag, name, api_up).await;
+            return Err(e.into());
+        }
+    }
     let opening = UserMessageLine {
         run_id: Some(run_id.clone()),
         timestamp: now,
@@ -502,12 +741,19 @@ pub async fn run(
             .map(|w| w.path.to_string_lossy().into_owned()),
         branch: meta.worktree.as_ref().map(|w| w.branch.clone()),
         parent_session_id: meta.parent_session_id.clone(),
+        forked_from: fork.as_ref().map(|f| f.session_id.clone()),
+        spent_before: fork.as_ref().map(|f| Box::new(f.spent.clone())),
+        budget_usd: request.budget_usd.filter(|_| *mode == Mode::New),
     };
     let index = log.append(&opening.to_line())?;
     reporter.send(recorder.feed(index, &BackupLine::UserMessage(opening)));
 
     let mut launch = prepared.launch.clone();
     launch.resume = resume_id.clone();
+    if let Some(origin) = &fork {
+        launch.resume = Some(origin.conversation.clone());
+        launch.fork_session = true;
+    }
     launch.env.push((
         PARENT_META_ENV.to_owned(),
         files.meta_path().to_string_lossy().into_owned(),
@@ -536,6 +782,9 @@ pub async fn run(
                 };
                 close_run(&mut log, &mut recorder, &reporter, end)?;
                 finish_reporting(reporter, &diag, name, api_up).await;
+                if request.callback {
+                    end_unborn_callback(&client, &run_id, &e.to_string(), &diag).await;
+                }
                 return Err(e.into());
             }
         };
@@ -594,6 +843,7 @@ pub async fn run(
         Outcome::Success { .. } => (RunEndReason::Completed, None),
         Outcome::Interrupted { .. } => (RunEndReason::Interrupted, None),
         Outcome::Stopped => (RunEndReason::Stopped, None),
+        Outcome::Budget { message } => (RunEndReason::Budget, Some(message.clone())),
         Outcome::ErrorResult { message } | Outcome::Failed { message } => {
             (RunEndReason::Error, Some(message.clone()))
         }
@@ -608,12 +858,28 @@ pub async fn run(
         reason,
         error,
     };
+    let unborn = recorder.session_id().is_none();
+    let why = end.error.clone();
     close_run(&mut log, &mut recorder, &reporter, end)?;
     finish_reporting(reporter, &diag, name, api_up).await;
+    if request.callback && unborn {
+        let why = why.unwrap_or_else(|| "the run ended before the CLI began".to_owned());
+        end_unborn_callback(&client, &run_id, &why, &diag).await;
+    }
     Ok(Report {
         session_id: recorder.session_id().map(str::to_owned),
         outcome,
     })
+}
+
+/// A run whose CLI never named its conversation has no session the
+/// session manager knows, so no stored end: its callback is told so.
+async fn end_unborn_callback(client: &SessionClient, run_id: &str, why: &str, diag: &Diag) {
+    if let Err(e) = client.end_callback(run_id, why).await {
+        diag.warn(format!(
+            "the parent could not be told that this run ended: {e}"
+        ));
+    }
 }
 
 /// The session this run belongs to and its metadata, or why it may not run.
@@ -711,6 +977,11 @@ fn judge(c: &drive::Conversation) -> Outcome {
     if let Some(signal) = c.interrupted {
         return Outcome::Interrupted { signal };
     }
+    if c.stopped && c.budget_stop {
+        return Outcome::Budget {
+            message: "its tree's budget is spent; the session manager stopped it".to_owned(),
+        };
+    }
     if c.stopped {
         return Outcome::Stopped;
     }
@@ -729,6 +1000,11 @@ fn judge(c: &drive::Conversation) -> Outcome {
         }
     };
     match &c.result {
+        Some(result) if result.subtype.as_deref() == Some("error_max_budget_usd") => {
+            Outcome::Budget {
+                message: result.error_text(),
+            }
+        }
         Some(result) if result.is_error => Outcome::ErrorResult {
             message: result.error_text(),
         },

@@ -44,6 +44,7 @@ pub fn launch_settings(flags: &RunSettings) -> Result<Option<LaunchSettings>, St
         disallowed_tools: flags.disallowed_tools.clone(),
         permission_mode: flags.permission_mode.map(|m| m.as_str().to_owned()),
         max_turns: flags.max_turns,
+        max_budget_usd: flags.max_budget_usd,
         system_prompt: flags.system_prompt.clone(),
         system_prompt_mode: flags.system_prompt_mode.map(|m| {
             match m {

@@ -94,6 +94,8 @@ pub fn prepare(
         allowed_tools: settings.allowed_tools.clone().unwrap_or_default(),
         disallowed_tools: settings.disallowed_tools.clone().unwrap_or_default(),
         max_turns: settings.max_turns,
+        max_budget_usd: settings.max_budget_usd,
+        fork_session: false,
         system_prompt: settings.system_prompt.clone().map(|text| {
             (
                 text,

@@ -122,6 +122,14 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECONDS", env = "AGENT_ORCHESTRATOR_QUEUE_TIMEOUT", default_value_t = 1800.0, value_parser = parse_seconds)]
     pub queue_timeout: f64,
 
+    /// Dollars a project may spend per UTC day: past it, new runs in it are refused (409, with what was spent today). Each project on its own, unless --daily-budget-project names one
+    #[arg(long, value_name = "USD", env = ENV_DAILY_BUDGET, allow_hyphen_values = true, value_parser = crate::agents::settings::parse_budget)]
+    pub daily_budget_usd: Option<f64>,
+
+    /// With --daily-budget-usd: the one project (its folder) the daily budget is for
+    #[arg(long, value_name = "DIR", env = ENV_DAILY_BUDGET_PROJECT, requires = "daily_budget_usd")]
+    pub daily_budget_project: Option<PathBuf>,
+
     /// Messages kept for live clients that fall behind (one backlog shared by all); a client that falls further behind is sent `resync`.
     #[arg(long, value_name = "MESSAGES", env = "AGENT_ORCHESTRATOR_LIVE_BUFFER", default_value_t = DEFAULT_LIVE_BUFFER)]
     pub live_buffer: usize,
@@ -222,6 +230,15 @@ impl ServerArgs {
                     .map(notify_url)
                     .transpose()?,
             },
+            daily_budget: self
+                .daily_budget_usd
+                .map(|usd| crate::server::store::DailyBudget {
+                    usd,
+                    project: self
+                        .daily_budget_project
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().trim_end_matches('/').to_owned()),
+                }),
             local_runs: !self.no_local_runs,
             local_capacity: self.local_capacity,
             host_timeout: Duration::from_secs_f64(self.host_timeout.max(0.1)),
@@ -264,6 +281,10 @@ impl ServerArgs {
         )))
     }
 }
+
+/// The environment variables of the daily budget's flags.
+pub const ENV_DAILY_BUDGET: &str = "AGENT_ORCHESTRATOR_DAILY_BUDGET_USD";
+pub const ENV_DAILY_BUDGET_PROJECT: &str = "AGENT_ORCHESTRATOR_DAILY_BUDGET_PROJECT";
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {

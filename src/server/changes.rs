@@ -37,6 +37,9 @@ pub enum Change {
     Host(Host),
     /// The session's runner, wherever it follows its feed, should stop.
     StopRequested(String),
+    /// The session's tree spent its budget: its runner stops its run,
+    /// which ends with reason `budget`.
+    BudgetStop(String),
     /// Changes may have been missed (a replica lost its link to the
     /// database for a while): clients should read the state again.
     Resync,
@@ -53,7 +56,9 @@ impl Change {
 
     /// Whether it may let a queued run go to a host: a run or a host changed.
     pub fn wakes_dispatch(&self) -> bool {
+        // A session whose run ended may be owed callbacks.
         matches!(self, Change::Run(_) | Change::Host(_))
+            || matches!(self, Change::SessionUpdated(s) if s.status == crate::wire::SessionStatus::Finished)
     }
 }
 

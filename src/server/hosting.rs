@@ -19,8 +19,13 @@ use crate::hosts::agent::{self, HostSpec};
 use crate::hosts::allow::AllowList;
 use crate::hosts::spawn::RunnerEnv;
 
-/// Gives queued runs to hosts each time a run or a host changed (and once
-/// at start, for runs queued before), until `stop`.
+/// How often the dispatcher looks even when nothing changed: callbacks
+/// whose resume is to be tried again wait for their time.
+const DISPATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Gives queued runs to hosts, and callbacks to their parents, each time a
+/// run, a host or a session changed (and once at start, for what was left
+/// before), until `stop`.
 pub async fn dispatch(store: Store, stop: CancellationToken) {
     loop {
         match store.dispatch().await {
@@ -30,6 +35,7 @@ pub async fn dispatch(store: Store, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => return,
             () = store.dispatch_wanted() => {}
+            () = tokio::time::sleep(DISPATCH_EVERY) => {}
         }
     }
 }

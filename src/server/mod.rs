@@ -33,7 +33,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use args::{ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs};
+pub use args::{
+    ENV_DAILY_BUDGET, ENV_DAILY_BUDGET_PROJECT, ENV_NOTIFY_COMMAND, ENV_NOTIFY_URL, ServerArgs,
+};
 /// For `benches/postgres.rs` only; not part of the API.
 #[doc(hidden)]
 pub use store::postgres::bench_support as pg_bench_support;
@@ -74,6 +76,8 @@ pub struct ServerConfig {
     pub guard: guard::Guard,
     /// Where notifications go, if anywhere.
     pub notify: NotifySettings,
+    /// What a project may spend per day (`--daily-budget-usd`).
+    pub daily_budget: Option<store::DailyBudget>,
     /// Whether the server runs sessions itself (its embedded host).
     pub local_runs: bool,
     /// Runs the embedded host takes at once.
@@ -123,6 +127,7 @@ pub struct AppState {
     shutdown: CancellationToken,
     guard: Arc<guard::Guard>,
     hosting: Arc<Hosting>,
+    daily_budget: Option<store::DailyBudget>,
 }
 
 /// How often events stored since are indexed for search.
@@ -237,6 +242,7 @@ impl Server {
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),
                 hosting: Arc::new(hosting),
+                daily_budget: config.daily_budget.clone(),
             },
             closer,
             committed,

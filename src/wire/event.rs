@@ -87,6 +87,9 @@ pub enum RunEndReason {
     Interrupted,
     /// Stopped on request (`ao-stop`, `POST /sessions/{id}/stop`).
     Stopped,
+    /// Out of money: the CLI's `--max-budget-usd` ended it, or its tree's
+    /// budget ran out and the session manager stopped it.
+    Budget,
 }
 
 impl RunEndReason {
@@ -97,6 +100,7 @@ impl RunEndReason {
             RunEndReason::Error => "error",
             RunEndReason::Interrupted => "interrupted",
             RunEndReason::Stopped => "stopped",
+            RunEndReason::Budget => "budget",
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum LiveMessage {
     /// `POST /sessions/{id}/stop` asked the session's runner to stop its run.
     StopRequested {
         session_id: String,
+        /// `budget` when its tree's budget is spent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Text the model of a session's run is writing (live only, never
     /// stored; the message's event follows once it is written).

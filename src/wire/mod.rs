@@ -2,6 +2,7 @@
 //! server, the client library and every command, so the two ends cannot drift.
 
 mod access;
+mod callbacks;
 mod diff;
 mod draft;
 mod event;
@@ -15,6 +16,7 @@ mod timestamp;
 mod usage;
 
 pub use access::{AccessAnswer, AgentInfo, AgentsAnswer};
+pub use callbacks::{Callback, CallbackAnswer, CallbackCreate, CallbacksAnswer, callback_message};
 pub use diff::BranchDiffAnswer;
 pub use draft::{Draft, DraftAnswer, LiveAnswer, LiveInput, MAX_DELTA_TEXT, TextDelta};
 pub use event::{
@@ -38,5 +40,6 @@ pub use session::{
 };
 pub use timestamp::{now_rfc3339, parse_timestamp};
 pub use usage::{
-    LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup, round_usd,
+    Budget, BudgetAnswer, LastRunSummary, RunFigures, Usage, UsageAnswer, UsageFigures, UsageGroup,
+    round_usd,
 };

@@ -56,6 +56,12 @@ pub struct Session {
     /// The session whose run started this one (through `ao-mcp`).
     #[serde(default)]
     pub parent_session_id: Option<String>,
+    /// The session this one is a fork of (`ao-fork`).
+    #[serde(default)]
+    pub forked_from: Option<String>,
+    /// Dollars this session and its descendants may spend (`ao-new --budget-usd`).
+    #[serde(default, serialize_with = "super::money::serialize_option")]
+    pub budget_usd: Option<f64>,
     /// Requests of its run waiting for a decision (`GET /sessions/{id}/requests`).
     #[serde(default)]
     pub pending_requests: u64,
@@ -77,7 +83,7 @@ pub struct Session {
 
 /// Body of `POST /sessions`. `created_at` is optional so that a replay from
 /// the backup files can restore the original creation time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SessionCreate {
     pub session_id: String,
     pub session_name: String,
@@ -93,11 +99,15 @@ pub struct SessionCreate {
     pub branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 /// Body of `PATCH /sessions/{id}`: every field optional, absent or null
 /// means "leave as it is".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SessionPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,
@@ -107,6 +117,9 @@ pub struct SessionPatch {
     pub agent_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resumed_at: Option<String>,
+    /// A new tree budget (`ao-resume --budget-usd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 /// `GET /health`.

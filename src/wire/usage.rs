@@ -153,6 +153,63 @@ pub struct UsageAnswer {
     pub group_by: String,
     pub groups: Vec<UsageGroup>,
     pub total: UsageFigures,
+    /// Every budget (a tree's, a project's per day) and what is left of it.
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
+}
+
+/// A budget and what is left of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Budget {
+    /// `tree` (a session and all its descendants, `ao-new --budget-usd`)
+    /// or `daily` (a project per UTC day, `ao-session-manager --daily-budget-usd`).
+    pub kind: String,
+    /// A tree's: the session that set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    /// A daily budget's project (every project, each on its own, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_dir: Option<String>,
+    #[serde(serialize_with = "super::money::serialize")]
+    pub budget_usd: f64,
+    #[serde(serialize_with = "super::money::serialize")]
+    pub spent_usd: f64,
+    /// What is left (0 when it is spent).
+    #[serde(serialize_with = "super::money::serialize")]
+    pub left_usd: f64,
+}
+
+impl Budget {
+    /// The one line that refuses a run in a budget that is spent.
+    pub fn refusal(&self) -> String {
+        match self.kind.as_str() {
+            "daily" => format!(
+                "project {} has spent ${} today (UTC) of its daily budget of ${} (ao-session-manager --daily-budget-usd); no new run starts in it before tomorrow",
+                self.project_dir.as_deref().unwrap_or("?"),
+                super::round_usd(self.spent_usd),
+                super::round_usd(self.budget_usd)
+            ),
+            _ => {
+                let name = self.session_name.as_deref().unwrap_or("?");
+                format!(
+                    "the budget of ${} set by session '{name}' for itself and its descendants is spent (${} spent); no new run starts in that tree: raise it with `ao-resume {name} --budget-usd X`",
+                    super::round_usd(self.budget_usd),
+                    super::round_usd(self.spent_usd)
+                )
+            }
+        }
+    }
+}
+
+/// Answer of `GET /budget`: the budgets a new run falls under, and the
+/// most it may spend (the least that is left of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BudgetAnswer {
+    pub budgets: Vec<Budget>,
+    #[serde(default)]
+    pub max_budget_usd: Option<f64>,
 }
 
 #[cfg(test)]

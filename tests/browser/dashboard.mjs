@@ -16,7 +16,7 @@
 //                       tool as running until it finished, the filter found it by
 //                       status; its Stop button was clicked and the row turned stopped
 //   <- CHILD {json}     a session {"child"} was started by session {"parent"}'s run
-//   -> CHILDREN         its row sits right under its parent's, indented, "↳ PARENT"
+//   -> CHILDREN         its row sits right under its parent's, indented, "↳ PARENT" (and "forked from PARENT")
 //   -> PASS             the delete button removed the first session
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
@@ -302,6 +302,7 @@ await step("waiting for the child session under its parent", () =>
         name(next) === child &&
         next.classList.contains("child") &&
         next.querySelector(".parent")?.textContent === `↳ ${parent}` &&
+        next.querySelector(".origin")?.textContent === `forked from ${parent}` &&
         !rows[at].classList.contains("child")
       );
     },

@@ -6,7 +6,7 @@
 //! `--system-prompt`, `--mcp-config`, `--json-schema`,
 //! `--permission-prompt-tool` (one value each).
 
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Args {
     pub version: bool,
     pub resume: Option<String>,
@@ -20,6 +20,18 @@ pub struct Args {
     /// `--permission-prompt-tool`: `stdio` sends `can_use_tool` requests to
     /// the driver instead of denying what needs approval.
     pub permission_prompt_tool: Option<String>,
+    /// `--help`: print the flags (as the release imitated has them).
+    pub help: bool,
+    /// `--max-budget-usd`: end the run once its spend passes this.
+    pub max_budget_usd: Option<f64>,
+    /// `--fork-session` (with `--resume`): continue a copy under a new id.
+    pub fork_session: bool,
+}
+
+/// Whether the release imitated has `--fork-session` and
+/// `--max-budget-usd` (1.0.100 has neither; 2.1.329 both).
+pub fn has_fork_and_budget() -> bool {
+    super::ledger::release_at_least((2, 0, 0))
 }
 
 const PERMISSION_MODES: [&str; 6] = [
@@ -62,6 +74,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 | "--mcp-config"
                 | "--json-schema"
                 | "--permission-prompt-tool"
+                | "--max-budget-usd"
         );
         // `--tools ""` means no tools.
         let may_be_empty = flag == "--tools";
@@ -77,6 +90,19 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         };
         match (flag, value) {
             ("--version" | "-v", _) => args.version = true,
+            ("--help" | "-h", _) => args.help = true,
+            ("--max-budget-usd" | "--fork-session", _) if !has_fork_and_budget() => {
+                return Err(format!("error: unknown option '{flag}'"));
+            }
+            ("--max-budget-usd", Some(v)) => match v.parse::<f64>() {
+                Ok(x) if x > 0.0 => args.max_budget_usd = Some(x),
+                _ => {
+                    return Err(format!(
+                        "error: --max-budget-usd '{v}' is not a positive number"
+                    ));
+                }
+            },
+            ("--fork-session", _) => args.fork_session = true,
             ("--verbose", _) => verbose = true,
             // Accepted like the real CLI; the prompt still has to come on stdin.
             ("--print" | "-p", _) => {}
@@ -124,7 +150,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             }
         }
     }
-    if args.version {
+    if args.version || args.help {
         return Ok(args);
     }
     if output_format.as_deref() != Some("stream-json") {

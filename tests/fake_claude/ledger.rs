@@ -16,7 +16,7 @@ pub fn release() -> String {
         .unwrap_or_else(|| super::proto::VERSION.to_owned())
 }
 
-fn release_at_least(at_least: (u32, u32, u32)) -> bool {
+pub fn release_at_least(at_least: (u32, u32, u32)) -> bool {
     let release = release();
     let mut parts = release.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let v = (

@@ -33,6 +33,10 @@ fn main() {
         println!("{} (Claude Code fake)", ledger::release());
         return;
     }
+    if args.help {
+        print_help();
+        return;
+    }
     let cwd = match std::env::current_dir() {
         Ok(d) => d.display().to_string(),
         Err(e) => {
@@ -49,6 +53,38 @@ fn main() {
     }
     let rx = runtime::spawn_reader(shared.clone());
     Session::new(shared, rx, args).run()
+}
+
+/// Whether two folders are in worktrees of one git repository.
+fn same_repository(a: &str, b: &str) -> bool {
+    let common = |dir: &str| {
+        std::process::Command::new("git")
+            .args([
+                "-C",
+                dir,
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-common-dir",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    matches!((common(a), common(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// `--help`: the flags of the release imitated, as the real CLI lists them.
+fn print_help() {
+    println!("Usage: claude [options] [command] [prompt]\n\nOptions:");
+    println!("  --resume [value]                      Resume a conversation");
+    if args::has_fork_and_budget() {
+        println!("  --fork-session                        When resuming, create a new session ID");
+        println!(
+            "  --max-budget-usd <amount>             Maximum dollar amount to spend on API calls"
+        );
+    }
+    println!("  --model <model>                       Model for the current session");
 }
 
 /// One process: the conversation with the driver.
@@ -109,11 +145,16 @@ impl Session {
             .map(std::path::PathBuf::from);
         // As the real CLI, which keys conversations by directory: a
         // conversation is found only from the directory it began in.
+        // A fork is found from another worktree of the same repository too
+        // (as 2.1.329 finds it).
         let unknown_resume = match (&self.args.resume, &state_dir) {
             (Some(id), Some(dir)) => {
                 uuid::Uuid::parse_str(id).is_err()
-                    || std::fs::read_to_string(dir.join(id))
-                        .map_or(true, |cwd| cwd.trim_end() != self.shared.cwd())
+                    || std::fs::read_to_string(dir.join(id)).map_or(true, |cwd| {
+                        let cwd = cwd.trim_end();
+                        cwd != self.shared.cwd()
+                            && !(self.args.fork_session && same_repository(cwd, self.shared.cwd()))
+                    })
             }
             _ => false,
         };
@@ -156,7 +197,7 @@ impl Session {
             std::env::var("FAKE_CLAUDE_NEW_ID_ON_RESUME").is_ok_and(|v| v == "1");
         let ctx = Ctx {
             session_id: match &self.args.resume {
-                Some(id) if !new_id_on_resume => id.clone(),
+                Some(id) if !new_id_on_resume && !self.args.fork_session => id.clone(),
                 _ => uuid::Uuid::new_v4().to_string(),
             },
             cwd: self.shared.cwd().to_string(),
@@ -174,7 +215,7 @@ impl Session {
         self.shared.set_session_id(&ctx.session_id);
         if let Some(dir) = state_dir
             .as_ref()
-            .filter(|_| self.args.resume.is_none() || new_id_on_resume)
+            .filter(|_| self.args.resume.is_none() || new_id_on_resume || self.args.fork_session)
         {
             let made = std::fs::create_dir_all(dir)
                 .and_then(|()| std::fs::write(dir.join(&ctx.session_id), format!("{}\n", ctx.cwd)));
@@ -222,6 +263,7 @@ impl Session {
                 self.say(&ctx, &format!("I will run tool {n}."));
             }
             self.tool_call(&ctx, n);
+            self.check_budget(&ctx, n);
         }
         if let Some(max) = turn_limit {
             // As the real CLI: the turn that would exceed the limit ends the run.
@@ -245,6 +287,9 @@ impl Session {
         let turns = sc.tools + 1;
         match sc.ending {
             Ending::Answer => {
+                // The answer's turn counts too (2.1.329 ends such a run with
+                // the budget's error after the model answered).
+                self.check_budget(&ctx, turns);
                 let structured = self.args.json_schema.as_deref().map(|schema| {
                     match serde_json::from_str::<Value>(schema) {
                         Ok(schema) => proto::sample_document(&schema),
@@ -302,6 +347,26 @@ impl Session {
             }
             Ending::NoInit => self.noinit(),
         }
+    }
+
+    /// `--max-budget-usd`: after each turn, a spend past the budget ends
+    /// the run as 2.1.329 does (a `result` of subtype
+    /// `error_max_budget_usd`, exit 1 after stdin EOF). A turn costs what
+    /// a result reports per turn. The spend is the run's own, even where
+    /// the release reports sums (seen with 2.1.329: a resume of a
+    /// conversation that had spent more than the budget still runs).
+    fn check_budget(&self, ctx: &Ctx, turns: u32) {
+        let Some(max) = self.args.max_budget_usd else {
+            return;
+        };
+        let mut result = proto::budget_result(ctx, max, turns, self.elapsed_ms());
+        if result["total_cost_usd"].as_f64().unwrap_or(0.0) <= max {
+            return;
+        }
+        self.ledger.report(&mut result, |_| {});
+        self.out.line(&result);
+        self.drain();
+        self.shared.finish(1)
     }
 
     fn scenario(&self, spec: &str) -> Scenario {

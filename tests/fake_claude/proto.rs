@@ -460,6 +460,29 @@ pub fn max_turns_result(ctx: &Ctx, max: u32, duration_ms: u128) -> Value {
     })
 }
 
+/// The result of a run ended by `--max-budget-usd` after `turns` turns
+/// (as 2.1.329 prints it).
+pub fn budget_result(ctx: &Ctx, max: f64, turns: u32, duration_ms: u128) -> Value {
+    let cost = 0.000188 * f64::from(turns);
+    json!({
+        "type": "result",
+        "subtype": "error_max_budget_usd",
+        "duration_ms": duration_ms,
+        "duration_api_ms": duration_ms,
+        "is_error": true,
+        "num_turns": turns,
+        "stop_reason": "tool_use",
+        "session_id": ctx.session_id,
+        "total_cost_usd": cost,
+        "usage": usage(12 * u64::from(turns), 7 * u64::from(turns)),
+        "modelUsage": model_usage(&ctx.model, 12 * u64::from(turns), 7 * u64::from(turns), cost),
+        "permission_denials": [],
+        "terminal_reason": "max_budget_usd",
+        "errors": [format!("Reached maximum budget (${max})")],
+        "uuid": uuid()
+    })
+}
+
 /// A document that follows `schema` well enough for tests: each property
 /// of an object gets a value of its type (strings say "fake").
 pub fn sample_document(schema: &Value) -> Value {

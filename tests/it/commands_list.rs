@@ -77,6 +77,8 @@ fn show_config_names_every_setting_and_its_source() {
             "token_set = false (default)".to_owned(),
             "notify_command = (none) (default; ao-session-manager's --notify-command, from AGENT_ORCHESTRATOR_NOTIFY_COMMAND when started from here)".to_owned(),
             "notify_url = (none) (default; ao-session-manager's --notify-url, from AGENT_ORCHESTRATOR_NOTIFY_URL when started from here)".to_owned(),
+            "daily_budget_usd = (none) (default; ao-session-manager's --daily-budget-usd, from AGENT_ORCHESTRATOR_DAILY_BUDGET_USD when started from here)".to_owned(),
+            "daily_budget_project = (none) (default; ao-session-manager's --daily-budget-project, from AGENT_ORCHESTRATOR_DAILY_BUDGET_PROJECT when started from here)".to_owned(),
             format!(
                 "agent_folders = {dir}/.agent-orchestrator/agents (NAME/agent.json), {dir}/.claude/agents (NAME.md), {home}/.config/agent-orchestrator/agents (NAME/agent.json), {home}/.claude/agents (NAME.md) (searched in this order)",
                 home = p.home().display()
@@ -110,7 +112,7 @@ fn show_config_names_every_setting_and_its_source() {
         config["session_manager_url"],
         json!({"value": "http://127.0.0.1:1", "source": "flag"})
     );
-    assert_eq!(config.as_object().map(|o| o.len()), Some(14));
+    assert_eq!(config.as_object().map(|o| o.len()), Some(16));
     assert_eq!(config["wide_modes"], json!([]), "what we create is private");
     assert_eq!(config["agent_folders"].as_array().map(Vec::len), Some(4));
 

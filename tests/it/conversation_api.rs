@@ -359,7 +359,8 @@ async fn old_clients_see_the_shapes_they_know() {
         .map(String::as_str)
         .collect();
     // The previous release's keys, in its order; since then only
-    // `pending_requests` (a person in the loop) and `host` (runs anywhere).
+    // `pending_requests` (a person in the loop), `host` (runs anywhere),
+    // `forked_from` and `budget_usd` (orchestration).
     let before = [
         "session_id",
         "session_name",
@@ -387,7 +388,11 @@ async fn old_clients_see_the_shapes_they_know() {
         .copied()
         .filter(|k| !before.contains(k))
         .collect();
-    assert_eq!(added, ["pending_requests", "host"], "{keys:?}");
+    assert_eq!(
+        added,
+        ["forked_from", "budget_usd", "pending_requests", "host"],
+        "{keys:?}"
+    );
     // Each event is what was sent, and its id.
     for (stored, sent) in http.events("old").await.iter().zip(&posted) {
         let mut stored = stored.clone();

@@ -98,12 +98,14 @@ fn dashboard_shows_runs_live_in_chromium() {
     assert_eq!(events.last().unwrap()["reason"], "stopped");
     script.expect("STOPPED");
 
-    // A session started from inside the first one's run sits under it.
+    // A session started from inside the first one's run sits under it
+    // (this one is a fork of it too, as ao-fork run from that run makes).
     let parent = runtime.block_on(project.session(NAME)).expect("the parent");
     let (status, _) = runtime.block_on(project.http().post(
         "/sessions",
         json!({"session_id": "child-session-id", "session_name": "helper",
-               "project_dir": project.dir_text(), "parent_session_id": parent.session_id}),
+               "project_dir": project.dir_text(), "parent_session_id": parent.session_id,
+               "forked_from": parent.session_id}),
     ));
     assert_eq!(status, 200);
     script.command("CHILD", &json!({"parent": NAME, "child": "helper"}));

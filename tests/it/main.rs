@@ -32,6 +32,8 @@ mod mcp_real;
 mod notify;
 mod openapi;
 mod orchestrate;
+mod orchestration;
+mod orchestration_real;
 mod own_figures;
 mod postgres;
 mod real_cli_protocol;

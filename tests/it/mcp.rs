@@ -86,6 +86,7 @@ async fn every_tool_is_offered_with_what_a_model_needs_to_know() {
         BTreeSet::from([
             "delete_agent_session",
             "delete_all_agent_sessions",
+            "fork_agent_session",
             "get_agent_session_result",
             "get_agent_session_status",
             "list_agent_definitions",
@@ -121,6 +122,9 @@ async fn every_tool_is_offered_with_what_a_model_needs_to_know() {
         "base",
         "host",
         "labels",
+        "callback",
+        "max_budget_usd",
+        "budget_usd",
     ] {
         assert!(
             schema["properties"][field]["description"].is_string(),

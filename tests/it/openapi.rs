@@ -25,6 +25,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/sessions/{session_id}/requests/{request_id}"),
     ("post", "/sessions/{session_id}/requests/{request_id}"),
     ("get", "/usage"),
+    ("get", "/budget"),
+    ("post", "/callbacks"),
+    ("post", "/callbacks/{child_run_id}/end"),
+    ("get", "/sessions/{session_id}/callbacks"),
     ("get", "/sessions/{session_id}/events"),
     ("post", "/sessions/{session_id}/events"),
     ("post", "/events"),
@@ -86,6 +90,7 @@ async fn the_document_lists_exactly_the_contract_and_each_route_is_served() {
             .replace("{session_id}", "nope")
             .replace("{request_id}", "nope")
             .replace("{run_id}", "nope")
+            .replace("{child_run_id}", "nope")
             .replace("{name}", "nope");
         let body = ["post", "patch"].contains(method).then(|| json!({}));
         let (status, answer) = http.send(&method.to_uppercase(), &url, body).await;

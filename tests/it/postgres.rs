@@ -414,6 +414,16 @@ async fn sqlite_with_data() -> (SessionManager, Vec<Value>) {
     assert_eq!(actor.post("/hosts", host).await.0, 200);
     let run = json!({"session_name": "later", "prompt": "p", "project_dir": "/p", "host": "h"});
     assert_eq!(actor.post("/runs", run).await.0, 202);
+    // A tree's budget, and a callback a child's run owes its parent.
+    assert_eq!(
+        http.patch("/sessions/s1", json!({"budget_usd": 5.0}))
+            .await
+            .0,
+        200
+    );
+    let callback = json!({"child_run_id": "6f1f4b52-0c1e-4a51-9d7a-2b3c4d5e6f70", "child_session_name": "kid",
+        "parent_session_id": "s1"});
+    assert_eq!(actor.post("/callbacks", callback).await.0, 201);
     let answers = answers(&http).await;
     assert_eq!(sm.stop(), Some(0));
     (sm, answers)
@@ -430,6 +440,7 @@ async fn answers(http: &crate::support::Http) -> Vec<Value> {
         answers.push(http.get(&format!("/sessions/s{n}/result")).await.1);
     }
     answers.push(http.get("/sessions/s2/requests/q1").await.1);
+    answers.push(http.get("/sessions/s1/callbacks").await.1);
     answers
 }
 
@@ -447,7 +458,8 @@ async fn import_copies_a_sqlite_database_counted_per_table_and_again_copies_noth
          runs: 3 in the file, 3 copied, 0 already there\n\
          requests: 1 in the file, 1 copied, 0 already there\n\
          hosts: 2 in the file, 2 copied, 0 already there\n\
-         launches: 1 in the file, 1 copied, 0 already there\n"
+         launches: 1 in the file, 1 copied, 0 already there\n\
+         callbacks: 1 in the file, 1 copied, 0 already there\n"
     );
     let (code, stdout, stderr) = run_server(&["--db", &url, "--import", &source]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -458,7 +470,8 @@ async fn import_copies_a_sqlite_database_counted_per_table_and_again_copies_noth
          runs: 3 in the file, 0 copied, 3 already there\n\
          requests: 1 in the file, 0 copied, 1 already there\n\
          hosts: 2 in the file, 0 copied, 2 already there\n\
-         launches: 1 in the file, 0 copied, 1 already there\n",
+         launches: 1 in the file, 0 copied, 1 already there\n\
+         callbacks: 1 in the file, 0 copied, 1 already there\n",
         "idempotent"
     );
     // The API on PostgreSQL answers exactly what it answered on SQLite.

@@ -66,6 +66,9 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
         worktree: Some("w".into()),
         branch: Some("b".into()),
         parent_session_id: Some("p".into()),
+        forked_from: Some("f".into()),
+        spent_before: Some(Default::default()),
+        budget_usd: Some(1.0),
     };
     assert_eq!(
         line_keys(&opening.to_line()),
@@ -129,6 +132,7 @@ fn every_field_the_runner_writes_is_specified_and_no_other() {
             cwd: "w".into(),
         }),
         parent_session_id: Some("p".into()),
+        forked_from: Some("f".into()),
     };
     assert_eq!(keys(&meta), documented("## `NAME.meta.json`"));
     for field in keys(meta.worktree.as_ref().unwrap()) {

@@ -13,7 +13,7 @@ use crate::support::{Project, Running};
 
 /// Runs git in `dir`; answers its stdout.
 #[track_caller]
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -29,7 +29,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Makes the project a repository with one commit of `shared.txt`.
-fn repository(p: &Project) {
+pub(crate) fn repository(p: &Project) {
     git(&p.dir, &["init", "--quiet", "-b", "main"]);
     git(&p.dir, &["config", "user.email", "test@example.com"]);
     git(&p.dir, &["config", "user.name", "test"]);

@@ -221,6 +221,7 @@ function fillRow(li, s) {
       s.agent_name && el("span", { class: "agent", text: s.agent_name }),
       s.branch && el("span", { class: "branch", title: s.worktree || "", text: s.branch }),
       s.parent_session_id && el("span", { class: "parent", text: `↳ ${nameOf(s.parent_session_id)}` }),
+      s.forked_from && el("span", { class: "origin", text: `forked from ${nameOf(s.forked_from)}` }),
       el("span", { class: "fact" }, el("span", { class: "runs", text: String(s.num_runs ?? 0) }), ` run${s.num_runs === 1 ? "" : "s"}`),
     ),
   );
@@ -425,6 +426,7 @@ function showHead(s) {
       s.branch && `branch ${s.branch} in ${s.worktree}`,
       parent && el("a", { href: linkTo(parent.session_name), class: "parent-link", text: `started by ${parent.session_name}` }),
       s.parent_session_id && !parent && `started by ${s.parent_session_id}`,
+      s.forked_from && `forked from ${nameOf(s.forked_from)}`,
       s.session_id,
     ]
       .filter(Boolean)

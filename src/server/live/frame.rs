@@ -53,6 +53,8 @@ struct StopMessage<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     session_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -182,8 +184,20 @@ impl Frame {
     /// `{"type":"stop_requested","session_id":...}`: the session's runner
     /// should stop its run.
     pub fn stop_requested(session_id: &str) -> Frame {
+        Frame::stop_requested_for(session_id, None)
+    }
+
+    /// A stop request with a reason (`budget`), which the run ends with.
+    pub fn stop_requested_for(session_id: &str, reason: Option<&'static str>) -> Frame {
         let kind = "stop_requested";
-        let json = to_json(kind, &StopMessage { kind, session_id });
+        let json = to_json(
+            kind,
+            &StopMessage {
+                kind,
+                session_id,
+                reason,
+            },
+        );
         Frame::new(kind, json, Some(session_id))
     }
 
@@ -322,6 +336,7 @@ impl Frame {
                 body,
             } => Frame::event(session_id, &with_id(*id, body)),
             Change::StopRequested(id) => Frame::stop_requested(id),
+            Change::BudgetStop(id) => Frame::stop_requested_for(id, Some("budget")),
             // How many were missed is not known: 0 says so.
             Change::Resync => Frame::resync(0),
             Change::RequestAnswered {

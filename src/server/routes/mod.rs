@@ -2,6 +2,7 @@
 //! module named for the resource they serve.
 
 mod access;
+mod callbacks;
 mod diff;
 mod drafts;
 mod events;
@@ -70,6 +71,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(drafts::post))
         .routes(routes!(drafts::get))
         .routes(routes!(diff::branch_diff))
+        .routes(routes!(usage::budget))
+        .routes(routes!(callbacks::register))
+        .routes(routes!(callbacks::end))
+        .routes(routes!(callbacks::list))
         .routes(routes!(requests::list))
         .routes(routes!(requests::get, requests::decide))
         .routes(routes!(events::list, events::add))

@@ -58,6 +58,11 @@ fn check_settings(s: &LaunchSettings) -> Result<(), String> {
         mode.parse::<SystemPromptMode>()
             .map_err(|e| format!("settings.system_prompt_mode: {e}"))?;
     }
+    if s.max_budget_usd
+        .is_some_and(|x| !(x.is_finite() && x > 0.0))
+    {
+        return Err("settings.max_budget_usd must be a positive number of dollars".to_owned());
+    }
     if s.max_turns == Some(0) {
         return Err("settings.max_turns must be at least 1".to_owned());
     }
@@ -136,6 +141,26 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let create = body.value;
     check_create(&create).map_err(ApiError::unprocessable)?;
+    // A new run past a spent budget is refused (a resume: its tree's too).
+    let resumed = match (create.resume, &create.project_dir) {
+        (true, Some(dir)) => state
+            .store
+            .list_sessions(Some(create.session_name.clone()), Some(dir.clone()))
+            .await?
+            .into_iter()
+            .next()
+            .map(|s| s.session_id),
+        _ => None,
+    };
+    state
+        .store
+        .check_budget(
+            resumed,
+            None,
+            create.project_dir.clone(),
+            state.daily_budget.clone(),
+        )
+        .await?;
     let run_id = uuid::Uuid::new_v4().to_string();
     let run = state.store.create_run(create, run_id).await?;
     Ok((StatusCode::ACCEPTED, Json(RunAnswer { run })).into_response())

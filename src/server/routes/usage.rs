@@ -10,7 +10,7 @@ use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::ApiQuery;
 use crate::server::store::GroupBy;
-use crate::wire::{ErrorAnswer, UsageAnswer, parse_timestamp};
+use crate::wire::{BudgetAnswer, ErrorAnswer, UsageAnswer, parse_timestamp};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -51,9 +51,43 @@ pub async fn usage(
                 .map_err(|e| ApiError::bad_request(format!("since: {e}")))
         })
         .transpose()?;
-    let answer = state
+    let mut answer = state
         .store
         .usage(group_by, then, since, query.project_dir)
+        .await?;
+    answer.budgets = state.store.budgets(state.daily_budget.clone()).await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BudgetQuery {
+    /// A run of this session (a resume)
+    session_id: Option<String>,
+    /// A new session, child of this one
+    parent_session_id: Option<String>,
+    /// The run's project directory (for its daily budget)
+    project_dir: Option<String>,
+}
+
+/// `GET /budget`: what a run about to start may spend.
+#[utoipa::path(get, path = "/budget", tag = "sessions", params(BudgetQuery),
+    responses(
+        (status = 200, description = "The budgets the run falls under, each with what is left, and the least that is left (max_budget_usd: the run's --max-budget-usd)", body = BudgetAnswer),
+        (status = 409, description = "A budget it falls under is spent: the detail names it, what was spent and who set it", body = ErrorAnswer),
+    ))]
+pub async fn budget(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<BudgetQuery>,
+) -> Result<Json<BudgetAnswer>, ApiError> {
+    let answer = state
+        .store
+        .check_budget(
+            query.session_id,
+            query.parent_session_id,
+            query.project_dir,
+            state.daily_budget.clone(),
+        )
         .await?;
     Ok(Json(answer))
 }

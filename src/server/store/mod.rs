@@ -5,6 +5,8 @@
 //! (on PostgreSQL, changes committed by other replicas too), and know
 //! nothing of HTTP.
 
+mod budget_rules;
+mod callback_rules;
 mod database;
 mod launch_rules;
 mod placement;
@@ -22,10 +24,12 @@ use tokio::sync::Notify;
 
 use crate::server::changes::{Change, Publish};
 use crate::wire::{
-    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord,
-    ResultAnswer, Run, RunCreate, RunExited, RunStatus, Session, SessionCreate, SessionPatch,
+    Budget, BudgetAnswer, Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host,
+    HostRegister, PendingRequest, RequestRecord, ResultAnswer, Run, RunCreate, RunExited,
+    RunStatus, Session, SessionCreate, SessionPatch,
 };
 
+pub use budget_rules::DailyBudget;
 pub use database::{Database, DatabaseError};
 pub use search_words::{MAX_HITS, words};
 pub use sqlite::Synchronous;
@@ -250,6 +254,43 @@ impl Store {
         create_if_missing: bool,
     ) -> Result<Added, StoreError> {
         each!(self, s => s.add_event(event, body, create_if_missing).await)
+    }
+
+    /// The budgets a run of `session_id` (or, for a new session, a child
+    /// of `parent`) in `project` falls under, and the most it may spend;
+    /// `Conflict` with the one line that says which is spent.
+    pub async fn check_budget(
+        &self,
+        session_id: Option<String>,
+        parent: Option<String>,
+        project: Option<String>,
+        daily: Option<DailyBudget>,
+    ) -> Result<BudgetAnswer, StoreError> {
+        each!(self, s => s.check_budget(session_id, parent, project, daily).await)
+    }
+
+    /// Every budget (each tree's, each project's today) and what is left of it.
+    pub async fn budgets(&self, daily: Option<DailyBudget>) -> Result<Vec<Budget>, StoreError> {
+        each!(self, s => s.budgets(daily).await)
+    }
+
+    /// Registers a child's callback to its parent (`POST /callbacks`).
+    pub async fn register_callback(&self, create: CallbackCreate) -> Result<Callback, StoreError> {
+        each!(self, s => s.register_callback(create).await)
+    }
+
+    /// A child's run that ended before its session existed calls back.
+    pub async fn end_callback(
+        &self,
+        child_run_id: String,
+        error: String,
+    ) -> Result<Callback, StoreError> {
+        each!(self, s => s.end_callback(child_run_id, error).await)
+    }
+
+    /// The callbacks owed to a session that are not delivered yet.
+    pub async fn callbacks(&self, parent: String) -> Result<Vec<Callback>, StoreError> {
+        each!(self, s => s.callbacks(parent).await)
     }
 
     /// Changes a session's metadata.

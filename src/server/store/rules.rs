@@ -42,6 +42,8 @@ pub(super) fn new_session(create: SessionCreate, created_at: String) -> Session 
         worktree: create.worktree,
         branch: create.branch,
         parent_session_id: create.parent_session_id,
+        forked_from: create.forked_from,
+        budget_usd: create.budget_usd,
         pending_requests: 0,
         host: None,
         num_runs: 0,
@@ -68,6 +70,9 @@ pub(super) fn apply_patch(session: &mut Session, patch: SessionPatch) -> (bool, 
     }
     if let Some(at) = patch.last_resumed_at {
         session.last_resumed_at = Some(at);
+    }
+    if let Some(budget) = patch.budget_usd {
+        session.budget_usd = Some(budget);
     }
     (renamed, regrouped)
 }

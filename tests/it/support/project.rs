@@ -235,6 +235,30 @@ impl Project {
         project
     }
 
+    /// A new empty project with a session manager of its own whose own host
+    /// runs sessions (`POST /runs`, callbacks) as the project's commands
+    /// do: the same `claude` (the fake, or `real` with its mock API's URL),
+    /// HOME and sessions folder.
+    pub fn with_hosting_server(extra: &[&str], real: Option<(&RealClaude, &str)>) -> Project {
+        let mut project = Project::new("http://127.0.0.1:9");
+        if let Some((claude, base_url)) = real {
+            project.use_real_claude(claude, base_url);
+        }
+        let cmd = project.command("ao-new");
+        let env: Vec<(String, String)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+            .filter(|(k, _)| {
+                k != "AGENT_ORCHESTRATOR_SESSION_MANAGER_URL"
+                    && k != agent_orchestrator::token::ENV_LOCAL_TOKEN_FILE
+            })
+            .collect();
+        let sm = SessionManager::start_with_env(extra, &env);
+        project.url = sm.url.clone();
+        project.sm = Some(sm);
+        project
+    }
+
     /// [`with_server`](Self::with_server) on a SQLite file whatever
     /// `AO_TEST_STORE` says: for tests that edit the file themselves.
     pub fn with_sqlite_server() -> Project {

@@ -88,6 +88,8 @@ const TABLES: &[Table] = &[
             ("parent_session_id", Text),
             ("pending_requests", Int),
             ("host", Text),
+            ("forked_from", Text),
+            ("budget_usd", Real),
         ],
         order: "seq",
         shifted: Some(("seq", Shift::Sessions)),
@@ -195,6 +197,30 @@ const TABLES: &[Table] = &[
         order: "seq",
         shifted: Some(("seq", Shift::Launches)),
         key: Key::Own("run_id"),
+    },
+    // `seq` orders the callbacks as their children ended: the sequence
+    // that numbers them goes on past the file's.
+    Table {
+        name: "callbacks",
+        columns: &[
+            ("child_run_id", Text),
+            ("child_name", Text),
+            ("child_session_id", Text),
+            ("parent_session_id", Text),
+            ("status", Text),
+            ("child_status", Text),
+            ("result", Text),
+            ("seq", Int),
+            ("run_id", Text),
+            ("error", Text),
+            ("attempts", Int),
+            ("retry_at", Text),
+            ("created_at", Text),
+            ("ended_at", Text),
+        ],
+        order: "rowid",
+        shifted: None,
+        key: Key::Own("child_run_id"),
     },
 ];
 
@@ -361,7 +387,8 @@ pub async fn import_sqlite(
     tx.batch_execute(
         "SELECT setval('events_id_seq', GREATEST((SELECT max(id) FROM events), 1));
          SELECT setval('sessions_seq_seq', GREATEST((SELECT max(seq) FROM sessions), 1));
-         SELECT setval('launches_seq_seq', GREATEST((SELECT max(seq) FROM launches), 1));",
+         SELECT setval('launches_seq_seq', GREATEST((SELECT max(seq) FROM launches), 1));
+         SELECT setval('callbacks_ended', GREATEST((SELECT max(seq) FROM callbacks), 1));",
     )
     .await?;
     tx.commit().await?;

@@ -7,6 +7,8 @@
 //! too (`presence`), so that a stop posted to any replica reaches it.
 
 pub mod bench_support;
+mod budgets;
+mod callbacks;
 mod hosts;
 mod import;
 mod launches;
@@ -31,11 +33,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 use tokio_util::sync::CancellationToken;
 
-use super::{Added, DatabaseError, GroupBy, ResultLookup, RunFilter, StoreError};
+use super::{Added, DailyBudget, DatabaseError, GroupBy, ResultLookup, RunFilter, StoreError};
 use crate::server::changes::{Change, Publish};
 use crate::wire::{
-    DecisionBody, DeletedCounts, Event, Host, HostRegister, PendingRequest, RequestRecord, Run,
-    RunCreate, RunExited, Session, SessionCreate, SessionPatch, UsageAnswer,
+    Budget, BudgetAnswer, Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host,
+    HostRegister, PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate,
+    SessionPatch, UsageAnswer,
 };
 
 pub use import::{ImportReport, import_sqlite};
@@ -484,6 +487,57 @@ impl PgStore {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let db = self.reader().await?;
         reader::events_page(&db, &session_id, after, limit).await
+    }
+
+    /// See [`Store::check_budget`](super::Store::check_budget).
+    pub async fn check_budget(
+        &self,
+        session_id: Option<String>,
+        parent: Option<String>,
+        project: Option<String>,
+        daily: Option<DailyBudget>,
+    ) -> Result<BudgetAnswer, StoreError> {
+        let db = self.reader().await?;
+        budgets::check(
+            &db,
+            session_id.as_deref(),
+            parent.as_deref(),
+            project.as_deref(),
+            daily.as_ref(),
+        )
+        .await
+    }
+
+    /// Every budget and what is left of it.
+    pub async fn budgets(&self, daily: Option<DailyBudget>) -> Result<Vec<Budget>, StoreError> {
+        let db = self.reader().await?;
+        budgets::all(&db, daily.as_ref()).await
+    }
+
+    /// Registers a child's callback to its parent.
+    pub async fn register_callback(&self, create: CallbackCreate) -> Result<Callback, StoreError> {
+        self.writer
+            .run(ops::Write::RegisterCallback { create })
+            .await?
+            .callback()
+    }
+
+    /// A child's run that ended before its session existed calls back.
+    pub async fn end_callback(
+        &self,
+        child_run_id: String,
+        error: String,
+    ) -> Result<Callback, StoreError> {
+        let write = ops::Write::EndCallback {
+            child_run_id,
+            error,
+        };
+        self.writer.run(write).await?.callback()
+    }
+
+    /// The callbacks owed to a session that are not delivered yet.
+    pub async fn callbacks(&self, parent: String) -> Result<Vec<Callback>, StoreError> {
+        callbacks::owed_to(&self.reader().await?, &parent).await
     }
 
     /// Publishes the stop request here and notifies every other replica,

@@ -51,6 +51,7 @@ fn reference(change: &Change) -> Option<String> {
         Change::SessionDeleted(id) => format!("d{id}"),
         Change::Event { id, .. } => format!("e{id}"),
         Change::StopRequested(id) => format!("x{id}"),
+        Change::BudgetStop(id) => format!("b{id}"),
         // Ids hold no '/' (nor white space): it parts two of them.
         Change::RequestAnswered {
             session_id,
@@ -273,6 +274,7 @@ enum Named {
     Deleted(String),
     Event(i64),
     Stop(String),
+    BudgetStop(String),
     Answered(String, String),
     Run(String),
     Assigned(String, String),
@@ -303,6 +305,7 @@ fn parse(payload: &str) -> Option<Parsed<'_>> {
                 "d" => Named::Deleted(rest.to_owned()),
                 "e" => Named::Event(rest.parse().ok()?),
                 "x" => Named::Stop(rest.to_owned()),
+                "b" => Named::BudgetStop(rest.to_owned()),
                 "r" => Named::Run(rest.to_owned()),
                 "h" => Named::Host(rest.to_owned()),
                 "a" | "g" | "k" => {
@@ -478,6 +481,7 @@ async fn publish(replica: &Replica, items: Vec<Item>) {
                 })
             }
             Item::Named(Named::Stop(id)) => Some(Change::StopRequested(id)),
+            Item::Named(Named::BudgetStop(id)) => Some(Change::BudgetStop(id)),
             Item::Named(Named::Assigned(run_id, host)) => {
                 Some(Change::RunAssigned { run_id, host })
             }

@@ -6,13 +6,13 @@
 //! (`store::rules`), in arrival order.
 
 use super::reader::{get_session, session_by_name, session_from_row};
-use super::{Db, exec, hosts, launches, plain, requests, row};
+use super::{Db, budgets, callbacks, exec, hosts, launches, plain, requests, row};
 use crate::server::changes::Change;
 use crate::server::store::rules::{self, RunColumns, signed};
 use crate::server::store::{Added, StoreError};
 use crate::wire::{
-    DecisionBody, DeletedCounts, Event, Host, HostRegister, Run, RunCreate, RunExited, Session,
-    SessionCreate, SessionPatch, SessionStatus,
+    Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host, HostRegister, Run,
+    RunCreate, RunExited, Session, SessionCreate, SessionPatch, SessionStatus,
 };
 
 /// One write, kept until its batch commits (a batch that meets a deadlock
@@ -74,6 +74,13 @@ pub(super) enum Write {
         queue_timeout_ms: Option<u64>,
     },
     Grace,
+    RegisterCallback {
+        create: CallbackCreate,
+    },
+    EndCallback {
+        child_run_id: String,
+        error: String,
+    },
 }
 
 /// What a write answers.
@@ -86,6 +93,7 @@ pub(super) enum Done {
     Run(Box<Run>),
     Stopped(Box<Run>, bool),
     Host(Box<Host>),
+    Callback(Box<Callback>),
 }
 
 fn unexpected() -> StoreError {
@@ -138,6 +146,13 @@ impl Done {
     pub(super) fn stopped(self) -> Result<(Run, bool), StoreError> {
         match self {
             Done::Stopped(run, asked) => Ok((*run, asked)),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) fn callback(self) -> Result<Callback, StoreError> {
+        match self {
+            Done::Callback(callback) => Ok(*callback),
             _ => Err(unexpected()),
         }
     }
@@ -263,7 +278,10 @@ async fn apply(db: &impl Db, write: &Write) -> Outcome {
         Write::CreateRun { create, run_id } => Done::Run(Box::new(
             launches::create(db, create, run_id, &mut changes).await?,
         )),
-        Write::Dispatch => Done::Count(launches::assign(db, &mut changes).await?),
+        Write::Dispatch => {
+            callbacks::deliver(db, &mut changes).await?;
+            Done::Count(launches::assign(db, &mut changes).await?)
+        }
         Write::Claim {
             run_id,
             host,
@@ -300,6 +318,13 @@ async fn apply(db: &impl Db, write: &Write) -> Outcome {
             hosts::grace(db).await?;
             Done::Nothing
         }
+        Write::RegisterCallback { create } => {
+            Done::Callback(Box::new(callbacks::register(db, create).await?))
+        }
+        Write::EndCallback {
+            child_run_id,
+            error,
+        } => Done::Callback(Box::new(callbacks::end(db, child_run_id, error).await?)),
     };
     Ok((done, changes))
 }
@@ -333,8 +358,8 @@ pub(super) async fn insert_session(
     let inserted = exec(
         db,
         "INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name,
-                               worktree, branch, parent_session_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                               worktree, branch, parent_session_id, forked_from, budget_usd)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &create.session_id,
             &create.session_name,
@@ -345,6 +370,8 @@ pub(super) async fn insert_session(
             &create.worktree,
             &create.branch,
             &create.parent_session_id,
+            &create.forked_from,
+            &create.budget_usd,
         ],
     )
     .await;
@@ -425,6 +452,8 @@ pub(super) async fn add_event(
         // Nothing of the run is left waiting.
         insert_run(db, id, event, &mut session, SessionStatus::Finished).await?;
         requests::close_all(db, &mut session).await?;
+        callbacks::on_run_end(db, event).await?;
+        budgets::enforce(db, &event.session_id, changes).await?;
         changes.push(Change::SessionUpdated(session));
     } else if let Some(status) = event.event_type.status_effect()
         && status != session.status
@@ -670,14 +699,15 @@ async fn update_session(
     }
     exec(
         db,
-        "UPDATE sessions SET session_name = $1, project_dir = $2, agent_name = $3, last_resumed_at = $4
-         WHERE session_id = $5",
+        "UPDATE sessions SET session_name = $1, project_dir = $2, agent_name = $3, last_resumed_at = $4,
+         budget_usd = $6 WHERE session_id = $5",
         &[
             &session.session_name,
             &session.project_dir,
             &session.agent_name,
             &session.last_resumed_at,
             &session.session_id,
+            &session.budget_usd,
         ],
     )
     .await?;

@@ -18,7 +18,7 @@ macro_rules! select_sessions {
             "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, \
              num_runs, cost_usd, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
              last_reason, last_exit_code, last_duration_ms, last_ended_at, worktree, branch, parent_session_id, \
-             pending_requests, host FROM sessions ",
+             pending_requests, host, forked_from, budget_usd FROM sessions ",
             $rest
         )
     };
@@ -70,6 +70,8 @@ pub(super) fn session_from_row(row: &Row) -> Result<Session, StoreError> {
         parent_session_id: row.try_get(19)?,
         pending_requests: count(20)?,
         host: row.try_get(21)?,
+        forked_from: row.try_get(22)?,
+        budget_usd: row.try_get(23)?,
         num_runs: count(7)?,
         cost_usd: row.try_get(8)?,
         usage: Usage {
@@ -263,6 +265,7 @@ pub(super) async fn usage(
         group_by: name,
         groups,
         total,
+        budgets: Vec::new(),
     })
 }
 

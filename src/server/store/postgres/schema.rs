@@ -176,6 +176,33 @@ const MIGRATIONS: &[&str] = &[
             regexp_replace(COALESCE(ao_event_text(event_type, body), ''), '[^[:alnum:]]+', ' ', 'g'))
     ) STORED;
     CREATE INDEX events_words ON events USING GIN (words);"#,
+    // 8: orchestration (#22), as SQLite's: the session a fork copies, a
+    // tree's budget, and the callbacks children owe their parents
+    // (`store::callback_rules` says what each status means). A replica
+    // takes a parent's pending callbacks under `FOR UPDATE SKIP LOCKED`,
+    // so that however many replicas deliver, each resume starts once.
+    "ALTER TABLE sessions ADD COLUMN forked_from TEXT;
+    ALTER TABLE sessions ADD COLUMN budget_usd DOUBLE PRECISION;
+    CREATE INDEX sessions_parent ON sessions (parent_session_id) WHERE parent_session_id IS NOT NULL;
+    CREATE TABLE callbacks (
+        child_run_id TEXT PRIMARY KEY,
+        child_name TEXT NOT NULL,
+        child_session_id TEXT,
+        parent_session_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        child_status TEXT,
+        result TEXT,
+        seq BIGINT,
+        run_id TEXT,
+        error TEXT,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        retry_at TEXT,
+        created_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE SEQUENCE callbacks_ended;
+    CREATE INDEX callbacks_parent ON callbacks (parent_session_id, status);
+    CREATE INDEX callbacks_run ON callbacks (run_id) WHERE run_id IS NOT NULL;",
 ];
 
 /// The schema version this build writes.

@@ -18,6 +18,7 @@ impl Op for Dispatch {
     type Out = usize;
 
     fn apply(self, conn: &Connection, frames: &mut Vec<Change>) -> Result<usize, StoreError> {
+        super::callbacks::deliver(conn, frames)?;
         assign(conn, frames)
     }
 }

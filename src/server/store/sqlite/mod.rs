@@ -6,6 +6,8 @@
 //! out after the commit, in commit order.
 
 pub mod bench_support;
+mod budgets;
+mod callbacks;
 mod dispatch;
 mod hosts;
 mod launches;
@@ -27,9 +29,11 @@ use tokio::sync::Notify;
 
 use super::{Added, GroupBy, ResultLookup, RunFilter, StoreError};
 use crate::server::changes::Publish;
+use crate::server::store::DailyBudget;
 use crate::wire::{
-    DecisionBody, DeletedCounts, Event, EventType, Host, HostRegister, PendingRequest,
-    RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate, SessionPatch,
+    Budget, BudgetAnswer, Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, EventType,
+    Host, HostRegister, PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session,
+    SessionCreate, SessionPatch,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -304,6 +308,60 @@ impl SqliteStore {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         self.readers
             .run(move |c| reader::events_page(c, &session_id, after, limit))
+            .await
+    }
+
+    /// See [`Store::check_budget`](super::Store::check_budget).
+    pub async fn check_budget(
+        &self,
+        session_id: Option<String>,
+        parent: Option<String>,
+        project: Option<String>,
+        daily: Option<DailyBudget>,
+    ) -> Result<BudgetAnswer, StoreError> {
+        self.readers
+            .run(move |c| {
+                budgets::check(
+                    c,
+                    session_id.as_deref(),
+                    parent.as_deref(),
+                    project.as_deref(),
+                    daily.as_ref(),
+                )
+            })
+            .await
+    }
+
+    /// Every budget and what is left of it.
+    pub async fn budgets(&self, daily: Option<DailyBudget>) -> Result<Vec<Budget>, StoreError> {
+        self.readers
+            .run(move |c| budgets::all(c, daily.as_ref()))
+            .await
+    }
+
+    /// Registers a child's callback to its parent.
+    pub async fn register_callback(&self, create: CallbackCreate) -> Result<Callback, StoreError> {
+        self.writer.run(callbacks::Register { create }).await
+    }
+
+    /// A child's run that ended before its session existed calls back.
+    pub async fn end_callback(
+        &self,
+        child_run_id: String,
+        error: String,
+    ) -> Result<Callback, StoreError> {
+        self.writer
+            .run(callbacks::End {
+                child_run_id,
+                error,
+            })
+            .await
+    }
+
+    /// The callbacks owed to a session that are not delivered yet.
+    pub async fn callbacks(&self, parent: String) -> Result<Vec<Callback>, StoreError> {
+        self.readers
+            .run(move |c| callbacks::owed_to(c, &parent))
             .await
     }
 

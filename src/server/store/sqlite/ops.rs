@@ -42,8 +42,8 @@ pub(super) fn insert_session(
     )?;
     conn.prepare_cached(
         "INSERT INTO sessions (session_id, session_name, status, created_at, project_dir, agent_name,
-                               worktree, branch, parent_session_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               worktree, branch, parent_session_id, forked_from, budget_usd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         create.session_id,
@@ -55,6 +55,8 @@ pub(super) fn insert_session(
         create.worktree,
         create.branch,
         create.parent_session_id,
+        create.forked_from,
+        create.budget_usd,
     ])?;
     Ok(rules::new_session(create, created_at))
 }
@@ -141,6 +143,8 @@ pub(super) fn add_event(
         // of the run is left waiting.
         runs::insert(conn, id, event, &mut session, SessionStatus::Finished)?;
         requests::close_all(conn, &mut session)?;
+        super::callbacks::on_run_end(conn, event)?;
+        super::budgets::enforce(conn, &event.session_id, frames)?;
         frames.push(Change::SessionUpdated(session.clone()));
     } else if let Some(status) = event.event_type.status_effect()
         && status != session.status
@@ -220,8 +224,8 @@ impl Op for UpdateSession {
             )?;
         }
         conn.prepare_cached(
-            "UPDATE sessions SET session_name = ?1, project_dir = ?2, agent_name = ?3, last_resumed_at = ?4
-             WHERE session_id = ?5",
+            "UPDATE sessions SET session_name = ?1, project_dir = ?2, agent_name = ?3, last_resumed_at = ?4,
+             budget_usd = ?6 WHERE session_id = ?5",
         )?
         .execute(params![
             session.session_name,
@@ -229,6 +233,7 @@ impl Op for UpdateSession {
             session.agent_name,
             session.last_resumed_at,
             session.session_id,
+            session.budget_usd,
         ])?;
         frames.push(Change::SessionUpdated(session.clone()));
         Ok(session)

@@ -90,7 +90,7 @@ macro_rules! select_sessions {
             "SELECT session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, \
              num_runs, cost_usd, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
              last_reason, last_exit_code, last_duration_ms, last_ended_at, worktree, branch, parent_session_id, \
-             pending_requests, host FROM sessions ",
+             pending_requests, host, forked_from, budget_usd FROM sessions ",
             $rest
         )
     };
@@ -140,6 +140,8 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         parent_session_id: row.get(19)?,
         pending_requests: count(20)?,
         host: row.get(21)?,
+        forked_from: row.get(22)?,
+        budget_usd: row.get(23)?,
         num_runs: count(7)?,
         cost_usd: row.get(8)?,
         usage: Usage {
@@ -224,6 +226,13 @@ pub(super) fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
         text(&mut out, r.get_ref(18)?)?;
         out.extend_from_slice(b",\"parent_session_id\":");
         text(&mut out, r.get_ref(19)?)?;
+        out.extend_from_slice(b",\"forked_from\":");
+        text(&mut out, r.get_ref(22)?)?;
+        out.extend_from_slice(b",\"budget_usd\":");
+        match r.get_ref(23)? {
+            ValueRef::Real(usd) => text(&mut out, ValueRef::Real(round_usd(usd)))?,
+            other => text(&mut out, other)?,
+        }
         out.extend_from_slice(b",\"pending_requests\":");
         count(&mut out, r.get_ref(20)?);
         out.extend_from_slice(b",\"host\":");
@@ -421,6 +430,7 @@ pub(super) fn usage(
         group_by: name,
         groups,
         total,
+        budgets: Vec::new(),
     })
 }
 

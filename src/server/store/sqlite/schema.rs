@@ -165,6 +165,35 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO search_state (id, indexed_up_to) VALUES (1, 0);",
         index_new!()
     ),
+    // 8: orchestration (#22): the session a fork copies, a tree's budget,
+    // and the callbacks children owe their parents. A callback is
+    // `waiting` while the child's run goes on, `pending` once it ended
+    // (with its status and result), `delivering` once a resume of the
+    // parent carries it (`run_id`: that launch), then `delivered`, or
+    // `failed` with `error`. `seq` orders them as the children ended. A
+    // resume that never started puts them back to `pending` until
+    // `retry_at` (`attempts` so far), a few times, then fails them.
+    "ALTER TABLE sessions ADD COLUMN forked_from TEXT;
+    ALTER TABLE sessions ADD COLUMN budget_usd REAL;
+    CREATE INDEX sessions_parent ON sessions (parent_session_id) WHERE parent_session_id IS NOT NULL;
+    CREATE TABLE callbacks (
+        child_run_id TEXT PRIMARY KEY,
+        child_name TEXT NOT NULL,
+        child_session_id TEXT,
+        parent_session_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        child_status TEXT,
+        result TEXT,
+        seq INTEGER,
+        run_id TEXT,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at TEXT,
+        created_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE INDEX callbacks_parent ON callbacks (parent_session_id, status);
+    CREATE INDEX callbacks_run ON callbacks (run_id) WHERE run_id IS NOT NULL;",
 ];
 
 /// The schema version this build writes.
