@@ -40,12 +40,12 @@ async function fail(message) {
 const step = stepper(fail);
 const check = async (ok, why) => ok || (await fail(why));
 
-function watch(p) {
+async function watch(p) {
   p.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
   p.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
   p.on("response", (r) => r.status() >= 400 && problems.push(`${r.status()} for ${r.url()}`));
   // Every text the "Writing…" item shows, in order.
-  p.addInitScript(() => {
+  await p.addInitScript(() => {
     window.__drafts = [];
     new MutationObserver(() => {
       const text = document.querySelector("#events > li.draft pre")?.textContent;
@@ -65,7 +65,7 @@ async function command(word) {
 }
 
 context = await step("launching Chromium", () => launch(profile, { timeout: STEP_MS, viewport: { width: 1400, height: 900 } }));
-page = watch(context.pages()[0] ?? (await context.newPage()));
+page = await watch(context.pages()[0] ?? (await context.newPage()));
 await step(`opening ${url}`, () => page.goto(url, { timeout: STEP_MS }));
 await step("waiting for the page to be live", () =>
   page.waitForFunction(() => document.querySelector("#conn").dataset.state === "live", null, { timeout: STEP_MS }),
@@ -83,7 +83,7 @@ if (run.streams) {
   await step("waiting for the answer to begin", () =>
     page.waitForFunction((answer) => window.__drafts.some((t) => answer.startsWith(t)), run.answer, { timeout: STEP_MS }),
   );
-  late = watch(await context.newPage());
+  late = await watch(await context.newPage());
   await step("opening a second page in the middle of the answer", () => late.goto(`${url}#/s/${run.name}`, { timeout: STEP_MS }));
   await step("the second page showing the text so far", () =>
     late.waitForFunction(
