@@ -84,17 +84,29 @@ async fn phases(config: &Config, postgres: &pg::Postgres, rows: &mut Vec<Row>) {
         .await
         .expect("connect as the server does");
     let mut batched = f64::NAN;
-    for batch in [1, config.storage_batch] {
+    // The most that N clients with one request each can have waiting for
+    // one commit: the bound of their ingest, shown beside it.
+    let mut per_client_batch = Vec::new();
+    let most_clients = config.ingest_clients.iter().copied().max().unwrap_or(1);
+    let mut sizes = vec![1, most_clients, config.storage_batch];
+    sizes.dedup();
+    for batch in sizes {
         eprintln!("PostgreSQL limit: {batch} per commit");
         let mut rates = Vec::new();
         for round in 0..config.rounds {
             rates.push(events_per_second(&conn, batch, round, config.storage_time).await);
         }
+        let median = rates[median_index(&rates)];
         let what = if batch == 1 {
             "1 commit per event".to_owned()
-        } else {
-            batched = rates[median_index(&rates)];
+        } else if batch == config.storage_batch {
+            batched = median;
             format!("{batch} events per commit, one statement")
+        } else {
+            per_client_batch.push((batch, median));
+            format!(
+                "{batch} events per commit, one statement (the most {batch} clients have waiting)"
+            )
         };
         rows.push(Row::info(
             format!("PostgreSQL limit, {what}"),
@@ -114,7 +126,11 @@ async fn phases(config: &Config, postgres: &pg::Postgres, rows: &mut Vec<Row>) {
                 ingest::run(&a.url, clients, round, config.ingest_time, || a.cpu_time()).await,
             );
         }
-        rows.push(ingest_row(runs, batched));
+        let bound = per_client_batch
+            .iter()
+            .find(|(batch, _)| *batch == clients)
+            .map(|(_, rate)| *rate);
+        rows.push(ingest_row(runs, batched, bound));
     }
 
     let b = Server::on_database(&url);
@@ -186,6 +202,12 @@ async fn events_per_second(
     time: Duration,
 ) -> f64 {
     let session = format!("bench-limit-{per_commit}-{round}");
+    conn.execute(&format!(
+        "INSERT INTO sessions (session_id, session_name, status, created_at)
+         VALUES ('{session}', '{session}', 'running', '2026-01-01T00:00:00.000Z')"
+    ))
+    .await
+    .expect("the session of the limit's events");
     let wall_limit = Instant::now() + time * 3;
     let mut spent = Duration::ZERO;
     let mut stored = 0u64;
@@ -198,24 +220,25 @@ async fn events_per_second(
             })
             .collect();
         let start = Instant::now();
-        conn.execute("BEGIN").await.expect("begin");
         if per_commit == 1 {
+            conn.execute("BEGIN").await.expect("begin");
             conn.insert_event(&rows[0].0, &rows[0].1)
                 .await
                 .expect("insert");
+            conn.execute("COMMIT").await.expect("commit");
         } else {
-            conn.insert_events(&rows).await.expect("insert");
+            conn.store_events(&rows).await.expect("insert");
         }
-        conn.execute("COMMIT").await.expect("commit");
         spent += start.elapsed();
         stored += rows.len() as u64;
     }
     stored as f64 / spent.as_secs_f64()
 }
 
-/// The median run's rate against the batched limit, with the latencies,
-/// errors and server CPU of all runs.
-fn ingest_row(runs: Vec<ingest::Ingest>, batched: f64) -> Row {
+/// The median run's rate against the batched limit (and against the limit
+/// at one event per client and commit, `bound`, when measured), with the
+/// latencies, errors and server CPU of all runs.
+fn ingest_row(runs: Vec<ingest::Ingest>, batched: f64, bound: Option<f64>) -> Row {
     let rates: Vec<f64> = runs.iter().map(ingest::Ingest::per_second).collect();
     let rate = rates[median_index(&rates)];
     let clients = runs[0].clients;
@@ -239,10 +262,14 @@ fn ingest_row(runs: Vec<ingest::Ingest>, batched: f64) -> Row {
     Row {
         figure: format!("HTTP ingest on PostgreSQL, {clients} clients"),
         value: format!(
-            "{}; {}; {errors} errors; server CPU {:.0} us/ev",
+            "{}; {}; {errors} errors; server CPU {:.0} us/ev{}",
             rate_summary(&rates),
             latencies.summary_with_max(),
-            cpu * 1e6 / events.max(1) as f64
+            cpu * 1e6 / events.max(1) as f64,
+            bound.map_or(String::new(), |b| format!(
+                "; {:.2}x the {clients}-per-commit limit",
+                rate / b
+            ))
         ),
         target,
         ratio: format!("{share:.2}x batched limit"),

@@ -91,6 +91,167 @@ async fn a_write_to_one_replica_reaches_the_live_clients_of_another_once() {
 }
 
 #[tokio::test]
+async fn a_burst_of_events_on_one_replica_reaches_another_each_once_in_order() {
+    let Some((_pg, url)) = fresh() else { return };
+    let a = SessionManager::on_database(&url);
+    let b = SessionManager::on_database(&url);
+    let mut on_b = WsClient::connect(&b.url).await;
+    assert_eq!(on_b.next().await.unwrap()["type"], "init");
+    const SESSIONS: usize = 40;
+    const EACH: usize = 25;
+    for s in 0..SESSIONS {
+        a.http()
+            .create(&format!("s{s}"), &format!("n{s}"), None)
+            .await;
+    }
+    // Forty runners at once, each posting in turn, one event twice; the
+    // writer takes whatever waits into one statement.
+    let runners: Vec<_> = (0..SESSIONS)
+        .map(|s| {
+            let http = a.http();
+            tokio::spawn(async move {
+                let id = format!("s{s}");
+                let path = format!("/sessions/{id}/events");
+                let mut repeated = Value::Null;
+                for n in 0..EACH {
+                    let mut e = event(&id, "post_tool");
+                    e["event_id"] = json!(uuid::Uuid::new_v4());
+                    e["tool_input"] = json!({"n": n});
+                    let (status, answer) = http.send("POST", &path, Some(e.clone())).await;
+                    assert_eq!(status, 200, "{answer}");
+                    assert_ne!(answer["duplicate"], true, "{answer}");
+                    if n == EACH / 2 {
+                        repeated = e;
+                    }
+                }
+                let (status, answer) = http.send("POST", &path, Some(repeated)).await;
+                assert_eq!(
+                    (status, &answer["duplicate"]),
+                    (200, &json!(true)),
+                    "{answer}"
+                );
+            })
+        })
+        .collect();
+    let stray = a
+        .http()
+        .send(
+            "POST",
+            "/sessions/nobody/events",
+            Some(event("nobody", "post_tool")),
+        )
+        .await;
+    assert_eq!(stray.0, 404, "{}", stray.1);
+    for runner in runners {
+        runner.await.unwrap();
+    }
+    b.http().create("marker", "marker", None).await;
+    let seen = until(&mut on_b, |m| m["session"]["session_id"] == "marker").await;
+    let mut per_session = std::collections::HashMap::<String, Vec<i64>>::new();
+    let mut ids = Vec::new();
+    for m in seen.iter().filter(|m| m["type"] == "event") {
+        let data = &m["data"];
+        ids.push(data["id"].as_i64().unwrap());
+        per_session
+            .entry(data["session_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(data["tool_input"]["n"].as_i64().unwrap());
+    }
+    assert_eq!(per_session.len(), SESSIONS);
+    let in_order: Vec<i64> = (0..EACH as i64).collect();
+    for (session, ns) in &per_session {
+        assert_eq!(ns, &in_order, "{session}: each once, in the order posted");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "B publishes in the order of the rows");
+    for s in [0, SESSIONS - 1] {
+        assert_eq!(b.http().events(&format!("s{s}")).await.len(), EACH);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_too_long_for_one_notification_names_every_event_over_several() {
+    use agent_orchestrator::server::pg_bench_support::BenchConnection;
+    use agent_orchestrator::wire::Event;
+    use futures_util::StreamExt;
+
+    let Some((_pg, url)) = fresh() else { return };
+    let conn = BenchConnection::open(&url).await.unwrap();
+    conn.execute(
+        "INSERT INTO sessions (session_id, session_name, status, created_at)
+         VALUES ('long', 'long', 'running', '2026-01-01T00:00:00.000Z')",
+    )
+    .await
+    .unwrap();
+    let (listener, mut connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let stream = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    tokio::spawn(stream.for_each(move |m| {
+        if let Ok(tokio_postgres::AsyncMessage::Notification(n)) = m {
+            let _ = tx.send(n.payload().to_owned());
+        }
+        std::future::ready(())
+    }));
+    listener.batch_execute("LISTEN ao_changes").await.unwrap();
+
+    let rows: Vec<(Event, String)> = (0..1000)
+        .map(|n| {
+            let mut e = event("long", "post_tool");
+            e["event_id"] = json!(uuid::Uuid::new_v4());
+            e["tool_input"] = json!({"n": n});
+            (serde_json::from_value(e.clone()).unwrap(), e.to_string())
+        })
+        .collect();
+    conn.store_events(&rows).await.unwrap();
+    let stored: Vec<i64> = connect(&url)
+        .await
+        .query(
+            "SELECT id FROM events WHERE session_id = 'long' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored.len(), 1000);
+    let ns: Vec<i64> = connect(&url)
+        .await
+        .query(
+            "SELECT body::json->'tool_input'->>'n' FROM events ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0).parse().unwrap())
+        .collect();
+    assert_eq!(
+        ns,
+        (0..1000).collect::<Vec<i64>>(),
+        "ids follow the order given"
+    );
+
+    let mut named = Vec::new();
+    let mut parts = Vec::new();
+    while named.len() < stored.len() {
+        let payload = tokio::time::timeout(Duration::from_secs(10), notes.recv())
+            .await
+            .expect("every event named within 10 s")
+            .unwrap();
+        assert!(payload.len() < 8000, "{} bytes", payload.len());
+        let mut words = payload.split(' ');
+        parts.push(words.next().unwrap().to_owned());
+        named.extend(words.map(|w| w.strip_prefix('e').unwrap().parse::<i64>().unwrap()));
+    }
+    assert_eq!(named, stored, "each id named once, in order");
+    assert_eq!(parts, ["bench:0.0", "bench:0.1", "bench:0.2", "bench:0.3"]);
+}
+
+#[tokio::test]
 async fn a_stop_posted_to_one_replica_reaches_the_runner_attached_to_another() {
     let Some((_pg, url)) = fresh() else { return };
     let a = SessionManager::on_database(&url);

@@ -29,10 +29,12 @@ impl BenchConnection {
         ops::insert_event_row(&self.0, event, body).await.map(drop)
     }
 
-    /// Inserts event rows as the server stores the plain events of a batch:
-    /// one statement for all.
-    pub async fn insert_events(&self, rows: &[(Event, String)]) -> Result<(), StoreError> {
+    /// Stores events as the server stores a batch of plain events that
+    /// change no status: one statement for all, its own transaction (their
+    /// session must exist).
+    pub async fn store_events(&self, rows: &[(Event, String)]) -> Result<(), StoreError> {
         let rows: Vec<(&Event, &str)> = rows.iter().map(|(e, b)| (e, b.as_str())).collect();
-        plain::insert_event_rows(&self.0, &rows).await.map(drop)
+        let outcomes = plain::store(&self.0, "bench", 0, &rows).await?;
+        outcomes.into_iter().try_for_each(|o| o.map(drop))
     }
 }

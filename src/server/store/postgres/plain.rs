@@ -1,10 +1,12 @@
 //! Plain events (neither ending a run nor creating their session), the
 //! bulk of what runners send, stored together: one read of their sessions,
-//! ids drawn at once, one insert. A batch made of plain events only that
-//! changes no session's status (the usual case) is committed in two round
-//! trips, each sending its statements without waiting between them:
-//! `BEGIN`, the sessions and the ids; then the insert, the notification
-//! and `COMMIT`. Anything else goes through the writer's general path.
+//! ids drawn at once, one insert. A batch of plain events none of which can
+//! change a session's status (the usual case: tool calls and messages) is
+//! one statement, its own transaction, in one round trip ([`store`]); one
+//! that may change a status is committed in two, each sending its
+//! statements without waiting between them: `BEGIN`, the sessions and the
+//! ids; then the insert, the notification and `COMMIT`. Anything else goes
+//! through the writer's general path.
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,6 +23,40 @@ const INSERT: &str = "INSERT INTO events (id, session_id, event_id, event_type, 
      ORDER BY 1
      ON CONFLICT (session_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
      RETURNING id";
+
+/// The events that exist in their session, numbered in order, stored
+/// unless they repeat an `event_id`, and every replica told of them (as
+/// [`notify::send`] would: `$6` is the payload's prefix, `$7` the ids per
+/// payload), in one statement. Answers `(position, id, stored)` for each
+/// event whose session exists (positions from 1), then `(0, payloads, NULL)`.
+const STORE: &str = "WITH input AS (
+       SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])
+         WITH ORDINALITY AS i(session_id, event_id, event_type, role, body, ord)
+     ), known AS (
+       SELECT session_id FROM sessions WHERE session_id = ANY($1) FOR KEY SHARE
+     ), numbered AS (
+       SELECT nextval('events_id_seq') AS id, k.* FROM (
+         SELECT i.* FROM input i WHERE i.session_id IN (SELECT session_id FROM known) ORDER BY i.ord
+       ) k
+     ), inserted AS (
+       INSERT INTO events (id, session_id, event_id, event_type, role, body)
+       SELECT id, session_id, event_id, event_type, role, body FROM numbered ORDER BY id
+       ON CONFLICT (session_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+       RETURNING id
+     ), told AS (
+       SELECT pg_notify('ao_changes', p) FROM (
+         SELECT $6 || '.' || g.g || COALESCE(' ' || string_agg('e' || n.id, ' ' ORDER BY n.id), '') AS p
+         FROM generate_series(0, greatest(0, ((SELECT count(*) FROM numbered) - 1) / $7)) AS g(g)
+         LEFT JOIN (SELECT id, (row_number() OVER (ORDER BY id) - 1) / $7 AS g FROM numbered) n
+           ON n.g = g.g
+         GROUP BY g.g ORDER BY g.g
+       ) payloads
+     )
+     SELECT n.ord, n.id, n.id IN (SELECT id FROM inserted) FROM numbered n
+     UNION ALL SELECT 0, count(*), NULL FROM told";
+/// Event references per notification: each is at most 21 bytes (`e`, a
+/// BIGINT, a space), so a payload stays under PostgreSQL's 8000 bytes.
+const REFS_PER_PAYLOAD: i64 = 300;
 
 type Plain<'a> = (&'a Event, &'a str);
 
@@ -43,6 +79,33 @@ async fn sessions(
     Ok(sessions)
 }
 
+/// Events as the array parameters of [`INSERT`] and [`STORE`].
+struct Columns<'a> {
+    session_ids: Vec<&'a str>,
+    event_ids: Vec<Option<String>>,
+    types: Vec<&'static str>,
+    roles: Vec<Option<&'static str>>,
+    bodies: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &[Plain<'a>]) -> Columns<'a> {
+        Columns {
+            session_ids: rows.iter().map(|(e, _)| e.session_id.as_str()).collect(),
+            event_ids: rows
+                .iter()
+                .map(|(e, _)| e.event_id.map(|id| id.to_string()))
+                .collect(),
+            types: rows.iter().map(|(e, _)| e.event_type.as_str()).collect(),
+            roles: rows
+                .iter()
+                .map(|(e, _)| e.role.map(|r| r.as_str()))
+                .collect(),
+            bodies: rows.iter().map(|(_, b)| *b).collect(),
+        }
+    }
+}
+
 /// `n` new event ids, in increasing order.
 async fn next_ids(db: &impl Db, n: usize) -> Result<Vec<i64>, StoreError> {
     let n = n as i32;
@@ -58,36 +121,23 @@ async fn next_ids(db: &impl Db, n: usize) -> Result<Vec<i64>, StoreError> {
 /// Inserts `rows` with the ids `ids`, in order; answers the ids inserted
 /// (the others repeat an `event_id` already stored in their session).
 async fn insert(db: &impl Db, rows: &[Plain<'_>], ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
-    let session_ids: Vec<&str> = rows.iter().map(|(e, _)| e.session_id.as_str()).collect();
-    let event_ids: Vec<Option<String>> = rows
-        .iter()
-        .map(|(e, _)| e.event_id.map(|id| id.to_string()))
-        .collect();
-    let types: Vec<&str> = rows.iter().map(|(e, _)| e.event_type.as_str()).collect();
-    let roles: Vec<Option<&str>> = rows
-        .iter()
-        .map(|(e, _)| e.role.map(|r| r.as_str()))
-        .collect();
-    let bodies: Vec<&str> = rows.iter().map(|(_, b)| *b).collect();
+    let c = Columns::of(rows);
     super::rows(
         db,
         INSERT,
-        &[&ids, &session_ids, &event_ids, &types, &roles, &bodies],
+        &[
+            &ids,
+            &c.session_ids,
+            &c.event_ids,
+            &c.types,
+            &c.roles,
+            &c.bodies,
+        ],
     )
     .await?
     .iter()
     .map(|r| r.try_get(0).map_err(StoreError::from))
     .collect()
-}
-
-/// Inserts `rows` in one statement, in order (the writer's way, for the
-/// benchmark's limit); answers the ids inserted.
-pub(super) async fn insert_event_rows(
-    db: &impl Db,
-    rows: &[Plain<'_>],
-) -> Result<HashSet<i64>, StoreError> {
-    let ids = next_ids(db, rows.len()).await?;
-    insert(db, rows, &ids).await
 }
 
 /// The events whose session exists, each with its id.
@@ -122,19 +172,11 @@ fn outcomes(
             continue;
         };
         let id = next_id.next().copied().unwrap_or_default();
-        if !inserted.contains(&id) {
-            let added = Added {
-                duplicate: true,
-                filled: false,
-            };
-            outcomes.push(Ok((Done::Added(added), Vec::new())));
+        let (done, mut changes) = added(event, body, id, inserted.contains(&id));
+        if changes.is_empty() {
+            outcomes.push(Ok((done, changes)));
             continue;
         }
-        let mut changes = vec![Change::Event {
-            session_id: event.session_id.clone(),
-            id,
-            body: (*body).to_owned(),
-        }];
         if let Some(status) = event.event_type.status_effect()
             && status != session.status
         {
@@ -144,13 +186,76 @@ fn outcomes(
                 changed.push(session.session_id.clone());
             }
         }
-        let added = Added {
-            duplicate: false,
-            filled: false,
-        };
-        outcomes.push(Ok((Done::Added(added), changes)));
+        outcomes.push(Ok((done, changes)));
     }
     (outcomes, changed)
+}
+
+/// An event stored as row `id` (or found repeated), and its change.
+fn added(event: &Event, body: &str, id: i64, stored: bool) -> (Done, Vec<Change>) {
+    let done = Done::Added(Added {
+        duplicate: !stored,
+        filled: false,
+    });
+    if !stored {
+        return (done, Vec::new());
+    }
+    let change = Change::Event {
+        session_id: event.session_id.clone(),
+        id,
+        body: body.to_owned(),
+    };
+    (done, vec![change])
+}
+
+/// True when none of `events` can change its session's status, so that
+/// [`store`] may take them.
+pub(super) fn keep_statuses(events: &[Plain<'_>]) -> bool {
+    events
+        .iter()
+        .all(|(e, _)| e.event_type.status_effect().is_none())
+}
+
+/// Stores events that change no status ([`keep_statuses`]) and tells
+/// every replica, in one statement outside any transaction: one round trip,
+/// committed when it answers.
+pub(super) async fn store(
+    db: &impl Db,
+    replica_id: &str,
+    tag: u64,
+    events: &[Plain<'_>],
+) -> Result<Vec<Outcome>, StoreError> {
+    let c = Columns::of(events);
+    let prefix = format!("{replica_id}:{tag}");
+    let found = rows(
+        db,
+        STORE,
+        &[
+            &c.session_ids,
+            &c.event_ids,
+            &c.types,
+            &c.roles,
+            &c.bodies,
+            &prefix,
+            &REFS_PER_PAYLOAD,
+        ],
+    )
+    .await?;
+    let mut numbered: HashMap<i64, (i64, bool)> = HashMap::with_capacity(found.len());
+    for r in &found {
+        let position: i64 = r.try_get(0)?;
+        if position > 0 {
+            numbered.insert(position, (r.try_get(1)?, r.try_get(2)?));
+        }
+    }
+    Ok(events
+        .iter()
+        .zip(1..)
+        .map(|((event, body), position)| match numbered.get(&position) {
+            None => Err(rules::no_session(&event.session_id)),
+            Some(&(id, stored)) => Ok(added(event, body, id, stored)),
+        })
+        .collect())
 }
 
 /// Stores plain events together inside the writer's open transaction.
