@@ -3,7 +3,7 @@
 //! without knowing who listens. Neither side imports the other; both import
 //! this.
 
-use crate::wire::{DecisionBody, Host, Run, Session};
+use crate::wire::{DecisionBody, Host, Run, Session, TextDelta};
 
 /// A change every live client should hear of: committed by the store (on
 /// any replica of a shared database), or a stop request for a session's
@@ -43,6 +43,12 @@ pub enum Change {
     /// Changes may have been missed (a replica lost its link to the
     /// database for a while): clients should read the state again.
     Resync,
+    /// Text as the model writes it, posted to another replica: live only,
+    /// never stored (the message's event is the record).
+    TextDelta {
+        session_id: String,
+        delta: TextDelta,
+    },
 }
 
 impl Change {

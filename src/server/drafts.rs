@@ -3,12 +3,13 @@
 //! the middle of a message starts from it. Memory only, bounded: a draft
 //! stops growing at [`MAX_DRAFT`] bytes, and at most [`MAX_SESSIONS`]
 //! sessions have one. A session's draft goes when the message's event is
-//! stored (the runner sends both through one ordered queue) or its run ends.
+//! stored (the runner sends both through one ordered queue) or its run ends,
+//! on whichever replica of a shared database they were posted to.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::wire::{Draft, TextDelta};
+use crate::wire::{Draft, Event, Role, TextDelta};
 
 /// The most text kept per session, in bytes.
 pub const MAX_DRAFT: usize = 256 * 1024;
@@ -71,6 +72,22 @@ impl Drafts {
         let mut drafts = self.drafts.lock().unwrap_or_else(PoisonError::into_inner);
         drafts.remove(session_id);
     }
+
+    /// Forgets the session's draft if the stored event `body` (posted to
+    /// another replica) ends it; read only while a draft is kept.
+    pub fn end_with_stored(&self, session_id: &str, body: &str) {
+        if self.get(session_id).is_some()
+            && serde_json::from_str::<Event>(body).is_ok_and(|e| ends(&e))
+        {
+            self.clear(session_id);
+        }
+    }
+}
+
+/// Whether `event` ends the message being written: its event is stored, or
+/// the run ended.
+pub fn ends(event: &Event) -> bool {
+    event.role == Some(Role::Assistant) || event.event_type.status_effect().is_some()
 }
 
 #[cfg(test)]

@@ -161,6 +161,8 @@ pub struct Server {
 /// the notifications' intake).
 struct Committed {
     hub: Hub,
+    /// Kept in step with what other replicas' runners post.
+    drafts: Arc<drafts::Drafts>,
     observer: Mutex<Option<Observer>>,
 }
 
@@ -189,6 +191,14 @@ impl Publish for Committed {
     }
 
     fn publish_others(&self, change: &Change) {
+        match change {
+            Change::TextDelta { session_id, delta } => self.drafts.add(session_id, delta),
+            Change::Event {
+                session_id, body, ..
+            } => self.drafts.end_with_stored(session_id, body),
+            Change::SessionDeleted(id) => self.drafts.clear(id),
+            _ => {}
+        }
         self.hub.publish_change(change);
     }
 }
@@ -207,8 +217,10 @@ impl Server {
     pub async fn open(config: &ServerConfig) -> Result<Server, ServerError> {
         let hub = Hub::new(config.live_budget);
         let (notifier, observer) = Notifier::new(&config.notify).unzip();
+        let drafts = Arc::<drafts::Drafts>::default();
         let committed = Arc::new(Committed {
             hub: hub.clone(),
+            drafts: Arc::clone(&drafts),
             observer: Mutex::new(observer),
         });
         let publish: Arc<dyn Publish> = committed.clone();
@@ -237,7 +249,7 @@ impl Server {
                 store,
                 hub,
                 snapshots: Arc::default(),
-                drafts: Arc::default(),
+                drafts,
                 max_body_bytes: config.max_body_bytes,
                 shutdown: CancellationToken::new(),
                 guard: Arc::new(guard),

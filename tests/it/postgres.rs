@@ -171,6 +171,62 @@ async fn a_burst_of_events_on_one_replica_reaches_another_each_once_in_order() {
 }
 
 #[tokio::test]
+async fn text_posted_to_one_replica_is_written_live_on_another_and_ends_there_with_its_event() {
+    let Some((_pg, url)) = fresh() else { return };
+    let a = SessionManager::on_database(&url);
+    let b = SessionManager::on_database(&url);
+    a.http().create("s1", "talk", Some("/p")).await;
+    let mut on_b = WsClient::connect(&b.url).await;
+    assert_eq!(on_b.next().await.unwrap()["type"], "init");
+    let delta = |text: &str, seq: u64| json!({"type": "text_delta", "text": text, "message_id": "m1", "index": 0, "seq": seq});
+    for (seq, text) in [(1, "Hel"), (2, "lo, wor")] {
+        let (status, _) = a
+            .http()
+            .send("POST", "/sessions/s1/live", Some(delta(text, seq)))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let seen = until(&mut on_b, |m| m["seq"] == 2).await;
+    let texts: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m["type"] == "text_delta")
+        .map(|m| &m["text"])
+        .collect();
+    assert_eq!(texts, ["Hel", "lo, wor"], "{seen:?}");
+    assert_eq!(seen.last().unwrap()["session_id"], "s1");
+    // A page opened on B now starts from the text so far.
+    assert_eq!(
+        b.http().get("/sessions/s1/draft").await,
+        (
+            200,
+            json!({"draft": {"message_id": "m1", "index": 0, "seq": 2, "text": "Hello, wor"}})
+        )
+    );
+    // The message's event, posted to A, ends it on B too.
+    let mut message = event("s1", "message");
+    message["role"] = "assistant".into();
+    message["content"] = json!([{"type": "text", "text": "Hello, world"}]);
+    a.http().event("s1", message).await;
+    until(&mut on_b, |m| m["type"] == "event").await;
+    assert_eq!(
+        b.http().get("/sessions/s1/draft").await,
+        (200, json!({"draft": null}))
+    );
+    // Nothing of it was stored, and A's own clients heard it once (not
+    // again through the database).
+    assert_eq!(b.http().events("s1").await.len(), 1);
+    let mut on_a = WsClient::connect(&a.url).await;
+    assert_eq!(on_a.next().await.unwrap()["type"], "init");
+    a.http()
+        .send("POST", "/sessions/s1/live", Some(delta("Again", 1)))
+        .await;
+    b.http().create("marker", "marker", None).await;
+    let seen = until(&mut on_a, |m| m["session"]["session_id"] == "marker").await;
+    let deltas = seen.iter().filter(|m| m["type"] == "text_delta").count();
+    assert_eq!(deltas, 1, "{seen:?}");
+}
+
+#[tokio::test]
 async fn a_batch_too_long_for_one_notification_names_every_event_over_several() {
     use agent_orchestrator::server::pg_bench_support::BenchConnection;
     use agent_orchestrator::wire::Event;

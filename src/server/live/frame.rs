@@ -348,6 +348,7 @@ impl Frame {
             Change::RunAssigned { run_id, host } => Frame::run_assigned(run_id, host),
             Change::RunStopRequested { run_id, host } => Frame::run_stop_requested(run_id, host),
             Change::Host(host) => Frame::host_updated(host),
+            Change::TextDelta { session_id, delta } => Frame::text_delta(session_id, delta),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `/sessions/{id}/live` and `/sessions/{id}/draft`: text as the model
 //! writes it. A runner posts what it reads of the model's stream; the
-//! server passes it on to live clients and keeps the current message's text
-//! so far (`server::drafts`), and stores none of it: the message's event,
-//! which follows, is the record.
+//! server passes it on to live clients (on PostgreSQL, those of every
+//! replica) and keeps the current message's text so far (`server::drafts`),
+//! and stores none of it: the message's event, which follows, is the record.
 
 use axum::Json;
 use axum::extract::State;
@@ -43,6 +43,7 @@ pub async fn post(
     known(&state, &session_id).await?;
     state.drafts.add(&session_id, &delta);
     state.hub.publish(Frame::text_delta(&session_id, &delta));
+    state.store.share_delta(&session_id, &delta).await;
     Ok(Json(LiveAnswer { ok: true }))
 }
 

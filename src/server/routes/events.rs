@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
 
-use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::server::store::Store;
-use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventsAnswer, Role};
+use crate::server::{AppState, drafts};
+use crate::wire::{AddEventAnswer, ErrorAnswer, Event, EventsAnswer};
 
 /// Rows fetched per read when streaming a long event list.
 const PAGE: u32 = 1000;
@@ -65,8 +65,7 @@ async fn store_event(
     } = body;
     event.validate().map_err(ApiError::unprocessable)?;
     // The message being written ends with its event, or with the run.
-    let ends_draft =
-        event.role == Some(Role::Assistant) || event.event_type.status_effect().is_some();
+    let ends_draft = drafts::ends(&event);
     let session_id = event.session_id.clone();
     let added = state
         .store

@@ -26,7 +26,7 @@ use crate::server::changes::{Change, Publish};
 use crate::wire::{
     Budget, BudgetAnswer, Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host,
     HostRegister, PendingRequest, RequestRecord, ResultAnswer, Run, RunCreate, RunExited,
-    RunStatus, Session, SessionCreate, SessionPatch,
+    RunStatus, Session, SessionCreate, SessionPatch, TextDelta,
 };
 
 pub use budget_rules::DailyBudget;
@@ -320,6 +320,17 @@ impl Store {
     /// Every session, newest first, as the JSON array `GET /sessions` serves.
     pub async fn sessions_json(&self) -> Result<Vec<u8>, StoreError> {
         each!(self, s => s.sessions_json().await)
+    }
+
+    /// Hands text a model is writing to the live clients of the other
+    /// replicas of a shared database (this one's the caller serves);
+    /// nothing on SQLite. Live only: a failure is logged, never stored.
+    pub async fn share_delta(&self, session_id: &str, delta: &TextDelta) {
+        if let Store::Postgres(s) = self
+            && let Err(e) = s.share_delta(session_id, delta).await
+        {
+            tracing::debug!("a text delta was not shared with the other replicas: {e}");
+        }
     }
 
     /// One session, if it exists.

@@ -38,7 +38,7 @@ use crate::server::changes::{Change, Publish};
 use crate::wire::{
     Budget, BudgetAnswer, Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host,
     HostRegister, PendingRequest, RequestRecord, Run, RunCreate, RunExited, Session, SessionCreate,
-    SessionPatch, UsageAnswer,
+    SessionPatch, TextDelta, UsageAnswer,
 };
 
 pub use import::{ImportReport, import_sqlite};
@@ -403,6 +403,13 @@ impl PgStore {
     ) -> Result<Session, StoreError> {
         let write = ops::Write::CreateSession { create, created_at };
         self.writer.run(write).await?.session()
+    }
+
+    /// Tells the other replicas' live clients of text a model is writing
+    /// (see `Store::share_delta`).
+    pub async fn share_delta(&self, session_id: &str, delta: &TextDelta) -> Result<(), StoreError> {
+        let db = self.reader().await?;
+        notify::send_delta(&db, &self.replica.id, session_id, delta).await
     }
 
     /// Stores an event (see `Store::add_event`).

@@ -2,7 +2,9 @@
 //! changes sends, with its commit, notifications on [`CHANNEL`] that name
 //! them: its replica's id, then one reference per change (`c`, `u` or `d`
 //! and a session id for a session created, updated or deleted, `e` and a
-//! row id for an event, `x` and a session id for a stop request).
+//! row id for an event, `x` and a session id for a stop request). Text a
+//! model is writing, never stored, travels whole on the same channel
+//! (`send_delta`), so that it keeps its place among the changes.
 //! PostgreSQL delivers them to every listener in commit order; a
 //! notification's payload is limited to 8000 bytes, so references rather
 //! than rows travel, and a long batch is split over several.
@@ -34,7 +36,7 @@ use super::reader::{select_sessions, session_from_row};
 use super::{Db, Replica, exec, hosts, launches, requests, rows};
 use crate::server::changes::{Change, Publish};
 use crate::server::store::StoreError;
-use crate::wire::Session;
+use crate::wire::{Session, TextDelta};
 
 /// The notification channel.
 const CHANNEL: &str = "ao_changes";
@@ -62,7 +64,8 @@ fn reference(change: &Change) -> Option<String> {
         Change::RunAssigned { run_id, host } => format!("g{run_id}/{host}"),
         Change::RunStopRequested { run_id, host } => format!("k{run_id}/{host}"),
         Change::Host(host) => format!("h{}", host.name),
-        Change::Resync => return None,
+        // Sent on its own (`send_delta`), never with a commit.
+        Change::Resync | Change::TextDelta { .. } => return None,
     })
 }
 
@@ -114,6 +117,34 @@ pub(super) async fn send<'a>(
     }
     exec(db, SEND, &[&payloads]).await?;
     Ok(())
+}
+
+/// Tells every other replica of text a model is writing, at once (it is
+/// never stored): `ORIGIN:~ SESSION DELTA-JSON`. A delta too long for one
+/// notification is left out; its message's event, which follows, has it.
+pub(super) async fn send_delta(
+    db: &impl Db,
+    replica_id: &str,
+    session_id: &str,
+    delta: &TextDelta,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(delta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let payload = format!("{replica_id}:~ {session_id} {json}");
+    if payload.len() > MAX_PAYLOAD {
+        tracing::debug!("a text delta of {} bytes is not shared", json.len());
+        return Ok(());
+    }
+    exec(db, "SELECT pg_notify('ao_changes', $1)", &[&payload]).await?;
+    Ok(())
+}
+
+/// The origin, session and delta of a payload [`send_delta`] wrote.
+fn parse_delta(payload: &str) -> Option<(&str, String, TextDelta)> {
+    let (head, rest) = payload.split_once(' ')?;
+    let origin = head.strip_suffix(":~")?;
+    let (session_id, json) = rest.split_once(' ')?;
+    let delta = serde_json::from_str(json).ok()?;
+    Some((origin, session_id.to_owned(), delta))
 }
 
 /// This replica's committed changes, waiting for their notification.
@@ -280,6 +311,7 @@ enum Named {
     Assigned(String, String),
     StopRun(String, String),
     Host(String),
+    Delta(String, TextDelta),
 }
 
 /// What a notification says: who committed, the batch's tag and the
@@ -333,6 +365,12 @@ enum Item {
 
 /// The items of `payload`, as this replica (`own`) publishes them.
 fn items(payload: &str, own: &str) -> Vec<Item> {
+    if let Some((origin, session_id, delta)) = parse_delta(payload) {
+        if origin == own {
+            return Vec::new();
+        }
+        return vec![Item::Named(Named::Delta(session_id, delta))];
+    }
     let Some(parsed) = parse(payload) else {
         return Vec::new();
     };
@@ -487,6 +525,9 @@ async fn publish(replica: &Replica, items: Vec<Item>) {
             }
             Item::Named(Named::StopRun(run_id, host)) => {
                 Some(Change::RunStopRequested { run_id, host })
+            }
+            Item::Named(Named::Delta(session_id, delta)) => {
+                Some(Change::TextDelta { session_id, delta })
             }
             Item::Named(named) => match read_one(replica, named).await {
                 Ok(change) => change,
@@ -648,6 +689,22 @@ mod tests {
             ["r:3.0"],
             "an empty batch marks its place"
         );
+    }
+
+    #[test]
+    fn a_text_delta_travels_whole_and_only_to_the_other_replicas() {
+        let delta = TextDelta {
+            text: "Hel lo: \"x\"".to_owned(),
+            message_id: Some("m1".to_owned()),
+            index: Some(0),
+            seq: 4,
+        };
+        let payload = format!("r1:~ a:b {}", serde_json::to_string(&delta).unwrap());
+        assert!(items(&payload, "r1").is_empty(), "its own replica published it");
+        assert!(matches!(&items(&payload, "r2")[..], [
+            Item::Named(Named::Delta(session, d))
+        ] if session == "a:b" && *d == delta));
+        assert!(items("r1:~ a:b {not json", "r2").is_empty());
     }
 
     struct Log(Mutex<Vec<i64>>);
