@@ -30,10 +30,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client};
 
-use super::reader::{select_sessions, session_from_row};
+use super::reader::select_sessions;
 use super::{Db, Replica, exec, hosts, launches, requests, rows};
 use crate::server::changes::{Change, Publish};
 use crate::server::store::StoreError;
+use crate::server::store::rules::session_from_row;
 use crate::wire::Session;
 
 /// The notification channel.
