@@ -10,10 +10,30 @@
 //!
 //! A callback is `waiting` while the child's run goes on, `pending` once it
 //! ended, `delivering` once a resume of the parent carries it, then
-//! `delivered`, or `failed` with `error`.
+//! `delivered`, or `failed` with `error`. Both engines read a callback's
+//! row with [`callback_from_row`].
 
 use super::StoreError;
+use super::row::StoredRow;
 use crate::wire::{Callback, Event, RunCreate, Session, callback_message};
+
+/// A callback as its row is read (`SELECT <every callback column>`, in the
+/// engines' order).
+pub(super) fn callback_from_row<R: StoredRow>(r: &R) -> Result<Callback, R::Error> {
+    Ok(Callback {
+        child_run_id: r.column(0)?,
+        child_session_name: r.column(1)?,
+        child_session_id: r.column(2)?,
+        parent_session_id: r.column(3)?,
+        status: r.column(4)?,
+        child_status: r.column(5)?,
+        result: r.column(6)?,
+        run_id: r.column(7)?,
+        error: r.column(8)?,
+        created_at: r.column(9)?,
+        ended_at: r.column(10)?,
+    })
+}
 
 /// How times a resume that did not start is tried, in all.
 pub(super) const MAX_ATTEMPTS: i64 = 4;

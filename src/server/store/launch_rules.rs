@@ -2,14 +2,67 @@
 //! session a resume continues and whether it may run where it lives, what a
 //! claim, a runner's exit or a stop does to a run, and the run end that
 //! closes a session's run its runner could not close. The engines read the
-//! rows these take and write what they answer.
+//! rows these take (a launch's row as [`launch_from_row`] decodes it) and
+//! write what they answer.
 
 use super::StoreError;
 use super::placement::{HostRow, Want, check_reachable};
+use super::row::StoredRow;
 use crate::wire::{
-    Event, EventType, Run, RunCreate, RunEndReason, RunExited, RunStatus, Session, SessionStatus,
-    now_rfc3339,
+    Event, EventType, LaunchSettings, Run, RunCreate, RunEndReason, RunExited, RunStatus, Session,
+    SessionStatus, now_rfc3339,
 };
+
+/// A launch as stored.
+#[derive(Debug, Clone)]
+pub(super) struct LaunchRow {
+    pub run: Run,
+    pub seq: i64,
+    /// The host asked for (a resume: the session's).
+    pub want_host: Option<String>,
+    /// The host process that claimed it.
+    pub claimed_by: Option<String>,
+}
+
+/// A launch as its row is read (`SELECT <every launch column>`, in the
+/// engines' order), with its prompt if asked (lists leave it out):
+/// unreadable settings read as none, an unknown status as an error.
+pub(super) fn launch_from_row<R: StoredRow>(
+    r: &R,
+    with_prompt: bool,
+) -> Result<LaunchRow, R::Error> {
+    let status: String = r.column(1)?;
+    let settings: Option<String> = r.column(8)?;
+    let want_host: Option<String> = r.column(9)?;
+    let labels: String = r.column(10)?;
+    let host: Option<String> = r.column(11)?;
+    Ok(LaunchRow {
+        run: Run {
+            run_id: r.column(0)?,
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Error),
+            session_name: r.column(2)?,
+            project_dir: r.column(3)?,
+            resume: r.column(4)?,
+            agent: r.column(5)?,
+            worktree: r.column(6)?,
+            base: r.column(7)?,
+            settings: settings.and_then(|s| serde_json::from_str::<LaunchSettings>(&s).ok()),
+            host: host.or_else(|| want_host.clone()),
+            labels: serde_json::from_str(&labels).unwrap_or_default(),
+            session_id: r.column(12)?,
+            queue_position: None,
+            error: r.column(13)?,
+            runner_exit_code: r.column(14)?,
+            created_at: r.column(15)?,
+            started_at: r.column(16)?,
+            ended_at: r.column(17)?,
+            prompt: if with_prompt { r.column(20)? } else { None },
+        },
+        seq: r.column(18)?,
+        want_host,
+        claimed_by: r.column(19)?,
+    })
+}
 
 /// The session a resume continues, among `found`: the sessions named so
 /// (in `project_dir` when given, else in any project).

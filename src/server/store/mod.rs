@@ -12,6 +12,7 @@ mod launch_rules;
 mod placement;
 pub mod postgres;
 mod requests_rules;
+mod row;
 mod rules;
 mod search_words;
 pub mod sqlite;

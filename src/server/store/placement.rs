@@ -4,9 +4,11 @@
 //! free capacity. A run no host can take now stays queued, in order of
 //! arrival. The engines read the hosts and write the assignment (SQLite in
 //! its one writer's transaction; PostgreSQL with the queued rows taken
-//! `FOR UPDATE SKIP LOCKED` and the hosts' rows locked for the count).
+//! `FOR UPDATE SKIP LOCKED` and the hosts' rows locked for the count), each
+//! host's row read by [`host_from_row`].
 
 use super::StoreError;
+use super::row::StoredRow;
 use crate::wire::Host;
 
 /// A host as stored, with the process that holds its name.
@@ -23,8 +25,28 @@ impl HostRow {
     }
 }
 
+/// A host as its row is read (`SELECT <every host column>, its runs
+/// begun`, in the engines' order): a capacity or count out of `u32`'s
+/// range is clamped into it.
+pub(in crate::server::store) fn host_from_row<R: StoredRow>(r: &R) -> Result<HostRow, R::Error> {
+    Ok(HostRow {
+        host: Host {
+            name: r.column(0)?,
+            labels: json_list(r.column(1)?),
+            projects: json_list(r.column(2)?),
+            capacity: r.column::<i64>(3)?.clamp(0, u32::MAX as i64) as u32,
+            claude_version: r.column(4)?,
+            last_seen: r.column(5)?,
+            online: r.column(6)?,
+            embedded: r.column(7)?,
+            running: r.column::<i64>(9)?.clamp(0, u32::MAX as i64) as u32,
+        },
+        instance: r.column(8)?,
+    })
+}
+
 /// A list of labels or folders as stored (JSON text).
-pub(in crate::server::store) fn json_list(text: String) -> Vec<String> {
+fn json_list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 

@@ -1,10 +1,12 @@
-//! What both engines decide alike about requests a run waits on: which
-//! decision may be posted for one, whether it is still open to one, and the
-//! decision a run's own `permission_decision` records.
+//! What both engines decide alike about requests a run waits on: how a
+//! request's row reads, which decision may be posted for one, whether it is
+//! still open to one, and the decision a run's own `permission_decision`
+//! records.
 
 use serde_json::Value;
 
 use super::StoreError;
+use super::row::StoredRow;
 use crate::wire::{
     DecidedBy, Decision, DecisionBody, Event, PendingRequest, RequestKind, RequestRecord,
     RequestStatus,
@@ -13,8 +15,34 @@ use crate::wire::{
 /// The longest decision message taken: the model reads it.
 const MAX_MESSAGE: usize = 16 * 1024;
 
+/// A request as its row is read (`SELECT <every request column>, the
+/// session's name`, in the engines' order): an unknown kind reads as a
+/// permission, an unknown status as closed, an unreadable decision as none.
+pub(super) fn record_from_row<R: StoredRow>(row: &R) -> Result<RequestRecord, R::Error> {
+    let kind: String = row.column(3)?;
+    let status: String = row.column(10)?;
+    Ok(RequestRecord {
+        request: PendingRequest {
+            request_id: row.column(0)?,
+            session_id: row.column(1)?,
+            session_name: row.column(2)?,
+            kind: RequestKind::parse(&kind).unwrap_or(RequestKind::Permission),
+            tool_name: row.column(4)?,
+            input: json_column(row.column(5)?),
+            suggestions: json_column(row.column(6)?),
+            tool_use_id: row.column(7)?,
+            blocked_path: row.column(8)?,
+            created_at: row.column(9)?,
+        },
+        status: RequestStatus::parse(&status).unwrap_or(RequestStatus::Closed),
+        decision: row
+            .column::<Option<String>>(11)?
+            .and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
 /// A JSON column as stored (text), `null` when absent or unreadable.
-pub(super) fn json_column(text: Option<String>) -> Value {
+fn json_column(text: Option<String>) -> Value {
     text.and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null)
 }

@@ -1,10 +1,12 @@
-//! What both engines decide alike, apart from their SQL: what a run end
-//! adds to its session, and what `GET /sessions/{id}/result` answers.
+//! What both engines decide alike, apart from their SQL: how a session's
+//! row reads, what a run end adds to its session, and what
+//! `GET /sessions/{id}/result` answers.
 
+use super::row::StoredRow;
 use super::{ResultLookup, StoreError};
 use crate::wire::{
     Event, EventType, LastRunSummary, ResultAnswer, RunFigures, Session, SessionCreate,
-    SessionPatch, SessionStatus, parse_timestamp, round_usd,
+    SessionPatch, SessionStatus, Usage, parse_timestamp, round_usd,
 };
 
 /// The refusal of a session id that is taken.
@@ -26,6 +28,47 @@ pub(super) fn name_taken(name: &str, project_dir: Option<&str>, other: &str) -> 
         None => format!(
             "a session named '{name}' without a project_dir already exists (session_id {other})"
         ),
+    })
+}
+
+/// A session as its row is read (`SELECT <every session column>`, in the
+/// engines' order): counts below 0 read as 0, an unknown status as finished.
+pub(super) fn session_from_row<R: StoredRow>(row: &R) -> Result<Session, R::Error> {
+    let status: String = row.column(2)?;
+    let count = |i: usize| -> Result<u64, R::Error> { Ok(row.column::<i64>(i)?.max(0) as u64) };
+    let ended_at: Option<String> = row.column(16)?;
+    Ok(Session {
+        session_id: row.column(0)?,
+        session_name: row.column(1)?,
+        status: SessionStatus::parse(&status).unwrap_or(SessionStatus::Finished),
+        created_at: row.column(3)?,
+        project_dir: row.column(4)?,
+        agent_name: row.column(5)?,
+        last_resumed_at: row.column(6)?,
+        worktree: row.column(17)?,
+        branch: row.column(18)?,
+        parent_session_id: row.column(19)?,
+        pending_requests: count(20)?,
+        host: row.column(21)?,
+        forked_from: row.column(22)?,
+        budget_usd: row.column(23)?,
+        num_runs: count(7)?,
+        cost_usd: row.column(8)?,
+        usage: Usage {
+            input_tokens: count(9)?,
+            output_tokens: count(10)?,
+            cache_creation_input_tokens: count(11)?,
+            cache_read_input_tokens: count(12)?,
+        },
+        last_run: match ended_at {
+            Some(ended_at) => Some(LastRunSummary {
+                reason: row.column(13)?,
+                exit_code: row.column(14)?,
+                duration_ms: row.column::<Option<i64>>(15)?.map(|d| d.max(0) as u64),
+                ended_at,
+            }),
+            None => None,
+        },
     })
 }
 

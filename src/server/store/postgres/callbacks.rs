@@ -5,13 +5,11 @@
 //! carries them (another replica skips them, then sees them `delivering`),
 //! and `seq` comes from a sequence.
 
-use tokio_postgres::Row;
-
 use super::reader::get_session;
 use super::{Db, exec, launches, row, rows};
 use crate::server::changes::Change;
 use crate::server::store::StoreError;
-use crate::server::store::callback_rules::{self, Retry};
+use crate::server::store::callback_rules::{self, Retry, callback_from_row};
 use crate::wire::{Callback, CallbackCreate, Event, SessionStatus, now_rfc3339};
 
 /// `SELECT <every callback column> FROM callbacks <rest>`.
@@ -23,22 +21,6 @@ macro_rules! select_callbacks {
             $rest
         )
     };
-}
-
-fn callback_from_row(r: &Row) -> Result<Callback, StoreError> {
-    Ok(Callback {
-        child_run_id: r.try_get(0)?,
-        child_session_name: r.try_get(1)?,
-        child_session_id: r.try_get(2)?,
-        parent_session_id: r.try_get(3)?,
-        status: r.try_get(4)?,
-        child_status: r.try_get(5)?,
-        result: r.try_get(6)?,
-        run_id: r.try_get(7)?,
-        error: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-        ended_at: r.try_get(10)?,
-    })
 }
 
 async fn get(db: &impl Db, child_run_id: &str) -> Result<Option<Callback>, StoreError> {

@@ -3,13 +3,11 @@
 //! writer's transaction with the host's row locked, so that replicas
 //! registering or sweeping one host at once take turns.
 
-use tokio_postgres::Row;
-
 use super::{Db, exec, launches, row, rows};
 use crate::server::changes::Change;
 use crate::server::store::StoreError;
 use crate::server::store::launch_rules;
-use crate::server::store::placement::{HostRow, json_list, stamp};
+use crate::server::store::placement::{HostRow, host_from_row, stamp};
 use crate::wire::{Host, HostRegister, now_rfc3339};
 
 /// `SELECT <every host column>, its runs begun FROM hosts <rest>`.
@@ -22,23 +20,6 @@ macro_rules! select_hosts {
             $rest
         )
     };
-}
-
-fn host_from_row(r: &Row) -> Result<HostRow, StoreError> {
-    Ok(HostRow {
-        host: Host {
-            name: r.try_get(0)?,
-            labels: json_list(r.try_get(1)?),
-            projects: json_list(r.try_get(2)?),
-            capacity: r.try_get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
-            claude_version: r.try_get(4)?,
-            last_seen: r.try_get(5)?,
-            online: r.try_get(6)?,
-            embedded: r.try_get(7)?,
-            running: r.try_get::<_, i64>(9)?.clamp(0, u32::MAX as i64) as u32,
-        },
-        instance: r.try_get(8)?,
-    })
 }
 
 /// Every host, by name (`COLLATE "C"`: byte order, as SQLite's).

@@ -5,17 +5,13 @@
 //! host's row locked while it counts their room, and a host's claim is a
 //! compare-and-set of the run's row, so no run is given or started twice.
 
-use tokio_postgres::Row;
-
 use super::reader::{get_session, list_sessions, session_by_name};
 use super::{Db, exec, hosts, ops, row, rows};
 use crate::server::changes::Change;
-use crate::server::store::launch_rules::{self as rules, StopAction};
+use crate::server::store::launch_rules::{self as rules, LaunchRow, StopAction, launch_from_row};
 use crate::server::store::placement::{Want, check_reachable, pick};
 use crate::server::store::{RunFilter, StoreError};
-use crate::wire::{
-    Event, EventType, LaunchSettings, Run, RunCreate, RunExited, RunStatus, Session, now_rfc3339,
-};
+use crate::wire::{Event, EventType, Run, RunCreate, RunExited, RunStatus, Session, now_rfc3339};
 
 /// `SELECT <every launch column> FROM launches <rest>`.
 macro_rules! select_launches {
@@ -27,48 +23,6 @@ macro_rules! select_launches {
             $rest
         )
     };
-}
-
-/// A launch as stored.
-pub(super) struct LaunchRow {
-    pub run: Run,
-    pub seq: i64,
-    pub want_host: Option<String>,
-    pub claimed_by: Option<String>,
-}
-
-fn launch_from_row(r: &Row, with_prompt: bool) -> Result<LaunchRow, StoreError> {
-    let status: String = r.try_get(1)?;
-    let settings: Option<String> = r.try_get(8)?;
-    let want_host: Option<String> = r.try_get(9)?;
-    let labels: String = r.try_get(10)?;
-    let host: Option<String> = r.try_get(11)?;
-    Ok(LaunchRow {
-        run: Run {
-            run_id: r.try_get(0)?,
-            status: RunStatus::parse(&status).unwrap_or(RunStatus::Error),
-            session_name: r.try_get(2)?,
-            project_dir: r.try_get(3)?,
-            resume: r.try_get(4)?,
-            agent: r.try_get(5)?,
-            worktree: r.try_get(6)?,
-            base: r.try_get(7)?,
-            settings: settings.and_then(|s| serde_json::from_str::<LaunchSettings>(&s).ok()),
-            host: host.or_else(|| want_host.clone()),
-            labels: serde_json::from_str(&labels).unwrap_or_default(),
-            session_id: r.try_get(12)?,
-            queue_position: None,
-            error: r.try_get(13)?,
-            runner_exit_code: r.try_get(14)?,
-            created_at: r.try_get(15)?,
-            started_at: r.try_get(16)?,
-            ended_at: r.try_get(17)?,
-            prompt: if with_prompt { r.try_get(20)? } else { None },
-        },
-        seq: r.try_get(18)?,
-        want_host,
-        claimed_by: r.try_get(19)?,
-    })
 }
 
 /// One launch, with its place in the queue; with its prompt if asked.

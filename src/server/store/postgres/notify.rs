@@ -32,10 +32,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client};
 
-use super::reader::{select_sessions, session_from_row};
+use super::reader::select_sessions;
 use super::{Db, Replica, exec, hosts, launches, requests, rows};
 use crate::server::changes::{Change, Publish};
 use crate::server::store::StoreError;
+use crate::server::store::rules::session_from_row;
 use crate::wire::{Session, TextDelta};
 
 /// The notification channel.
@@ -700,7 +701,10 @@ mod tests {
             seq: 4,
         };
         let payload = format!("r1:~ a:b {}", serde_json::to_string(&delta).unwrap());
-        assert!(items(&payload, "r1").is_empty(), "its own replica published it");
+        assert!(
+            items(&payload, "r1").is_empty(),
+            "its own replica published it"
+        );
         assert!(matches!(&items(&payload, "r2")[..], [
             Item::Named(Named::Delta(session, d))
         ] if session == "a:b" && *d == delta));

@@ -5,10 +5,10 @@
 //! alone in a savepoint. Both ways take the same decisions as SQLite's
 //! (`store::rules`), in arrival order.
 
-use super::reader::{get_session, session_by_name, session_from_row};
+use super::reader::{get_session, session_by_name};
 use super::{Db, budgets, callbacks, exec, hosts, launches, plain, requests, row};
 use crate::server::changes::Change;
-use crate::server::store::rules::{self, RunColumns, signed};
+use crate::server::store::rules::{self, RunColumns, session_from_row, signed};
 use crate::server::store::{Added, StoreError};
 use crate::wire::{
     Callback, CallbackCreate, DecisionBody, DeletedCounts, Event, Host, HostRegister, Run,

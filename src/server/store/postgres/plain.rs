@@ -11,10 +11,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ops::{Done, Outcome};
-use super::reader::{SESSIONS_BY_IDS, session_from_row};
+use super::reader::SESSIONS_BY_IDS;
 use super::{Db, exec, notify, rows};
 use crate::server::changes::Change;
-use crate::server::store::{Added, StoreError, rules};
+use crate::server::store::rules::{self, session_from_row};
+use crate::server::store::{Added, StoreError};
 use crate::wire::{Event, Session};
 
 const NEXT_IDS: &str = "SELECT nextval('events_id_seq') FROM generate_series(1, $1)";

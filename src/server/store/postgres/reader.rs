@@ -6,10 +6,9 @@ use tokio_postgres::Row;
 
 use super::{Db, row, rows};
 use crate::server::changes::with_id;
-use crate::server::store::{GroupBy, ResultLookup, StoreError, rules};
-use crate::wire::{
-    LastRunSummary, Session, SessionStatus, Usage, UsageAnswer, UsageFigures, UsageGroup,
-};
+use crate::server::store::rules::{self, session_from_row};
+use crate::server::store::{GroupBy, ResultLookup, StoreError};
+use crate::wire::{Session, SessionStatus, UsageAnswer, UsageFigures, UsageGroup};
 
 /// `SELECT <every session column> FROM sessions <rest>`.
 macro_rules! select_sessions {
@@ -51,46 +50,6 @@ const LAST_BASE: &str = "SELECT body::jsonb ->> 'base' FROM events
     ORDER BY id DESC LIMIT 1";
 const EVENTS_PAGE: &str =
     "SELECT id, body FROM events WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3";
-
-pub(super) fn session_from_row(row: &Row) -> Result<Session, StoreError> {
-    let status: String = row.try_get(2)?;
-    let count =
-        |i: usize| -> Result<u64, StoreError> { Ok(row.try_get::<_, i64>(i)?.max(0) as u64) };
-    let ended_at: Option<String> = row.try_get(16)?;
-    Ok(Session {
-        session_id: row.try_get(0)?,
-        session_name: row.try_get(1)?,
-        status: SessionStatus::parse(&status).unwrap_or(SessionStatus::Finished),
-        created_at: row.try_get(3)?,
-        project_dir: row.try_get(4)?,
-        agent_name: row.try_get(5)?,
-        last_resumed_at: row.try_get(6)?,
-        worktree: row.try_get(17)?,
-        branch: row.try_get(18)?,
-        parent_session_id: row.try_get(19)?,
-        pending_requests: count(20)?,
-        host: row.try_get(21)?,
-        forked_from: row.try_get(22)?,
-        budget_usd: row.try_get(23)?,
-        num_runs: count(7)?,
-        cost_usd: row.try_get(8)?,
-        usage: Usage {
-            input_tokens: count(9)?,
-            output_tokens: count(10)?,
-            cache_creation_input_tokens: count(11)?,
-            cache_read_input_tokens: count(12)?,
-        },
-        last_run: match ended_at {
-            Some(ended_at) => Some(LastRunSummary {
-                reason: row.try_get(13)?,
-                exit_code: row.try_get(14)?,
-                duration_ms: row.try_get::<_, Option<i64>>(15)?.map(|d| d.max(0) as u64),
-                ended_at,
-            }),
-            None => None,
-        },
-    })
-}
 
 fn sessions(rows: &[Row]) -> Result<Vec<Session>, StoreError> {
     rows.iter().map(session_from_row).collect()

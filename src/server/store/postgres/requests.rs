@@ -3,13 +3,12 @@
 //! `store::requests_rules`.
 
 use serde_json::Value;
-use tokio_postgres::Row;
 
 use super::reader::get_session;
 use super::{Db, exec, row, rows};
 use crate::server::changes::Change;
 use crate::server::store::StoreError;
-use crate::server::store::requests_rules::{self as rules, json_column};
+use crate::server::store::requests_rules::{self as rules, record_from_row};
 use crate::server::store::rules::{no_session, normalize};
 use crate::wire::{
     DecisionBody, Event, EventType, PendingRequest, RequestKind, RequestRecord, RequestStatus,
@@ -31,29 +30,6 @@ macro_rules! select_requests {
 const PENDING: &str =
     select_requests!("WHERE r.session_id = $1 AND r.status = 'pending' ORDER BY r.seq");
 const ONE: &str = select_requests!("WHERE r.session_id = $1 AND r.request_id = $2");
-
-fn record_from_row(row: &Row) -> Result<RequestRecord, StoreError> {
-    let kind: String = row.try_get(3)?;
-    let status: String = row.try_get(10)?;
-    Ok(RequestRecord {
-        request: PendingRequest {
-            request_id: row.try_get(0)?,
-            session_id: row.try_get(1)?,
-            session_name: row.try_get(2)?,
-            kind: RequestKind::parse(&kind).unwrap_or(RequestKind::Permission),
-            tool_name: row.try_get(4)?,
-            input: json_column(row.try_get(5)?),
-            suggestions: json_column(row.try_get(6)?),
-            tool_use_id: row.try_get(7)?,
-            blocked_path: row.try_get(8)?,
-            created_at: row.try_get(9)?,
-        },
-        status: RequestStatus::parse(&status).unwrap_or(RequestStatus::Closed),
-        decision: row
-            .try_get::<_, Option<String>>(11)?
-            .and_then(|d| serde_json::from_str(&d).ok()),
-    })
-}
 
 /// The pending requests of a session, oldest first; `None` for an unknown session.
 pub(super) async fn pending(

@@ -8,28 +8,12 @@ use super::launches;
 use super::reader::get_session;
 use super::writer::Op;
 use crate::server::changes::Change;
-use crate::server::store::callback_rules::{self, Retry};
+use crate::server::store::callback_rules::{self, Retry, callback_from_row};
 use crate::wire::{Callback, CallbackCreate, Event, SessionStatus, now_rfc3339};
 
 const SELECT_CALLBACK: &str =
     "SELECT child_run_id, child_name, child_session_id, parent_session_id,
         status, child_status, result, run_id, error, created_at, ended_at FROM callbacks";
-
-fn callback_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Callback> {
-    Ok(Callback {
-        child_run_id: r.get(0)?,
-        child_session_name: r.get(1)?,
-        child_session_id: r.get(2)?,
-        parent_session_id: r.get(3)?,
-        status: r.get(4)?,
-        child_status: r.get(5)?,
-        result: r.get(6)?,
-        run_id: r.get(7)?,
-        error: r.get(8)?,
-        created_at: r.get(9)?,
-        ended_at: r.get(10)?,
-    })
-}
 
 /// `POST /callbacks`.
 pub(super) struct Register {
@@ -62,7 +46,7 @@ impl Op for Register {
 fn get(conn: &Connection, child_run_id: &str) -> Result<Option<Callback>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("{SELECT_CALLBACK} WHERE child_run_id = ?1"))?
-        .query_row([child_run_id], callback_from_row)
+        .query_row([child_run_id], |r| callback_from_row(r))
         .optional()?)
 }
 
@@ -73,7 +57,7 @@ pub(super) fn owed_to(conn: &Connection, parent: &str) -> Result<Vec<Callback>, 
         "{SELECT_CALLBACK} WHERE parent_session_id = ?1 AND status <> 'delivered'
          ORDER BY seq IS NULL, seq, created_at"
     ))?;
-    let rows = stmt.query_map([parent], callback_from_row)?;
+    let rows = stmt.query_map([parent], |r| callback_from_row(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

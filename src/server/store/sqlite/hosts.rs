@@ -8,34 +8,17 @@ use super::StoreError;
 use super::launches;
 use super::writer::Op;
 use crate::server::changes::Change;
-use crate::server::store::placement::{HostRow, json_list, stamp};
+use crate::server::store::placement::{HostRow, host_from_row, stamp};
 use crate::wire::{Host, HostRegister, now_rfc3339};
 
 const SELECT_HOSTS: &str = "SELECT name, labels, projects, capacity, claude_version, last_seen, online, embedded, instance,
         (SELECT count(*) FROM launches l WHERE l.host = hosts.name AND l.status IN ('starting', 'running'))
      FROM hosts";
 
-fn host_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
-    Ok(HostRow {
-        host: Host {
-            name: r.get(0)?,
-            labels: json_list(r.get(1)?),
-            projects: json_list(r.get(2)?),
-            capacity: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
-            claude_version: r.get(4)?,
-            last_seen: r.get(5)?,
-            online: r.get(6)?,
-            embedded: r.get(7)?,
-            running: r.get::<_, i64>(9)?.clamp(0, u32::MAX as i64) as u32,
-        },
-        instance: r.get(8)?,
-    })
-}
-
 /// Every host, by name.
 pub(super) fn all(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT_HOSTS} ORDER BY name"))?;
-    let rows = stmt.query_map([], host_from_row)?;
+    let rows = stmt.query_map([], |r| host_from_row(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -43,7 +26,7 @@ pub(super) fn all(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
 pub(super) fn get(conn: &Connection, name: &str) -> Result<Option<HostRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("{SELECT_HOSTS} WHERE name = ?1"))?
-        .query_row([name], host_from_row)
+        .query_row([name], |r| host_from_row(r))
         .optional()?)
 }
 

@@ -13,61 +13,14 @@ use super::reader::{get_session, session_by_name};
 use super::writer::Op;
 use crate::server::changes::Change;
 use crate::server::store::RunFilter;
-use crate::server::store::launch_rules::{self as rules, StopAction};
+use crate::server::store::launch_rules::{self as rules, LaunchRow, StopAction, launch_from_row};
 use crate::server::store::placement::{Want, check_reachable};
-use crate::wire::{
-    Event, EventType, LaunchSettings, Run, RunCreate, RunExited, RunStatus, Session, now_rfc3339,
-};
+use crate::wire::{Event, EventType, Run, RunCreate, RunExited, RunStatus, Session, now_rfc3339};
 
 const SELECT_LAUNCH: &str = "SELECT run_id, status, session_name, project_dir, resume, agent, worktree, base,
         settings, want_host, labels, host, session_id, error, runner_exit_code, created_at, started_at,
         ended_at, seq, claimed_by, prompt
      FROM launches";
-
-/// A launch as stored.
-#[derive(Debug, Clone)]
-pub(super) struct LaunchRow {
-    pub run: Run,
-    pub seq: i64,
-    /// The host asked for (a resume: the session's).
-    pub want_host: Option<String>,
-    /// The host process that claimed it.
-    pub claimed_by: Option<String>,
-}
-
-fn launch_from_row(r: &rusqlite::Row<'_>, with_prompt: bool) -> rusqlite::Result<LaunchRow> {
-    let status: String = r.get(1)?;
-    let settings: Option<String> = r.get(8)?;
-    let want_host: Option<String> = r.get(9)?;
-    let labels: String = r.get(10)?;
-    let host: Option<String> = r.get(11)?;
-    Ok(LaunchRow {
-        run: Run {
-            run_id: r.get(0)?,
-            status: RunStatus::parse(&status).unwrap_or(RunStatus::Error),
-            session_name: r.get(2)?,
-            project_dir: r.get(3)?,
-            resume: r.get(4)?,
-            agent: r.get(5)?,
-            worktree: r.get(6)?,
-            base: r.get(7)?,
-            settings: settings.and_then(|s| serde_json::from_str::<LaunchSettings>(&s).ok()),
-            host: host.or_else(|| want_host.clone()),
-            labels: serde_json::from_str(&labels).unwrap_or_default(),
-            session_id: r.get(12)?,
-            queue_position: None,
-            error: r.get(13)?,
-            runner_exit_code: r.get(14)?,
-            created_at: r.get(15)?,
-            started_at: r.get(16)?,
-            ended_at: r.get(17)?,
-            prompt: if with_prompt { r.get(20)? } else { None },
-        },
-        seq: r.get(18)?,
-        want_host,
-        claimed_by: r.get(19)?,
-    })
-}
 
 /// One launch, with its place in the queue; with its prompt if asked.
 pub(super) fn get(

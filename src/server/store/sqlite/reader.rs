@@ -3,15 +3,14 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::Semaphore;
 
 use super::{Synchronous, open_connection};
 use crate::server::changes::with_id;
-use crate::server::store::{GroupBy, ResultLookup, StoreError, rules};
-use crate::wire::{
-    LastRunSummary, Session, SessionStatus, Usage, UsageAnswer, UsageFigures, UsageGroup, round_usd,
-};
+use crate::server::store::rules::{self, session_from_row};
+use crate::server::store::{GroupBy, ResultLookup, StoreError};
+use crate::wire::{Session, SessionStatus, UsageAnswer, UsageFigures, UsageGroup, round_usd};
 
 /// Readers open at once, at most.
 const MAX_READERS: usize = 8;
@@ -122,45 +121,6 @@ const LAST_BASE: &str = "SELECT json_extract(body, '$.base') FROM events
     ORDER BY id DESC LIMIT 1";
 const EVENTS_PAGE: &str =
     "SELECT id, body FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
-
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
-    let status: String = row.get(2)?;
-    let count = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
-    let ended_at: Option<String> = row.get(16)?;
-    Ok(Session {
-        session_id: row.get(0)?,
-        session_name: row.get(1)?,
-        status: SessionStatus::parse(&status).unwrap_or(SessionStatus::Finished),
-        created_at: row.get(3)?,
-        project_dir: row.get(4)?,
-        agent_name: row.get(5)?,
-        last_resumed_at: row.get(6)?,
-        worktree: row.get(17)?,
-        branch: row.get(18)?,
-        parent_session_id: row.get(19)?,
-        pending_requests: count(20)?,
-        host: row.get(21)?,
-        forked_from: row.get(22)?,
-        budget_usd: row.get(23)?,
-        num_runs: count(7)?,
-        cost_usd: row.get(8)?,
-        usage: Usage {
-            input_tokens: count(9)?,
-            output_tokens: count(10)?,
-            cache_creation_input_tokens: count(11)?,
-            cache_read_input_tokens: count(12)?,
-        },
-        last_run: match ended_at {
-            Some(ended_at) => Some(LastRunSummary {
-                reason: row.get(13)?,
-                exit_code: row.get(14)?,
-                duration_ms: row.get::<_, Option<i64>>(15)?.map(|d| d.max(0) as u64),
-                ended_at,
-            }),
-            None => None,
-        },
-    })
-}
 
 /// Every session, newest first, as the JSON array `GET /sessions` serves:
 /// written straight from the rows (no `Session` per row, no string copies),
@@ -277,7 +237,7 @@ pub(super) fn sessions_json(conn: &Connection) -> Result<Vec<u8>, StoreError> {
 pub(super) fn get_session(conn: &Connection, id: &str) -> Result<Option<Session>, StoreError> {
     Ok(conn
         .prepare_cached(SESSION_BY_ID)?
-        .query_row([id], session_from_row)
+        .query_row([id], |r| session_from_row(r))
         .optional()?)
 }
 
@@ -289,7 +249,9 @@ pub(super) fn session_by_name(
 ) -> Result<Option<Session>, StoreError> {
     Ok(conn
         .prepare_cached(SESSION_BY_NAME_IN_PROJECT)?
-        .query_row(rusqlite::params![name, project_dir], session_from_row)
+        .query_row(rusqlite::params![name, project_dir], |r| {
+            session_from_row(r)
+        })
         .optional()?)
 }
 
@@ -314,7 +276,7 @@ fn collect<P: rusqlite::Params>(
     params: P,
 ) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params, session_from_row)?;
+    let rows = stmt.query_map(params, |r| session_from_row(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

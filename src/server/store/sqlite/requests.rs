@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::StoreError;
 use super::writer::Op;
 use crate::server::changes::Change;
-use crate::server::store::requests_rules::{self as rules, json_column};
+use crate::server::store::requests_rules::{self as rules, record_from_row};
 use crate::server::store::rules::normalize;
 use crate::wire::{
     DecisionBody, Event, EventType, PendingRequest, RequestKind, RequestRecord, RequestStatus,
@@ -34,29 +34,6 @@ const PENDING: &str =
     select_requests!("WHERE r.session_id = ?1 AND r.status = 'pending' ORDER BY r.rowid");
 const ONE: &str = select_requests!("WHERE r.session_id = ?1 AND r.request_id = ?2");
 
-fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
-    let kind: String = row.get(3)?;
-    let status: String = row.get(10)?;
-    Ok(RequestRecord {
-        request: PendingRequest {
-            request_id: row.get(0)?,
-            session_id: row.get(1)?,
-            session_name: row.get(2)?,
-            kind: RequestKind::parse(&kind).unwrap_or(RequestKind::Permission),
-            tool_name: row.get(4)?,
-            input: json_column(row.get(5)?),
-            suggestions: json_column(row.get(6)?),
-            tool_use_id: row.get(7)?,
-            blocked_path: row.get(8)?,
-            created_at: row.get(9)?,
-        },
-        status: RequestStatus::parse(&status).unwrap_or(RequestStatus::Closed),
-        decision: row
-            .get::<_, Option<String>>(11)?
-            .and_then(|d| serde_json::from_str(&d).ok()),
-    })
-}
-
 /// The pending requests of a session, oldest first; `None` for an unknown session.
 pub(super) fn pending(
     conn: &Connection,
@@ -66,7 +43,7 @@ pub(super) fn pending(
         return Ok(None);
     }
     let mut stmt = conn.prepare_cached(PENDING)?;
-    let rows = stmt.query_map([session_id], record_from_row)?;
+    let rows = stmt.query_map([session_id], |r| record_from_row(r))?;
     Ok(Some(
         rows.map(|r| r.map(|r| r.request))
             .collect::<Result<_, _>>()?,
@@ -81,7 +58,7 @@ pub(super) fn one(
 ) -> Result<Option<RequestRecord>, StoreError> {
     Ok(conn
         .prepare_cached(ONE)?
-        .query_row(params![session_id, request_id], record_from_row)
+        .query_row(params![session_id, request_id], |r| record_from_row(r))
         .optional()?)
 }
 
