@@ -110,6 +110,10 @@ pub struct ServerArgs {
     #[arg(long, env = "AGENT_ORCHESTRATOR_NO_LOCAL_RUNS")]
     pub no_local_runs: bool,
 
+    /// The name of the session manager's own host (in ao-hosts, POST /runs "host", ao-new --on). Replicas of one PostgreSQL database that each run sessions need names of their own.
+    #[arg(long, value_name = "NAME", env = "AGENT_ORCHESTRATOR_LOCAL_HOST_NAME", default_value = crate::server::EMBEDDED_HOST, value_parser = parse_host_name)]
+    pub local_host_name: String,
+
     /// Runs the session manager's own host takes at once; more wait in the queue.
     #[arg(long, value_name = "RUNS", env = "AGENT_ORCHESTRATOR_LOCAL_CAPACITY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub local_capacity: u32,
@@ -241,6 +245,7 @@ impl ServerArgs {
                 }),
             local_runs: !self.no_local_runs,
             local_capacity: self.local_capacity,
+            local_host_name: self.local_host_name.clone(),
             host_timeout: Duration::from_secs_f64(self.host_timeout.max(0.1)),
             queue_timeout: (self.queue_timeout > 0.0)
                 .then(|| Duration::from_secs_f64(self.queue_timeout)),
@@ -291,6 +296,11 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
         Ok(s) if (0.0..1e7).contains(&s) => Ok(s),
         _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
     }
+}
+
+fn parse_host_name(text: &str) -> Result<String, String> {
+    crate::wire::check_host_name("the host name", text)?;
+    Ok(text.to_owned())
 }
 
 fn host(text: &str) -> Result<String, ArgsError> {

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::store::{Store, StoreError};
-use super::{EMBEDDED_HOST, Hosting, guard};
+use super::{Hosting, guard};
 use crate::client::SessionClient;
 use crate::hosts::agent::{self, HostSpec};
 use crate::hosts::allow::AllowList;
@@ -82,6 +82,7 @@ impl LocalHost {
 pub fn embedded_spec(
     guard: &guard::Guard,
     addr: SocketAddr,
+    name: String,
     instance: String,
     capacity: u32,
 ) -> HostSpec {
@@ -91,7 +92,7 @@ pub fn embedded_spec(
         ip => ip,
     };
     HostSpec {
-        name: EMBEDDED_HOST.to_owned(),
+        name,
         labels: Vec::new(),
         projects: AllowList::any(),
         capacity,

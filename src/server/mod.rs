@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub local_runs: bool,
     /// Runs the embedded host takes at once.
     pub local_capacity: u32,
+    /// The embedded host's name ([`EMBEDDED_HOST`] unless told).
+    pub local_host_name: String,
     /// A host without heartbeat for this long is offline.
     pub host_timeout: Duration,
     /// A run queued for this long fails (`None`: it waits).
@@ -90,7 +92,7 @@ pub struct ServerConfig {
 
 /// The default time a host may go without heartbeat before it is offline.
 pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The name of the session manager's own host.
+/// The name of the session manager's own host, unless `--local-host-name`.
 pub const EMBEDDED_HOST: &str = "local";
 
 /// How the server has runs run: its own host, and the timeouts of hosts
@@ -153,6 +155,7 @@ pub struct Server {
     /// What the store commits goes there: the live hub, the notifications.
     committed: Arc<Committed>,
     local_capacity: u32,
+    local_host_name: String,
     notifier: Option<Notifier>,
 }
 
@@ -259,6 +262,7 @@ impl Server {
             closer,
             committed,
             local_capacity: config.local_capacity,
+            local_host_name: config.local_host_name.clone(),
             notifier,
         })
     }
@@ -284,8 +288,13 @@ impl Server {
         ));
         let mut local_host = None;
         if let Some(instance) = self.state.hosting.embedded_instance.clone() {
-            let spec =
-                hosting::embedded_spec(&self.state.guard, addr, instance, self.local_capacity);
+            let spec = hosting::embedded_spec(
+                &self.state.guard,
+                addr,
+                self.local_host_name.clone(),
+                instance,
+                self.local_capacity,
+            );
             let timeout = self.state.hosting.host_timeout.as_secs_f64();
             if let Err(e) = self
                 .state

@@ -227,6 +227,32 @@ async fn text_posted_to_one_replica_is_written_live_on_another_and_ends_there_wi
 }
 
 #[tokio::test]
+async fn replicas_that_run_sessions_each_register_their_own_host() {
+    let Some((_pg, url)) = fresh() else { return };
+    let a = SessionManager::on_database_with(&url, &["--local-host-name", "replica-a"]);
+    let b = SessionManager::on_database_with(&url, &["--local-host-name", "replica-b"]);
+    // (Each registers before it answers: B first, so that both have.)
+    for sm in [&b, &a] {
+        let (_, hosts) = sm.http().get("/hosts").await;
+        let mut names: Vec<(&str, bool, bool)> = hosts["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let name = h["name"].as_str().unwrap();
+                (name, h["embedded"] == true, h["online"] == true)
+            })
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [("replica-a", true, true), ("replica-b", true, true)],
+            "{hosts}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_batch_too_long_for_one_notification_names_every_event_over_several() {
     use agent_orchestrator::server::pg_bench_support::BenchConnection;
     use agent_orchestrator::wire::Event;

@@ -151,6 +151,37 @@ async fn the_session_manager_runs_a_post_runs_itself_and_resumes_it_there() {
 }
 
 #[tokio::test]
+async fn the_own_host_takes_the_name_it_is_given() {
+    let l = local(&["--local-host-name", "build-box"], &[]);
+    let (_, hosts) = l.sm.http().get("/hosts").await;
+    let names: Vec<(&str, bool)> = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["name"].as_str().unwrap(), h["embedded"] == true))
+        .collect();
+    assert_eq!(names, [("build-box", true)]);
+    let (status, answer) = l
+        .actor()
+        .post(
+            "/runs",
+            json!({"session_name": "named", "prompt": "hi", "project_dir": l.dir()}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["run"]["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(l.until(&id, "completed").await["host"], "build-box");
+
+    let out = crate::support::command("ao-session-manager")
+        .args(["--port", "0", "--local-host-name", "../x"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("letters, digits"), "{stderr}");
+}
+
+#[tokio::test]
 async fn local_runs_are_off_when_asked_or_on_a_public_address_without_a_token() {
     let off = local(&["--no-local-runs"], &[]);
     let (_, hosts) = off.sm.http().get("/hosts").await;

@@ -163,13 +163,11 @@ pub(in crate::server::store) fn check_reachable(
             }
             Ok(())
         }
-        Want::Local => match all.iter().find(|r| r.host.embedded) {
-            Some(r) if r.host.online => Ok(()),
-            _ => Err(StoreError::Conflict(format!(
-                "no host online to run it: this session manager runs no sessions itself (it was started with --no-local-runs, or is not on loopback and has no token); name a host or labels; {}",
-                listed()
-            ))),
-        },
+        Want::Local if all.iter().any(|r| r.host.embedded && r.host.online) => Ok(()),
+        Want::Local => Err(StoreError::Conflict(format!(
+            "no host online to run it: this session manager runs no sessions itself (it was started with --no-local-runs, or is not on loopback and has no token); name a host or labels; {}",
+            listed()
+        ))),
     }
 }
 
