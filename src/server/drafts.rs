@@ -7,7 +7,7 @@
 //! on whichever replica of a shared database they were posted to.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::wire::{Draft, Event, Role, TextDelta};
 
@@ -22,10 +22,14 @@ pub struct Drafts {
 }
 
 impl Drafts {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Draft>> {
+        self.drafts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Adds a delta to the session's draft, or starts a new draft when it
     /// belongs to another block.
     pub fn add(&self, session_id: &str, delta: &TextDelta) {
-        let mut drafts = self.drafts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut drafts = self.lock();
         if let Some(draft) = drafts.get_mut(session_id)
             && draft.message_id == delta.message_id
             && draft.index == delta.index
@@ -63,22 +67,21 @@ impl Drafts {
 
     /// The session's draft, if a message is being written.
     pub fn get(&self, session_id: &str) -> Option<Draft> {
-        let drafts = self.drafts.lock().unwrap_or_else(PoisonError::into_inner);
+        let drafts = self.lock();
         drafts.get(session_id).cloned()
     }
 
     /// Forgets the session's draft: its message was stored, or its run ended.
     pub fn clear(&self, session_id: &str) {
-        let mut drafts = self.drafts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut drafts = self.lock();
         drafts.remove(session_id);
     }
 
     /// Forgets the session's draft if the stored event `body` (posted to
     /// another replica) ends it; read only while a draft is kept.
     pub fn end_with_stored(&self, session_id: &str, body: &str) {
-        if self.get(session_id).is_some()
-            && serde_json::from_str::<Event>(body).is_ok_and(|e| ends(&e))
-        {
+        let kept = self.lock().contains_key(session_id);
+        if kept && serde_json::from_str::<Event>(body).is_ok_and(|e| ends(&e)) {
             self.clear(session_id);
         }
     }

@@ -135,7 +135,7 @@ pub(super) async fn send_delta(
         tracing::debug!("a text delta of {} bytes is not shared", json.len());
         return Ok(());
     }
-    exec(db, "SELECT pg_notify('ao_changes', $1)", &[&payload]).await?;
+    exec(db, SEND, &[&vec![payload]]).await?;
     Ok(())
 }
 

@@ -211,7 +211,7 @@ fn added(event: &Event, body: &str, id: i64, stored: bool) -> (Done, Vec<Change>
 
 /// True when none of `events` can change its session's status, so that
 /// [`store`] may take them.
-pub(super) fn keep_statuses(events: &[Plain<'_>]) -> bool {
+fn keep_statuses(events: &[Plain<'_>]) -> bool {
     events
         .iter()
         .all(|(e, _)| e.event_type.status_effect().is_none())
@@ -289,15 +289,20 @@ pub(super) async fn add_events(
     Ok(outcomes)
 }
 
-/// Commits a batch of plain events in two round trips (see the module's
+/// Commits a batch of plain events: in one statement when none can change
+/// its session's status, else in two round trips (see the module's
 /// comment). `Ok(None)`, rolled back, when one of them changes its
-/// session's status; an `Err` leaves the transaction to be rolled back.
+/// session's status; an `Err` leaves the transaction, if one is open, to be
+/// rolled back.
 pub(super) async fn commit(
     db: &impl Db,
     replica_id: &str,
     tag: u64,
     events: &[Plain<'_>],
 ) -> Result<Option<Vec<Outcome>>, StoreError> {
+    if keep_statuses(events) {
+        return store(db, replica_id, tag, events).await.map(Some);
+    }
     // Prepared first (once per connection): a statement still being
     // prepared would let the `COMMIT` sent after it overtake it.
     for sql in [SESSIONS_BY_IDS, NEXT_IDS, INSERT, notify::SEND] {

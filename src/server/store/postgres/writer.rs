@@ -252,14 +252,7 @@ async fn transaction(
     writes: &[Write],
 ) -> Result<Vec<Outcome>, StoreError> {
     let plain: Vec<_> = writes.iter().map_while(Write::plain_event).collect();
-    if plain.len() == writes.len() && plain::keep_statuses(&plain) {
-        match plain::store(conn, replica_id, tag, &plain).await {
-            Ok(outcomes) => return Ok(outcomes),
-            Err(e) if ops::fails_batch(&e) => return Err(e),
-            // The general path below says which write is at fault.
-            Err(e) => tracing::debug!("a batch of events is applied one by one: {e}"),
-        }
-    } else if plain.len() == writes.len() {
+    if plain.len() == writes.len() {
         match plain::commit(conn, replica_id, tag, &plain).await {
             Ok(Some(outcomes)) => return Ok(outcomes),
             Ok(None) => {}
