@@ -137,6 +137,11 @@ impl AoMcp {
         if spec.prompt.trim().is_empty() {
             return failure("the prompt is empty: say what the session should do");
         }
+        if spec.callback && !spec.detach {
+            return failure(
+                "callback=true needs async=true: a callback wakes you when a session you did not wait for ends",
+            );
+        }
         let detach = spec.detach;
         let name = spec.name.clone();
         let progress = context.meta.get_progress_token().map(|token| Progress {
@@ -218,11 +223,6 @@ impl AoMcp {
             max_budget_usd: p.max_budget_usd,
             budget_usd: p.budget_usd,
         };
-        if spec.callback && !spec.detach {
-            return failure(
-                "callback=true needs async=true: a callback wakes you when a session you did not wait for ends",
-            );
-        }
         self.make_run(spec, context).await
     }
 
@@ -252,9 +252,6 @@ impl AoMcp {
             max_budget_usd: None,
             budget_usd: None,
         };
-        if spec.callback && !spec.detach {
-            return failure("callback=true needs async=true");
-        }
         self.make_run(spec, context).await
     }
 

@@ -358,18 +358,16 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             mode: *mode,
         });
     }
+    // The session meant by a name that matches none, to suggest.
+    let near = async |project: &str, name: &str| {
+        crate::suggest::near_session(&client, project, &config.sessions_dir.value, name, api_up)
+            .await
+    };
     let stored = files.read_meta()?;
     let stored_worktree = stored.as_ref().and_then(|m| m.worktree.clone());
     let (resume_id, _) = match plan(*mode, name, &project, known.as_ref(), stored.clone(), &now) {
         Err(RunError::Unknown { name, project, .. }) => {
-            let near = crate::suggest::near_session(
-                &client,
-                &project,
-                &config.sessions_dir.value,
-                &name,
-                api_up,
-            )
-            .await;
+            let near = near(&project, &name).await;
             return Err(RunError::Unknown {
                 name,
                 project,
@@ -426,14 +424,7 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
         Some(origin) => {
             let (origin, meta) = match fork_origin(origin, config, &project) {
                 Err(RunError::ForkUnknown { name, project, .. }) => {
-                    let near = crate::suggest::near_session(
-                        &client,
-                        &project,
-                        &config.sessions_dir.value,
-                        &name,
-                        api_up,
-                    )
-                    .await;
+                    let near = near(&project, &name).await;
                     return Err(RunError::ForkUnknown {
                         name,
                         project,
