@@ -584,7 +584,7 @@ async fn a_run_killed_while_making_its_worktree_is_recoverable() {
         "#!/bin/sh\n\
          if [ \"$3 $4\" = \"worktree add\" ]; then\n\
            {real} \"$@\" && {real} -C \"$2\" worktree lock --reason initializing \"$8\" || exit 1\n\
-           echo $$ > '{pids}'\n\
+           echo $$ > '{pids}.part' && mv '{pids}.part' '{pids}'\n\
            exec sleep 60\n\
          fi\n\
          exec {real} \"$@\"\n",
