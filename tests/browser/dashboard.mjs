@@ -17,6 +17,9 @@
 //                       status; its Stop button was clicked and the row turned stopped
 //   <- CHILD {json}     a session {"child"} was started by session {"parent"}'s run
 //   -> CHILDREN         its row sits right under its parent's, indented, "↳ PARENT" (and "forked from PARENT")
+//   <- FORK {json}      a session {"fork"} was forked from {"origin"} by no session's run
+//   -> FORKED           its row sits under its origin's (beside the child), indented,
+//                       "forked from ORIGIN", no "↳"; the filter finds it by its origin's name
 //   -> PASS             the delete button removed the first session
 // Any failure prints "FAIL: why", saves SCREENSHOT-failure.png and exits 1.
 // Every wait has a timeout; there are no fixed sleeps.
@@ -311,6 +314,39 @@ await step("waiting for the child session under its parent", () =>
   ),
 );
 console.log("CHILDREN");
+
+const fork = await waitForCommand("FORK");
+await step("waiting for the fork beside its origin", () =>
+  page.waitForFunction(
+    ({ origin, fork }) => {
+      const rows = [...document.querySelectorAll("#session-list > li")];
+      const name = (li) => li.querySelector(".name")?.textContent;
+      const at = rows.findIndex((li) => name(li) === origin);
+      // Among the rows under the origin (its children and forks).
+      let end = at + 1;
+      while (end < rows.length && rows[end].dataset.depth !== "0") end++;
+      const next = rows.slice(at + 1, end).find((li) => name(li) === fork);
+      return (
+        at >= 0 &&
+        next &&
+        next.classList.contains("child") &&
+        next.classList.contains("fork") &&
+        next.dataset.depth === "1" &&
+        !next.querySelector(".parent") &&
+        next.querySelector(".origin")?.textContent === `forked from ${origin}`
+      );
+    },
+    fork,
+    { timeout: STEP_MS },
+  ),
+);
+await page.fill("#filter", fork.origin);
+const found = await page.evaluate(() =>
+  [...document.querySelectorAll("#session-list > li:not([hidden]) .name")].map((n) => n.textContent),
+);
+if (!found.includes(fork.fork)) await fail(`the filter "${fork.origin}" does not find the fork (it shows ${found.join(", ")})`);
+await page.fill("#filter", "");
+console.log("FORKED");
 
 page.once("dialog", (dialog) => dialog.accept());
 await step("deleting the session", () => row(first.name).locator("button.delete").click({ timeout: STEP_MS }));

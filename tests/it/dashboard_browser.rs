@@ -110,6 +110,16 @@ fn dashboard_shows_runs_live_in_chromium() {
     assert_eq!(status, 200);
     script.command("CHILD", &json!({"parent": NAME, "child": "helper"}));
     script.expect("CHILDREN");
+    // A fork made from outside any session (ao-fork in a terminal) has no
+    // parent: it sits beside its origin all the same.
+    let (status, _) = runtime.block_on(project.http().post(
+        "/sessions",
+        json!({"session_id": "fork-session-id", "session_name": "alternative",
+               "project_dir": project.dir_text(), "forked_from": parent.session_id}),
+    ));
+    assert_eq!(status, 200);
+    script.command("FORK", &json!({"origin": NAME, "fork": "alternative"}));
+    script.expect("FORKED");
     script.expect("PASS");
     let code = script.finish();
     eprintln!("browser test took {:.1?}", started.elapsed());

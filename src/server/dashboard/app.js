@@ -1,4 +1,4 @@
-// The dashboard: the session list (a tree of parents and children), one
+// The dashboard: the session list (a tree of parents, children and forks), one
 // session's whole conversation, the cost per day, and search, kept up to
 // date from the server's /sse feed. Event data only ever enters the page as
 // text (textContent, text nodes and SVG attributes, never parsed as markup),
@@ -178,7 +178,7 @@ function badge(state) {
   return el("span", { class: `badge status-${state}`, "data-state": state, text: STATE_LABEL[state] ?? state });
 }
 
-// ---- the session list: a tree of parents and children --------------------
+// ---- the session list: a tree of parents, children and forks -------------
 
 function newerFirst(a, b) {
   return Date.parse(b.created_at) - Date.parse(a.created_at) || a.session_id.localeCompare(b.session_id);
@@ -193,10 +193,16 @@ function nameOf(id) {
   return sessions.get(id)?.session_name ?? id;
 }
 
-/** How deep in the tree a session sits (0 for one no session started). */
+/** The session a row sits under: the one whose run started it, else the one
+ * it was forked from (so a fork sits beside its origin). */
+function anchorOf(s) {
+  return s.parent_session_id || s.forked_from || null;
+}
+
+/** How deep in the tree a session sits (0 for one with no anchor). */
 function depth(s) {
   let d = 0;
-  for (let p = sessions.get(s.parent_session_id); p && d < 8; p = sessions.get(p.parent_session_id)) d++;
+  for (let p = sessions.get(anchorOf(s)); p && d < 8; p = sessions.get(anchorOf(p))) d++;
   return d;
 }
 
@@ -269,22 +275,24 @@ function placeDescendants(id, seen = new Set()) {
   if (seen.has(id)) return;
   seen.add(id);
   for (const [childId, child] of sessions) {
-    if (child.parent_session_id !== id || !rows.has(childId)) continue;
+    if (anchorOf(child) !== id || !rows.has(childId)) continue;
     fillRow(rows.get(childId), child);
     placeRow(rows.get(childId), child);
     placeDescendants(childId, seen);
   }
 }
 
-/** Puts a row in its place: newest first, a child session right under its
- * parent (newest child first), indented by its depth. Moves it only when it
- * is out of place, so a focused button keeps focus. */
+/** Puts a row in its place: newest first, a child session (or a fork) right
+ * under its parent (or origin), newest first, indented by its depth. Moves it
+ * only when it is out of place, so a focused button keeps focus. */
 function placeRow(li, s) {
   const list = $("session-list");
-  const parent = s.parent_session_id ? rows.get(s.parent_session_id) : null;
+  const anchor = anchorOf(s);
+  const parent = anchor ? rows.get(anchor) : null;
   const underParent = parent?.parentNode === list;
   const level = underParent ? Math.min(depth(s), 4) : 0;
   li.classList.toggle("child", underParent);
+  li.classList.toggle("fork", underParent && !s.parent_session_id);
   li.dataset.depth = String(level);
   let before = null;
   if (underParent) {
@@ -325,6 +333,7 @@ function searchable(s) {
     state,
     s.status === "finished" && "finished",
     s.parent_session_id && nameOf(s.parent_session_id),
+    s.forked_from && nameOf(s.forked_from),
   ]
     .filter(Boolean)
     .join("\n")
