@@ -145,6 +145,15 @@ fn setting_flags(settings: &LaunchSettings) -> std::io::Result<(Vec<String>, Vec
         flag("output-schema", &file.path().to_string_lossy());
         files.push(file);
     }
+    if let Some(parent) = &settings.parent_session_id {
+        flag("parent-id", parent);
+    }
+    if let Some(usd) = settings.budget_usd {
+        flag("budget-usd", &crate::claude::launch::format_usd(usd));
+    }
+    if settings.callback {
+        args.push("--callback".to_owned());
+    }
     Ok((args, files))
 }
 
@@ -261,6 +270,9 @@ mod tests {
             allowed_tools: Some(vec!["Bash(git add, git commit)".into(), "Edit".into()]),
             max_turns: Some(3),
             system_prompt: Some("be brief".into()),
+            parent_session_id: Some("p-1".into()),
+            callback: true,
+            budget_usd: Some(0.25),
             ..LaunchSettings::default()
         };
         let (args, files) = setting_flags(&settings).unwrap();
@@ -270,6 +282,10 @@ mod tests {
         assert_eq!(args[3], "--max-turns=3");
         let prompt_file = args[4].strip_prefix("--system-prompt-file=").unwrap();
         assert_eq!(std::fs::read_to_string(prompt_file).unwrap(), "be brief");
+        assert_eq!(
+            args[5..],
+            ["--parent-id=p-1", "--budget-usd=0.25", "--callback"]
+        );
         drop(files);
         assert!(!Path::new(prompt_file).exists());
     }

@@ -52,6 +52,10 @@ struct RunnerCli {
     #[arg(long, hide = true, value_parser = parse_run_id)]
     run_id: Option<String>,
 
+    /// The parent's session id, given by the host that starts the run (internal)
+    #[arg(long, hide = true, conflicts_with = "parent", value_parser = parse_session_id)]
+    parent_id: Option<String>,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -159,6 +163,7 @@ pub fn main_fork() -> ExitCode {
         detached_child: fork.detached_child,
         on: Vec::new(),
         run_id: None,
+        parent_id: None,
         common: fork.common,
         runner,
         agents: AgentsArgs::default(),
@@ -178,6 +183,10 @@ pub fn main_fork() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+fn parse_session_id(text: &str) -> Result<String, String> {
+    crate::wire::check_id("a session id", text).map(|()| text.to_owned())
 }
 
 fn parse_run_id(text: &str) -> Result<String, String> {
@@ -274,7 +283,7 @@ fn start_on(mode: Mode, args: &RunnerCli, diag: Diag) -> u8 {
                 return exit::FAILED;
             }
         };
-        match remote::create(&request, project, host, labels) {
+        match remote::create(&client, &request, &config, project, host, labels).await {
             Ok(create) => remote::run(&client, create, args.detach, args.json, diag).await,
             Err(message) => {
                 diag.error(message);
@@ -291,18 +300,6 @@ fn request_on(
     mode: Mode,
     args: &RunnerCli,
 ) -> Result<(RunRequest, Config, Option<String>), String> {
-    if let Some(flag) = [
-        (args.flags.callback, "--callback"),
-        (args.flags.parent.is_some(), "--parent"),
-        (args.flags.budget_usd.is_some(), "--budget-usd"),
-    ]
-    .iter()
-    .find_map(|(given, flag)| given.then_some(*flag))
-    {
-        return Err(format!(
-            "{flag} is not for a run --on another host yet; start it here, or from a session's run on that host"
-        ));
-    }
     let local_only = [
         (args.common.sessions_dir.is_some(), "--sessions-dir"),
         (args.runner.claude_path.is_some(), "--claude-path"),
@@ -403,6 +400,7 @@ impl RunnerCli {
                 .map(SessionName::parse)
                 .transpose()
                 .map_err(|e| format!("--parent: {e}"))?,
+            parent_id: self.parent_id.clone(),
             callback: self.flags.callback,
             budget_usd: self.flags.budget_usd,
             fork: self
@@ -433,15 +431,24 @@ fn start(args: &RunnerCli, request: &RunRequest, config: &Config, diag: Diag) ->
                 return exit::USAGE;
             }
         };
-        return match remote::create(request, session.project_dir, None, Vec::new()) {
-            Ok(create) => {
-                runtime.block_on(remote::run(&client, create, args.detach, args.json, diag))
+        return runtime.block_on(async {
+            match remote::create(
+                &client,
+                request,
+                config,
+                session.project_dir,
+                None,
+                Vec::new(),
+            )
+            .await
+            {
+                Ok(create) => remote::run(&client, create, args.detach, args.json, diag).await,
+                Err(message) => {
+                    diag.error(message);
+                    exit::USAGE
+                }
             }
-            Err(message) => {
-                diag.error(message);
-                exit::USAGE
-            }
-        };
+        });
     }
     if args.detach && !args.detached_child {
         return detach_run(args, request, config, diag, &runtime);

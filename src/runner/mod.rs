@@ -45,10 +45,11 @@ use setup::SetupError;
 /// call, or through `ao-mcp`) records it as its parent.
 pub const PARENT_META_ENV: &str = "AGENT_ORCHESTRATOR_PARENT_META";
 
-/// The session id of the run this runner was started from, if any.
-fn parent_session_id(own_meta: &std::path::Path) -> Option<String> {
+/// The session id of the run this runner was started from, if any (never
+/// the session of `own_meta` itself).
+pub(crate) fn parent_session_id(own_meta: Option<&std::path::Path>) -> Option<String> {
     let path = std::path::PathBuf::from(std::env::var_os(PARENT_META_ENV)?);
-    if path == own_meta {
+    if Some(path.as_path()) == own_meta {
         return None;
     }
     let text = crate::bounded::read(&path, crate::bounded::SETTINGS).ok()?;
@@ -141,6 +142,8 @@ pub enum RunError {
         project: String,
         near: Option<String>,
     },
+    #[error("the parent session {id} is not known to the session manager (deleted?)")]
+    ParentGone { id: String },
     #[error(
         "--callback needs a parent: run it from inside a session's run, or name the parent with --parent NAME"
     )]
@@ -176,6 +179,7 @@ impl RunError {
             | RunError::WorktreeOnResume { .. }
             | RunError::ForkUnknown { .. }
             | RunError::ParentUnknown { .. }
+            | RunError::ParentGone { .. }
             | RunError::CallbackWithoutParent
             | RunError::Setup(SetupError::AgentSwitch { .. })
             | RunError::Setup(SetupError::SystemPromptTooLong(_)) => crate::diag::exit::USAGE,
@@ -203,6 +207,8 @@ pub struct RunRequest {
     pub fork: Option<SessionName>,
     /// `--parent NAME`: the parent, for a session started outside any run.
     pub parent: Option<SessionName>,
+    /// The parent's id, for a run launched through the API with one.
+    pub parent_id: Option<String>,
     /// `--callback`: resume the parent with this run's result when it ends.
     pub callback: bool,
     /// `--budget-usd`: the session's budget for itself and its descendants.
@@ -467,9 +473,18 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
                 }
             }
         }
-        None => recorded_parent
-            .filter(|_| *mode == Mode::Resume)
-            .or_else(|| parent_session_id(&files.meta_path())),
+        None => match &request.parent_id {
+            Some(id) => match client.get_session(id).await {
+                Ok(_) => Some(id.clone()),
+                Err(ClientError::Api { status: 404, .. }) => {
+                    return Err(RunError::ParentGone { id: id.clone() });
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => recorded_parent
+                .filter(|_| *mode == Mode::Resume)
+                .or_else(|| parent_session_id(Some(&files.meta_path()))),
+        },
     };
     if request.callback {
         if parent.is_none() {

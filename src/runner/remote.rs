@@ -54,6 +54,7 @@ pub fn launch_settings(flags: &RunSettings) -> Result<Option<LaunchSettings>, St
             .to_owned()
         }),
         output_schema: flags.output_schema.clone(),
+        ..LaunchSettings::default()
     };
     Ok((!settings.is_empty()).then_some(settings))
 }
@@ -95,13 +96,66 @@ pub async fn home_elsewhere(request: &RunRequest, config: &Config) -> Option<Ses
     }
 }
 
-/// The request for a run of `request` on another host.
-pub fn create(
+/// The parent's session id a run on another host is given: `--parent NAME`
+/// (found as the query commands find a name: this project first, then the
+/// one session of that name anywhere), else the run this one was started
+/// from. A new session's `--callback` needs one.
+async fn parent(
+    client: &SessionClient,
     request: &RunRequest,
+    config: &Config,
+) -> Result<Option<String>, String> {
+    let found = match &request.parent {
+        Some(name) => {
+            let project = config.project_dir_text();
+            let mut found = client
+                .find_sessions(name.as_str(), Some(&project))
+                .await
+                .map_err(|e| format!("--parent: {e}"))?;
+            if found.is_empty() {
+                found = client
+                    .find_sessions(name.as_str(), None)
+                    .await
+                    .map_err(|e| format!("--parent: {e}"))?;
+            }
+            match found.as_slice() {
+                [session] => Some(session.session_id.clone()),
+                [] => {
+                    return Err(super::RunError::ParentUnknown {
+                        name: name.to_string(),
+                        project,
+                        near: None,
+                    }
+                    .to_string());
+                }
+                _ => {
+                    return Err(format!(
+                        "--parent: sessions named '{name}' are in several projects, none in {project}; run this from the parent's project folder"
+                    ));
+                }
+            }
+        }
+        None => super::parent_session_id(None),
+    };
+    if request.callback && found.is_none() && request.mode == super::Mode::New {
+        return Err(super::RunError::CallbackWithoutParent.to_string());
+    }
+    Ok(found)
+}
+
+/// The request for a run of `request` on another host.
+pub async fn create(
+    client: &SessionClient,
+    request: &RunRequest,
+    config: &Config,
     project_dir: Option<String>,
     host: Option<String>,
     labels: Vec<String>,
 ) -> Result<RunCreate, String> {
+    let mut settings = launch_settings(&request.flags)?.unwrap_or_default();
+    settings.parent_session_id = parent(client, request, config).await?;
+    settings.callback = request.callback;
+    settings.budget_usd = request.budget_usd;
     Ok(RunCreate {
         session_name: request.name.to_string(),
         prompt: request.prompt.clone(),
@@ -112,7 +166,7 @@ pub fn create(
         base: request.base.clone(),
         host,
         labels,
-        settings: launch_settings(&request.flags)?,
+        settings: (!settings.is_empty()).then_some(settings),
     })
 }
 

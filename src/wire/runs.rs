@@ -107,6 +107,16 @@ pub struct LaunchSettings {
     /// A JSON Schema object the answer must follow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
+    /// The session that started this one (`ao-new --parent`, or the run
+    /// it was started from): the child is in its tree and its budgets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_session_id: Option<String>,
+    /// Resume the parent with this run's result when it ends (`--callback`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub callback: bool,
+    /// A budget for the session and its descendants (`--budget-usd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 impl LaunchSettings {

@@ -688,3 +688,162 @@ async fn mcp_tools_list_the_hosts_and_start_and_resume_runs_on_them() {
     assert!(failed && answer.contains("not both"), "{answer}");
     session.cancel().await.unwrap();
 }
+
+/// What session `name` on `host` has been asked, run by run (its
+/// backup's `user_message` lines), once it has had `runs` runs.
+async fn prompts_of(sm: &SessionManager, host: &HostProc, name: &str, runs: usize) -> Vec<String> {
+    eventually(
+        &format!("{name} to have {runs} finished runs"),
+        async || {
+            let session = session_of(sm, name).await;
+            session["num_runs"].as_u64() >= Some(runs as u64) && session["status"] == "finished"
+        },
+    )
+    .await;
+    host.backup_lines(name)
+        .iter()
+        .filter(|l| l["type"] == "user_message")
+        .map(|l| l["content"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// `ao-new NAME --on HOST --project-dir DIR EXTRA...` from `caller`.
+fn new_on(
+    caller: &Project,
+    name: &str,
+    host: &str,
+    dir: &str,
+    extra: &[&str],
+    prompt: &str,
+) -> crate::support::Output {
+    let mut argv = vec![name, "--on", host, "--project-dir", dir];
+    argv.extend_from_slice(extra);
+    caller.ao("ao-new", &argv, Some(prompt))
+}
+
+/// Session `name`'s record.
+async fn session_of(sm: &SessionManager, name: &str) -> Value {
+    sm.http().get(&format!("/sessions?name={name}")).await.1["sessions"][0].clone()
+}
+
+#[tokio::test]
+async fn a_child_on_another_host_is_in_its_parents_tree_calls_it_back_and_spends_its_budget() {
+    let mut f = fleet(2, &[]);
+    let (gpu, mac) = (f.gpu.project_text(), f.mac.project_text());
+    // The parent runs on gpu-box; its child on mac-mini calls it back there
+    // (--parent finds it though it lives in another project).
+    new_on(&f.caller, "boss", "gpu-box", &gpu, &[], "plan").ok();
+    let out = new_on(
+        &f.caller,
+        "kid",
+        "mac",
+        &mac,
+        &["--callback", "--parent", "boss", "--detach"],
+        "do part one",
+    );
+    assert_eq!(out.ok(), "kid");
+    assert_eq!(
+        prompts_of(&f.sm, &f.gpu, "boss", 2).await,
+        [
+            "plan",
+            "<agent-callback session=\"kid\" status=\"completed\">fake answer to: do part one</agent-callback>"
+        ]
+    );
+    let boss = run_of(&f.sm, "boss").await;
+    assert_eq!(
+        boss["host"], "gpu-box",
+        "the parent is resumed on its own host"
+    );
+    assert_eq!(boss["resume"], true, "{boss}");
+    let boss_id = session_of(&f.sm, "boss").await["session_id"].clone();
+    assert_eq!(session_of(&f.sm, "kid").await["parent_session_id"], boss_id);
+
+    // A child started from inside the parent's run (which gives it the
+    // parent's .meta.json) is its child without being told.
+    let meta = f
+        .gpu
+        .project
+        .join(".agent-orchestrator/agent-sessions/boss.meta.json");
+    f.caller
+        .set_env("AGENT_ORCHESTRATOR_PARENT_META", meta.to_str().unwrap());
+    new_on(&f.caller, "helper", "mac", &mac, &[], "help").ok();
+    f.caller.unset_env("AGENT_ORCHESTRATOR_PARENT_META");
+    assert_eq!(
+        session_of(&f.sm, "helper").await["parent_session_id"],
+        boss_id
+    );
+
+    // A tree budget set on one host bounds its children on another: a
+    // child starts with what is left ($0.0002 - $0.000188), spends past it
+    // (reason budget), and the next child is refused before it is queued.
+    new_on(
+        &f.caller,
+        "lean",
+        "gpu-box",
+        &gpu,
+        &["--budget-usd", "0.0002"],
+        "plan",
+    )
+    .ok();
+    let out = new_on(
+        &f.caller,
+        "spender",
+        "mac",
+        &mac,
+        &["--parent", "lean"],
+        "SCENARIO=tools:3 spend",
+    );
+    assert!(out.fails(1).contains("budget"), "{out:?}");
+    let spender = f
+        .mac
+        .fake_log()
+        .into_iter()
+        .find(|l| l["scenario"] == "tools:3")
+        .expect("the spender's CLI");
+    let argv: Vec<String> = serde_json::from_value(spender["argv"].clone()).unwrap();
+    let at = argv
+        .iter()
+        .position(|a| a == "--max-budget-usd")
+        .expect("a run budget");
+    assert_eq!(argv[at + 1], "0.000012");
+    let before = fake_processes(&f.mac);
+    let out = new_on(
+        &f.caller,
+        "late",
+        "mac",
+        &mac,
+        &["--parent", "lean"],
+        "more",
+    );
+    let line = out.fails(1);
+    assert!(line.contains("set by session 'lean'"), "{line}");
+    assert_eq!(out.stderr_lines().len(), 1, "{out:?}");
+
+    // Bad input, one line each and nothing started.
+    let out = new_on(&f.caller, "orphan", "mac", &mac, &["--callback"], "x");
+    assert!(
+        out.fails(2).contains("--callback needs a parent"),
+        "{out:?}"
+    );
+    let out = new_on(
+        &f.caller,
+        "orphan",
+        "mac",
+        &mac,
+        &["--parent", "nobody"],
+        "x",
+    );
+    assert!(
+        out.fails(2).contains("no session named 'nobody'"),
+        "{out:?}"
+    );
+    let (status, answer) = actor(&f.sm)
+        .post(
+            "/runs",
+            json!({"session_name": "orphan", "prompt": "x", "project_dir": mac,
+                   "settings": {"parent_session_id": "no-such-id", "callback": true}}),
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(fake_processes(&f.mac), before, "nothing started");
+}

@@ -384,11 +384,7 @@ async fn callbacks_that_cannot_be_are_refused_and_a_deleted_parent_fails_with_a_
         "go",
         "plain",
     );
-    assert!(
-        out.fails(2)
-            .contains("--callback is not for a run --on another host yet"),
-        "{out:?}"
-    );
+    assert!(out.fails(2).contains("no session named 'boss'"), "{out:?}");
     assert!(!env.backup("kid", "jsonl").exists());
     assert!(env.fake_log().is_empty());
 

@@ -63,6 +63,13 @@ fn check_settings(s: &LaunchSettings) -> Result<(), String> {
     {
         return Err("settings.max_budget_usd must be a positive number of dollars".to_owned());
     }
+    if s.budget_usd.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
+        return Err("settings.budget_usd must be a positive number of dollars".to_owned());
+    }
+    if let Some(parent) = &s.parent_session_id {
+        check_id("settings.parent_session_id", parent)?;
+        check_arg("settings.parent_session_id", parent)?;
+    }
     if s.max_turns == Some(0) {
         return Err("settings.max_turns must be at least 1".to_owned());
     }
@@ -121,6 +128,12 @@ fn check_create(c: &RunCreate) -> Result<(), String> {
     }
     if let Some(settings) = &c.settings {
         check_settings(settings)?;
+        if settings.callback && !c.resume && settings.parent_session_id.is_none() {
+            return Err(
+                "settings.callback needs settings.parent_session_id: the session its result goes to"
+                    .to_owned(),
+            );
+        }
     }
     Ok(())
 }
@@ -130,7 +143,7 @@ fn check_create(c: &RunCreate) -> Result<(), String> {
     responses(
         (status = 202, description = "Queued (its place in queue_position); broadcasts run_updated, and the run goes to a host as soon as one has room", body = RunAnswer),
         (status = 401, description = "Neither the configured nor the local token", body = ErrorAnswer),
-        (status = 404, description = "A resume of a session nobody knows", body = ErrorAnswer),
+        (status = 404, description = "A resume of a session nobody knows; no session has settings.parent_session_id", body = ErrorAnswer),
         (status = 409, description = "No host it fits is online; the name is taken; the session is running or has a run queued; its host is gone", body = ErrorAnswer),
         (status = 422, description = "A field is invalid; no such host or label (the detail lists the hosts)", body = ErrorAnswer),
     ))]
@@ -152,11 +165,22 @@ pub async fn create(
             .map(|s| s.session_id),
         _ => None,
     };
+    let parent = create
+        .settings
+        .as_ref()
+        .and_then(|s| s.parent_session_id.clone());
+    if let Some(id) = &parent
+        && state.store.get_session(id.clone()).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "settings.parent_session_id: no session has the id '{id}'"
+        )));
+    }
     state
         .store
         .check_budget(
             resumed,
-            None,
+            parent,
             create.project_dir.clone(),
             state.daily_budget.clone(),
         )
@@ -316,6 +340,9 @@ mod tests {
             r#""agent":"../x""#,
             r#""host":"-h""#,
             r#""labels":["a b"]"#,
+            r#""settings":{"parent_session_id":"-x"}"#,
+            r#""settings":{"budget_usd":0}"#,
+            r#""settings":{"callback":true}"#,
         ] {
             let c = create(&format!("{{{base},{bad}}}"));
             assert!(check_create(&c).is_err(), "{bad}");
@@ -324,5 +351,14 @@ mod tests {
         assert!(check_create(&relative).is_err());
         let resume = create(r#"{"session_name":"a","prompt":"p","resume":true,"worktree":true}"#);
         assert!(check_create(&resume).is_err());
+        let child = create(&format!(
+            r#"{{{base},"settings":{{"parent_session_id":"p-1","callback":true,"budget_usd":0.5}}}}"#
+        ));
+        assert!(check_create(&child).is_ok());
+        // A resume's parent is the one its session recorded.
+        let resumed = create(
+            r#"{"session_name":"a","prompt":"p","resume":true,"settings":{"callback":true}}"#,
+        );
+        assert!(check_create(&resumed).is_ok());
     }
 }
