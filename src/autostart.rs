@@ -84,6 +84,7 @@ fn start_detached() -> Result<PathBuf, String> {
         .args(["--host", "127.0.0.1", "--port", "8765"])
         .env_remove("AGENT_ORCHESTRATOR_HOST")
         .env_remove("AGENT_ORCHESTRATOR_PORT")
+        .env_remove(crate::config::ENV_PARENT_META)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

@@ -20,6 +20,10 @@ pub const ENV_MODEL: &str = "AGENT_ORCHESTRATOR_MODEL";
 pub const ENV_LEGACY_EVENTS: &str = "AGENT_ORCHESTRATOR_LEGACY_EVENTS";
 pub const ENV_AUTOSTART: &str = "AGENT_ORCHESTRATOR_AUTOSTART";
 pub const ENV_AGENTS_DIR: &str = "AGENT_ORCHESTRATOR_AGENTS_DIR";
+/// Set by a runner for its CLI: the path of its session's `.meta.json`, so
+/// that a session started from inside that run (by `ao-new` in a tool
+/// call, or through `ao-mcp`) records it as its parent.
+pub const ENV_PARENT_META: &str = "AGENT_ORCHESTRATOR_PARENT_META";
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -227,12 +227,19 @@ pub fn check_max_turns(value: &Value) -> Result<u32, String> {
         .ok_or_else(|| format!("max_turns must be a positive integer (got {value})"))
 }
 
+/// The smallest budget: budgets reach the CLI to the millionth of a dollar.
+pub const MIN_USD: f64 = 0.000001;
+
+/// True for a budget a run can be given: finite, and at least [`MIN_USD`].
+pub fn is_budget(usd: f64) -> bool {
+    usd.is_finite() && usd >= MIN_USD
+}
+
 /// Checks a dollar budget: a positive, finite number.
 pub fn check_budget(value: &Value, field: &str) -> Result<f64, String> {
-    value
-        .as_f64()
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .ok_or_else(|| format!("{field} must be a positive number of dollars (got {value})"))
+    value.as_f64().filter(|x| is_budget(*x)).ok_or_else(|| {
+        format!("{field} must be a positive number of dollars, at least {MIN_USD:.6} (got {value})")
+    })
 }
 
 /// Parses a dollar budget given as text (a flag's value).
@@ -240,8 +247,12 @@ pub fn parse_budget(text: &str) -> Result<f64, String> {
     text.trim()
         .parse::<f64>()
         .ok()
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .ok_or_else(|| format!("'{text}' is not a positive number of dollars (e.g. 0.50)"))
+        .filter(|x| is_budget(*x))
+        .ok_or_else(|| {
+            format!(
+                "'{text}' is not a positive number of dollars, at least {MIN_USD:.6} (e.g. 0.50)"
+            )
+        })
 }
 
 /// Everything a run may set; `None` leaves a field to the next source.

@@ -52,7 +52,7 @@ impl Decided {
 /// Who decides when a command decides: the parent agent when the command
 /// runs inside a run (its CLI's tools have the runner's variable), else a person.
 pub fn who() -> DecidedBy {
-    if std::env::var_os(crate::runner::PARENT_META_ENV).is_some() {
+    if std::env::var_os(crate::config::ENV_PARENT_META).is_some() {
         DecidedBy::Parent
     } else {
         DecidedBy::Person

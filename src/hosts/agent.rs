@@ -223,6 +223,17 @@ impl Agent {
         };
         let run = match self.client.claim_run(run_id, &claim).await {
             Ok(run) => run,
+            // Claimed, but asking for what this release cannot read (a
+            // setting of a newer one): the run fails with the reason.
+            Err(ClientError::Decode(why)) => {
+                let why = format!(
+                    "host '{}' cannot read this run ({why}); it may need a newer ao-host",
+                    self.spec.name
+                );
+                tracing::warn!("run {run_id} refused: {why}");
+                self.exited(run_id, None, Some(why)).await;
+                return;
+            }
             // Claimed already (by this host, on an earlier message), or not ours.
             Err(e) => {
                 tracing::debug!("run {run_id} not claimed: {e}");

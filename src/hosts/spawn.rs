@@ -179,9 +179,12 @@ pub async fn start(run: &Run, project: &Path, env: &RunnerEnv) -> std::io::Resul
         None => (Vec::new(), Vec::new()),
     };
     cmd.args(flags).arg("--").arg(&run.session_name);
+    // A run's parent is the one it was launched with, never the session
+    // whose run happened to start this host.
     for key in [
         crate::config::ENV_PROJECT_DIR,
         crate::config::ENV_SESSIONS_DIR,
+        crate::config::ENV_PARENT_META,
     ] {
         cmd.env_remove(key);
     }

@@ -285,10 +285,7 @@ fn start_on(mode: Mode, args: &RunnerCli, diag: Diag) -> u8 {
         };
         match remote::create(&client, &request, &config, project, host, labels).await {
             Ok(create) => remote::run(&client, create, args.detach, args.json, diag).await,
-            Err(message) => {
-                diag.error(message);
-                exit::USAGE
-            }
+            Err(refusal) => refusal.report(diag),
         }
     })
 }
@@ -443,10 +440,7 @@ fn start(args: &RunnerCli, request: &RunRequest, config: &Config, diag: Diag) ->
             .await
             {
                 Ok(create) => remote::run(&client, create, args.detach, args.json, diag).await,
-                Err(message) => {
-                    diag.error(message);
-                    exit::USAGE
-                }
+                Err(refusal) => refusal.report(diag),
             }
         });
     }

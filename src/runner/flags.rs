@@ -71,7 +71,7 @@ pub struct RunFlags {
     #[arg(long, help_heading = "Orchestration")]
     pub callback: bool,
 
-    /// The parent session (in this project), for a session started from outside any run: its callbacks go there, and its runs count against the parent's tree budget
+    /// The parent session (in this project; with --on, else the one session of that name), for a session started from outside any run: its callbacks go there, and its runs count against the parent's tree budget
     #[arg(long, value_name = "NAME", help_heading = "Orchestration")]
     pub parent: Option<String>,
 

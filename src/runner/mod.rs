@@ -40,15 +40,10 @@ use changed::ChangeWatch;
 use reporter::{Reporter, Tally};
 use setup::SetupError;
 
-/// Set by a runner for its CLI: the path of its session's `.meta.json`, so
-/// that a session started from inside that run (by `ao-new` in a tool
-/// call, or through `ao-mcp`) records it as its parent.
-pub const PARENT_META_ENV: &str = "AGENT_ORCHESTRATOR_PARENT_META";
-
 /// The session id of the run this runner was started from, if any (never
 /// the session of `own_meta` itself).
 pub(crate) fn parent_session_id(own_meta: Option<&std::path::Path>) -> Option<String> {
-    let path = std::path::PathBuf::from(std::env::var_os(PARENT_META_ENV)?);
+    let path = std::path::PathBuf::from(std::env::var_os(crate::config::ENV_PARENT_META)?);
     if Some(path.as_path()) == own_meta {
         return None;
     }
@@ -761,7 +756,7 @@ pub async fn run(
         launch.fork_session = true;
     }
     launch.env.push((
-        PARENT_META_ENV.to_owned(),
+        crate::config::ENV_PARENT_META.to_owned(),
         files.meta_path().to_string_lossy().into_owned(),
     ));
     let cwd = meta

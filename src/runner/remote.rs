@@ -96,49 +96,84 @@ pub async fn home_elsewhere(request: &RunRequest, config: &Config) -> Option<Ses
     }
 }
 
+/// Why a run cannot be asked of another host: bad input (exit 2), or the
+/// session manager could not be asked (exit 1).
+#[derive(Debug)]
+pub enum Refusal {
+    Usage(String),
+    Failed(String),
+}
+
+impl Refusal {
+    /// Says why on stderr; answers the exit code.
+    pub fn report(self, diag: Diag) -> u8 {
+        match self {
+            Refusal::Usage(line) => {
+                diag.error(line);
+                exit::USAGE
+            }
+            Refusal::Failed(line) => {
+                diag.error(line);
+                exit::FAILED
+            }
+        }
+    }
+}
+
 /// The parent's session id a run on another host is given: `--parent NAME`
 /// (found as the query commands find a name: this project first, then the
-/// one session of that name anywhere), else the run this one was started
-/// from. A new session's `--callback` needs one.
+/// one session of that name anywhere); for a new session, else the run
+/// this one was started from, if the session manager knows it. A resume
+/// without `--parent` keeps the parent its session recorded (its host's
+/// runner reads it). A new session's `--callback` needs a parent.
 async fn parent(
     client: &SessionClient,
     request: &RunRequest,
     config: &Config,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Refusal> {
+    let failed = |e: ClientError| Refusal::Failed(format!("cannot look up the parent: {e}"));
     let found = match &request.parent {
         Some(name) => {
             let project = config.project_dir_text();
             let mut found = client
                 .find_sessions(name.as_str(), Some(&project))
                 .await
-                .map_err(|e| format!("--parent: {e}"))?;
+                .map_err(failed)?;
             if found.is_empty() {
                 found = client
                     .find_sessions(name.as_str(), None)
                     .await
-                    .map_err(|e| format!("--parent: {e}"))?;
+                    .map_err(failed)?;
             }
             match found.as_slice() {
                 [session] => Some(session.session_id.clone()),
                 [] => {
-                    return Err(super::RunError::ParentUnknown {
-                        name: name.to_string(),
-                        project,
-                        near: None,
-                    }
-                    .to_string());
+                    return Err(Refusal::Usage(format!(
+                        "there is no session named '{name}' to be the parent (none in {project}, none elsewhere); see ao-list --all"
+                    )));
                 }
                 _ => {
-                    return Err(format!(
-                        "--parent: sessions named '{name}' are in several projects, none in {project}; run this from the parent's project folder"
-                    ));
+                    return Err(Refusal::Usage(format!(
+                        "sessions named '{name}' are in several projects, none in {project}: run this from the parent's project folder"
+                    )));
                 }
             }
         }
-        None => super::parent_session_id(None),
+        None if request.mode == super::Mode::New => match super::parent_session_id(None) {
+            Some(id) => match client.get_session(&id).await {
+                Ok(_) => Some(id),
+                // Its run was never recorded (or it was deleted): no parent.
+                Err(e) if e.status() == Some(404) => None,
+                Err(e) => return Err(failed(e)),
+            },
+            None => None,
+        },
+        None => None,
     };
     if request.callback && found.is_none() && request.mode == super::Mode::New {
-        return Err(super::RunError::CallbackWithoutParent.to_string());
+        return Err(Refusal::Usage(
+            super::RunError::CallbackWithoutParent.to_string(),
+        ));
     }
     Ok(found)
 }
@@ -151,8 +186,10 @@ pub async fn create(
     project_dir: Option<String>,
     host: Option<String>,
     labels: Vec<String>,
-) -> Result<RunCreate, String> {
-    let mut settings = launch_settings(&request.flags)?.unwrap_or_default();
+) -> Result<RunCreate, Refusal> {
+    let mut settings = launch_settings(&request.flags)
+        .map_err(Refusal::Usage)?
+        .unwrap_or_default();
     settings.parent_session_id = parent(client, request, config).await?;
     settings.callback = request.callback;
     settings.budget_usd = request.budget_usd;

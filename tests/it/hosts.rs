@@ -818,6 +818,42 @@ async fn a_child_on_another_host_is_in_its_parents_tree_calls_it_back_and_spends
     let line = out.fails(1);
     assert!(line.contains("set by session 'lean'"), "{line}");
     assert_eq!(out.stderr_lines().len(), 1, "{out:?}");
+    assert_eq!(fake_processes(&f.mac), before, "nothing started");
+    // The advice of that line works from here too: a new budget for the
+    // tree, given with a resume that goes to the parent's host.
+    let out = f
+        .caller
+        .ao("ao-resume", &["lean", "--budget-usd", "1"], Some("go on"));
+    assert_eq!(out.ok(), "fake answer to: go on");
+    assert_eq!(session_of(&f.sm, "lean").await["budget_usd"], 1.0);
+    new_on(
+        &f.caller,
+        "late",
+        "mac",
+        &mac,
+        &["--parent", "lean"],
+        "more",
+    )
+    .ok();
+
+    // A run started from one the session manager never recorded has no parent.
+    let stray = f.caller.dir.join("stray.meta.json");
+    std::fs::write(
+        &stray,
+        json!({"session_name": "stray", "session_id": "never-recorded",
+               "project_dir": f.caller.dir_text(), "created_at": "2026-01-01T00:00:00Z"})
+        .to_string(),
+    )
+    .unwrap();
+    f.caller
+        .set_env("AGENT_ORCHESTRATOR_PARENT_META", stray.to_str().unwrap());
+    new_on(&f.caller, "free", "mac", &mac, &[], "alone").ok();
+    f.caller.unset_env("AGENT_ORCHESTRATOR_PARENT_META");
+    assert_eq!(
+        session_of(&f.sm, "free").await["parent_session_id"],
+        Value::Null
+    );
+    let before = fake_processes(&f.mac);
 
     // Bad input, one line each and nothing started.
     let out = new_on(&f.caller, "orphan", "mac", &mac, &["--callback"], "x");

@@ -593,7 +593,7 @@ async fn through_mcp_an_async_start_calls_back_and_a_fork_forks() {
     // ao-mcp as the CLI of boss's run starts it: the runner names its meta.
     let meta = env.backup("boss", "meta.json");
     env.set_env(
-        agent_orchestrator::runner::PARENT_META_ENV,
+        agent_orchestrator::config::ENV_PARENT_META,
         &meta.to_string_lossy(),
     );
     let (session, _) = connect(&env, "plain").await;

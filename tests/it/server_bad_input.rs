@@ -96,6 +96,20 @@ async fn each_bad_request_gets_a_4xx_that_names_the_problem() {
             422,
             "created_at",
         ),
+        (
+            "POST",
+            "/sessions",
+            Some(json!({"session_id": "x", "session_name": "n", "budget_usd": -1})),
+            422,
+            "budget_usd must be a positive number of dollars",
+        ),
+        (
+            "PATCH",
+            "/sessions/s",
+            Some(json!({"budget_usd": 0.0000001})),
+            422,
+            "at least 0.000001",
+        ),
         ("POST", "/sessions", Some(json!([1, 2])), 422, "object"),
         ("POST", "/sessions", Some(json!("text")), 422, "object"),
         (

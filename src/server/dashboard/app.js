@@ -355,6 +355,8 @@ function removeSession(id) {
   sessions.delete(id);
   rows.get(id)?.remove();
   rows.delete(id);
+  // Its children and forks stand on their own now.
+  placeDescendants(id);
   if (open?.id === id) closeTimeline("This session was deleted.");
   showCount();
   showNeedsYou();

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::agents::settings::{PermissionMode, SystemPromptMode};
+use crate::agents::settings::{MIN_USD, PermissionMode, SystemPromptMode, is_budget};
 use crate::claude::launch::MAX_SYSTEM_PROMPT_BYTES;
 use crate::name::{AgentName, SessionName};
 use crate::server::AppState;
@@ -18,7 +18,7 @@ use crate::server::guard::Actor;
 use crate::server::store::RunFilter;
 use crate::wire::{
     ErrorAnswer, LaunchSettings, RunAnswer, RunClaim, RunCreate, RunExited, RunStatus, RunsAnswer,
-    check_host_name, check_id, check_text,
+    SessionPatch, check_host_name, check_id, check_text,
 };
 
 /// The longest project directory accepted.
@@ -58,13 +58,15 @@ fn check_settings(s: &LaunchSettings) -> Result<(), String> {
         mode.parse::<SystemPromptMode>()
             .map_err(|e| format!("settings.system_prompt_mode: {e}"))?;
     }
-    if s.max_budget_usd
-        .is_some_and(|x| !(x.is_finite() && x > 0.0))
-    {
-        return Err("settings.max_budget_usd must be a positive number of dollars".to_owned());
-    }
-    if s.budget_usd.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
-        return Err("settings.budget_usd must be a positive number of dollars".to_owned());
+    for (field, usd) in [
+        ("settings.max_budget_usd", s.max_budget_usd),
+        ("settings.budget_usd", s.budget_usd),
+    ] {
+        if usd.is_some_and(|x| !is_budget(x)) {
+            return Err(format!(
+                "{field} must be a positive number of dollars, at least {MIN_USD:.6}"
+            ));
+        }
     }
     if let Some(parent) = &s.parent_session_id {
         check_id("settings.parent_session_id", parent)?;
@@ -165,10 +167,17 @@ pub async fn create(
             .map(|s| s.session_id),
         _ => None,
     };
-    let parent = create
-        .settings
-        .as_ref()
-        .and_then(|s| s.parent_session_id.clone());
+    let settings = create.settings.clone().unwrap_or_default();
+    // A resume's new budget counts before the check, as `ao-resume
+    // --budget-usd` does where it runs: a spent tree can be given more.
+    if let (Some(id), Some(usd)) = (&resumed, settings.budget_usd) {
+        let patch = SessionPatch {
+            budget_usd: Some(usd),
+            ..SessionPatch::default()
+        };
+        state.store.update_session(id.clone(), patch).await?;
+    }
+    let parent = settings.parent_session_id;
     if let Some(id) = &parent
         && state.store.get_session(id.clone()).await?.is_none()
     {

@@ -43,6 +43,16 @@ fn check_optional_time(field: &str, value: Option<&str>) -> Result<(), ApiError>
     }
 }
 
+fn check_optional_budget(value: Option<f64>) -> Result<(), ApiError> {
+    use crate::agents::settings::{MIN_USD, is_budget};
+    match value {
+        Some(usd) if !is_budget(usd) => Err(ApiError::unprocessable(format!(
+            "budget_usd must be a positive number of dollars, at least {MIN_USD:.6}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn not_found(session_id: &str) -> ApiError {
     ApiError::not_found(format!("session '{session_id}' not found"))
 }
@@ -67,6 +77,7 @@ pub async fn create(
         check_text("agent_name", agent).map_err(ApiError::unprocessable)?;
     }
     check_optional_time("created_at", create.created_at.as_deref())?;
+    check_optional_budget(create.budget_usd)?;
     let session = state.store.create_session(create, now_rfc3339()).await?;
     Ok(Json(SessionAnswer {
         ok: Some(true),
@@ -188,6 +199,7 @@ pub async fn update(
     }
     check_optional_path("project_dir", patch.project_dir.as_deref())?;
     check_optional_time("last_resumed_at", patch.last_resumed_at.as_deref())?;
+    check_optional_budget(patch.budget_usd)?;
     let session = state.store.update_session(session_id, patch).await?;
     Ok(Json(SessionAnswer {
         ok: Some(true),
