@@ -231,15 +231,29 @@ pub fn check_max_turns(value: &Value) -> Result<u32, String> {
 pub const MIN_USD: f64 = 0.000001;
 
 /// True for a budget a run can be given: finite, and at least [`MIN_USD`].
-pub fn is_budget(usd: f64) -> bool {
+fn is_budget(usd: f64) -> bool {
     usd.is_finite() && usd >= MIN_USD
+}
+
+/// What a budget must be, said of `field`.
+fn budget_rule(field: &str) -> String {
+    format!("{field} must be a positive number of dollars, at least {MIN_USD:.6}")
 }
 
 /// Checks a dollar budget: a positive, finite number.
 pub fn check_budget(value: &Value, field: &str) -> Result<f64, String> {
-    value.as_f64().filter(|x| is_budget(*x)).ok_or_else(|| {
-        format!("{field} must be a positive number of dollars, at least {MIN_USD:.6} (got {value})")
-    })
+    value
+        .as_f64()
+        .filter(|x| is_budget(*x))
+        .ok_or_else(|| format!("{} (got {value})", budget_rule(field)))
+}
+
+/// Checks an optional dollar budget of a typed body.
+pub fn check_usd(field: &str, usd: Option<f64>) -> Result<(), String> {
+    match usd {
+        Some(x) if !is_budget(x) => Err(budget_rule(field)),
+        _ => Ok(()),
+    }
 }
 
 /// Parses a dollar budget given as text (a flag's value).

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::agents::settings::{MIN_USD, PermissionMode, SystemPromptMode, is_budget};
+use crate::agents::settings::{PermissionMode, SystemPromptMode, check_usd};
 use crate::claude::launch::MAX_SYSTEM_PROMPT_BYTES;
 use crate::name::{AgentName, SessionName};
 use crate::server::AppState;
@@ -58,16 +58,8 @@ fn check_settings(s: &LaunchSettings) -> Result<(), String> {
         mode.parse::<SystemPromptMode>()
             .map_err(|e| format!("settings.system_prompt_mode: {e}"))?;
     }
-    for (field, usd) in [
-        ("settings.max_budget_usd", s.max_budget_usd),
-        ("settings.budget_usd", s.budget_usd),
-    ] {
-        if usd.is_some_and(|x| !is_budget(x)) {
-            return Err(format!(
-                "{field} must be a positive number of dollars, at least {MIN_USD:.6}"
-            ));
-        }
-    }
+    check_usd("settings.max_budget_usd", s.max_budget_usd)?;
+    check_usd("settings.budget_usd", s.budget_usd)?;
     if let Some(parent) = &s.parent_session_id {
         check_id("settings.parent_session_id", parent)?;
         check_arg("settings.parent_session_id", parent)?;
@@ -167,17 +159,17 @@ pub async fn create(
             .map(|s| s.session_id),
         _ => None,
     };
-    let settings = create.settings.clone().unwrap_or_default();
+    let settings = create.settings.as_ref();
     // A resume's new budget counts before the check, as `ao-resume
     // --budget-usd` does where it runs: a spent tree can be given more.
-    if let (Some(id), Some(usd)) = (&resumed, settings.budget_usd) {
+    if let (Some(id), Some(usd)) = (&resumed, settings.and_then(|s| s.budget_usd)) {
         let patch = SessionPatch {
             budget_usd: Some(usd),
             ..SessionPatch::default()
         };
         state.store.update_session(id.clone(), patch).await?;
     }
-    let parent = settings.parent_session_id;
+    let parent = settings.and_then(|s| s.parent_session_id.clone());
     if let Some(id) = &parent
         && state.store.get_session(id.clone()).await?.is_none()
     {

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::agents::settings::check_usd;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery, JsonBody};
@@ -43,16 +44,6 @@ fn check_optional_time(field: &str, value: Option<&str>) -> Result<(), ApiError>
     }
 }
 
-fn check_optional_budget(value: Option<f64>) -> Result<(), ApiError> {
-    use crate::agents::settings::{MIN_USD, is_budget};
-    match value {
-        Some(usd) if !is_budget(usd) => Err(ApiError::unprocessable(format!(
-            "budget_usd must be a positive number of dollars, at least {MIN_USD:.6}"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 fn not_found(session_id: &str) -> ApiError {
     ApiError::not_found(format!("session '{session_id}' not found"))
 }
@@ -77,7 +68,7 @@ pub async fn create(
         check_text("agent_name", agent).map_err(ApiError::unprocessable)?;
     }
     check_optional_time("created_at", create.created_at.as_deref())?;
-    check_optional_budget(create.budget_usd)?;
+    check_usd("budget_usd", create.budget_usd).map_err(ApiError::unprocessable)?;
     let session = state.store.create_session(create, now_rfc3339()).await?;
     Ok(Json(SessionAnswer {
         ok: Some(true),
@@ -199,7 +190,7 @@ pub async fn update(
     }
     check_optional_path("project_dir", patch.project_dir.as_deref())?;
     check_optional_time("last_resumed_at", patch.last_resumed_at.as_deref())?;
-    check_optional_budget(patch.budget_usd)?;
+    check_usd("budget_usd", patch.budget_usd).map_err(ApiError::unprocessable)?;
     let session = state.store.update_session(session_id, patch).await?;
     Ok(Json(SessionAnswer {
         ok: Some(true),
