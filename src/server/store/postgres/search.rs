@@ -4,6 +4,7 @@
 //! between `\u{2}` and `\u{3}`).
 
 use super::{Db, rows};
+use crate::server::store::search_words::hit_from_row;
 use crate::server::store::{StoreError, words};
 use crate::wire::SearchHit;
 
@@ -40,19 +41,7 @@ pub(super) async fn search(
     rows(db, SEARCH, &[&query, &project, &limit])
         .await?
         .iter()
-        .map(|r| {
-            Ok(SearchHit {
-                id: r.try_get(0)?,
-                session_id: r.try_get(1)?,
-                session_name: r.try_get(2)?,
-                event_id: r.try_get(3)?,
-                event_type: r.try_get(4)?,
-                role: r.try_get(5)?,
-                is_final: r.try_get(6)?,
-                timestamp: r.try_get(7)?,
-                snippet: r.try_get(8)?,
-            })
-        })
+        .map(hit_from_row)
         .collect()
 }
 

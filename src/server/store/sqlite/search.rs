@@ -14,6 +14,7 @@
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+use crate::server::store::search_words::hit_from_row;
 use crate::wire::SearchHit;
 
 /// The text an event row `e` (`events` with its `body`) contributes to the
@@ -100,19 +101,7 @@ pub(super) fn search(
          WHERE event_text MATCH ?1 AND (?2 IS NULL OR IFNULL(s.project_dir, '') = ?2)
          ORDER BY rank LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![query, project, limit], |r| {
-        Ok(SearchHit {
-            id: r.get(0)?,
-            session_id: r.get(1)?,
-            session_name: r.get(2)?,
-            event_id: r.get(3)?,
-            event_type: r.get(4)?,
-            role: r.get(5)?,
-            is_final: r.get::<_, Option<bool>>(6)?,
-            timestamp: r.get(7)?,
-            snippet: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![query, project, limit], |r| hit_from_row(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
