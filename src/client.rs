@@ -211,6 +211,15 @@ impl SessionClient {
         Ok(answer.session)
     }
 
+    /// `GET /sessions/{id}`, or `None` when no session has that id.
+    pub async fn session_if_any(&self, session_id: &str) -> Result<Option<Session>, ClientError> {
+        match self.get_session(session_id).await {
+            Ok(session) => Ok(Some(session)),
+            Err(ClientError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /sessions/{id}/status`: `running`, `finished` or `not_existent`.
     pub async fn get_status(&self, session_id: &str) -> Result<StatusValue, ClientError> {
         let answer: StatusAnswer = self

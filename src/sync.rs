@@ -75,10 +75,9 @@ pub async fn sync_session(
     let Some(session_id) = report.session_id.clone() else {
         return Ok(report); // no run ever named its session: nothing the API could hold
     };
-    let (mut session, stored) = match client.get_session(&session_id).await {
-        Ok(session) => (Some(session), client.list_events(&session_id).await?),
-        Err(ClientError::NotFound(_)) => (None, Vec::new()),
-        Err(e) => return Err(e.into()),
+    let (mut session, stored) = match client.session_if_any(&session_id).await? {
+        Some(session) => (Some(session), client.list_events(&session_id).await?),
+        None => (None, Vec::new()),
     };
     // The figures of each stored event, by id: a replay that derives other
     // figures (a run stored without them, or with the sums an older release

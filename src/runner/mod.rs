@@ -469,12 +469,9 @@ pub async fn check(request: &RunRequest, config: &Config, diag: Diag) -> Result<
             }
         }
         None => match &request.parent_id {
-            Some(id) => match client.get_session(id).await {
-                Ok(_) => Some(id.clone()),
-                Err(ClientError::Api { status: 404, .. }) => {
-                    return Err(RunError::ParentGone { id: id.clone() });
-                }
-                Err(e) => return Err(e.into()),
+            Some(id) => match client.session_if_any(id).await? {
+                Some(_) => Some(id.clone()),
+                None => return Err(RunError::ParentGone { id: id.clone() }),
             },
             None => recorded_parent
                 .filter(|_| *mode == Mode::Resume)

@@ -160,12 +160,12 @@ async fn parent(
             }
         }
         None if request.mode == super::Mode::New => match super::parent_session_id(None) {
-            Some(id) => match client.get_session(&id).await {
-                Ok(_) => Some(id),
-                // Its run was never recorded (or it was deleted): no parent.
-                Err(e) if e.status() == Some(404) => None,
-                Err(e) => return Err(failed(e)),
-            },
+            // Its run was never recorded (or it was deleted): no parent.
+            Some(id) => client
+                .session_if_any(&id)
+                .await
+                .map_err(failed)?
+                .map(|_| id),
             None => None,
         },
         None => None,

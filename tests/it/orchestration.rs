@@ -385,6 +385,18 @@ async fn callbacks_that_cannot_be_are_refused_and_a_deleted_parent_fails_with_a_
         "plain",
     );
     assert!(out.fails(2).contains("no session named 'boss'"), "{out:?}");
+    // The parent's id a host passes on (hidden --parent-id), gone meanwhile.
+    let out = env.run(
+        "ao-new",
+        &["kid", "--callback", "--parent-id=gone-by-now"],
+        "go",
+        "plain",
+    );
+    assert!(
+        out.fails(2)
+            .contains("the parent session gone-by-now is not known to the session manager"),
+        "{out:?}"
+    );
     assert!(!env.backup("kid", "jsonl").exists());
     assert!(env.fake_log().is_empty());
 
